@@ -1,0 +1,103 @@
+"""The exporter's exceptions, chosen by what the caller can do about them.
+
+    ExportError                      every error the exporter raises on purpose
+    ├── ConfigError                  fix your flags, config file or environment   (exit 2)
+    ├── AuthError                    fix credentials, region or OAuth client      (exit 3)
+    │   └── PermissionDenied         give the OAuth client a role                 (exit 3)
+    ├── QuotaExhausted               the server asked for a wait beyond the bound (exit 4)
+    ├── ApiError                     the API answered in a way a retry cannot fix (exit 1)
+    │   └── RetryableError           worth another attempt after a pause
+    │       ├── RateLimited          429; carries ``retry_after`` seconds or None
+    │       ├── ServerError          5xx
+    │       └── TransportError       connection dropped, timed out, body truncated
+    ├── OutputError                  the output folder cannot be written          (exit 1)
+    └── Interrupted                  SIGINT/SIGTERM stopped the run                (exit 130)
+
+Only ``exporter.http`` sees aiohttp's exceptions; it maps them onto this tree. Messages are
+full sentences that name the thing that went wrong and the fix, and never carry a secret.
+"""
+
+from __future__ import annotations
+
+
+class ExportError(Exception):
+    """Base of every deliberate exporter error; ``exit_code`` is what the CLI returns."""
+
+    exit_code = 1
+
+
+class ConfigError(ExportError):
+    """Bad flags, config file, environment or input dates."""
+
+    exit_code = 2
+
+
+class AuthError(ExportError):
+    """The token request was refused or the token stopped working."""
+
+    exit_code = 3
+
+
+class PermissionDenied(AuthError):
+    """The token works but lacks a permission the request needs."""
+
+
+class QuotaExhausted(ExportError):
+    """A Retry-After longer than the configured bound: stop instead of sleeping for hours."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ApiError(ExportError):
+    """A response no retry can fix; carries what is needed to report it to Genesys."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        url: str = "",
+        code: str = "",
+        correlation_id: str = "",
+        body_excerpt: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.url = url
+        self.code = code
+        self.correlation_id = correlation_id
+        self.body_excerpt = body_excerpt
+
+
+class RetryableError(ApiError):
+    """A transient failure: the retry layer tries again within its bounds."""
+
+
+class RateLimited(RetryableError):
+    """HTTP 429. ``retry_after`` is the server's wait in seconds, or None when it gave none."""
+
+    def __init__(self, message: str, *, retry_after: float | None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class ServerError(RetryableError):
+    """HTTP 5xx."""
+
+
+class TransportError(RetryableError):
+    """The connection failed, timed out, or the body arrived truncated or unreadable."""
+
+
+class OutputError(ExportError):
+    """The output folder or a file in it cannot be created or written."""
+
+
+class Interrupted(ExportError):
+    """A signal asked the run to stop; the manifest stays consistent."""
+
+    exit_code = 130

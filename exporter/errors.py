@@ -11,6 +11,7 @@
     │       ├── ServerError          5xx
     │       └── TransportError       connection dropped, timed out, body truncated
     ├── OutputError                  the output folder cannot be written          (exit 1)
+    │   └── LockHeld                 another run is writing the same folder       (exit 1)
     └── Interrupted                  SIGINT/SIGTERM stopped the run                (exit 130)
 
 Only ``exporter.http`` sees aiohttp's exceptions; it maps them onto this tree. Messages are
@@ -95,6 +96,10 @@ class TransportError(RetryableError):
 
 class OutputError(ExportError):
     """The output folder or a file in it cannot be created or written."""
+
+
+class LockHeld(OutputError):
+    """Another live run holds the output folder's lock."""
 
 
 class Interrupted(ExportError):

@@ -20,6 +20,8 @@ full sentences that name the thing that went wrong and the fix, and never carry 
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ExportError(Exception):
     """Base of every deliberate exporter error; ``exit_code`` is what the CLI returns."""
@@ -75,15 +77,15 @@ class ApiError(ExportError):
 
 
 class RetryableError(ApiError):
-    """A transient failure: the retry layer tries again within its bounds."""
+    """A transient failure; ``retry_after`` is the server's requested wait in seconds, if any."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
 
 
 class RateLimited(RetryableError):
-    """HTTP 429. ``retry_after`` is the server's wait in seconds, or None when it gave none."""
-
-    def __init__(self, message: str, *, retry_after: float | None, **kwargs: object) -> None:
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
-        self.retry_after = retry_after
+    """HTTP 429: the limiter pauses every request for ``retry_after`` when the server gave one."""
 
 
 class ServerError(RetryableError):

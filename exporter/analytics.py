@@ -1,0 +1,200 @@
+"""The analytics conversation-details endpoints: async jobs (bulk history) and the sync query.
+
+Each function is one API conversation; windows, files and resume live in ``exporter.engine``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from exporter.errors import ApiError
+from exporter.http import ApiClient
+from exporter.records import JobResultsPage, QueryPage, decode_job_page, decode_query_page
+from exporter.windows import Window
+
+JOBS = "/api/v2/analytics/conversations/details/jobs"
+QUERY = "/api/v2/analytics/conversations/details/query"
+# The documented query limit is 7 days per request (estuary, API doc §5.1).
+QUERY_MAX_SPAN_S = 7 * 86400
+POLL_GROWTH = 1.5
+
+
+class JobFailed(ApiError):
+    """The job ended FAILED or CANCELLED, or did not finish in time: split the window and retry."""
+
+
+class JobExpired(ApiError):
+    """The job's results are gone (EXPIRED or 404): submit the window again."""
+
+
+class CursorRejected(ApiError):
+    """The server refused a results cursor: read the job again from its first page."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobStatus:
+    state: str
+    expiration_date: str | None
+    error_message: str | None
+
+
+def _json(body: bytes) -> Any:
+    return orjson.loads(body)
+
+
+async def data_availability(api: ApiClient) -> datetime:
+    """The instant up to which the datalake (and so every job) is complete."""
+    data = await api.request("GET", f"{JOBS}/availability", parse=_json)
+    return datetime.fromisoformat(str(data["dataAvailabilityDate"]).replace("Z", "+00:00"))
+
+
+async def submit_job(api: ApiClient, window: Window) -> str:
+    """Submit a details job for ``window``; the job matches by overlap, ordered by start."""
+    body = {"interval": window.interval, "order": "asc", "orderBy": "conversationStart"}
+    data = await api.request("POST", JOBS, json=body, expect=(202, 200), parse=_json)
+    return str(data["jobId"])
+
+
+async def job_status(api: ApiClient, job_id: str) -> JobStatus:
+    try:
+        data = await api.request("GET", f"{JOBS}/{job_id}", expect=(200, 202), parse=_json)
+    except ApiError as exc:
+        raise _job_gone(exc, job_id) from exc
+    return JobStatus(
+        state=str(data.get("state", "")),
+        expiration_date=data.get("expirationDate"),
+        error_message=data.get("errorMessage"),
+    )
+
+
+async def wait_fulfilled(
+    api: ApiClient, job_id: str, *, first_poll_s: float, max_poll_s: float, timeout_s: float
+) -> JobStatus:
+    """Poll with a growing interval until FULFILLED; FAILED/CANCELLED/timeout -> JobFailed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    delay = first_poll_s
+    while True:
+        await asyncio.sleep(delay)
+        status = await job_status(api, job_id)
+        if status.state == "FULFILLED":
+            return status
+        if status.state == "EXPIRED":
+            raise JobExpired(f"Job {job_id} expired before its results were read.")
+        if status.state in ("FAILED", "CANCELLED"):
+            reason = status.error_message or "no reason given"
+            raise JobFailed(f"Job {job_id} ended {status.state}: {reason}.")
+        if loop.time() + delay > deadline:
+            raise JobFailed(f"Job {job_id} did not finish within {timeout_s:.0f} s.")
+        delay = min(delay * POLL_GROWTH, max_poll_s)
+
+
+async def job_pages(
+    api: ApiClient, job_id: str, *, page_size: int, cursor: str | None = None
+) -> AsyncIterator[tuple[bytes, JobResultsPage]]:
+    """Yield (body, page) from ``cursor`` (None = first page) until the cursor is absent."""
+    while True:
+        params = {"pageSize": str(page_size)}
+        if cursor:
+            params["cursor"] = cursor
+        try:
+            body, page = await api.request(
+                "GET", f"{JOBS}/{job_id}/results", params=params, parse=_with_body(decode_job_page)
+            )
+        except ApiError as exc:
+            if exc.status == 400 and cursor:
+                raise CursorRejected(f"Job {job_id} refused its cursor: {exc}") from exc
+            raise _job_gone(exc, job_id) from exc
+        yield body, page
+        if not page.cursor:
+            return
+        cursor = page.cursor
+
+
+async def delete_job(api: ApiClient, job_id: str) -> None:
+    """Delete a job we will not read, so it stops counting against the concurrent-job cap."""
+    try:
+        await api.request("DELETE", f"{JOBS}/{job_id}", expect=(200, 202, 204), parse=bytes)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+
+
+async def query_pages(
+    api: ApiClient, window: Window, *, page_size: int
+) -> AsyncIterator[tuple[bytes, QueryPage]]:
+    """Yield (body, page) of the sync query over ``window``, in spans of at most 7 days."""
+    for span in _query_spans(window):
+        page_number = 1
+        while True:
+            body = {
+                "interval": span.interval,
+                "order": "asc",
+                "orderBy": "conversationStart",
+                "paging": {"pageSize": page_size, "pageNumber": page_number},
+            }
+            raw, page = await api.request(
+                "POST", QUERY, json=body, parse=_with_body(decode_query_page)
+            )
+            if not page.conversations:
+                break
+            yield raw, page
+            if len(page.conversations) < page_size:
+                break
+            page_number += 1
+
+
+def _query_spans(window: Window) -> list[Window]:
+    spans, start = [], window.start
+    while start < window.end:
+        end = min(
+            window.end, datetime.fromtimestamp(start.timestamp() + QUERY_MAX_SPAN_S, start.tzinfo)
+        )
+        spans.append(Window(start, end))
+        start = end
+    return spans
+
+
+def _with_body(decode: Any) -> Any:
+    def parse(body: bytes) -> tuple[bytes, Any]:
+        return body, decode(body)
+
+    return parse
+
+
+def _job_gone(exc: ApiError, job_id: str) -> ApiError:
+    if exc.status == 404:
+        return JobExpired(f"Job {job_id} is gone (HTTP 404); its results expired.")
+    return exc
+
+
+__all__ = [
+    "CursorRejected",
+    "JobExpired",
+    "JobFailed",
+    "JobStatus",
+    "data_availability",
+    "delete_job",
+    "job_pages",
+    "job_status",
+    "query_pages",
+    "submit_job",
+    "wait_fulfilled",
+]
+
+
+async def count_conversations(api: ApiClient, window: Window) -> int:
+    """The query's ``totalHits`` over ``window`` with one-record pages: a cheap size estimate
+    (it counts whole touched days, so partial-day windows are over-estimated)."""
+    total = 0
+    for span in _query_spans(window):
+        body = {"interval": span.interval, "paging": {"pageSize": 1, "pageNumber": 1}}
+        page = await api.request("POST", QUERY, json=body, parse=decode_query_page)
+        total += page.totalHits
+    return total

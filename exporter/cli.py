@@ -1,0 +1,322 @@
+"""The command line: parse into settings, run, map errors to exit codes and one-paragraph messages.
+
+This is the only module that prints. Exit codes: 0 done, 1 failed, 2 bad usage/config/input,
+3 authentication or permission, 4 rate-limit quota exhausted, 130 stopped by a signal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from exporter import __version__
+from exporter.config import Settings, load_settings
+from exporter.errors import ConfigError, ExportError
+from exporter.progress import choose_progress
+from exporter.runner import ExportRequest, PlanReport, Stopper, Summary, export, plan_only
+from exporter.windows import parse_duration, parse_instant, validate_range
+
+log = logging.getLogger("exporter")
+PROG = "genesys-export"
+
+# CLI flag -> config key; the config loader names the flag in its error messages.
+FLAG_KEYS = {
+    "region": "genesys.region",
+    "api_url": "genesys.api_url",
+    "login_url": "genesys.login_url",
+    "client_id": "genesys.client_id",
+    "out": "output.out_dir",
+    "compression": "output.compression",
+    "window": "jobs.window",
+    "concurrency": "http.concurrency",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line with exit code 2."""
+
+    def error(self, message: str) -> Any:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Bulk export of Genesys Cloud conversation details.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    exp = commands.add_parser("export", help="export conversation details for a date range")
+    _add_connection_flags(exp)
+    exp.add_argument("--start", help="first instant, YYYY-MM-DD or ISO datetime (UTC default)")
+    exp.add_argument("--end", help="end instant, exclusive (default: now)")
+    exp.add_argument("--out", help="output folder (default from config: export)")
+    exp.add_argument("--window", help="window size per job and file, e.g. 1d, 6h (default 1d)")
+    exp.add_argument("--concurrency", help="concurrent requests (default 8)")
+    exp.add_argument("--compression", help="none, gzip or zstd (default none)")
+    exp.add_argument("--force", action="store_true", help="export complete windows again")
+    exp.add_argument("--lookback", help="also re-export windows ending within this of --end")
+    exp.add_argument(
+        "--since-last",
+        action="store_true",
+        help="start where the last complete window ends (for cron)",
+    )
+    exp.add_argument(
+        "--plan", action="store_true", help="print the windows and an estimate; fetch no records"
+    )
+    exp.add_argument("--no-progress", action="store_true", help="no progress bar or log lines")
+
+    auth = commands.add_parser("auth", help="check credentials and permissions")
+    auth_commands = auth.add_subparsers(dest="auth_command", required=True, parser_class=_Parser)
+    _add_connection_flags(auth_commands.add_parser("check", help="log in and probe access"))
+
+    sandbox = commands.add_parser("sandbox", help="run the bundled Genesys Cloud sandbox")
+    from exporter.sandbox import cli as sandbox_cli
+
+    sandbox_cli.add_arguments(sandbox)
+    return parser
+
+
+def _add_connection_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="config file (default ./config.toml)")
+    parser.add_argument("--region", help="Genesys Cloud region, e.g. us-east-1 or mypurecloud.ie")
+    parser.add_argument("--api-url", help="explicit API base URL (gateway, proxy, sandbox)")
+    parser.add_argument("--login-url", help="explicit login base URL (default derived)")
+    parser.add_argument(
+        "--client-id",
+        help="OAuth client id (the secret comes from the "
+        "environment or the config file, never a flag)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(getattr(args, "verbose", False))
+    try:
+        if args.command == "sandbox":
+            from exporter.sandbox import cli as sandbox_cli
+
+            return sandbox_cli.run(args)
+        settings = _load(args)
+        with _redacting(settings), _maybe_sandbox(settings) as live:
+            if args.command == "auth":
+                return asyncio.run(_auth_check(live))
+            return _export_command(args, live)
+    except ExportError as exc:
+        _say(f"error: {exc}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _say("stopped.")
+        return 130
+
+
+def _load(args: argparse.Namespace) -> Settings:
+    overrides = {
+        FLAG_KEYS[name]: value
+        for name, value in vars(args).items()
+        if name in FLAG_KEYS and value is not None
+    }
+    settings, warnings = load_settings(
+        config_path=args.config, env=os.environ, overrides=overrides, cwd=Path.cwd()
+    )
+    for warning in warnings:
+        log.warning("%s", warning)
+    return settings
+
+
+def _export_command(args: argparse.Namespace, settings: Settings) -> int:
+    request = _request(args, settings)
+    if args.plan:
+        report = asyncio.run(plan_only(settings, request))
+        _print_plan(report)
+        return 0
+    summary = asyncio.run(_export_with_signals(settings, request, not args.no_progress))
+    _print_summary(summary, settings)
+    return summary.exit_code
+
+
+def _request(args: argparse.Namespace, settings: Settings) -> ExportRequest:
+    now = datetime.now(UTC)
+    end = parse_instant(args.end, what="--end") if args.end else now
+    if args.since_last:
+        if args.start:
+            raise ConfigError("--since-last and --start contradict each other; give one of them.")
+        start = _since_last_start(settings.output.out_dir)
+    elif args.start:
+        start = parse_instant(args.start, what="--start")
+    else:
+        raise ConfigError(
+            "No --start given; add --start YYYY-MM-DD, or --since-last to continue "
+            "from the last complete window."
+        )
+    validate_range(start, end, now=now)
+    lookback = parse_duration(args.lookback, what="--lookback") if args.lookback else None
+    return ExportRequest(start=start, end=end, force=args.force, lookback=lookback)
+
+
+def _since_last_start(out_dir: Path) -> datetime:
+    from exporter.engine import ENTITY
+    from exporter.manifest import Manifest
+    from exporter.windows import parse_api_instant
+
+    complete = [r for r in Manifest.load(out_dir).records(ENTITY) if r.status == "complete"]
+    if not complete:
+        raise ConfigError(
+            f"--since-last found no complete window in {out_dir}; run once with --start first."
+        )
+    last_ms = max(parse_api_instant(r.end) for r in complete)
+    return datetime.fromtimestamp(last_ms / 1000, UTC)
+
+
+async def _export_with_signals(
+    settings: Settings, request: ExportRequest, progress: bool
+) -> Summary:
+    loop = asyncio.get_running_loop()
+    stopper = Stopper()
+    task = asyncio.current_task()
+    assert task is not None
+    stopper.attach(task)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopper.stop, sig.name)
+    try:
+        return await export(settings, request, progress=choose_progress(progress), stopper=stopper)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def _auth_check(settings: Settings) -> int:
+    from exporter.probe import check_access
+
+    report = await check_access(settings)
+    for line in report.lines():
+        print(line)
+    return report.exit_code
+
+
+@contextlib.contextmanager
+def _maybe_sandbox(settings: Settings) -> Iterator[Settings]:
+    """With api_url = "sandbox", run the bundled sandbox for the duration of the command."""
+    if not settings.connection.sandbox:
+        yield settings
+        return
+    from exporter.sandbox import DatasetSpec, SandboxSettings, run_sandbox_in_thread
+
+    opts = settings.sandbox
+    sandbox_settings = SandboxSettings(
+        dataset=DatasetSpec(
+            conversations=opts.conversations, start=opts.start, days=opts.days, seed=opts.seed
+        ),
+        client_id=settings.connection.client_id,
+        client_secret=settings.connection.client_secret,
+        latency_ms=opts.latency_ms,
+        rate_per_minute=opts.rate_per_minute,
+        token_ttl_s=opts.token_ttl_s,
+        job_delay_s=opts.job_delay_s,
+    )
+    with run_sandbox_in_thread(sandbox_settings) as sandbox:
+        _say(
+            f"using the bundled SANDBOX at {sandbox.url}: demo data ({opts.conversations} "
+            f"conversations from {opts.start:%Y-%m-%d}, {opts.days} days), not a real org. "
+            "Set a region and credentials in config.toml to export from Genesys Cloud."
+        )
+        connection = dataclasses.replace(
+            settings.connection, api_url=sandbox.url, login_url=sandbox.url
+        )
+        yield dataclasses.replace(settings, connection=connection)
+
+
+def _print_plan(report: PlanReport) -> None:
+    print(f"data availability (watermark): {report.watermark}")
+    print(f"{'window':<36} {'action':<7} {'source':<6} {'conv.':>8} {'requests':>8}  reason")
+    for line in report.lines:
+        count = "" if line.conversations is None else str(line.conversations)
+        print(
+            f"{line.name:<36} {line.action:<7} {line.source:<6} {count:>8} "
+            f"{line.requests:>8}  {line.reason}"
+        )
+    pace = f"{report.per_minute}/min" if report.per_minute else "no announced limit"
+    minutes = f"{report.minutes:.1f} min" if report.minutes is not None else "n/a"
+    print(f"estimate: {report.requests} requests, {minutes} at {pace}")
+    print(
+        orjson.dumps(
+            {
+                "requests": report.requests,
+                "minutes": report.minutes,
+                "per_minute": report.per_minute,
+                "windows": len(report.lines),
+                "to_fetch": sum(line.action != "skip" for line in report.lines),
+            }
+        ).decode()
+    )
+
+
+def _print_summary(summary: Summary, settings: Settings) -> None:
+    if summary.error:
+        _say(f"error: {summary.error}")
+    for failed in summary.failed_windows:
+        _say(f"window failed: {failed}")
+    rate = summary.records / summary.seconds if summary.seconds else 0.0
+    _say(
+        f"{summary.status}: {summary.records} records in {summary.windows} windows "
+        f"({summary.skipped} already complete, {summary.provisional} provisional) in "
+        f"{summary.seconds:.1f} s ({rate:,.0f} records/s); {summary.requests} requests, "
+        f"{summary.retries} retries, {summary.rate_limited} rate-limited, "
+        f"{summary.token_refreshes} tokens; output in {settings.output.out_dir}"
+    )
+    print(orjson.dumps(summary.as_json()).decode(), flush=True)
+
+
+def _say(message: str) -> None:
+    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    root = logging.getLogger("exporter")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.propagate = False
+
+
+class _RedactSecrets(logging.Filter):
+    """Defence in depth: no log line carries the client secret, whatever formatted it."""
+
+    def __init__(self, secrets: Sequence[str]) -> None:
+        super().__init__()
+        self._secrets = [s for s in secrets if len(s) >= 4]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(secret in message for secret in self._secrets):
+            for secret in self._secrets:
+                message = message.replace(secret, "***")
+            record.msg, record.args = message, None
+        return True
+
+
+@contextlib.contextmanager
+def _redacting(settings: Settings) -> Iterator[None]:
+    logger = logging.getLogger("exporter")
+    redact = _RedactSecrets([settings.connection.client_secret])
+    logger.addFilter(redact)
+    try:
+        yield
+    finally:
+        logger.removeFilter(redact)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

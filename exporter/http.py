@@ -1,0 +1,379 @@
+"""The one HTTP client: a send path layered as retry -> auth -> pool + limiter -> one request.
+
+This is the only module that sees aiohttp; its exceptions are mapped onto ``exporter.errors`` at
+``_send_once``. Every request shares one ClientSession, one token, one bounded pool and one rate
+limiter. Parsing happens inside the retry loop, so a truncated or garbled body is retried like a
+dropped connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import aiohttp
+import orjson
+
+from exporter.auth import Token, TokenProvider, explain_token_rejection
+from exporter.config import Connection, HttpSettings
+from exporter.errors import (
+    ApiError,
+    AuthError,
+    PermissionDenied,
+    QuotaExhausted,
+    RateLimited,
+    RetryableError,
+    ServerError,
+    TransportError,
+)
+from exporter.ratelimit import RateLimiter
+from exporter.retry import RetryPolicy, parse_retry_after
+
+log = logging.getLogger("exporter")
+T = TypeVar("T")
+BODY_EXCERPT_CHARS = 300
+ANALYTICS_PERMISSION = "analytics:conversationDetail:view"
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A finished response: status, headers (lower-cased names) and the whole body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    url: str
+
+    @property
+    def correlation_id(self) -> str:
+        return self.headers.get("inin-correlation-id", "")
+
+
+@dataclass(frozen=True, slots=True)
+class ClientStats:
+    """Counters for the run summary."""
+
+    requests: int
+    retries: int
+    rate_limited: int
+    token_refreshes: int
+    pauses: int
+    paused_seconds: float
+
+
+class ApiClient:
+    """Authenticated, paced, retried access to one Genesys Cloud API base URL."""
+
+    def __init__(self, connection: Connection, settings: HttpSettings) -> None:
+        self._conn = connection
+        self._settings = settings
+        self._policy = RetryPolicy(
+            max_attempts=settings.retry_max_attempts,
+            max_seconds=settings.retry_max_seconds,
+            backoff_base_s=settings.retry_backoff_base_s,
+            backoff_max_s=settings.retry_backoff_max_s,
+        )
+        self._session: aiohttp.ClientSession | None = None
+        self._pool = asyncio.Semaphore(settings.concurrency)
+        self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        self.tokens = TokenProvider(
+            self._mint_token, refresh_margin_s=settings.token_refresh_margin_s
+        )
+        self._clock = asyncio.get_running_loop().time
+        self._requests = 0
+        self._retries = 0
+        self._rate_limited = 0
+
+    async def __aenter__(self) -> ApiClient:
+        connector = aiohttp.TCPConnector(
+            limit=self._settings.concurrency + 2,  # +2: token requests never wait for the pool
+            ttl_dns_cache=300,
+            ssl=True,  # certificate verification always on; there is no switch to turn it off
+        )
+        timeout = aiohttp.ClientTimeout(
+            total=self._settings.request_timeout_s,
+            connect=self._settings.connect_timeout_s,
+            sock_read=self._settings.request_timeout_s,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=timeout,
+            headers={"User-Agent": "genesys-exporter"},
+            auto_decompress=True,
+            raise_for_status=False,
+        )
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def statistics(self) -> ClientStats:
+        limiter = self.limiter.statistics()
+        return ClientStats(
+            requests=self._requests,
+            retries=self._retries,
+            rate_limited=self._rate_limited,
+            token_refreshes=self.tokens.refreshes,
+            pauses=limiter.pauses,
+            paused_seconds=limiter.paused_seconds,
+        )
+
+    # -- the public send path ------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        expect: tuple[int, ...] = (200,),
+        parse: Callable[[bytes], T],
+    ) -> T:
+        """Send with retries; ``parse`` runs inside the retry loop so bad bodies are retried."""
+        body = None if json is None else orjson.dumps(json)
+        delays = self._policy.delays()
+        deadline = self._clock() + self._policy.max_seconds
+        failures = 0
+        while True:
+            try:
+                response = await self._send_authenticated(method, path, body, params)
+                return _parse_expected(response, expect, parse)
+            except RetryableError as exc:
+                error = exc
+                wait, counts = self._plan_retry(exc, delays)
+            failures += counts
+            if failures >= self._policy.max_attempts or self._clock() + wait > deadline:
+                raise error
+            self._retries += 1
+            log.debug("retrying %s %s in %.2f s: %s", method, path, wait, error)
+            await asyncio.sleep(wait)
+
+    def _plan_retry(self, exc: RetryableError, delays: Iterator[float]) -> tuple[float, bool]:
+        """(seconds to wait, whether this failure counts against the attempt bound)."""
+        if isinstance(exc, RateLimited):
+            # Server-paced: the shared pause (Retry-After, or our backoff when it gave none)
+            # makes every request wait in the limiter, so this one just queues again. These
+            # waits are bounded by retry_max_seconds rather than by attempts.
+            if exc.retry_after is None:
+                self.limiter.pause(next(delays))
+            return 0.0, exc.retry_after is None
+        if exc.retry_after is not None:  # a 503 may say when to come back
+            return exc.retry_after, True
+        return next(delays), True
+
+    # -- layer: auth ----------------------------------------------------------------------
+
+    async def _send_authenticated(
+        self, method: str, path: str, body: bytes | None, params: Mapping[str, str] | None
+    ) -> Response:
+        token = await self.tokens.get()
+        response = await self._send_paced(method, path, body, params, token)
+        if response.status != 401:
+            return response
+        # Expired or revoked: drop this token (only this one), mint once, replay once.
+        self.tokens.invalidate(token)
+        token = await self.tokens.get()
+        response = await self._send_paced(method, path, body, params, token)
+        if response.status == 401:
+            raise AuthError(
+                "The API rejected a freshly issued token (HTTP 401 "
+                f"{_error_code(response.body)}). The OAuth client may have been disabled or "
+                "its IP allow-list excludes this machine; check the client in Genesys Cloud."
+            )
+        return response
+
+    # -- layer: pool + limiter ------------------------------------------------------------
+
+    async def _send_paced(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        params: Mapping[str, str] | None,
+        token: Token,
+    ) -> Response:
+        async with self._pool:
+            await self.limiter.acquire()
+            response = await self._send_once(method, path, body, params, token)
+        self.limiter.observe(response.headers)
+        if response.status == 429:
+            self._on_rate_limited(response)
+        return response
+
+    def _on_rate_limited(self, response: Response) -> None:
+        self._rate_limited += 1
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        if retry_after is not None and retry_after > self._settings.retry_after_max_s:
+            raise QuotaExhausted(
+                f"The API asked to wait {_human_seconds(retry_after)} before the next request "
+                f"(Retry-After on {response.url}), longer than the "
+                f"{_human_seconds(self._settings.retry_after_max_s)} bound: a daily or hourly "
+                "quota is likely spent. Completed windows are kept; run the same command again "
+                "later to resume, or raise http.retry_after_max_s.",
+                retry_after=retry_after,
+            )
+        if retry_after is not None:
+            self.limiter.pause(retry_after)
+        raise RateLimited(
+            "The API rate limit was hit (HTTP 429).",
+            retry_after=retry_after,
+            status=429,
+            url=response.url,
+            correlation_id=response.correlation_id,
+        )
+
+    # -- layer: one request (the only place that sees aiohttp) ----------------------------
+
+    async def _send_once(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        params: Mapping[str, str] | None,
+        token: Token,
+    ) -> Response:
+        assert self._session is not None, "ApiClient used outside 'async with'"
+        url = self._conn.api_url + path
+        headers = {"Authorization": f"Bearer {token.value}"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        self._requests += 1
+        try:
+            async with self._session.request(
+                method, url, data=body, params=params, headers=headers
+            ) as resp:
+                payload = await resp.read()
+                hdrs = {k.lower(): v for k, v in resp.headers.items()}
+                return Response(resp.status, hdrs, payload, url)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TransportError(
+                f"{method} {url} failed: {_describe_transport(exc)}", url=url
+            ) from exc
+
+    async def _mint_token(self) -> tuple[str, float]:
+        """POST /oauth/token with Basic client auth; retried like any request, never paced."""
+        delays = self._policy.delays()
+        for attempt in range(1, self._policy.max_attempts + 1):
+            try:
+                return await self._request_token()
+            except RetryableError as exc:
+                if attempt == self._policy.max_attempts:
+                    raise AuthError(
+                        f"The login service at {self._conn.login_url} kept failing ({exc}); "
+                        "check its status and the login URL, then run again."
+                    ) from exc
+                await asyncio.sleep(exc.retry_after or next(delays))
+        raise AssertionError("unreachable")
+
+    async def _request_token(self) -> tuple[str, float]:
+        assert self._session is not None
+        url = self._conn.login_url + "/oauth/token"
+        pair = f"{self._conn.client_id}:{self._conn.client_secret}".encode()
+        headers = {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+        try:
+            async with self._session.post(
+                url, data={"grant_type": "client_credentials"}, headers=headers
+            ) as resp:
+                status, payload = resp.status, await resp.read()
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TransportError(f"POST {url} failed: {_describe_transport(exc)}") from exc
+        if status == 429 or status >= 500:
+            error = RateLimited if status == 429 else ServerError
+            raise error(f"HTTP {status}", retry_after=retry_after, status=status, url=url)
+        return self._read_token(status, payload)
+
+    def _read_token(self, status: int, payload: bytes) -> tuple[str, float]:
+        try:
+            data = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            data = {}
+        if status == 200 and isinstance(data, dict) and data.get("access_token"):
+            return str(data["access_token"]), float(data.get("expires_in", 86400))
+        if status == 200:
+            raise TransportError("the token response had no access_token")
+        raise AuthError(
+            explain_token_rejection(
+                status=status,
+                error=str(data.get("error", "")) if isinstance(data, dict) else "",
+                description=str(data.get("error_description", ""))
+                if isinstance(data, dict)
+                else "",
+                login_url=self._conn.login_url,
+            )
+        )
+
+
+def _parse_expected(response: Response, expect: tuple[int, ...], parse: Callable[[bytes], T]) -> T:
+    if response.status in expect:
+        try:
+            return parse(response.body)
+        except ValueError as exc:  # orjson and msgspec decode errors are ValueErrors
+            raise TransportError(
+                f"The response from {response.url} was not valid JSON ({exc}); it was "
+                "probably cut short.",
+                url=response.url,
+            ) from exc
+    raise _status_error(response)
+
+
+def _status_error(response: Response) -> ApiError:
+    status, code = response.status, _error_code(response.body)
+    fields: dict[str, Any] = {
+        "status": status,
+        "url": response.url,
+        "code": code,
+        "correlation_id": response.correlation_id,
+        "body_excerpt": response.body[:BODY_EXCERPT_CHARS].decode("utf-8", "replace"),
+    }
+    if status >= 500:
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        return ServerError(f"HTTP {status} from {response.url}", retry_after=retry_after, **fields)
+    if status == 403:
+        return PermissionDenied(
+            f"The OAuth client lacks a permission for {response.url} (HTTP 403 {code}). "
+            f"Give the OAuth client a role that has {ANALYTICS_PERMISSION} (Admin > Roles), "
+            "then run again."
+        )
+    message = _error_message(response.body) or f"HTTP {status}"
+    return ApiError(
+        f"{response.url} answered HTTP {status} {code}: {message} "
+        f"(correlation id {response.correlation_id or 'none'})",
+        **fields,
+    )
+
+
+def _error_fields(body: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _error_code(body: bytes) -> str:
+    return str(_error_fields(body).get("code", ""))
+
+
+def _error_message(body: bytes) -> str:
+    return str(_error_fields(body).get("message", ""))[:BODY_EXCERPT_CHARS]
+
+
+def _describe_transport(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "no complete response within the request timeout"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _human_seconds(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 120:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"

@@ -1,0 +1,83 @@
+"""The shared limiter: pauses merge, headers steer the pace."""
+
+from __future__ import annotations
+
+import asyncio
+
+from exporter.ratelimit import SAFETY_SHARE, RateLimiter
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_overlapping_pauses_count_once() -> None:
+    """Eight 429s arriving together make one shared pause, extended not repeated."""
+    clock = FakeClock()
+    limiter = RateLimiter(0, clock=clock)
+    for i in range(8):
+        clock.now = i * 0.001
+        limiter.pause(1.0)
+    stats = limiter.statistics()
+    assert stats.pauses == 1
+    assert abs(stats.paused_seconds - 1.007) < 1e-6
+
+
+async def test_a_later_pause_after_the_first_ended_counts_again() -> None:
+    """A pause that starts after the previous one ended is a second pause."""
+    clock = FakeClock()
+    limiter = RateLimiter(0, clock=clock)
+    limiter.pause(1.0)
+    clock.now = 2.0
+    limiter.pause(1.0)
+    assert limiter.statistics().pauses == 2
+
+
+async def test_headers_set_the_budget_and_pause_near_the_wall() -> None:
+    """inin-ratelimit-allowed sets the pace; a nearly spent window pauses until reset."""
+    clock = FakeClock()
+    limiter = RateLimiter(300, clock=clock)
+    limiter.observe({"inin-ratelimit-allowed": "600", "inin-ratelimit-count": "10",
+                     "inin-ratelimit-reset": "30"})
+    assert limiter.statistics().allowed_per_minute == 600
+    assert limiter.statistics().pauses == 0
+    limiter.observe({"inin-ratelimit-allowed": "600", "inin-ratelimit-count": "599",
+                     "inin-ratelimit-reset": "12"})
+    stats = limiter.statistics()
+    assert stats.header_pauses == 1 and stats.paused_seconds == 12
+
+
+async def test_missing_or_garbled_headers_change_nothing() -> None:
+    """Responses without usable headers leave the configured pace alone."""
+    limiter = RateLimiter(120, clock=FakeClock())
+    limiter.observe({})
+    limiter.observe({"inin-ratelimit-allowed": "lots"})
+    assert limiter.statistics().allowed_per_minute == 120
+
+
+async def test_pacing_spaces_requests_evenly_under_the_budget() -> None:
+    """At 1,200/min, 13 acquisitions take at least 12 intervals of 50 ms (plus safety)."""
+    limiter = RateLimiter(1200)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for _ in range(13):
+        await limiter.acquire()
+    elapsed = loop.time() - started
+    assert elapsed >= 12 * 60 / (1200 * (1 - SAFETY_SHARE)) * 0.95
+
+
+async def test_wait_unpaused_returns_when_the_pause_ends() -> None:
+    """A waiter resumes after the pause, including one extended while it waited."""
+    limiter = RateLimiter(0)
+    limiter.pause(0.05)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    waiter = asyncio.create_task(limiter.wait_unpaused())
+    await asyncio.sleep(0.02)
+    limiter.pause(0.08)
+    await waiter
+    assert loop.time() - started >= 0.095

@@ -1,0 +1,70 @@
+"""Test helpers: sandbox and exporter settings tuned for fast tests, and output readers."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+from exporter.config import (
+    Connection,
+    HttpSettings,
+    JobSettings,
+    OutputSettings,
+    SandboxOptions,
+    Settings,
+)
+from exporter.output import read_records
+from exporter.sandbox import DatasetSpec, SandboxSettings
+
+START = datetime(2026, 11, 1, tzinfo=UTC)
+SMALL = DatasetSpec(conversations=3000, start=START, days=3, seed=7)
+
+
+def sandbox_settings(**changes: Any) -> SandboxSettings:
+    """Sandbox defaults for tests: small data, no latency, no rate limit, instant jobs."""
+    base = SandboxSettings(dataset=SMALL, rate_per_minute=None, job_delay_s=0.0)
+    return dataclasses.replace(base, **changes)
+
+
+def exporter_settings(sb: Any, out: Path, **sections: dict[str, Any]) -> Settings:
+    """Settings pointing at ``sb`` with zero-ish backoff and polling, overridable per section."""
+    connection = Connection(
+        region=None, api_url=sb.url, login_url=sb.url, client_id=sb.client_id,
+        client_secret=sb.client_secret, sandbox=False,
+    )
+    http = HttpSettings(retry_backoff_base_s=0.01, retry_backoff_max_s=0.05,
+                        retry_max_seconds=30.0, request_timeout_s=5.0)
+    jobs = JobSettings(poll_initial_s=0.01, poll_max_s=0.05)
+    output = OutputSettings(out_dir=out, checkpoint_s=0.0)
+    settings = Settings(connection=connection, http=http, jobs=jobs, output=output,
+                        sandbox=SandboxOptions(), config_path=None)
+    for name, changes in sections.items():
+        settings = dataclasses.replace(
+            settings, **{name: dataclasses.replace(getattr(settings, name), **changes)}
+        )
+    return settings
+
+
+def exported_ids(out: Path) -> Counter[str]:
+    """Every conversationId in the data files under ``out``, with multiplicity."""
+    ids: Counter[str] = Counter()
+    for path in sorted((out / "conversations").glob("*.jsonl*")):
+        for line in read_records(path):
+            ids[orjson.loads(line)["conversationId"]] += 1
+    return ids
+
+
+def ground_truth(sb: Any, start: datetime, end: datetime) -> set[str]:
+    return set(sb.dataset.ids_starting_in(start, end))
+
+
+def days(n: int) -> timedelta:
+    return timedelta(days=n)
+
+
+Factory = Callable[..., Settings]

@@ -119,9 +119,9 @@ async def export(
     api: ApiClient | None = None
     try:
         async with ApiClient(settings.connection, settings.http) as api:
-            items = await _plan(api, settings, request)
+            items, watermark = await _plan(api, settings, request)
             skipped = sum(item.action == "skip" for item in items)
-            counters = await _run(api, settings, items, progress, stopper)
+            counters = await _run(api, settings, items, watermark, progress, stopper)
         status, code, error = ("failed", 1, None) if counters.failed else ("ok", 0, None)
     except asyncio.CancelledError:
         if not stopper.requested:
@@ -154,21 +154,29 @@ async def export(
     )
 
 
-async def _plan(api: ApiClient, settings: Settings, request: ExportRequest) -> list[WorkItem]:
+async def _plan(
+    api: ApiClient, settings: Settings, request: ExportRequest
+) -> tuple[list[WorkItem], datetime]:
     windows = plan_windows(request.start, request.end, settings.jobs.window)
     watermark = await analytics.data_availability(api)
     manifest = await asyncio.to_thread(Manifest.load, settings.output.out_dir)
-    return plan_work(
+    items = plan_work(
         windows,
         manifest.records(ENTITY),
         watermark=watermark,
         force=request.force,
         redo_after=lookback_start(request.end, request.lookback),
     )
+    return items, watermark
 
 
 async def _run(
-    api: ApiClient, settings: Settings, items: list[WorkItem], progress: Progress, stopper: Stopper
+    api: ApiClient,
+    settings: Settings,
+    items: list[WorkItem],
+    watermark: datetime,
+    progress: Progress,
+    stopper: Stopper,
 ) -> RunCounters:
     out = settings.output.out_dir
     run_id = new_run_id()
@@ -176,8 +184,7 @@ async def _run(
     await asyncio.to_thread(_make_dir, out)
     lock.acquire()
     try:
-        manifest = await asyncio.to_thread(Manifest.load, out)
-        watermark = await analytics.data_availability(api)
+        manifest = await asyncio.to_thread(Manifest.load, out)  # again, now under the lock
         run = ExportRun(
             settings, api, manifest, run_id=run_id, watermark=watermark, progress=progress
         )
@@ -206,11 +213,10 @@ def _make_dir(path: Any) -> None:
 async def plan_only(settings: Settings, request: ExportRequest) -> PlanReport:
     """What a run would do, with request and time estimates, fetching no records."""
     async with ApiClient(settings.connection, settings.http) as api:
-        items = await _plan(api, settings, request)
-        watermark = await analytics.data_availability(api)
+        items, watermark = await _plan(api, settings, request)
         lines = [await _estimate(api, settings, item) for item in items]
         per_minute = api.limiter.statistics().allowed_per_minute
-    total = 1 + sum(line.requests for line in lines)  # +1: the run reads the watermark
+    total = 1 + sum(line.requests for line in lines)  # +1: the run reads the watermark once
     minutes = total / per_minute if per_minute > 0 else None
     return PlanReport(tuple(lines), total, per_minute, minutes, watermark.isoformat())
 

@@ -53,10 +53,17 @@ def exporter_settings(sb: Any, out: Path, **sections: dict[str, Any]) -> Setting
 def exported_ids(out: Path) -> Counter[str]:
     """Every conversationId in the data files under ``out``, with multiplicity."""
     ids: Counter[str] = Counter()
-    for path in sorted((out / "conversations").glob("*.jsonl*")):
+    for path in data_files(out):
         for line in read_records(path):
             ids[orjson.loads(line)["conversationId"]] += 1
     return ids
+
+
+def data_files(out: Path) -> list[Path]:
+    """Files under their final data names (part files are hidden and end in .part)."""
+    return sorted(
+        p for p in out.rglob("*.jsonl*") if not p.name.startswith(".") and p.suffix != ".part"
+    )
 
 
 def ground_truth(sb: Any, start: datetime, end: datetime) -> set[str]:

@@ -1,0 +1,160 @@
+"""The CLI boundary: one clear line and the right exit code for bad input; secrets never shown."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from exporter.sandbox import run_sandbox_in_thread
+from tests.support import sandbox_settings
+
+SECRET = "S3CRET-zebra-4242-do-not-leak"
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
+    base = {k: v for k, v in os.environ.items() if not k.startswith("GENESYSCLOUD_")}
+    return subprocess.run(
+        [sys.executable, "-m", "exporter", *args], capture_output=True, text=True,
+        env={**base, **(env or {})}, cwd=cwd, timeout=60,
+    )
+
+
+def assert_one_clear_line(result, code: int, *needles: str) -> None:
+    assert result.returncode == code, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1, result.stderr
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+
+
+@pytest.fixture
+def empty_config(tmp_path: Path) -> Path:
+    path = tmp_path / "empty.toml"
+    path.write_text("")
+    return path
+
+
+REAL = {"GENESYSCLOUD_OAUTHCLIENT_ID": "id", "GENESYSCLOUD_OAUTHCLIENT_SECRET": SECRET}
+
+BAD_INPUT = [
+    pytest.param(["--start", "2026-13-01"], REAL | {"GENESYSCLOUD_REGION": "us-east-1"},
+                 ["--start", "YYYY-MM-DD"], id="unparseable-date"),
+    pytest.param(["--start", "2026-11-05", "--end", "2026-11-01"],
+                 REAL | {"GENESYSCLOUD_REGION": "us-east-1"}, ["--end"], id="end-before-start"),
+    pytest.param(["--start", "2099-01-01"], REAL | {"GENESYSCLOUD_REGION": "us-east-1"},
+                 ["future"], id="start-in-future"),
+    pytest.param(["--start", "2026-11-01", "--region", "moon-1"], REAL,
+                 ["moon-1", "us-east-1"], id="unknown-region"),
+    pytest.param(["--start", "2026-11-01", "--region", "us-east-1"], {},
+                 ["GENESYSCLOUD_OAUTHCLIENT_ID"], id="missing-credentials"),
+    pytest.param(["--start", "2026-11-01"], REAL, ["region"], id="no-region"),
+    pytest.param(["--start", "2026-11-01", "--concurrency", "lots"],
+                 REAL | {"GENESYSCLOUD_REGION": "us-east-1"}, ["concurrency"], id="bad-int"),
+    pytest.param(["--start", "2026-11-01", "--compression", "rar"],
+                 REAL | {"GENESYSCLOUD_REGION": "us-east-1"}, ["compression"], id="bad-enum"),
+    pytest.param(["--start", "2026-11-01", "--lookback", "soon"],
+                 REAL | {"GENESYSCLOUD_REGION": "us-east-1"}, ["--lookback"], id="bad-duration"),
+    pytest.param(["--since-last", "--out", "/nonexistent/nowhere"],
+                 REAL | {"GENESYSCLOUD_REGION": "us-east-1"}, ["--since-last"], id="since-last"),
+]
+
+
+@pytest.mark.parametrize(("args", "env", "needles"), BAD_INPUT)
+def test_bad_input_is_one_line_and_exit_2(args, env, needles, empty_config) -> None:
+    """Each bad input names the problem and the fix in one line, exit 2, no traceback."""
+    result = run_cli("export", "--config", str(empty_config), *args, env=env)
+    assert_one_clear_line(result, 2, *needles)
+    assert SECRET not in result.stdout + result.stderr
+
+
+def test_unknown_config_key_suggests_the_closest(tmp_path: Path) -> None:
+    """A typo in config.toml is named with the closest real key."""
+    config = tmp_path / "c.toml"
+    config.write_text("[http]\nconcurency = 4\n")
+    result = run_cli("export", "--config", str(config), "--start", "2026-11-01")
+    assert_one_clear_line(result, 2, "concurency", "concurrency")
+
+
+def test_usage_errors_exit_2() -> None:
+    """An unknown flag is a usage error: exit 2, one line."""
+    result = run_cli("export", "--bogus")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_wrong_secret_explains_and_never_leaks(tmp_path: Path, empty_config) -> None:
+    """A wrong secret exits 3 with the diagnosis; the secret appears nowhere."""
+    with run_sandbox_in_thread(sandbox_settings()) as sb:
+        env = {"GENESYSCLOUD_API_URL": sb.url, "GENESYSCLOUD_OAUTHCLIENT_ID": sb.client_id,
+               "GENESYSCLOUD_OAUTHCLIENT_SECRET": SECRET}
+        out = tmp_path / "out"
+        result = run_cli("export", "--config", str(empty_config), "--start", "2026-11-01",
+                         "--end", "2026-11-02", "--out", str(out), env=env)
+    assert result.returncode == 3
+    assert "region" in result.stderr and "SAML" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert orjson.loads(result.stdout.splitlines()[-1])["status"] == "auth_failed"
+    scan_for_secret(result, out)
+
+
+def test_successful_run_never_leaks_the_secret(tmp_path: Path, empty_config) -> None:
+    """A verbose, successful export prints and writes no secret and no bearer token."""
+    settings = sandbox_settings(client_secret=SECRET)
+    with run_sandbox_in_thread(settings) as sb:
+        env = {"GENESYSCLOUD_API_URL": sb.url, "GENESYSCLOUD_OAUTHCLIENT_ID": sb.client_id,
+               "GENESYSCLOUD_OAUTHCLIENT_SECRET": SECRET}
+        out = tmp_path / "out"
+        result = run_cli("export", "--config", str(empty_config), "--start", "2026-11-01",
+                         "--end", "2026-11-02", "--out", str(out), "-v", env=env)
+    assert result.returncode == 0, result.stderr
+    scan_for_secret(result, out)
+    assert "Bearer" not in result.stderr
+
+
+def scan_for_secret(result, out: Path) -> None:
+    assert SECRET not in result.stdout and SECRET not in result.stderr
+    if out.exists():
+        for path in out.rglob("*"):
+            if path.is_file():
+                assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_auth_check_reports_region_lifetime_and_reach(empty_config) -> None:
+    """auth check logs in, probes, and prints the token lifetime and what it reached."""
+    with run_sandbox_in_thread(sandbox_settings(token_ttl_s=3600)) as sb:
+        env = {"GENESYSCLOUD_API_URL": sb.url, "GENESYSCLOUD_OAUTHCLIENT_ID": sb.client_id,
+               "GENESYSCLOUD_OAUTHCLIENT_SECRET": sb.client_secret}
+        result = run_cli("auth", "check", "--config", str(empty_config), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "3600 s" in result.stdout and "conversations:" in result.stdout
+    assert "ok" in result.stdout
+
+
+def test_auth_check_names_a_missing_permission(empty_config) -> None:
+    """Without the analytics permission auth check exits 3 naming the permission."""
+    with run_sandbox_in_thread(sandbox_settings(analytics_permission=False)) as sb:
+        env = {"GENESYSCLOUD_API_URL": sb.url, "GENESYSCLOUD_OAUTHCLIENT_ID": sb.client_id,
+               "GENESYSCLOUD_OAUTHCLIENT_SECRET": sb.client_secret}
+        result = run_cli("auth", "check", "--config", str(empty_config), env=env)
+    assert result.returncode == 3
+    assert "analytics:conversationDetail:view" in result.stdout
+
+
+def test_every_command_is_documented_in_the_readme() -> None:
+    """Each subcommand and export flag appears in the README's CLI reference."""
+    from exporter.cli import build_parser
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    parser = build_parser()
+    export = parser._subparsers._group_actions[0].choices["export"]  # type: ignore[union-attr]
+    for action in export._actions:
+        for flag in action.option_strings:
+            if flag.startswith("--") and flag != "--help":
+                assert flag in readme, flag
+    for command in ("export", "auth check", "sandbox"):
+        assert f"genesys-export {command}" in readme

@@ -1,0 +1,170 @@
+"""Cron-grade runs: resume after SIGKILL, provisional tails, lock contention, --plan accuracy."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+
+from exporter.lock import RunLock
+from exporter.manifest import Manifest
+from exporter.progress import NoProgress
+from exporter.runner import ExportRequest, export
+from exporter.sandbox import Sandbox, run_sandbox_in_thread
+from tests.support import START, days, exported_ids, exporter_settings, ground_truth, sandbox_settings
+
+
+def cli_env(sb, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        GENESYSCLOUD_API_URL=sb.url,
+        GENESYSCLOUD_LOGIN_URL=sb.url,
+        GENESYSCLOUD_OAUTHCLIENT_ID=sb.client_id,
+        GENESYSCLOUD_OAUTHCLIENT_SECRET=sb.client_secret,
+        **extra,
+    )
+    env.pop("GENESYSCLOUD_REGION", None)
+    return env
+
+
+def write_config(tmp_path: Path) -> Path:
+    """A config with fast polling and frequent checkpoints, and no connection settings."""
+    config = tmp_path / "test-config.toml"
+    config.write_text(
+        "[jobs]\npoll_initial_s = 0.05\npoll_max_s = 0.1\n"
+        "[output]\ncheckpoint_s = 0.0\n"
+        "[http]\nretry_backoff_base_s = 0.01\n"
+    )
+    return config
+
+
+def cli(sb, tmp_path: Path, out: Path, *args: str) -> list[str]:
+    return [
+        sys.executable, "-m", "exporter", "export", "--config", str(write_config(tmp_path)),
+        "--start", "2026-11-01", "--end", "2026-11-04", "--out", str(out), "--no-progress", *args,
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_after_s", [0.4, 0.9, 1.6])
+def test_sigkill_then_rerun_yields_the_ground_truth(tmp_path: Path, kill_after_s: float) -> None:
+    """A run killed with SIGKILL mid-way and run again ends with every id exactly once."""
+    settings = sandbox_settings(latency_ms=15, latency_jitter_ms=5)
+    with run_sandbox_in_thread(settings) as sb:
+        out = tmp_path / "out"
+        proc = subprocess.Popen(cli(sb, tmp_path, out), env=cli_env(sb),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(kill_after_s)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        complete_before = {r.name for r in Manifest.load(out).records("conversations")
+                           if r.status == "complete"} if (out / "manifest.json").exists() else set()
+        done = subprocess.run(cli(sb, tmp_path, out), env=cli_env(sb), capture_output=True,
+                              timeout=90)
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+        ids = exported_ids(out)
+        assert set(ids) == ground_truth(sb, START, START + days(3))
+        assert max(ids.values()) == 1
+        summary = orjson.loads(done.stdout.splitlines()[-1])
+        assert summary["skipped"] == len(complete_before)
+        assert not list(out.rglob("*.part"))
+
+
+@pytest.mark.slow
+def test_sigterm_stops_cleanly_and_deletes_jobs(tmp_path: Path) -> None:
+    """SIGTERM: exit 130, a clear message, unread jobs deleted, no in-progress leftovers."""
+    with run_sandbox_in_thread(sandbox_settings(latency_ms=30)) as sb:
+        out = tmp_path / "out"
+        proc = subprocess.Popen(cli(sb, tmp_path, out), env=cli_env(sb),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 20
+        while sb.stats().count("jobs.results") == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=30)
+        assert proc.returncode == 130, stderr.decode()
+        assert b"SIGTERM" in stderr and b"Traceback" not in stderr
+        stats = sb.stats()
+        assert stats.jobs_deleted == stats.jobs_created
+        records = Manifest.load(out).records("conversations")
+        assert all(r.status in ("complete", "provisional") for r in records)
+        assert orjson.loads(stdout.splitlines()[-1])["status"] == "interrupted"
+
+
+async def test_provisional_window_becomes_complete_after_the_watermark(tmp_path: Path) -> None:
+    """Windows past the watermark are provisional (query); a later run makes them complete."""
+    watermark = START + days(2) + timedelta(hours=6)
+    async with Sandbox(sandbox_settings(availability_date=watermark)) as sb:
+        settings = exporter_settings(sb, tmp_path)
+        request = ExportRequest(start=START, end=START + days(3))
+        first = await export(settings, request, progress=NoProgress())
+        statuses = {r.name: (r.status, r.source) for r in Manifest.load(tmp_path).records("conversations")}
+        assert statuses["2026-11-03"] == ("provisional", "query")
+        assert statuses["2026-11-01"] == ("complete", "jobs")
+        assert first.provisional == 1
+        assert set(exported_ids(tmp_path)) == ground_truth(sb, START, START + days(3))
+
+        sb.update(availability_date=START + days(4))
+        sb.reset_stats()
+        second = await export(settings, request, progress=NoProgress())
+        assert second.windows == 1 and second.skipped == 2
+        final = Manifest.load(tmp_path).get("conversations", "2026-11-03")
+        assert (final.status, final.source) == ("complete", "jobs")
+        ids = exported_ids(tmp_path)
+        assert set(ids) == ground_truth(sb, START, START + days(3)) and max(ids.values()) == 1
+
+
+async def test_a_second_run_on_a_locked_folder_is_refused(sandbox, tmp_path: Path) -> None:
+    """While another live run holds the lock, a run refuses with a clear message."""
+    with RunLock(tmp_path, "other-run"):
+        summary = await export(exporter_settings(sandbox, tmp_path),
+                               ExportRequest(start=START, end=START + days(1)),
+                               progress=NoProgress())
+    assert summary.status != "ok" and summary.exit_code != 0
+    assert str(os.getpid()) in summary.error
+    assert sandbox.stats().count("jobs.submit") == 0
+
+
+async def test_plan_estimate_matches_the_run(sandbox, tmp_path: Path) -> None:
+    """--plan's request estimate is within 10% of what the run then sends."""
+    from exporter.runner import plan_only
+
+    settings = exporter_settings(sandbox, tmp_path, jobs={"page_size": 200})
+    request = ExportRequest(start=START, end=START + days(3))
+    report = await plan_only(settings, request)
+    assert [line.action for line in report.lines] == ["fetch"] * 3
+    sandbox.reset_stats()
+    summary = await export(settings, request, progress=NoProgress())
+    sent = sandbox.stats().count() - sandbox.stats().count("oauth.token")
+    assert abs(report.requests - sent) <= max(2, 0.1 * sent), (report.requests, sent)
+    assert summary.requests == sent
+
+
+async def test_lookback_reexports_recent_complete_windows(sandbox, tmp_path: Path) -> None:
+    """--lookback 1d re-exports only the last day; ids stay exactly once."""
+    settings = exporter_settings(sandbox, tmp_path)
+    request = ExportRequest(start=START, end=START + days(3))
+    await export(settings, request, progress=NoProgress())
+    again = await export(settings, ExportRequest(start=START, end=START + days(3),
+                                                 lookback=days(1)), progress=NoProgress())
+    assert again.windows == 1 and again.skipped == 2
+    assert max(exported_ids(tmp_path).values()) == 1
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd"])
+async def test_compressed_output_holds_the_same_records(sandbox, tmp_path: Path, compression) -> None:
+    """gzip and zstd outputs decompress to the ground truth; the manifest names the codec."""
+    settings = exporter_settings(sandbox, tmp_path, output={"compression": compression})
+    summary = await export(settings, ExportRequest(start=START, end=START + days(3)),
+                           progress=NoProgress())
+    assert summary.status == "ok"
+    ids = exported_ids(tmp_path)
+    assert set(ids) == ground_truth(sandbox, START, START + days(3))
+    assert {r.compression for r in Manifest.load(tmp_path).records("conversations")} == {compression}

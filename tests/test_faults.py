@@ -1,0 +1,160 @@
+"""The fault suite: every injected failure ends in every record exactly once, or a clear error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from exporter.manifest import Manifest
+from exporter.progress import NoProgress
+from exporter.runner import ExportRequest, export
+from exporter.sandbox import FaultRule, Sandbox
+from tests.support import (
+    START,
+    data_files,
+    days,
+    exported_ids,
+    exporter_settings,
+    ground_truth,
+    sandbox_settings,
+)
+
+RANGE = ExportRequest(start=START, end=START + days(3))
+SMALL_PAGES = {"page_size": 200}  # several cursors per window, so mid-window faults can bite
+
+
+async def export_with(sb, tmp_path: Path, **sections):
+    settings = exporter_settings(sb, tmp_path, **{"jobs": SMALL_PAGES, **sections})
+    return await export(settings, RANGE, progress=NoProgress())
+
+
+def assert_exact(sb, out: Path) -> None:
+    ids = exported_ids(out)
+    assert set(ids) == ground_truth(sb, START, START + days(3))
+    assert max(ids.values()) == 1
+    assert not list(out.rglob("*.part"))
+
+
+def assert_nothing_looks_complete(out: Path) -> None:
+    """Whatever failed, every file under its final name is recorded complete in the manifest."""
+    manifest = Manifest.load(out) if (out / "manifest.json").exists() else None
+    finals = {p.relative_to(out).as_posix() for p in data_files(out)}
+    recorded = {r.file for r in manifest.records("conversations")} if manifest else set()
+    assert finals <= recorded
+
+
+RECOVERABLE = [
+    pytest.param(FaultRule(kind="status", status=429, retry_after="0.1", probability=0.3,
+                           count=15), id="429-seconds"),
+    pytest.param(FaultRule(kind="status", status=429, probability=0.3, count=15), id="429-bare"),
+    pytest.param(FaultRule(kind="status", status=429, retry_after="http-date:1", count=3),
+                 id="429-http-date"),
+    pytest.param(FaultRule(kind="status", status=500, probability=0.3, count=10), id="500"),
+    pytest.param(FaultRule(kind="status", status=502, probability=0.3, count=10), id="502"),
+    pytest.param(FaultRule(kind="status", status=503, retry_after="0.1", probability=0.3,
+                           count=10), id="503-retry-after"),
+    pytest.param(FaultRule(kind="status", status=504, probability=0.3, count=10), id="504"),
+    pytest.param(FaultRule(kind="drop", probability=0.3, count=8), id="dropped"),
+    pytest.param(FaultRule(kind="drop-mid-body", routes=("jobs.results",), probability=0.5,
+                           count=6), id="dropped-mid-body"),
+    pytest.param(FaultRule(kind="truncate", routes=("jobs.results",), count=4), id="truncated"),
+    pytest.param(FaultRule(kind="invalid-json", probability=0.3, count=6), id="invalid-json"),
+    pytest.param(FaultRule(kind="hang", routes=("jobs.results",), count=2, hang_s=30),
+                 id="hung"),
+    pytest.param(FaultRule(kind="status", status=503, routes=("oauth.token",), count=3),
+                 id="token-endpoint-down"),
+    pytest.param(FaultRule(kind="job-failed", count=1), id="job-failed"),
+    pytest.param(FaultRule(kind="job-expired", skip=2, count=1), id="job-expired-mid-read"),
+    pytest.param(FaultRule(kind="cursor-rejected", count=1), id="cursor-rejected"),
+]
+
+
+@pytest.mark.parametrize("fault", RECOVERABLE)
+async def test_recoverable_fault_keeps_every_record_once(sandbox, tmp_path, fault) -> None:
+    """Under the fault the export still writes exactly the ground truth and says ok."""
+    sandbox.add_fault(fault)
+    summary = await export_with(sandbox, tmp_path, http={"request_timeout_s": 0.5})
+    assert summary.status == "ok", summary.error
+    assert_exact(sandbox, tmp_path)
+    assert sum(sandbox.stats().faults_injected.values()) > 0
+
+
+async def test_job_failed_window_is_split_in_half(sandbox, tmp_path) -> None:
+    """A FAILED job's window is exported as two halves, both recorded complete."""
+    sandbox.add_fault(FaultRule(kind="job-failed", count=1))
+    await export_with(sandbox, tmp_path)
+    names = [r.name for r in Manifest.load(tmp_path).records("conversations")]
+    assert len(names) == 4 and any("T12" in n for n in names)
+
+
+async def test_a_window_that_keeps_failing_is_reported(sandbox, tmp_path) -> None:
+    """Jobs that always fail end in exit 1 naming the windows, never a silent skip."""
+    sandbox.add_fault(FaultRule(kind="job-failed"))
+    summary = await export_with(sandbox, tmp_path, jobs={**SMALL_PAGES,
+                                                         "split_min": days(1) / 2})
+    assert summary.exit_code == 1 and summary.status == "failed"
+    assert summary.failed_windows and "2026-11-01" in summary.failed_windows[0]
+    assert_nothing_looks_complete(tmp_path)
+
+
+async def test_token_expiring_mid_run_is_refreshed(tmp_path) -> None:
+    """Tokens that live 1 s are refreshed during a longer run; nothing is lost."""
+    async with Sandbox(sandbox_settings(token_ttl_s=1.0, latency_ms=10)) as sb:
+        summary = await export_with(sb, tmp_path, jobs={"page_size": 50})
+        assert summary.status == "ok"
+        assert summary.token_refreshes >= 2
+        assert sb.stats().tokens_issued == summary.token_refreshes
+        assert_exact(sb, tmp_path)
+
+
+async def test_403_mid_run_stops_with_exit_3(sandbox, tmp_path) -> None:
+    """A permission lost mid-run stops with exit 3 naming the permission, nothing half-done."""
+    sandbox.add_fault(FaultRule(kind="forbidden", routes=("jobs.results",), skip=3, count=1))
+    summary = await export_with(sandbox, tmp_path)
+    assert summary.exit_code == 3
+    assert "analytics:conversationDetail:view" in summary.error
+    assert_nothing_looks_complete(tmp_path)
+
+
+async def test_persistent_5xx_fails_the_window_not_forever(sandbox, tmp_path) -> None:
+    """A route that always answers 503 exhausts bounded retries and reports failure."""
+    sandbox.add_fault(FaultRule(kind="status", status=503, routes=("jobs.results",)))
+    summary = await export_with(sandbox, tmp_path, http={"retry_max_attempts": 3})
+    assert summary.exit_code == 1 and len(summary.failed_windows) == 3
+    assert_nothing_looks_complete(tmp_path)
+
+
+async def test_unwritable_output_folder_is_a_clear_error(sandbox, tmp_path) -> None:
+    """An output path under a regular file fails with an output error, and no data file."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    settings = exporter_settings(sandbox, blocker / "out")
+    summary = await export(settings, RANGE, progress=NoProgress())
+    assert summary.exit_code == 1
+    assert "out" in summary.error and "Traceback" not in summary.error
+    assert sandbox.stats().count("jobs.submit") == 0
+
+
+@pytest.mark.slow
+async def test_soak_mixed_faults_counters_agree(tmp_path) -> None:
+    """A longer run with a few percent of mixed faults ends exact; 429 counts agree."""
+    faults = (
+        FaultRule(kind="status", status=429, retry_after="0.05", probability=0.03),
+        FaultRule(kind="status", status=503, probability=0.02),
+        FaultRule(kind="status", status=502, probability=0.01),
+        FaultRule(kind="drop", probability=0.01),
+        FaultRule(kind="truncate", routes=("jobs.results",), probability=0.01),
+    )
+    from exporter.sandbox import DatasetSpec
+
+    spec = DatasetSpec(conversations=20_000, start=START, days=3, seed=11)
+    async with Sandbox(sandbox_settings(dataset=spec, faults=faults, latency_ms=2)) as sb:
+        summary = await export_with(sb, tmp_path, jobs={"page_size": 100},
+                                    http={"retry_max_attempts": 12})
+        assert summary.status == "ok", summary.error
+        assert_exact(sb, tmp_path)
+        stats = sb.stats()
+        api_429 = stats.rate_limited - stats.count("oauth.token", 429)
+        assert summary.rate_limited == api_429
+        assert summary.retries >= sum(stats.faults_injected.values()) - stats.count("oauth.token")

@@ -54,6 +54,7 @@ class WindowRun:
     seen: set[str] = field(default_factory=set)
     checkpointed_at: float = 0.0
     done: asyncio.Future[None] | None = None
+    abandoned: bool = False  # queued writes for an abandoned window are dropped
 
 
 @dataclass(slots=True)
@@ -256,6 +257,7 @@ class ExportRun:
         (a stop signal). Fatal errors keep them: like a SIGKILL, the next run resumes there."""
         if not (self.stopping or isinstance(exc, ApiError)):
             return
+        run.abandoned = True
         with contextlib.suppress(OutputError):
             await asyncio.shield(run.file.discard())
         if run.job_id is not None:
@@ -283,6 +285,8 @@ class ExportRun:
         self, run: WindowRun, selection: Selection, cursor: str | None, availability: str | None
     ) -> Command:
         async def write() -> None:
+            if run.abandoned:
+                return
             if selection.records:
                 await run.file.write(selection.lines, selection.records)
                 self._progress.advance(selection.records)

@@ -144,7 +144,7 @@ async def export(
         windows=counters.windows_done,
         skipped=skipped,
         provisional=counters.provisional,
-        failed_windows=tuple(counters.failed),
+        failed_windows=tuple(sorted(counters.failed)),
         requests=stats.requests if stats else 0,
         retries=stats.retries if stats else 0,
         rate_limited=stats.rate_limited if stats else 0,

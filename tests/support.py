@@ -34,15 +34,30 @@ def sandbox_settings(**changes: Any) -> SandboxSettings:
 def exporter_settings(sb: Any, out: Path, **sections: dict[str, Any]) -> Settings:
     """Settings pointing at ``sb`` with zero-ish backoff and polling, overridable per section."""
     connection = Connection(
-        region=None, api_url=sb.url, login_url=sb.url, client_id=sb.client_id,
-        client_secret=sb.client_secret, sandbox=False,
+        region=None,
+        api_url=sb.url,
+        login_url=sb.url,
+        client_id=sb.client_id,
+        client_secret=sb.client_secret,
+        sandbox=False,
     )
-    http = HttpSettings(retry_backoff_base_s=0.01, retry_backoff_max_s=0.05,
-                        retry_max_seconds=30.0, request_timeout_s=5.0)
+    http = HttpSettings(
+        rate_limit_per_minute=0,
+        retry_backoff_base_s=0.01,
+        retry_backoff_max_s=0.05,
+        retry_max_seconds=30.0,
+        request_timeout_s=5.0,
+    )
     jobs = JobSettings(poll_initial_s=0.01, poll_max_s=0.05)
     output = OutputSettings(out_dir=out, checkpoint_s=0.0)
-    settings = Settings(connection=connection, http=http, jobs=jobs, output=output,
-                        sandbox=SandboxOptions(), config_path=None)
+    settings = Settings(
+        connection=connection,
+        http=http,
+        jobs=jobs,
+        output=output,
+        sandbox=SandboxOptions(),
+        config_path=None,
+    )
     for name, changes in sections.items():
         settings = dataclasses.replace(
             settings, **{name: dataclasses.replace(getattr(settings, name), **changes)}

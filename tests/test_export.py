@@ -76,19 +76,21 @@ async def test_64_requests_meeting_a_revoked_token_mint_once(sandbox, tmp_path) 
     assert api.statistics().token_refreshes == 2
 
 
-async def test_a_429_burst_is_one_shared_pause(sandbox, tmp_path) -> None:
+async def test_a_429_burst_is_one_shared_pause(tmp_path) -> None:
     """Eight in-flight requests answered 429 Retry-After: 1 pause everyone once, together."""
-    settings = exporter_settings(sandbox, tmp_path, http={"concurrency": 8})
-    sandbox.add_fault(FaultRule(kind="status", status=429, retry_after="1",
-                                routes=("jobs.availability",), count=8))
-    async with ApiClient(settings.connection, settings.http) as api:
-        loop = asyncio.get_running_loop()
-        began = loop.time()
-        await asyncio.gather(*(api.request("GET", AVAILABILITY, parse=orjson.loads)
-                               for _ in range(16)))
-        elapsed = loop.time() - began
-        limiter = api.limiter.statistics()
-    assert sandbox.stats().rate_limited == 8
+    # 50 ms latency: all eight are on the wire before the first answer comes back.
+    async with Sandbox(sandbox_settings(latency_ms=50)) as sb:
+        settings = exporter_settings(sb, tmp_path, http={"concurrency": 8})
+        sb.add_fault(FaultRule(kind="status", status=429, retry_after="1",
+                               routes=("jobs.availability",), count=8))
+        async with ApiClient(settings.connection, settings.http) as api:
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+            await asyncio.gather(*(api.request("GET", AVAILABILITY, parse=orjson.loads)
+                                   for _ in range(16)))
+            elapsed = loop.time() - began
+            limiter = api.limiter.statistics()
+        assert sb.stats().rate_limited == 8
     assert limiter.pauses - limiter.header_pauses == 1
     assert 1.0 <= elapsed < 3.0
 

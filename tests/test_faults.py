@@ -94,13 +94,13 @@ async def test_a_window_that_keeps_failing_is_reported(sandbox, tmp_path) -> Non
     summary = await export_with(sandbox, tmp_path, jobs={**SMALL_PAGES,
                                                          "split_min": days(1) / 2})
     assert summary.exit_code == 1 and summary.status == "failed"
-    assert summary.failed_windows and "2026-11-01" in summary.failed_windows[0]
+    assert summary.failed_windows and summary.failed_windows[0].startswith("20261101T000000Z")
     assert_nothing_looks_complete(tmp_path)
 
 
 async def test_token_expiring_mid_run_is_refreshed(tmp_path) -> None:
-    """Tokens that live 1 s are refreshed during a longer run; nothing is lost."""
-    async with Sandbox(sandbox_settings(token_ttl_s=1.0, latency_ms=10)) as sb:
+    """Tokens that live 0.3 s are refreshed during a longer run; nothing is lost."""
+    async with Sandbox(sandbox_settings(token_ttl_s=0.3, latency_ms=10)) as sb:
         summary = await export_with(sb, tmp_path, jobs={"page_size": 50})
         assert summary.status == "ok"
         assert summary.token_refreshes >= 2
@@ -157,4 +157,8 @@ async def test_soak_mixed_faults_counters_agree(tmp_path) -> None:
         stats = sb.stats()
         api_429 = stats.rate_limited - stats.count("oauth.token", 429)
         assert summary.rate_limited == api_429
-        assert summary.retries >= sum(stats.faults_injected.values()) - stats.count("oauth.token")
+        # Every fault that comes back as a response costs one retry. (A dropped connection
+        # may instead be retried once inside aiohttp, as RFC 9112 allows for idempotent
+        # requests, so drops are not counted here.)
+        answered = sum(stats.faults_injected.get(kind, 0) for kind in ("status", "truncate"))
+        assert summary.retries >= answered > 0

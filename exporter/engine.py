@@ -256,6 +256,8 @@ class ExportRun:
         """Drop the job and part file of a window that will be redone (API errors) or not read
         (a stop signal). Fatal errors keep them: like a SIGKILL, the next run resumes there."""
         if not (self.stopping or isinstance(exc, ApiError)):
+            with contextlib.suppress(OutputError):  # keep the part file, release the handle
+                await asyncio.shield(run.file.close())
             return
         run.abandoned = True
         with contextlib.suppress(OutputError):
@@ -356,6 +358,7 @@ class ExportRun:
     def _record(
         self, window: Window, status: str, source: Source | None, **fields: Any
     ) -> WindowRecord:
+        fields.setdefault("file", None)
         return WindowRecord(
             name=window.name,
             start=format_instant(window.start),

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
 from exporter.config import (
     Connection,
     HttpSettings,

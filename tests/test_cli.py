@@ -19,8 +19,12 @@ SECRET = "S3CRET-zebra-4242-do-not-leak"
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
     base = {k: v for k, v in os.environ.items() if not k.startswith("GENESYSCLOUD_")}
     return subprocess.run(
-        [sys.executable, "-m", "exporter", *args], capture_output=True, text=True,
-        env={**base, **(env or {})}, cwd=cwd, timeout=60,
+        [sys.executable, "-m", "exporter", *args],
+        capture_output=True,
+        text=True,
+        env={**base, **(env or {})},
+        cwd=cwd,
+        timeout=60,
     )
 
 
@@ -43,25 +47,61 @@ def empty_config(tmp_path: Path) -> Path:
 REAL = {"GENESYSCLOUD_OAUTHCLIENT_ID": "id", "GENESYSCLOUD_OAUTHCLIENT_SECRET": SECRET}
 
 BAD_INPUT = [
-    pytest.param(["--start", "2026-13-01"], REAL | {"GENESYSCLOUD_REGION": "us-east-1"},
-                 ["--start", "YYYY-MM-DD"], id="unparseable-date"),
-    pytest.param(["--start", "2026-11-05", "--end", "2026-11-01"],
-                 REAL | {"GENESYSCLOUD_REGION": "us-east-1"}, ["--end"], id="end-before-start"),
-    pytest.param(["--start", "2099-01-01"], REAL | {"GENESYSCLOUD_REGION": "us-east-1"},
-                 ["future"], id="start-in-future"),
-    pytest.param(["--start", "2026-11-01", "--region", "moon-1"], REAL,
-                 ["moon-1", "us-east-1"], id="unknown-region"),
-    pytest.param(["--start", "2026-11-01", "--region", "us-east-1"], {},
-                 ["GENESYSCLOUD_OAUTHCLIENT_ID"], id="missing-credentials"),
+    pytest.param(
+        ["--start", "2026-13-01"],
+        REAL | {"GENESYSCLOUD_REGION": "us-east-1"},
+        ["--start", "YYYY-MM-DD"],
+        id="unparseable-date",
+    ),
+    pytest.param(
+        ["--start", "2026-11-05", "--end", "2026-11-01"],
+        REAL | {"GENESYSCLOUD_REGION": "us-east-1"},
+        ["--end"],
+        id="end-before-start",
+    ),
+    pytest.param(
+        ["--start", "2099-01-01"],
+        REAL | {"GENESYSCLOUD_REGION": "us-east-1"},
+        ["future"],
+        id="start-in-future",
+    ),
+    pytest.param(
+        ["--start", "2026-11-01", "--region", "moon-1"],
+        REAL,
+        ["moon-1", "us-east-1"],
+        id="unknown-region",
+    ),
+    pytest.param(
+        ["--start", "2026-11-01", "--region", "us-east-1"],
+        {},
+        ["GENESYSCLOUD_OAUTHCLIENT_ID"],
+        id="missing-credentials",
+    ),
     pytest.param(["--start", "2026-11-01"], REAL, ["region"], id="no-region"),
-    pytest.param(["--start", "2026-11-01", "--concurrency", "lots"],
-                 REAL | {"GENESYSCLOUD_REGION": "us-east-1"}, ["concurrency"], id="bad-int"),
-    pytest.param(["--start", "2026-11-01", "--compression", "rar"],
-                 REAL | {"GENESYSCLOUD_REGION": "us-east-1"}, ["compression"], id="bad-enum"),
-    pytest.param(["--start", "2026-11-01", "--lookback", "soon"],
-                 REAL | {"GENESYSCLOUD_REGION": "us-east-1"}, ["--lookback"], id="bad-duration"),
-    pytest.param(["--since-last", "--out", "/nonexistent/nowhere"],
-                 REAL | {"GENESYSCLOUD_REGION": "us-east-1"}, ["--since-last"], id="since-last"),
+    pytest.param(
+        ["--start", "2026-11-01", "--concurrency", "lots"],
+        REAL | {"GENESYSCLOUD_REGION": "us-east-1"},
+        ["concurrency"],
+        id="bad-int",
+    ),
+    pytest.param(
+        ["--start", "2026-11-01", "--compression", "rar"],
+        REAL | {"GENESYSCLOUD_REGION": "us-east-1"},
+        ["compression"],
+        id="bad-enum",
+    ),
+    pytest.param(
+        ["--start", "2026-11-01", "--lookback", "soon"],
+        REAL | {"GENESYSCLOUD_REGION": "us-east-1"},
+        ["--lookback"],
+        id="bad-duration",
+    ),
+    pytest.param(
+        ["--since-last", "--out", "/nonexistent/nowhere"],
+        REAL | {"GENESYSCLOUD_REGION": "us-east-1"},
+        ["--since-last"],
+        id="since-last",
+    ),
 ]
 
 
@@ -90,11 +130,24 @@ def test_usage_errors_exit_2() -> None:
 def test_wrong_secret_explains_and_never_leaks(tmp_path: Path, empty_config) -> None:
     """A wrong secret exits 3 with the diagnosis; the secret appears nowhere."""
     with run_sandbox_in_thread(sandbox_settings()) as sb:
-        env = {"GENESYSCLOUD_API_URL": sb.url, "GENESYSCLOUD_OAUTHCLIENT_ID": sb.client_id,
-               "GENESYSCLOUD_OAUTHCLIENT_SECRET": SECRET}
+        env = {
+            "GENESYSCLOUD_API_URL": sb.url,
+            "GENESYSCLOUD_OAUTHCLIENT_ID": sb.client_id,
+            "GENESYSCLOUD_OAUTHCLIENT_SECRET": SECRET,
+        }
         out = tmp_path / "out"
-        result = run_cli("export", "--config", str(empty_config), "--start", "2026-11-01",
-                         "--end", "2026-11-02", "--out", str(out), env=env)
+        result = run_cli(
+            "export",
+            "--config",
+            str(empty_config),
+            "--start",
+            "2026-11-01",
+            "--end",
+            "2026-11-02",
+            "--out",
+            str(out),
+            env=env,
+        )
     assert result.returncode == 3
     assert "region" in result.stderr and "SAML" in result.stderr
     assert "Traceback" not in result.stderr
@@ -106,11 +159,25 @@ def test_successful_run_never_leaks_the_secret(tmp_path: Path, empty_config) -> 
     """A verbose, successful export prints and writes no secret and no bearer token."""
     settings = sandbox_settings(client_secret=SECRET)
     with run_sandbox_in_thread(settings) as sb:
-        env = {"GENESYSCLOUD_API_URL": sb.url, "GENESYSCLOUD_OAUTHCLIENT_ID": sb.client_id,
-               "GENESYSCLOUD_OAUTHCLIENT_SECRET": SECRET}
+        env = {
+            "GENESYSCLOUD_API_URL": sb.url,
+            "GENESYSCLOUD_OAUTHCLIENT_ID": sb.client_id,
+            "GENESYSCLOUD_OAUTHCLIENT_SECRET": SECRET,
+        }
         out = tmp_path / "out"
-        result = run_cli("export", "--config", str(empty_config), "--start", "2026-11-01",
-                         "--end", "2026-11-02", "--out", str(out), "-v", env=env)
+        result = run_cli(
+            "export",
+            "--config",
+            str(empty_config),
+            "--start",
+            "2026-11-01",
+            "--end",
+            "2026-11-02",
+            "--out",
+            str(out),
+            "-v",
+            env=env,
+        )
     assert result.returncode == 0, result.stderr
     scan_for_secret(result, out)
     assert "Bearer" not in result.stderr
@@ -127,8 +194,11 @@ def scan_for_secret(result, out: Path) -> None:
 def test_auth_check_reports_region_lifetime_and_reach(empty_config) -> None:
     """auth check logs in, probes, and prints the token lifetime and what it reached."""
     with run_sandbox_in_thread(sandbox_settings(token_ttl_s=3600)) as sb:
-        env = {"GENESYSCLOUD_API_URL": sb.url, "GENESYSCLOUD_OAUTHCLIENT_ID": sb.client_id,
-               "GENESYSCLOUD_OAUTHCLIENT_SECRET": sb.client_secret}
+        env = {
+            "GENESYSCLOUD_API_URL": sb.url,
+            "GENESYSCLOUD_OAUTHCLIENT_ID": sb.client_id,
+            "GENESYSCLOUD_OAUTHCLIENT_SECRET": sb.client_secret,
+        }
         result = run_cli("auth", "check", "--config", str(empty_config), env=env)
     assert result.returncode == 0, result.stderr
     assert "3600 s" in result.stdout and "conversations:" in result.stdout
@@ -138,8 +208,11 @@ def test_auth_check_reports_region_lifetime_and_reach(empty_config) -> None:
 def test_auth_check_names_a_missing_permission(empty_config) -> None:
     """Without the analytics permission auth check exits 3 naming the permission."""
     with run_sandbox_in_thread(sandbox_settings(analytics_permission=False)) as sb:
-        env = {"GENESYSCLOUD_API_URL": sb.url, "GENESYSCLOUD_OAUTHCLIENT_ID": sb.client_id,
-               "GENESYSCLOUD_OAUTHCLIENT_SECRET": sb.client_secret}
+        env = {
+            "GENESYSCLOUD_API_URL": sb.url,
+            "GENESYSCLOUD_OAUTHCLIENT_ID": sb.client_id,
+            "GENESYSCLOUD_OAUTHCLIENT_SECRET": sb.client_secret,
+        }
         result = run_cli("auth", "check", "--config", str(empty_config), env=env)
     assert result.returncode == 3
     assert "analytics:conversationDetail:view" in result.stdout

@@ -18,7 +18,14 @@ from exporter.manifest import Manifest
 from exporter.progress import NoProgress
 from exporter.runner import ExportRequest, export
 from exporter.sandbox import Sandbox, run_sandbox_in_thread
-from tests.support import START, days, exported_ids, exporter_settings, ground_truth, sandbox_settings
+from tests.support import (
+    START,
+    days,
+    exported_ids,
+    exporter_settings,
+    ground_truth,
+    sandbox_settings,
+)
 
 
 def cli_env(sb, **extra: str) -> dict[str, str]:
@@ -47,8 +54,20 @@ def write_config(tmp_path: Path) -> Path:
 
 def cli(sb, tmp_path: Path, out: Path, *args: str) -> list[str]:
     return [
-        sys.executable, "-m", "exporter", "export", "--config", str(write_config(tmp_path)),
-        "--start", "2026-11-01", "--end", "2026-11-04", "--out", str(out), "--no-progress", *args,
+        sys.executable,
+        "-m",
+        "exporter",
+        "export",
+        "--config",
+        str(write_config(tmp_path)),
+        "--start",
+        "2026-11-01",
+        "--end",
+        "2026-11-04",
+        "--out",
+        str(out),
+        "--no-progress",
+        *args,
     ]
 
 
@@ -59,15 +78,23 @@ def test_sigkill_then_rerun_yields_the_ground_truth(tmp_path: Path, kill_after_s
     settings = sandbox_settings(latency_ms=15, latency_jitter_ms=5)
     with run_sandbox_in_thread(settings) as sb:
         out = tmp_path / "out"
-        proc = subprocess.Popen(cli(sb, tmp_path, out), env=cli_env(sb),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            cli(sb, tmp_path, out),
+            env=cli_env(sb),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(kill_after_s)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        complete_before = {r.name for r in Manifest.load(out).records("conversations")
-                           if r.status == "complete"} if (out / "manifest.json").exists() else set()
-        done = subprocess.run(cli(sb, tmp_path, out), env=cli_env(sb), capture_output=True,
-                              timeout=90)
+        complete_before = (
+            {r.name for r in Manifest.load(out).records("conversations") if r.status == "complete"}
+            if (out / "manifest.json").exists()
+            else set()
+        )
+        done = subprocess.run(
+            cli(sb, tmp_path, out), env=cli_env(sb), capture_output=True, timeout=90
+        )
         assert done.returncode == 0, done.stderr.decode()[-2000:]
         ids = exported_ids(out)
         assert set(ids) == ground_truth(sb, START, START + days(3))
@@ -82,8 +109,9 @@ def test_sigterm_stops_cleanly_and_deletes_jobs(tmp_path: Path) -> None:
     """SIGTERM: exit 130, a clear message, unread jobs deleted, no in-progress leftovers."""
     with run_sandbox_in_thread(sandbox_settings(latency_ms=30)) as sb:
         out = tmp_path / "out"
-        proc = subprocess.Popen(cli(sb, tmp_path, out), env=cli_env(sb),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            cli(sb, tmp_path, out), env=cli_env(sb), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         deadline = time.monotonic() + 20
         while sb.stats().count("jobs.results") == 0 and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -105,7 +133,9 @@ async def test_provisional_window_becomes_complete_after_the_watermark(tmp_path:
         settings = exporter_settings(sb, tmp_path)
         request = ExportRequest(start=START, end=START + days(3))
         first = await export(settings, request, progress=NoProgress())
-        statuses = {r.name: (r.status, r.source) for r in Manifest.load(tmp_path).records("conversations")}
+        statuses = {
+            r.name: (r.status, r.source) for r in Manifest.load(tmp_path).records("conversations")
+        }
         assert statuses["2026-11-03"] == ("provisional", "query")
         assert statuses["2026-11-01"] == ("complete", "jobs")
         assert first.provisional == 1
@@ -124,9 +154,11 @@ async def test_provisional_window_becomes_complete_after_the_watermark(tmp_path:
 async def test_a_second_run_on_a_locked_folder_is_refused(sandbox, tmp_path: Path) -> None:
     """While another live run holds the lock, a run refuses with a clear message."""
     with RunLock(tmp_path, "other-run"):
-        summary = await export(exporter_settings(sandbox, tmp_path),
-                               ExportRequest(start=START, end=START + days(1)),
-                               progress=NoProgress())
+        summary = await export(
+            exporter_settings(sandbox, tmp_path),
+            ExportRequest(start=START, end=START + days(1)),
+            progress=NoProgress(),
+        )
     assert summary.status != "ok" and summary.exit_code != 0
     assert str(os.getpid()) in summary.error
     assert sandbox.stats().count("jobs.submit") == 0
@@ -152,19 +184,27 @@ async def test_lookback_reexports_recent_complete_windows(sandbox, tmp_path: Pat
     settings = exporter_settings(sandbox, tmp_path)
     request = ExportRequest(start=START, end=START + days(3))
     await export(settings, request, progress=NoProgress())
-    again = await export(settings, ExportRequest(start=START, end=START + days(3),
-                                                 lookback=days(1)), progress=NoProgress())
+    again = await export(
+        settings,
+        ExportRequest(start=START, end=START + days(3), lookback=days(1)),
+        progress=NoProgress(),
+    )
     assert again.windows == 1 and again.skipped == 2
     assert max(exported_ids(tmp_path).values()) == 1
 
 
 @pytest.mark.parametrize("compression", ["gzip", "zstd"])
-async def test_compressed_output_holds_the_same_records(sandbox, tmp_path: Path, compression) -> None:
+async def test_compressed_output_holds_the_same_records(
+    sandbox, tmp_path: Path, compression
+) -> None:
     """gzip and zstd outputs decompress to the ground truth; the manifest names the codec."""
     settings = exporter_settings(sandbox, tmp_path, output={"compression": compression})
-    summary = await export(settings, ExportRequest(start=START, end=START + days(3)),
-                           progress=NoProgress())
+    summary = await export(
+        settings, ExportRequest(start=START, end=START + days(3)), progress=NoProgress()
+    )
     assert summary.status == "ok"
     ids = exported_ids(tmp_path)
     assert set(ids) == ground_truth(sandbox, START, START + days(3))
-    assert {r.compression for r in Manifest.load(tmp_path).records("conversations")} == {compression}
+    assert {r.compression for r in Manifest.load(tmp_path).records("conversations")} == {
+        compression
+    }

@@ -12,14 +12,22 @@ from exporter.manifest import Manifest
 from exporter.progress import NoProgress
 from exporter.runner import ExportRequest, export
 from exporter.sandbox import FaultRule, Sandbox
-from tests.support import START, days, exported_ids, exporter_settings, ground_truth, sandbox_settings
+from tests.support import (
+    START,
+    days,
+    exported_ids,
+    exporter_settings,
+    ground_truth,
+    sandbox_settings,
+)
 
 AVAILABILITY = "/api/v2/analytics/conversations/details/jobs/availability"
 
 
 async def run(settings, start=START, end=None, **request):
     return await export(
-        settings, ExportRequest(start=start, end=end or START + days(3), **request),
+        settings,
+        ExportRequest(start=start, end=end or START + days(3), **request),
         progress=NoProgress(),
     )
 
@@ -81,13 +89,17 @@ async def test_a_429_burst_is_one_shared_pause(tmp_path) -> None:
     # 50 ms latency: all eight are on the wire before the first answer comes back.
     async with Sandbox(sandbox_settings(latency_ms=50)) as sb:
         settings = exporter_settings(sb, tmp_path, http={"concurrency": 8})
-        sb.add_fault(FaultRule(kind="status", status=429, retry_after="1",
-                               routes=("jobs.availability",), count=8))
+        sb.add_fault(
+            FaultRule(
+                kind="status", status=429, retry_after="1", routes=("jobs.availability",), count=8
+            )
+        )
         async with ApiClient(settings.connection, settings.http) as api:
             loop = asyncio.get_running_loop()
             began = loop.time()
-            await asyncio.gather(*(api.request("GET", AVAILABILITY, parse=orjson.loads)
-                                   for _ in range(16)))
+            await asyncio.gather(
+                *(api.request("GET", AVAILABILITY, parse=orjson.loads) for _ in range(16))
+            )
             elapsed = loop.time() - began
             limiter = api.limiter.statistics()
         assert sb.stats().rate_limited == 8
@@ -97,8 +109,16 @@ async def test_a_429_burst_is_one_shared_pause(tmp_path) -> None:
 
 async def test_a_429_storm_during_export_loses_nothing(sandbox, tmp_path) -> None:
     """Results pages answered 429 at random still yield every record exactly once."""
-    sandbox.add_fault(FaultRule(kind="status", status=429, retry_after="0.2",
-                                routes=("jobs.results",), probability=0.5, count=12))
+    sandbox.add_fault(
+        FaultRule(
+            kind="status",
+            status=429,
+            retry_after="0.2",
+            routes=("jobs.results",),
+            probability=0.5,
+            count=12,
+        )
+    )
     summary = await run(exporter_settings(sandbox, tmp_path))
     ids = exported_ids(tmp_path)
     assert set(ids) == ground_truth(sandbox, START, START + days(3))
@@ -109,8 +129,9 @@ async def test_a_429_storm_during_export_loses_nothing(sandbox, tmp_path) -> Non
 async def test_pool_never_exceeds_its_concurrency(tmp_path) -> None:
     """With latency and many windows, the sandbox never sees more than 3 requests at once."""
     async with Sandbox(sandbox_settings(latency_ms=20)) as sb:
-        settings = exporter_settings(sb, tmp_path, http={"concurrency": 3},
-                                     jobs={"window": days(1) / 4})
+        settings = exporter_settings(
+            sb, tmp_path, http={"concurrency": 3}, jobs={"window": days(1) / 4}
+        )
         summary = await run(settings)
         assert summary.status == "ok"
         assert sb.stats().max_in_flight == 3
@@ -118,8 +139,9 @@ async def test_pool_never_exceeds_its_concurrency(tmp_path) -> None:
 
 async def test_quota_retry_after_stops_with_exit_4(sandbox, tmp_path) -> None:
     """A Retry-After of hours stops the run with exit code 4 instead of sleeping."""
-    sandbox.add_fault(FaultRule(kind="status", status=429, retry_after="14400",
-                                routes=("jobs.results",), count=1))
+    sandbox.add_fault(
+        FaultRule(kind="status", status=429, retry_after="14400", routes=("jobs.results",), count=1)
+    )
     summary = await run(exporter_settings(sandbox, tmp_path))
     assert summary.exit_code == QuotaExhausted.exit_code
     assert "4.0 h" in summary.error

@@ -45,25 +45,33 @@ def assert_nothing_looks_complete(out: Path) -> None:
 
 
 RECOVERABLE = [
-    pytest.param(FaultRule(kind="status", status=429, retry_after="0.1", probability=0.3,
-                           count=15), id="429-seconds"),
+    pytest.param(
+        FaultRule(kind="status", status=429, retry_after="0.1", probability=0.3, count=15),
+        id="429-seconds",
+    ),
     pytest.param(FaultRule(kind="status", status=429, probability=0.3, count=15), id="429-bare"),
-    pytest.param(FaultRule(kind="status", status=429, retry_after="http-date:1", count=3),
-                 id="429-http-date"),
+    pytest.param(
+        FaultRule(kind="status", status=429, retry_after="http-date:1", count=3), id="429-http-date"
+    ),
     pytest.param(FaultRule(kind="status", status=500, probability=0.3, count=10), id="500"),
     pytest.param(FaultRule(kind="status", status=502, probability=0.3, count=10), id="502"),
-    pytest.param(FaultRule(kind="status", status=503, retry_after="0.1", probability=0.3,
-                           count=10), id="503-retry-after"),
+    pytest.param(
+        FaultRule(kind="status", status=503, retry_after="0.1", probability=0.3, count=10),
+        id="503-retry-after",
+    ),
     pytest.param(FaultRule(kind="status", status=504, probability=0.3, count=10), id="504"),
     pytest.param(FaultRule(kind="drop", probability=0.3, count=8), id="dropped"),
-    pytest.param(FaultRule(kind="drop-mid-body", routes=("jobs.results",), probability=0.5,
-                           count=6), id="dropped-mid-body"),
+    pytest.param(
+        FaultRule(kind="drop-mid-body", routes=("jobs.results",), probability=0.5, count=6),
+        id="dropped-mid-body",
+    ),
     pytest.param(FaultRule(kind="truncate", routes=("jobs.results",), count=4), id="truncated"),
     pytest.param(FaultRule(kind="invalid-json", probability=0.3, count=6), id="invalid-json"),
-    pytest.param(FaultRule(kind="hang", routes=("jobs.results",), count=2, hang_s=30),
-                 id="hung"),
-    pytest.param(FaultRule(kind="status", status=503, routes=("oauth.token",), count=3),
-                 id="token-endpoint-down"),
+    pytest.param(FaultRule(kind="hang", routes=("jobs.results",), count=2, hang_s=30), id="hung"),
+    pytest.param(
+        FaultRule(kind="status", status=503, routes=("oauth.token",), count=3),
+        id="token-endpoint-down",
+    ),
     pytest.param(FaultRule(kind="job-failed", count=1), id="job-failed"),
     pytest.param(FaultRule(kind="job-expired", skip=2, count=1), id="job-expired-mid-read"),
     pytest.param(FaultRule(kind="cursor-rejected", count=1), id="cursor-rejected"),
@@ -91,8 +99,7 @@ async def test_job_failed_window_is_split_in_half(sandbox, tmp_path) -> None:
 async def test_a_window_that_keeps_failing_is_reported(sandbox, tmp_path) -> None:
     """Jobs that always fail end in exit 1 naming the windows, never a silent skip."""
     sandbox.add_fault(FaultRule(kind="job-failed"))
-    summary = await export_with(sandbox, tmp_path, jobs={**SMALL_PAGES,
-                                                         "split_min": days(1) / 2})
+    summary = await export_with(sandbox, tmp_path, jobs={**SMALL_PAGES, "split_min": days(1) / 2})
     assert summary.exit_code == 1 and summary.status == "failed"
     assert summary.failed_windows and summary.failed_windows[0].startswith("20261101T000000Z")
     assert_nothing_looks_complete(tmp_path)
@@ -150,8 +157,9 @@ async def test_soak_mixed_faults_counters_agree(tmp_path) -> None:
 
     spec = DatasetSpec(conversations=20_000, start=START, days=3, seed=11)
     async with Sandbox(sandbox_settings(dataset=spec, faults=faults, latency_ms=2)) as sb:
-        summary = await export_with(sb, tmp_path, jobs={"page_size": 100},
-                                    http={"retry_max_attempts": 12})
+        summary = await export_with(
+            sb, tmp_path, jobs={"page_size": 100}, http={"retry_max_attempts": 12}
+        )
         assert summary.status == "ok", summary.error
         assert_exact(sb, tmp_path)
         stats = sb.stats()

@@ -1,0 +1,211 @@
+"""The output folder's manifest: what each window's file holds, and how far an unfinished one got.
+
+One JSON file, ``<out>/manifest.json``, maps entity -> window name -> WindowRecord. It is written
+atomically (temporary file, fsync, rename, fsync of the folder) and only after the data it
+describes, so after a crash it never claims more than what is on disk. It holds no credentials:
+no field carries a secret or a token (a job cursor is a page position, not a credential).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal, get_args
+
+import orjson
+
+from exporter import __version__
+from exporter.errors import OutputError
+from exporter.output import fsync_dir, output_error
+
+MANIFEST_NAME = "manifest.json"
+VERSION = 1
+
+Status = Literal["complete", "provisional", "in-progress", "failed"]
+Source = Literal["jobs", "query"]
+_STATUSES: frozenset[str] = frozenset(get_args(Status))
+_SOURCES: frozenset[str | None] = frozenset((*get_args(Source), None))
+_COMPRESSIONS = frozenset(("none", "gzip", "zstd"))
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+def instant_ms(text: str) -> int:
+    """Epoch milliseconds of an ISO instant such as ``2026-11-01T00:00:00.000Z``."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError(f"{text!r} has no time zone")
+    return (moment - _EPOCH) // _MS  # integer arithmetic: no float rounding of milliseconds
+
+
+@dataclass(frozen=True, slots=True)
+class WindowRecord:
+    """One window of one entity: its interval, state, and the file that holds it (if any)."""
+
+    name: str
+    start: str
+    end: str
+    status: Status
+    source: Source | None
+    file: str | None  # relative to the output folder, POSIX separators
+    records: int = 0
+    bytes: int = 0
+    sha256: str | None = None
+    compression: str = "none"
+    job_id: str | None = None
+    cursor: str | None = None
+    part_offset: int = 0  # in-progress: the part file's checkpointed length ...
+    part_records: int = 0  # ... and the records it holds
+    job_expires: str | None = None
+    data_availability_date: str | None = None
+    run_id: str = ""
+    updated: str = ""
+    error: str | None = None
+    # Parsed once: planning compares thousands of windows per run.
+    start_ms: int = field(init=False, repr=False, compare=False)
+    end_ms: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start_ms", instant_ms(self.start))
+        object.__setattr__(self, "end_ms", instant_ms(self.end))
+        if self.status not in _STATUSES:
+            raise ValueError(f"unknown status {self.status!r}")
+        if self.source not in _SOURCES:
+            raise ValueError(f"unknown source {self.source!r}")
+        if self.compression not in _COMPRESSIONS:
+            raise ValueError(f"unknown compression {self.compression!r}")
+        if self.start_ms >= self.end_ms:
+            raise ValueError(f"window {self.name!r} ends before it starts")
+        if self.file is not None:
+            relative = PurePosixPath(self.file)
+            if relative.is_absolute() or ".." in relative.parts:
+                raise ValueError(f"file {self.file!r} is not inside the output folder")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WindowRecord:
+        """Build from JSON; unknown keys are refused so nothing unexpected rides along."""
+        known = {f.name for f in dataclasses.fields(cls) if f.init}
+        extra = sorted(set(data) - known)
+        if extra:
+            raise ValueError(f"unknown fields {extra}")
+        return cls(**data)
+
+
+class Manifest:
+    """Every entity's windows in one output folder; ``save`` replaces the file atomically."""
+
+    def __init__(self, out_dir: Path, entities: dict[str, dict[str, WindowRecord]] | None = None):
+        self.out_dir = out_dir
+        self._entities: dict[str, dict[str, WindowRecord]] = entities or {}
+
+    @property
+    def path(self) -> Path:
+        return self.out_dir / MANIFEST_NAME
+
+    @classmethod
+    def load(cls, out_dir: Path) -> Manifest:
+        """Read ``<out>/manifest.json``; a missing file is an empty manifest."""
+        path = out_dir / MANIFEST_NAME
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return cls(out_dir)
+        except OSError as exc:
+            raise output_error(exc, path, "read the manifest") from exc
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise _corrupt(path, f"it is not valid JSON ({exc})") from exc
+        return cls.from_dict(data, out_dir)
+
+    @classmethod
+    def from_dict(cls, data: Any, out_dir: Path) -> Manifest:
+        path = out_dir / MANIFEST_NAME
+        if not isinstance(data, dict) or not isinstance(data.get("entities"), dict):
+            raise _corrupt(path, "it has no 'entities' object")
+        version = data.get("version")
+        if version != VERSION:
+            raise OutputError(
+                f"The manifest {path} has format version {version!r}, but this genesys-export "
+                f"reads version {VERSION}; use the genesys-export that wrote it "
+                f"({data.get('tool', 'unknown')}) or choose another --out."
+            )
+        entities: dict[str, dict[str, WindowRecord]] = {}
+        try:
+            for entity, windows in data["entities"].items():
+                entities[entity] = {
+                    name: WindowRecord.from_dict({**fields, "name": name})
+                    for name, fields in windows.items()
+                }
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise _corrupt(path, f"a window entry is invalid ({exc})") from exc
+        return cls(out_dir, entities)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape: windows in time order, each keyed by name (not repeated inside)."""
+        entities = {
+            entity: {
+                record.name: {k: v for k, v in record.to_dict().items() if k != "name"}
+                for record in self.records(entity)
+            }
+            for entity in sorted(self._entities)
+        }
+        return {
+            "version": VERSION,
+            "tool": f"genesys-exporter {__version__}",
+            "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+            "entities": entities,
+        }
+
+    def entities(self) -> list[str]:
+        return sorted(self._entities)
+
+    def get(self, entity: str, name: str) -> WindowRecord | None:
+        return self._entities.get(entity, {}).get(name)
+
+    def put(self, entity: str, record: WindowRecord) -> None:
+        self._entities.setdefault(entity, {})[record.name] = record
+
+    def remove(self, entity: str, name: str) -> None:
+        self._entities.get(entity, {}).pop(name, None)
+
+    def records(self, entity: str) -> list[WindowRecord]:
+        """The entity's windows sorted by start (then end)."""
+        windows = self._entities.get(entity, {}).values()
+        return sorted(windows, key=lambda record: (record.start_ms, record.end_ms))
+
+    def overlapping(self, entity: str, start_ms: int, end_ms: int) -> list[WindowRecord]:
+        """Windows sharing any instant with ``[start_ms, end_ms)``, sorted by start."""
+        return [r for r in self.records(entity) if r.start_ms < end_ms and r.end_ms > start_ms]
+
+    def save(self) -> None:
+        """Replace the manifest atomically. Blocking: call it through ``asyncio.to_thread``."""
+        data = orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2) + b"\n"
+        # A unique name, so a stray temporary from a killed run is never reused half-written.
+        temp = self.out_dir / f".{MANIFEST_NAME}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+        try:
+            with open(temp, "wb") as file:  # open(), not mkstemp: the user's umask applies
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temp, self.path)
+            fsync_dir(self.out_dir)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                temp.unlink(missing_ok=True)
+            raise output_error(exc, self.path, "write the manifest") from exc
+
+
+def _corrupt(path: Path, why: str) -> OutputError:
+    return OutputError(
+        f"The manifest {path} cannot be read: {why}; restore it from a backup, or move it "
+        "aside to export every window again."
+    )

@@ -1,0 +1,317 @@
+"""Write one window's records to a hidden part file and make it visible only when complete.
+
+Every ``write`` call (one API page) becomes an independent gzip member or zstd frame, so the
+part file is a valid compressed stream at every checkpoint: a later run truncates it to the last
+checkpoint and keeps appending. Compression, hashing and disk I/O run in a worker thread (zlib,
+zstd and hashlib release the GIL), so the event loop never stalls on a 5 MB page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import hashlib
+import os
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Literal, ParamSpec, Protocol, TypeVar
+
+import zstandard
+
+from exporter.errors import OutputError
+
+Compression = Literal["none", "gzip", "zstd"]
+SUFFIXES: dict[Compression, str] = {"none": ".jsonl", "gzip": ".jsonl.gz", "zstd": ".jsonl.zst"}
+GZIP_LEVEL = 6
+ZSTD_LEVEL = 3
+_READ_CHUNK = 1 << 20
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+class PartFileLost(OutputError):
+    """A resumed window's part file is gone or shorter than its checkpoint: refetch the window."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileDigest:
+    """A committed window file: record count, and the size and sha256 of the bytes on disk."""
+
+    path: Path
+    records: int
+    bytes: int
+    sha256: str
+
+
+def output_error(exc: OSError, path: Path, doing: str) -> OutputError:
+    """One sentence naming the path, what failed and the fix, for any OSError."""
+    code = exc.errno
+    if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        fix = "free disk space (or raise the quota/file-size limit) or choose another --out"
+    elif code in (errno.EACCES, errno.EPERM):
+        fix = "fix the folder's permissions or choose another --out"
+    elif code == errno.EROFS:
+        fix = "the file system is read-only; choose another --out"
+    elif code in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
+        fix = "a part of that path is a file where a folder is needed; choose another --out"
+    else:
+        fix = "check the disk and the folder, or choose another --out"
+    reason = exc.strerror or type(exc).__name__
+    return OutputError(f"Could not {doing} {path}: {reason}; {fix}.")
+
+
+def _compressor(compression: Compression) -> Callable[[bytes], bytes]:
+    """A function turning one page into one self-contained member/frame (or itself)."""
+    if compression == "gzip":
+        # wbits=31: a complete gzip member with mtime 0, so equal input gives equal bytes.
+        return lambda data: zlib.compress(data, GZIP_LEVEL, wbits=31)
+    if compression == "zstd":
+        return zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_content_size=True).compress
+    if compression == "none":
+        return lambda data: data
+    raise ValueError(f"unknown compression {compression!r}")
+
+
+def fsync_dir(folder: Path) -> None:
+    """Persist a rename in ``folder``; file systems that cannot fsync a folder are let be."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return  # e.g. Windows: a folder cannot be opened; the rename is still atomic
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
+class WindowFile:
+    """The records of one window, appended to ``.<name>.part`` and renamed into place at commit.
+
+    Blocking work runs in worker threads under ``_mutex``, and each thread updates the running
+    totals itself: a cancelled ``write`` still leaves counters that match the file, and a later
+    call waits for it rather than interleaving.
+    """
+
+    def __init__(self, final_path: Path, compression: Compression) -> None:
+        self.final_path = final_path
+        self.compression: Compression = compression
+        self.part_path = final_path.with_name(f".{final_path.name}.part")
+        self._compress = _compressor(compression)
+        self._mutex = threading.Lock()
+        self._file: BinaryIO | None = None
+        self._sha = hashlib.sha256()
+        self._records = 0
+        self._bytes = 0
+        self._failed = False
+
+    @property
+    def records(self) -> int:
+        return self._records
+
+    @property
+    def bytes_written(self) -> int:
+        return self._bytes
+
+    async def open(self, *, resume_offset: int | None = None, resume_records: int = 0) -> None:
+        """Create (or truncate) the part file, or reopen it at a checkpoint to continue it."""
+        if resume_offset:
+            await asyncio.to_thread(self._locked, self._resume, resume_offset, resume_records)
+        elif resume_records:
+            raise ValueError("a resume with records needs a non-zero byte offset")
+        else:
+            # Offset 0 keeps nothing, so a missing part file loses nothing: start afresh.
+            await asyncio.to_thread(self._locked, self._create)
+
+    async def write(self, lines: bytes, records: int) -> None:
+        """Append newline-terminated JSONL holding ``records`` records, as one member/frame."""
+        if lines and not lines.endswith(b"\n"):
+            raise ValueError("lines must end with a newline")
+        await asyncio.to_thread(self._locked, self._append, lines, records)
+
+    async def checkpoint(self) -> tuple[int, int]:
+        """Make everything written so far durable; return the (offset, records) to resume at."""
+        return await asyncio.to_thread(self._locked, self._sync)
+
+    async def commit(self) -> FileDigest:
+        """Fsync, rename onto the final path atomically, fsync the folder; return the digest."""
+        return await asyncio.to_thread(self._locked, self._commit)
+
+    async def close(self) -> None:
+        """Close the part file but keep it, so a later run can resume from its checkpoint."""
+        await asyncio.to_thread(self._locked, self._close_quietly)
+
+    async def discard(self) -> None:
+        """Close and delete the part file; safe to call in any state, including after errors."""
+        await asyncio.to_thread(self._locked, self._discard)
+
+    # Blocking halves, always called with the mutex held, in a worker thread.
+
+    def _locked(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        with self._mutex:
+            return fn(*args, **kwargs)
+
+    def _guard(self, doing: str, path: Path | None = None) -> _Guard:
+        return _Guard(self, doing, path or self.part_path)
+
+    def _create(self) -> None:
+        self._close_quietly()
+        with self._guard("create the partial file"):
+            self.part_path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.part_path, "wb")  # noqa: SIM115  # held until commit/discard
+        self._reset(0, 0)
+
+    def _resume(self, offset: int, records: int) -> None:
+        try:
+            size = self.part_path.stat().st_size
+        except FileNotFoundError:
+            size = -1
+        if size < offset:
+            raise PartFileLost(
+                f"The partial file {self.part_path} is missing or shorter than its checkpoint "
+                f"({offset} bytes); the window will be fetched again."
+            )
+        self._close_quietly()
+        with self._guard("reopen the partial file"):
+            self._file = open(self.part_path, "r+b")  # noqa: SIM115  # held until commit/discard
+            self._file.truncate(offset)  # drop bytes written after the checkpoint
+            self._reset(offset, records)
+            while chunk := self._file.read(_READ_CHUNK):
+                self._sha.update(chunk)
+            self._file.seek(offset)
+
+    def _reset(self, offset: int, records: int) -> None:
+        self._sha = hashlib.sha256()
+        self._bytes, self._records, self._failed = offset, records, False
+
+    def _append(self, lines: bytes, records: int) -> None:
+        file = self._writable()
+        data = self._compress(lines)
+        with self._guard("write"):
+            file.write(data)
+        self._sha.update(data)
+        self._bytes += len(data)
+        self._records += records
+
+    def _sync(self) -> tuple[int, int]:
+        file = self._writable()
+        with self._guard("flush"):
+            file.flush()
+            os.fsync(file.fileno())
+        return self._bytes, self._records
+
+    def _commit(self) -> FileDigest:
+        if self._bytes == 0 and self.compression != "none":
+            self._append(b"", 0)  # an empty member/frame: `zcat`/`zstdcat` accept the file
+        self._sync()
+        file = self._writable()
+        with self._guard("move the finished file into place as", self.final_path):
+            file.close()
+            self._file = None
+            os.replace(self.part_path, self.final_path)
+        try:
+            fsync_dir(self.final_path.parent)
+        except OSError as exc:
+            # Not known to be durable, so not complete: no final file may outlive the error.
+            self.final_path.unlink(missing_ok=True)
+            raise output_error(exc, self.final_path.parent, "sync the folder") from exc
+        return FileDigest(self.final_path, self._records, self._bytes, self._sha.hexdigest())
+
+    def _discard(self) -> None:
+        self._close_quietly()
+        with self._guard("remove the partial file"):
+            self.part_path.unlink(missing_ok=True)
+
+    def _writable(self) -> BinaryIO:
+        if self._failed:
+            raise OutputError(f"The partial file {self.part_path} failed earlier; discard it.")
+        if self._file is None:
+            raise RuntimeError(f"{self.part_path} is not open")
+        return self._file
+
+    def _close_quietly(self) -> None:
+        if self._file is not None:
+            file, self._file = self._file, None
+            # close re-raises a failed flush; the data is being thrown away anyway
+            with contextlib.suppress(OSError):
+                file.close()
+
+
+class _Guard:
+    """Turn an OSError into an OutputError and mark the window file failed and closed."""
+
+    __slots__ = ("doing", "owner", "path")
+
+    def __init__(self, owner: WindowFile, doing: str, path: Path) -> None:
+        self.owner, self.doing, self.path = owner, doing, path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, OSError):
+            self.owner._failed = True
+            self.owner._close_quietly()
+            raise output_error(exc, self.path, self.doing) from exc
+
+
+class _Decoder(Protocol):
+    @property
+    def eof(self) -> bool: ...
+    @property
+    def unused_data(self) -> bytes: ...
+
+    def decompress(self, data: bytes) -> bytes: ...
+
+
+def _decoders(path: Path) -> Callable[[], _Decoder] | None:
+    name = path.name.removesuffix(".part")  # a part file reads like the file it will become
+    if name.endswith(SUFFIXES["gzip"]):
+        return lambda: zlib.decompressobj(wbits=31)
+    if name.endswith(SUFFIXES["zstd"]):
+        return lambda: zstandard.ZstdDecompressor().decompressobj()
+    if name.endswith(SUFFIXES["none"]):
+        return None
+    raise ValueError(f"{path} is not a .jsonl, .jsonl.gz or .jsonl.zst file")
+
+
+def _plain_chunks(path: Path) -> Iterator[bytes]:
+    """The file's decompressed bytes, strictly: a truncated member or frame is an error."""
+    new_decoder = _decoders(path)
+    with open(path, "rb") as file:
+        decoder = None
+        while chunk := file.read(_READ_CHUNK):
+            if new_decoder is None:
+                yield chunk
+                continue
+            while chunk:  # one member/frame per decoder; the rest of the chunk starts the next
+                decoder = decoder or new_decoder()
+                yield decoder.decompress(chunk)
+                chunk, decoder = (decoder.unused_data, None) if decoder.eof else (b"", decoder)
+    if decoder is not None:
+        raise OutputError(f"{path} ends inside a compressed member; the file is truncated.")
+
+
+def read_records(path: Path) -> Iterator[bytes]:
+    """Yield each record (one JSON line, without its newline) of a window file.
+
+    Reads every gzip member or zstd frame in turn (part files too); raises OutputError if the
+    file is truncated or corrupt.
+    """
+    rest = b""
+    try:
+        for chunk in _plain_chunks(path):
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            yield from lines
+    except (zlib.error, zstandard.ZstdError) as exc:
+        raise OutputError(f"{path} is not a valid compressed file: {exc}.") from exc
+    if rest:
+        raise OutputError(f"{path} ends in the middle of a record; the file is truncated.")

@@ -132,13 +132,13 @@ def plan_windows(start: datetime, end: datetime, size: timedelta) -> list[Window
 
 def validate_range(start: datetime, end: datetime, *, now: datetime) -> None:
     """Reject ranges that cannot hold data, with the fix."""
-    if end <= start:
-        raise ConfigError(
-            f"--end {end:%Y-%m-%dT%H:%M:%SZ} is not after --start {start:%Y-%m-%dT%H:%M:%SZ}; "
-            "give an end later than the start."
-        )
     if start > now:
         raise ConfigError(
             f"--start {start:%Y-%m-%dT%H:%M:%SZ} is in the future: nothing has happened yet. "
             "Give a start in the past."
+        )
+    if end <= start:
+        raise ConfigError(
+            f"--end {end:%Y-%m-%dT%H:%M:%SZ} is not after --start {start:%Y-%m-%dT%H:%M:%SZ}; "
+            "give an end later than the start."
         )

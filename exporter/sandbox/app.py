@@ -1,0 +1,175 @@
+"""The aiohttp application: routes plus one middleware that does, in order, what the real
+platform does around every API call: latency, bearer auth, the per-token rate limit, the
+analytics permission, injected faults, then the ErrorBody/correlation-id/rate-limit headers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from aiohttp.web_urldispatcher import AbstractRoute
+
+from exporter.sandbox import faults
+from exporter.sandbox.control import add_control_routes
+from exporter.sandbox.routes import CALL, Call, Routes
+from exporter.sandbox.settings import FaultRule
+from exporter.sandbox.state import SandboxState
+from exporter.sandbox.stats import NO_RESPONSE
+from exporter.sandbox.wire import (
+    CORRELATION_HEADER,
+    ApiProblem,
+    error_response,
+    forbidden,
+    new_correlation_id,
+)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ANALYTICS_ROUTES = frozenset(
+    {"jobs.submit", "jobs.status", "jobs.results", "jobs.delete", "jobs.availability", "query"}
+)
+NO_CACHE = {"Cache-Control": "no-cache, no-store, must-revalidate"}
+
+
+class SandboxApp:
+    """Builds the web application over ``state`` and runs its middleware."""
+
+    def __init__(self, state: SandboxState) -> None:
+        self.state = state
+        self._route_names: dict[AbstractRoute, str] = {}
+
+    def build(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware])
+        for method, path, name, handler in Routes(self.state).table():
+            self._route_names[app.router.add_route(method, path, handler)] = name
+        add_control_routes(app, self.state)
+        return app
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = self._route_names.get(request.match_info.route)
+        if route is None:
+            return await self._unrouted(request, handler)
+        stats = self.state.stats
+        call = Call()
+        reset = CALL.set(call)
+        stats.enter()
+        status = NO_RESPONSE
+        try:
+            response = await self._serve(request, handler, route)
+            if not call.dropped:
+                status = response.status
+            return response
+        finally:
+            stats.leave()
+            stats.record(route, status)
+            CALL.reset(reset)
+
+    async def _unrouted(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Control endpoints pass through; unknown API paths get an ErrorBody 404."""
+        try:
+            return await handler(request)
+        except web.HTTPNotFound:
+            if not request.path.startswith("/api/"):
+                raise
+            correlation_id = new_correlation_id()
+            response = error_response(ApiProblem.of(404, "not.found"), correlation_id)
+            response.headers[CORRELATION_HEADER] = correlation_id
+            return response
+
+    async def _serve(
+        self, request: web.Request, handler: Handler, route: str
+    ) -> web.StreamResponse:
+        headers = {CORRELATION_HEADER: new_correlation_id(), **NO_CACHE}
+        delay = self.state.latency_s()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        try:
+            if route != "oauth.token":
+                headers.update(self._admit(request, route))
+            return await self._answer(request, handler, route, headers)
+        except ApiProblem as problem:
+            return self._error(problem, headers)
+
+    def _error(self, problem: ApiProblem, headers: dict[str, str]) -> web.Response:
+        response = error_response(problem, headers[CORRELATION_HEADER])
+        response.headers.update(headers)
+        return response
+
+    def _admit(self, request: web.Request, route: str) -> dict[str, str]:
+        """Auth, then the rate limit, then the permission; returns the rate-limit headers."""
+        state, now = self.state, self.state.clock.now()
+        authorization = request.headers.get("Authorization")
+        limiter = state.limiter
+        try:
+            token = state.tokens.check(authorization, now)
+        except ApiProblem as problem:
+            if limiter is not None:
+                problem.headers.update(limiter.peek(authorization or "", now).headers())
+            raise
+        CALL.get().token = token
+        rate_headers: dict[str, str] = {}
+        if limiter is not None:
+            decision = limiter.acquire(token, now)
+            rate_headers = decision.headers()
+            if not decision.allowed:
+                seconds = str(decision.retry_after_s)
+                raise ApiProblem.of(
+                    429, "too.many.requests.retry.after", seconds, headers=rate_headers
+                )
+        if route in ANALYTICS_ROUTES and not state.settings.analytics_permission:
+            denied = forbidden()
+            denied.headers.update(rate_headers)
+            raise denied
+        return rate_headers
+
+    async def _answer(
+        self, request: web.Request, handler: Handler, route: str, headers: dict[str, str]
+    ) -> web.StreamResponse:
+        """The handler's answer, unless a fault replaces, precedes or mangles it."""
+        rule = self.state.faults.decide(route, has_cursor="cursor" in request.query)
+        if rule is not None:
+            self.state.stats.faults_injected[rule.kind] += 1
+            if rule.kind in faults.BEFORE_HANDLER:
+                return await self._fault_answer(request, rule)
+            CALL.get().fault = rule.kind
+        try:
+            response = await handler(request)
+        except ApiProblem as problem:
+            response = self._error(problem, headers)
+        response.headers.update(headers)
+        if rule is not None and rule.kind in faults.AFTER_HANDLER:
+            return await self._mangle(request, response, rule.kind)
+        return response
+
+    async def _fault_answer(self, request: web.Request, rule: FaultRule) -> web.StreamResponse:
+        if rule.kind == "drop":
+            CALL.get().dropped = True
+            return faults.drop_connection(request)
+        if rule.kind == "hang":
+            CALL.get().dropped = True
+            return await faults.hang(request, rule.hang_s, self.state.closing)
+        if rule.kind == "forbidden":
+            raise forbidden()
+        if rule.kind == "cursor-rejected":
+            raise ApiProblem(400, "bad.request", "The cursor is not valid for this job.")
+        headers = {}
+        if rule.retry_after is not None:
+            headers["Retry-After"] = faults.retry_after_header(
+                rule.retry_after, self.state.clock.wall()
+            )
+        seconds = (rule.retry_after or "1").removeprefix("http-date:")
+        problem = ApiProblem.for_status(rule.status, seconds)
+        problem.headers.update(headers)
+        raise problem
+
+    async def _mangle(
+        self, request: web.Request, response: web.StreamResponse, kind: str
+    ) -> web.StreamResponse:
+        if not isinstance(response, web.Response):
+            return response
+        if kind == "drop-mid-body":
+            return await faults.send_mid_body(request, response)
+        if kind == "truncate":
+            return faults.truncated(response)
+        return faults.invalid_json(response)

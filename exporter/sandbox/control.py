@@ -1,0 +1,107 @@
+"""HTTP control endpoints under ``/sandbox/`` for users in another process (benchmarks,
+subprocess tests). They are not part of the emulated API and are not counted in the stats."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from exporter.sandbox.settings import FaultRule
+from exporter.sandbox.state import SandboxState
+from exporter.sandbox.wire import ApiProblem, parse_instant
+
+# Settings PATCH /sandbox/settings accepts: the scalar ones (faults have their own endpoint).
+SCALAR_SETTINGS = frozenset({
+    "client_id", "client_secret", "token_ttl_s", "token_error_status", "analytics_permission",
+    "rate_per_minute", "rate_window_s", "max_concurrent_jobs", "latency_ms", "latency_jitter_ms",
+    "job_delay_s", "job_expiry_s", "availability_date", "availability_lag_s",
+    "query_default_page_size", "query_max_page_size", "query_max_interval_days",
+    "job_default_page_size", "job_max_page_size", "query_drift", "fault_seed",
+})  # fmt: skip
+
+
+def add_control_routes(app: web.Application, state: SandboxState) -> None:
+    control = _Control(state)
+    app.router.add_get("/sandbox/stats", control.stats)
+    app.router.add_post("/sandbox/reset-stats", control.reset_stats)
+    app.router.add_get("/sandbox/ground-truth", control.ground_truth)
+    app.router.add_post("/sandbox/revoke-tokens", control.revoke_tokens)
+    app.router.add_post("/sandbox/faults", control.add_faults)
+    app.router.add_delete("/sandbox/faults", control.clear_faults)
+    app.router.add_patch("/sandbox/settings", control.patch_settings)
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+def _bad(message: str) -> web.Response:
+    return _json({"error": message}, 400)
+
+
+class _Control:
+    def __init__(self, state: SandboxState) -> None:
+        self.state = state
+
+    async def stats(self, request: web.Request) -> web.Response:
+        return _json(self.state.snapshot().to_json())
+
+    async def reset_stats(self, request: web.Request) -> web.Response:
+        self.state.stats.reset()
+        return web.Response(status=204)
+
+    async def ground_truth(self, request: web.Request) -> web.Response:
+        """{"count", "ids"}: conversations starting in [start, end), ids sorted."""
+        try:
+            start = parse_instant(request.query["start"])
+            end = parse_instant(request.query["end"])
+        except (KeyError, ApiProblem):
+            return _bad("Give start and end as ISO-8601 instants.")
+        ids = sorted(self.state.dataset.ids_starting_in(start, end))
+        return _json({"count": len(ids), "ids": ids})
+
+    async def revoke_tokens(self, request: web.Request) -> web.Response:
+        self.state.revoke_tokens()
+        return web.Response(status=204)
+
+    async def add_faults(self, request: web.Request) -> web.Response:
+        """Append a JSON list of FaultRule objects (the fields of FaultRule)."""
+        try:
+            rules = [FaultRule.from_json(item) for item in orjson.loads(await request.read())]
+        except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
+            return _bad(f"Send a JSON list of fault rules: {exc}")
+        for rule in rules:
+            self.state.add_fault(rule)
+        return web.Response(status=204)
+
+    async def clear_faults(self, request: web.Request) -> web.Response:
+        self.state.clear_faults()
+        return web.Response(status=204)
+
+    async def patch_settings(self, request: web.Request) -> web.Response:
+        """Change scalar settings from a JSON object; answers the resulting scalar settings."""
+        try:
+            changes = orjson.loads(await request.read())
+            unknown = set(changes) - SCALAR_SETTINGS
+            if unknown:
+                raise ValueError(f"settings {sorted(unknown)} cannot be patched")
+            if changes.get("availability_date") is not None:
+                changes["availability_date"] = _instant(changes["availability_date"])
+            settings = self.state.update(**changes)
+        except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
+            return _bad(f"Send a JSON object of scalar settings: {exc}")
+        current = {name: getattr(settings, name) for name in sorted(SCALAR_SETTINGS)}
+        if settings.availability_date is not None:
+            current["availability_date"] = settings.availability_date.isoformat()
+        current.pop("client_secret")
+        return _json(current)
+
+
+def _instant(text: Any) -> datetime:
+    try:
+        return parse_instant(str(text))
+    except ApiProblem:
+        raise ValueError(f"availability_date {text!r} is not an ISO-8601 instant") from None

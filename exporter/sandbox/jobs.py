@@ -1,0 +1,176 @@
+"""Conversation-details jobs: the state machine on the sandbox clock, cursors and result pages.
+
+Timeline of a job submitted at t with delay d and expiry e: QUEUED until t + d/2, PENDING until
+t + d, then FULFILLED (or FAILED when a fault said so) until t + d + e, then EXPIRED; once another
+e has passed the job is forgotten (404). Pages are joined from the dataset's precomputed record
+bytes, never re-serialised, so the server is not the bottleneck of a benchmark.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from bisect import bisect_left
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from exporter.sandbox.clock import SandboxClock
+from exporter.sandbox.data import Dataset
+from exporter.sandbox.queries import JobQuery
+from exporter.sandbox.wire import ApiProblem, format_instant
+
+ACTIVE = frozenset({"QUEUED", "PENDING"})
+CONCURRENCY_LIMIT = {"namespace": "analytics", "key": "details.jobs.concurrent.access.max"}
+FAILURE_MESSAGE = "The job failed to complete. Submit it again."
+
+
+@dataclass(slots=True)
+class Job:
+    """One submitted job and the instants (sandbox clock) at which its state changes."""
+
+    id: str
+    owner: str
+    indices: Sequence[int]
+    submitted_at: float
+    pending_at: float
+    completes_at: float
+    expires_at: float
+    forgotten_at: float
+    failed: bool = False
+    cancelled: bool = False
+
+    def state(self, now: float) -> str:
+        if self.cancelled:
+            return "CANCELLED"
+        if now >= self.expires_at:
+            return "EXPIRED"
+        if now >= self.completes_at:
+            return "FAILED" if self.failed else "FULFILLED"
+        return "PENDING" if now >= self.pending_at else "QUEUED"
+
+
+class JobBoard:
+    """Every job of the sandbox, and the answers of the job routes."""
+
+    def __init__(self, dataset: Dataset, clock: SandboxClock) -> None:
+        self._dataset = dataset
+        self._clock = clock
+        self._jobs: dict[str, Job] = {}
+
+    def select(self, query: JobQuery, availability_ms: int) -> Sequence[int]:
+        """The indices a job returns: overlap (or touched-day) matches that are available.
+
+        The datalake only holds what happened before its dataAvailabilityDate when the job
+        ran, so conversations starting at or after it are left out (a plausible model of the
+        lag; the live rule is not documented).
+        """
+        sel = query.selection
+        data = self._dataset
+        if query.start_of_day:
+            found: Sequence[int] = data.indices_starting_on_days_touched(sel.start_ms, sel.end_ms)
+        else:
+            found = data.indices_overlapping(sel.start_ms, sel.end_ms)
+        cutoff = bisect_left(data.starts_ms, availability_ms)
+        found = found[: bisect_left(found, cutoff)]
+        if sel.descending:
+            found = found[::-1]
+        return found[: query.limit] if query.limit is not None else found
+
+    def submit(
+        self, owner: str, indices: Sequence[int], *, delay_s: float, expiry_s: float,
+        max_active: int, failed: bool = False,
+    ) -> Job:  # fmt: skip
+        """Create a job, unless ``owner`` already has ``max_active`` queued or pending jobs."""
+        now = self._clock.now()
+        self._forget_old(now)
+        active = sum(j.owner == owner and j.state(now) in ACTIVE for j in self._jobs.values())
+        if active >= max_active:
+            limit = {**CONCURRENCY_LIMIT, "value": max_active}
+            raise ApiProblem.of(
+                429, "too.many.requests.retry.after", "1",
+                headers={"Retry-After": "1"}, extra={"limit": limit},
+            )  # fmt: skip
+        completes_at = now + delay_s
+        job = Job(
+            id=str(uuid.uuid4()), owner=owner, indices=indices, submitted_at=now,
+            pending_at=now + delay_s / 2, completes_at=completes_at,
+            expires_at=completes_at + expiry_s, forgotten_at=completes_at + 2 * expiry_s,
+            failed=failed,
+        )  # fmt: skip
+        self._jobs[job.id] = job
+        return job
+
+    def get(self, job_id: str) -> Job:
+        """The job, or 404 when it never existed or was forgotten after expiry."""
+        job = self._jobs.get(job_id)
+        if job is None or self._clock.now() >= job.forgotten_at:
+            raise ApiProblem.of(404, "not.found")
+        return job
+
+    def status(self, job: Job) -> dict[str, Any]:
+        """The AsyncQueryStatus body of ``job`` now."""
+        state = job.state(self._clock.now())
+        wall = self._clock.wall
+        body: dict[str, Any] = {"state": state}
+        if state == "FAILED":
+            body["errorMessage"] = FAILURE_MESSAGE
+        body["submissionDate"] = format_instant(wall(job.submitted_at))
+        if state in ("FULFILLED", "FAILED", "EXPIRED"):
+            body["completionDate"] = format_instant(wall(job.completes_at))
+        body["expirationDate"] = format_instant(wall(job.expires_at))
+        return body
+
+    def cancel(self, job: Job) -> bool:
+        """Cancel (DELETE) ``job``; True the first time."""
+        first = not job.cancelled
+        job.cancelled = True
+        return first
+
+    def expire_now(self, job: Job) -> None:
+        """Make ``job`` expire at once (the job-expired fault)."""
+        now = self._clock.now()
+        retention = job.forgotten_at - job.expires_at
+        job.pending_at = min(job.pending_at, now)
+        job.completes_at = min(job.completes_at, now)
+        job.expires_at = min(job.expires_at, now)
+        job.forgotten_at = job.expires_at + retention
+
+    def page(self, job: Job, cursor: str | None, size: int, availability: str) -> bytes:
+        """A results page: before FULFILLED 400, expired or cancelled 404, else the records."""
+        state = job.state(self._clock.now())
+        if state in ("EXPIRED", "CANCELLED"):
+            raise ApiProblem.of(404, "not.found")
+        if state != "FULFILLED":
+            # Undocumented; a 400 naming the state is the most plausible answer.
+            raise ApiProblem(400, "bad.request", f"The job is {state}; results need FULFILLED.")
+        offset = 0 if cursor is None else decode_cursor(cursor, job)
+        end = offset + size
+        records = b",".join(map(self._dataset.job_record, job.indices[offset:end]))
+        tail = b""
+        if end < len(job.indices):
+            tail = b'"cursor":"' + encode_cursor(end, job).encode() + b'",'
+        return (b'{"conversations":[' + records + b"]," + tail
+                + b'"dataAvailabilityDate":"' + availability.encode() + b'"}')  # fmt: skip
+
+    def _forget_old(self, now: float) -> None:
+        for job_id in [k for k, j in self._jobs.items() if now >= j.forgotten_at]:
+            del self._jobs[job_id]
+
+
+def encode_cursor(offset: int, job: Job) -> str:
+    """An opaque cursor bound to its job (a cursor of another job is refused)."""
+    return base64.urlsafe_b64encode(f"{offset}:{job.id[:8]}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, job: Job) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        offset_text, _, tag = text.partition(":")
+        offset = int(offset_text)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        offset, tag = -1, ""
+    if tag != job.id[:8] or not 0 < offset < len(job.indices):
+        raise ApiProblem(400, "bad.request", "The cursor is not valid for this job.")
+    return offset

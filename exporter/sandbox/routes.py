@@ -1,0 +1,150 @@
+"""The emulated endpoints, one handler each; cross-cutting work (auth, limits, faults) is done
+by the middleware in ``app.py`` before a handler runs."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from exporter.sandbox.auth import client_credentials, login
+from exporter.sandbox.queries import (
+    check_interval_length,
+    parse_body,
+    parse_job_query,
+    parse_paging,
+    parse_selection,
+)
+from exporter.sandbox.state import SandboxState
+from exporter.sandbox.users import users_page
+from exporter.sandbox.wire import ApiProblem, json_response, login_error, to_ms
+
+JOBS = "/api/v2/analytics/conversations/details/jobs"
+
+
+@dataclass(slots=True)
+class Call:
+    """What the middleware learned about the request being served, for its handler."""
+
+    token: str = ""  # the caller's valid bearer token
+    fault: str | None = None  # an in-handler fault kind (job-failed, job-expired)
+    dropped: bool = False  # no status line was ever sent
+
+
+# Each request is served in its own task, so a context variable is per request.
+CALL: ContextVar[Call] = ContextVar("sandbox_call")
+
+
+class Routes:
+    """Handlers over one ``SandboxState``; ``table()`` lists them with their route names."""
+
+    def __init__(self, state: SandboxState) -> None:
+        self.state = state
+
+    def table(self) -> list[tuple[str, str, str, Any]]:
+        """(method, path, route name, handler); availability before {job_id} so it wins."""
+        return [
+            ("POST", "/oauth/token", "oauth.token", self.token),
+            ("POST", JOBS, "jobs.submit", self.submit_job),
+            ("GET", f"{JOBS}/availability", "jobs.availability", self.availability),
+            ("GET", f"{JOBS}/{{job_id}}", "jobs.status", self.job_status),
+            ("GET", f"{JOBS}/{{job_id}}/results", "jobs.results", self.job_results),
+            ("DELETE", f"{JOBS}/{{job_id}}", "jobs.delete", self.delete_job),
+            ("POST", "/api/v2/analytics/conversations/details/query", "query", self.query),
+            ("GET", "/api/v2/users", "users", self.list_users),
+            ("GET", "/api/v2/tokens/me", "tokens.me", self.token_info),
+            ("DELETE", "/api/v2/tokens/me", "tokens.me", self.revoke_token),
+        ]
+
+    async def token(self, request: web.Request) -> web.Response:
+        """POST /oauth/token: the client-credentials grant (Basic or form-body client auth)."""
+        s = self.state.settings
+        form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+        credentials = client_credentials(request.headers.get("Authorization"), form)
+        refusal = login(form, credentials, (s.client_id, s.client_secret), s.token_error_status)
+        if refusal is not None:
+            return login_error(refusal.status, refusal.error, refusal.description)
+        grant = self.state.tokens.issue(self.state.clock.now(), s.token_ttl_s)
+        self.state.stats.tokens_issued += 1
+        body = {"access_token": grant.access_token, "token_type": "bearer",
+                "expires_in": grant.expires_in}  # fmt: skip
+        return json_response(orjson.dumps(body))
+
+    async def submit_job(self, request: web.Request) -> web.Response:
+        """POST .../details/jobs: 202 {jobId}; the job fixes its result set now."""
+        query = parse_job_query(parse_body(await request.read()))
+        s = self.state.settings
+        indices = self.state.jobs.select(query, to_ms(self.state.availability()))
+        job = self.state.jobs.submit(
+            s.client_id, indices, delay_s=s.job_delay_s, expiry_s=s.job_expiry_s,
+            max_active=s.max_concurrent_jobs, failed=CALL.get().fault == "job-failed",
+        )  # fmt: skip
+        self.state.stats.jobs_created += 1
+        return json_response(orjson.dumps({"jobId": job.id}), 202)
+
+    async def availability(self, request: web.Request) -> web.Response:
+        body = {"dataAvailabilityDate": self.state.availability_text()}
+        return json_response(orjson.dumps(body))
+
+    async def job_status(self, request: web.Request) -> web.Response:
+        job = self.state.jobs.get(request.match_info["job_id"])
+        return json_response(orjson.dumps(self.state.jobs.status(job)))
+
+    async def job_results(self, request: web.Request) -> web.Response:
+        """GET .../jobs/{id}/results?pageSize&cursor: one page, cursor absent on the last."""
+        s = self.state.settings
+        size = _page_size(request, s.job_default_page_size, s.job_max_page_size)
+        job = self.state.jobs.get(request.match_info["job_id"])
+        if CALL.get().fault == "job-expired":
+            self.state.jobs.expire_now(job)
+        cursor = request.query.get("cursor") or None
+        body = self.state.jobs.page(job, cursor, size, self.state.availability_text())
+        return json_response(body)
+
+    async def delete_job(self, request: web.Request) -> web.Response:
+        job = self.state.jobs.get(request.match_info["job_id"])
+        if self.state.jobs.cancel(job):
+            self.state.stats.jobs_deleted += 1
+        return web.Response(status=204)
+
+    async def query(self, request: web.Request) -> web.Response:
+        """POST .../details/query: touched-day matching, page by pageNumber, totalHits."""
+        s = self.state.settings
+        body = parse_body(await request.read())
+        selection = parse_selection(body)
+        check_interval_length(selection, s.query_max_interval_days)
+        size, number = parse_paging(body, s.query_default_page_size, s.query_max_page_size)
+        return json_response(self.state.pager.page(selection, size, number, s.query_drift))
+
+    async def list_users(self, request: web.Request) -> web.Response:
+        return json_response(users_page(self.state.users, dict(request.query)))
+
+    async def token_info(self, request: web.Request) -> web.Response:
+        """GET /api/v2/tokens/me: a cheap TokenInfo, handy as a credentials probe."""
+        org = {"id": "5f1c2b1e-0000-4000-8000-5a4db0c5e7e1", "name": "Sandbox Org"}
+        client = {"id": self.state.settings.client_id, "name": "Sandbox client",
+                  "organization": org}  # fmt: skip
+        body = {"organization": org, "homeOrganization": org, "authorizedScope": [],
+                "OAuthClient": client}  # fmt: skip
+        return json_response(orjson.dumps(body))
+
+    async def revoke_token(self, request: web.Request) -> web.Response:
+        """DELETE /api/v2/tokens/me: the caller's own token stops working (200, no body)."""
+        self.state.tokens.revoke(CALL.get().token)
+        return web.Response(status=200)
+
+
+def _page_size(request: web.Request, default: int, maximum: int) -> int:
+    text = request.query.get("pageSize")
+    if text is None:
+        return default
+    try:
+        size = int(text)
+    except ValueError:
+        size = 0
+    if not 1 <= size <= maximum:
+        raise ApiProblem.of(400, "invalid.query.param.value", text, "pageSize", f"1-{maximum}")
+    return size

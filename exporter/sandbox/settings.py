@@ -1,0 +1,214 @@
+"""The sandbox's configuration: every behaviour knob as one frozen, validated value.
+
+Defaults follow Part A of genesys-api.md. ``FaultRule`` declares one injected failure;
+``fault_mix`` turns a single rate into an even mix of 429 and 5xx answers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from exporter.sandbox.data import DatasetSpec
+
+ROUTES = (
+    "oauth.token",
+    "jobs.submit",
+    "jobs.status",
+    "jobs.results",
+    "jobs.delete",
+    "jobs.availability",
+    "query",
+    "users",
+    "tokens.me",
+)
+FAULT_KINDS = (
+    "status",
+    "drop",
+    "drop-mid-body",
+    "hang",
+    "truncate",
+    "invalid-json",
+    "job-failed",
+    "job-expired",
+    "cursor-rejected",
+    "forbidden",
+)
+# Kinds that only make sense on one route: an empty ``routes`` means "that route", not "all".
+ROUTE_BOUND_KINDS = {
+    "job-failed": "jobs.submit",
+    "job-expired": "jobs.results",
+    "cursor-rejected": "jobs.results",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FaultRule:
+    """One injected failure: which kind, on which routes, how often and how many times."""
+
+    kind: str
+    routes: tuple[str, ...] = ()  # () = every API route; the token route only when named
+    status: int = 503
+    retry_after: str | None = None  # "5" = seconds, "http-date:5" = HTTP-date 5 s ahead
+    probability: float = 1.0
+    count: int | None = None  # fire at most this many times
+    skip: int = 0  # let the first N matching requests through
+    hang_s: float = 3600.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"Fault kind {self.kind!r} is unknown; use one of {FAULT_KINDS}.")
+        unknown = set(self.routes) - set(ROUTES)
+        if unknown:
+            raise ValueError(f"Fault routes {sorted(unknown)} are unknown; use {ROUTES}.")
+        if not 0.0 <= self.probability <= 1.0:
+            raise ValueError(f"Fault probability {self.probability} must be within [0, 1].")
+        if not 100 <= self.status <= 599:
+            raise ValueError(f"Fault status {self.status} is not an HTTP status.")
+        if (self.count is not None and self.count < 0) or self.skip < 0 or self.hang_s < 0:
+            raise ValueError("Fault count, skip and hang_s must not be negative.")
+        if self.retry_after is not None:
+            _check_retry_after(self.retry_after)
+
+    def matches_route(self, route: str) -> bool:
+        """Whether this rule covers ``route`` (ignoring skip, count and probability)."""
+        if self.routes:
+            return route in self.routes
+        bound = ROUTE_BOUND_KINDS.get(self.kind)
+        if bound is not None:
+            return route == bound
+        return route != "oauth.token"
+
+    @classmethod
+    def parse(cls, spec: str) -> FaultRule:
+        """Parse ``kind=status,status=503,probability=0.05,retry-after=2,routes=query|users``."""
+        fields: dict[str, str] = {}
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            name, sep, value = part.partition("=")
+            if not sep:
+                raise ValueError(f"Fault setting {part!r} needs the form name=value.")
+            fields[name.strip().replace("-", "_")] = value.strip()
+        return cls.from_json(fields)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FaultRule:
+        """Build a rule from JSON-ish values (strings are converted to the field's type)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"Fault settings {sorted(unknown)} are unknown; use {sorted(known)}.")
+        if "kind" not in data:
+            raise ValueError("A fault needs a kind, e.g. kind=status.")
+        return cls(**{name: _convert_fault_field(name, value) for name, value in data.items()})
+
+    def to_json(self) -> dict[str, Any]:
+        """The rule as a JSON-ready dict (inverse of ``from_json``)."""
+        data = dataclasses.asdict(self)
+        data["routes"] = list(self.routes)
+        return data
+
+
+def _convert_fault_field(name: str, value: Any) -> Any:
+    if not isinstance(value, str) or name in ("kind", "retry_after"):
+        return tuple(value) if name == "routes" else value
+    if name == "routes":
+        return tuple(r for r in value.split("|") if r)
+    if name in ("status", "skip"):
+        return int(value)
+    if name == "count":
+        return None if value.lower() in ("", "none") else int(value)
+    return float(value)
+
+
+def _check_retry_after(value: str) -> None:
+    seconds = value.removeprefix("http-date:")
+    try:
+        if float(seconds) < 0:
+            raise ValueError
+    except ValueError:
+        raise ValueError(
+            f'Retry-After {value!r} must be seconds ("5") or "http-date:SECONDS".'
+        ) from None
+
+
+def fault_mix(rate: float, retry_after: str = "1") -> tuple[FaultRule, ...]:
+    """Rules answering a fraction ``rate`` of API requests with an even 429/500/502/503/504 mix.
+
+    Rules are tried in order and the first that fires wins, so each later rule's probability is
+    conditioned on the earlier ones not firing: every status then gets exactly rate / 5.
+    429 and 503 carry Retry-After, the others do not (as the real gateway mixes them).
+    """
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"Fault rate {rate} must be within [0, 1].")
+    statuses = (429, 500, 502, 503, 504)
+    share = rate / len(statuses)
+    rules = []
+    for k, status in enumerate(statuses):
+        remaining = 1.0 - k * share
+        probability = min(1.0, share / remaining) if remaining > 0 else 0.0
+        header = retry_after if status in (429, 503) else None
+        rules.append(
+            FaultRule("status", status=status, retry_after=header, probability=probability)
+        )
+    return tuple(rules)
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxSettings:
+    """Every behaviour of the sandbox; defaults are the real service's as far as we know."""
+
+    dataset: DatasetSpec = field(default_factory=DatasetSpec)
+    host: str = "127.0.0.1"
+    port: int = 0  # 0 = a free port
+    client_id: str = "sandbox-client"
+    client_secret: str = "sandbox-secret"
+    token_ttl_s: float = 86_400
+    token_error_status: int = 400  # status of a wrong-secret answer (400 observed, 401 possible)
+    analytics_permission: bool = True
+    rate_per_minute: int | None = 300  # budget per token per window (None = unlimited)
+    rate_window_s: float = 60.0
+    max_concurrent_jobs: int = 10
+    latency_ms: float = 0.0
+    latency_jitter_ms: float = 0.0
+    job_delay_s: float = 1.0  # QUEUED -> PENDING at half, FULFILLED at the full delay
+    job_expiry_s: float = 3600.0  # after completion: EXPIRED, and 404 once as long again passed
+    availability_date: datetime | None = None  # None = now - availability_lag_s
+    availability_lag_s: float = 0.0
+    query_default_page_size: int = 25
+    query_max_page_size: int = 100
+    query_max_interval_days: float = 7.0
+    job_default_page_size: int = 1000
+    job_max_page_size: int = 10_000
+    query_drift: float = 0.0  # fraction of query pages repeating the previous page's last record
+    faults: tuple[FaultRule, ...] = ()
+    fault_seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("token_ttl_s", "rate_window_s", "latency_ms", "latency_jitter_ms",
+                     "job_delay_s", "job_expiry_s", "availability_lag_s"):  # fmt: skip
+            if getattr(self, name) < 0:
+                raise ValueError(f"Sandbox setting {name} must not be negative.")
+        if self.token_error_status not in (400, 401):
+            raise ValueError("Sandbox token_error_status must be 400 or 401.")
+        if self.rate_per_minute is not None and self.rate_per_minute < 1:
+            raise ValueError("Sandbox rate_per_minute must be at least 1 (None = unlimited).")
+        if self.rate_window_s == 0 or self.max_concurrent_jobs < 1:
+            raise ValueError("Sandbox rate_window_s and max_concurrent_jobs must be positive.")
+        self._check_page_sizes()
+        if not 0.0 <= self.query_drift <= 1.0:
+            raise ValueError("Sandbox query_drift must be within [0, 1].")
+        if self.availability_date is not None and self.availability_date.tzinfo is None:
+            raise ValueError("Sandbox availability_date must be timezone-aware (UTC).")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"Sandbox port {self.port} is not a TCP port.")
+
+    def _check_page_sizes(self) -> None:
+        if not 1 <= self.query_default_page_size <= self.query_max_page_size:
+            raise ValueError("Sandbox query page sizes need 1 <= default <= max.")
+        if not 1 <= self.job_default_page_size <= self.job_max_page_size:
+            raise ValueError("Sandbox job page sizes need 1 <= default <= max.")
+        if self.query_max_interval_days <= 0:
+            raise ValueError("Sandbox query_max_interval_days must be positive.")

@@ -1,0 +1,100 @@
+"""Everything a running sandbox knows: live settings, data, tokens, limiter, faults, jobs, counters.
+
+Only the sandbox's event loop touches this object (the threaded runner marshals calls into it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from exporter.sandbox.auth import TokenStore
+from exporter.sandbox.clock import SandboxClock
+from exporter.sandbox.data import Dataset
+from exporter.sandbox.faults import FaultInjector
+from exporter.sandbox.jobs import JobBoard
+from exporter.sandbox.queries import QueryPager
+from exporter.sandbox.ratelimit import RollingWindowLimiter
+from exporter.sandbox.settings import FaultRule, SandboxSettings
+from exporter.sandbox.stats import SandboxStats, StatsRecorder
+from exporter.sandbox.users import build_users
+from exporter.sandbox.wire import format_instant
+
+# Settings fixed for the life of a sandbox: the data and the listening socket.
+FIXED_SETTINGS = frozenset({"dataset", "host", "port"})
+
+
+class SandboxState:
+    """The sandbox's mutable state, with the operations tests drive directly."""
+
+    def __init__(self, settings: SandboxSettings, dataset: Dataset, clock: SandboxClock) -> None:
+        self.settings = settings
+        self.dataset = dataset
+        self.clock = clock
+        self.stats = StatsRecorder()
+        self.tokens = TokenStore()
+        self.jobs = JobBoard(dataset, clock)
+        self.users = build_users(settings.dataset.seed)
+        self.closing = asyncio.Event()  # set on shutdown: hung requests give up at once
+        self._configure_randomness()
+        self._configure_limiter()
+
+    def _configure_randomness(self) -> None:
+        seed = self.settings.fault_seed
+        self.faults = FaultInjector(self.settings.faults, seed)
+        self.pager = QueryPager(self.dataset, seed)
+        self.latency_rng = random.Random(f"latency-{seed}")
+
+    def _configure_limiter(self) -> None:
+        budget = self.settings.rate_per_minute
+        self.limiter = (
+            None if budget is None else RollingWindowLimiter(budget, self.settings.rate_window_s)
+        )
+
+    def update(self, **changes: Any) -> SandboxSettings:
+        """Replace live settings; faults and seeds restart the fault stream, rate the windows."""
+        fixed = FIXED_SETTINGS & changes.keys()
+        if fixed:
+            raise ValueError(f"Sandbox settings {sorted(fixed)} cannot change while it runs.")
+        self.settings = dataclasses.replace(self.settings, **changes)
+        if changes.keys() & {"faults", "fault_seed"}:
+            self._configure_randomness()
+        if changes.keys() & {"rate_per_minute", "rate_window_s"}:
+            self._configure_limiter()
+        return self.settings
+
+    def add_fault(self, rule: FaultRule) -> None:
+        self.faults.add(rule)
+        self.settings = dataclasses.replace(self.settings, faults=self.faults.rules)
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+        self.settings = dataclasses.replace(self.settings, faults=())
+
+    def revoke_tokens(self) -> None:
+        """Every token issued so far now gets 401 bad.credentials."""
+        self.tokens.revoke_all()
+        if self.limiter is not None:
+            self.limiter.forget()
+
+    def snapshot(self) -> SandboxStats:
+        return self.stats.snapshot()
+
+    def availability(self) -> datetime:
+        """dataAvailabilityDate: the fixed setting, else now minus the lag."""
+        fixed = self.settings.availability_date
+        if fixed is not None:
+            return fixed
+        return self.clock.wall() - timedelta(seconds=self.settings.availability_lag_s)
+
+    def availability_text(self) -> str:
+        return format_instant(self.availability())
+
+    def latency_s(self) -> float:
+        """This request's added latency: latency_ms plus up to latency_jitter_ms (seeded)."""
+        s = self.settings
+        jitter = self.latency_rng.uniform(0.0, s.latency_jitter_ms) if s.latency_jitter_ms else 0.0
+        return (s.latency_ms + jitter) / 1000.0

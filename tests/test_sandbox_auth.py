@@ -1,0 +1,140 @@
+"""The sandbox's login service and bearer-token checks, byte for byte where the shape matters."""
+
+from __future__ import annotations
+
+from exporter.sandbox import ManualClock
+from tests.sandbox_support import JOBS, basic, error_of, running
+
+GRANT = {"grant_type": "client_credentials"}
+AVAILABILITY = f"{JOBS}/availability"
+
+
+async def test_basic_auth_issues_a_bearer_token() -> None:
+    """Basic client auth gets 200 {access_token, token_type: bearer, expires_in} and counts."""
+    async with running(token_ttl_s=600) as c:
+        reply = await c.token_request(GRANT, basic("sandbox-client", "sandbox-secret"))
+        body = reply.json()
+        assert reply.status == 200 and set(body) == {"access_token", "token_type", "expires_in"}
+        assert body["token_type"] == "bearer" and body["expires_in"] == 600
+        assert reply.headers["Content-Type"].startswith("application/json")
+        stats = c.sb.stats()
+        assert stats.token_requests == stats.tokens_issued == 1
+        assert stats.count("oauth.token", 200) == 1
+
+
+async def test_form_body_client_auth_is_accepted() -> None:
+    """client_secret_post (id and secret in the form body) works like Basic."""
+    async with running() as c:
+        form = {**GRANT, "client_id": "sandbox-client", "client_secret": "sandbox-secret"}
+        reply = await c.token_request(form, None)
+        assert reply.status == 200
+        token = reply.json()["access_token"]
+        api = await c.call("GET", AVAILABILITY, authorization=f"Bearer {token}")
+        assert api.status == 200
+
+
+async def test_unknown_client_is_400_client_not_found() -> None:
+    """An unknown client id gets the login service's exact 400 body."""
+    async with running() as c:
+        reply = await c.token_request(GRANT, basic("who", "sandbox-secret"))
+        assert reply.status == 400
+        assert reply.body == (
+            b'{"error":"invalid_client","description":"client not found",'
+            b'"error_description":"client not found"}'
+        )
+        assert c.sb.stats().tokens_issued == 0 and c.sb.stats().count("oauth.token", 400) == 1
+
+
+async def test_wrong_secret_is_authentication_failed_with_settable_status() -> None:
+    """A wrong secret gets invalid_client "authentication failed", 400 by default, 401 if set."""
+    expected = (
+        b'{"error":"invalid_client","description":"authentication failed",'
+        b'"error_description":"authentication failed"}'
+    )
+    for status in (400, 401):
+        async with running(token_error_status=status) as c:
+            reply = await c.token_request(GRANT, basic("sandbox-client", "nope"))
+            assert (reply.status, reply.body) == (status, expected)
+
+
+async def test_other_grant_types_are_unsupported() -> None:
+    """grant_type other than client_credentials is 400 unsupported_grant_type; none is 400 too."""
+    async with running() as c:
+        auth = basic("sandbox-client", "sandbox-secret")
+        reply = await c.token_request({"grant_type": "password"}, auth)
+        assert reply.status == 400 and reply.json()["error"] == "unsupported_grant_type"
+        assert set(reply.json()) == {"error", "description", "error_description"}
+        missing = await c.token_request({}, auth)
+        assert missing.status == 400 and missing.json()["error"] == "invalid_request"
+
+
+async def test_custom_credentials_are_the_only_ones_accepted() -> None:
+    """client_id/client_secret settings replace the demo pair."""
+    async with running(client_id="mine", client_secret="s3cret") as c:
+        assert (c.sb.client_id, c.sb.client_secret) == ("mine", "s3cret")
+        demo = await c.token_request(GRANT, basic("sandbox-client", "sandbox-secret"))
+        assert demo.status == 400
+        assert (await c.token_request(GRANT, basic("mine", "s3cret"))).status == 200
+
+
+async def test_missing_bearer_is_401_authentication_required() -> None:
+    """No Authorization header gets 401 authentication.required in the ErrorBody envelope."""
+    async with running() as c:
+        reply = await c.call("GET", AVAILABILITY, authorization=None)
+        body = error_of(reply)
+        assert reply.status == 401 and body["code"] == "authentication.required"
+        assert c.sb.stats().count("jobs.availability", 401) == 1
+
+
+async def test_token_expires_after_its_ttl_on_the_sandbox_clock() -> None:
+    """A token works until token_ttl_s passes on the clock, then gets 401 bad.credentials."""
+    clock = ManualClock()
+    async with running(clock=clock, token_ttl_s=30) as c:
+        await c.login()
+        clock.advance(29.9)
+        assert (await c.call("GET", AVAILABILITY)).status == 200
+        clock.advance(0.1)
+        reply = await c.call("GET", AVAILABILITY)
+        body = error_of(reply)
+        assert reply.status == 401 and body["code"] == "bad.credentials"
+        assert body["message"] == "Invalid login credentials."
+
+
+async def test_revoked_and_garbage_tokens_get_bad_credentials() -> None:
+    """revoke_tokens() kills every issued token; a made-up token was never valid."""
+    async with running() as c:
+        await c.login()
+        garbage = await c.call("GET", AVAILABILITY, authorization="Bearer made-up")
+        assert error_of(garbage)["code"] == "bad.credentials"
+        c.sb.revoke_tokens()
+        reply = await c.call("GET", AVAILABILITY)
+        assert reply.status == 401 and error_of(reply)["code"] == "bad.credentials"
+        await c.login()
+        assert (await c.call("GET", AVAILABILITY)).status == 200
+
+
+async def test_tokens_me_describes_and_deletes_the_token() -> None:
+    """GET /api/v2/tokens/me answers TokenInfo; DELETE revokes just the caller's token."""
+    async with running() as c:
+        info = await c.call("GET", "/api/v2/tokens/me")
+        assert info.status == 200 and info.json()["OAuthClient"]["id"] == "sandbox-client"
+        other = c.token
+        await c.login()
+        assert (await c.call("DELETE", "/api/v2/tokens/me")).status == 200
+        assert (await c.call("GET", "/api/v2/tokens/me")).status == 401
+        still = await c.call("GET", "/api/v2/tokens/me", authorization=f"Bearer {other}")
+        assert still.status == 200
+        assert c.sb.stats().count("tokens.me") == 4
+
+
+async def test_without_analytics_permission_analytics_routes_are_403() -> None:
+    """analytics_permission=False: analytics routes 403 missing.any.permissions; users allowed."""
+    async with running(analytics_permission=False) as c:
+        reply = await c.call("POST", JOBS, json={"interval": "2026-11-01/2026-11-02"})
+        body = error_of(reply)
+        assert reply.status == 403 and body["code"] == "missing.any.permissions"
+        assert "analytics:conversationDetail:view" in body["message"]
+        assert "analytics:agentConversationDetail:view" in body["message"]
+        assert (await c.call("GET", AVAILABILITY)).status == 403
+        assert (await c.call("GET", "/api/v2/users")).status == 200
+        assert c.sb.stats().jobs_created == 0

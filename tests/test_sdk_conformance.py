@@ -1,0 +1,129 @@
+"""Fidelity: the official Python SDK (PureCloudPlatformClientV2) works against the sandbox.
+
+The SDK logs in with client credentials, runs a details job to the end by cursor, runs a paged
+sync query, and deserialises every record: no error, no enum value it does not know (it would
+silently become "outdated_sdk_version") and no field it would drop.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import orjson
+import pytest
+
+from exporter.sandbox import DatasetSpec, run_sandbox_in_thread
+from tests.sandbox_support import START, settings
+
+gc = pytest.importorskip("PureCloudPlatformClientV2")
+
+SMALL = DatasetSpec(conversations=400, start=START, days=2, seed=23)
+DAY1 = "2026-11-01T00:00:00.000Z/2026-11-02T00:00:00.000Z"
+
+
+@pytest.fixture
+def sdk() -> Iterator[tuple[Any, Any]]:
+    """A logged-in AnalyticsApi on a private ApiClient; the SDK's global host is left as found."""
+    config = gc.configuration
+    saved_host = config.host
+    with run_sandbox_in_thread(settings(dataset=SMALL, rate_per_minute=300)) as sb:
+        client = gc.ApiClient(host=sb.url)
+        client.get_client_credentials_token(sb.client_id, sb.client_secret)
+        yield gc.AnalyticsApi(client), sb
+    assert config.host == saved_host
+
+
+def unknown_fields(raw: Any, model: Any, client: Any, path: str = "") -> list[str]:
+    """Paths of JSON keys the SDK model dropped or enum values it did not recognise."""
+    if isinstance(raw, dict) and isinstance(model, dict):  # a free-form map (attributes)
+        return [f"{path}.{k}" for k in raw if k not in model]
+    if isinstance(raw, dict):
+        serialised = client.sanitize_for_serialization(model)
+        problems = [f"{path}.{k}" for k in raw if k not in serialised]
+        for key in raw.keys() & serialised.keys():
+            value = getattr(model, model_attribute(model, key))
+            problems += unknown_fields(raw[key], value, client, f"{path}.{key}")
+        return problems
+    if isinstance(raw, list):
+        return [
+            p
+            for i, (r, m) in enumerate(zip(raw, model, strict=True))
+            for p in unknown_fields(r, m, client, f"{path}[{i}]")
+        ]
+    return [path] if model == "outdated_sdk_version" else []
+
+
+def model_attribute(model: Any, json_key: str) -> str:
+    return next(a for a, k in model.attribute_map.items() if k == json_key)
+
+
+def check_records(records: list[Any], client: Any, raw_records: list[dict[str, Any]]) -> None:
+    for model, raw in zip(records, raw_records, strict=True):
+        assert model.conversation_id == raw["conversationId"]
+        problems = unknown_fields(raw, model, client)
+        assert not problems, problems[:10]
+
+
+def test_sdk_runs_a_details_job_to_the_end(sdk: tuple[Any, Any]) -> None:
+    """Login, submit, poll to FULFILLED, page by cursor: the ids are the job's overlap set."""
+    analytics, sb = sdk
+    query = gc.AsyncConversationQuery()
+    query.interval = DAY1
+    job_id = analytics.post_analytics_conversations_details_jobs(query).job_id
+    deadline = time.monotonic() + 20
+    while (state := analytics.get_analytics_conversations_details_job(job_id).state) != "FULFILLED":
+        assert state in ("QUEUED", "PENDING") and time.monotonic() < deadline
+        time.sleep(0.05)
+    ids, cursor, pages = [], None, 0
+    while True:
+        kwargs = {"page_size": 50} | ({"cursor": cursor} if cursor else {})
+        page = analytics.get_analytics_conversations_details_job_results(job_id, **kwargs)
+        ids += [c.conversation_id for c in page.conversations]
+        assert page.data_availability_date is not None
+        pages += 1
+        cursor = page.cursor
+        if not cursor:
+            break
+    data = sb.dataset
+    start_ms = int(START.timestamp() * 1000)
+    expected = [data.ids[i] for i in data.indices_overlapping(start_ms, start_ms + 86_400_000)]
+    assert ids == expected and pages == -(-len(expected) // 50)
+    assert set(ids) >= data.ids_starting_in(START, START + timedelta(days=1))
+
+
+def test_sdk_deserialises_every_job_record_completely(sdk: tuple[Any, Any]) -> None:
+    """Every job record becomes an AnalyticsConversation with no dropped field or unknown enum."""
+    analytics, sb = sdk
+    query = gc.AsyncConversationQuery()
+    query.interval = "2026-11-01T00:00:00.000Z/2026-11-03T00:00:00.000Z"
+    job_id = analytics.post_analytics_conversations_details_jobs(query).job_id
+    while analytics.get_analytics_conversations_details_job(job_id).state != "FULFILLED":
+        time.sleep(0.05)
+    page = analytics.get_analytics_conversations_details_job_results(job_id, page_size=1000)
+    assert page.cursor is None and len(page.conversations) == len(sb.dataset)
+    raw = [orjson.loads(sb.dataset.job_record(i)) for i in range(len(sb.dataset))]
+    check_records(page.conversations, analytics.api_client, raw)
+
+
+def test_sdk_pages_the_sync_query(sdk: tuple[Any, Any]) -> None:
+    """The sync query pages by pageNumber to the end and returns the touched-day set."""
+    analytics, sb = sdk
+    ids: list[str] = []
+    number = 1
+    while True:
+        body = gc.ConversationQuery()
+        body.interval = "2026-11-01T08:00:00.000Z/2026-11-01T09:00:00.000Z"
+        paging = gc.PagingSpec()
+        paging.page_size, paging.page_number = 100, number
+        body.paging = paging
+        response = analytics.post_analytics_conversations_details_query(body)
+        if not response.conversations:
+            break
+        assert response.total_hits == len(sb.dataset.ids_starting_in(START, START + timedelta(1)))
+        ids += [c.conversation_id for c in response.conversations]
+        number += 1
+    assert set(ids) == sb.dataset.ids_starting_in(START, START + timedelta(days=1))
+    assert len(ids) == len(set(ids))

@@ -50,7 +50,7 @@ async def test_refresh_happens_a_margin_before_expiry() -> None:
 
 async def test_margin_never_exceeds_a_quarter_of_a_short_lifetime() -> None:
     """A 5-minute margin on a 10 s token still lets the token live 7.5 s."""
-    mint, calls = counting_mint(lifetime=10.0)
+    mint, _calls = counting_mint(lifetime=10.0)
     clock = FakeClock()
     tokens = TokenProvider(mint, refresh_margin_s=300, clock=clock)
     first = await tokens.get()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -31,7 +32,7 @@ def test_windows_cover_the_range_exactly_once(start, length_s, size) -> None:
     end = start + timedelta(seconds=length_s)
     windows = plan_windows(start, end, size)
     assert windows[0].start == start and windows[-1].end == end
-    for before, after in zip(windows, windows[1:], strict=False):
+    for before, after in itertools.pairwise(windows):
         assert before.end == after.start
     assert all(w.start < w.end and w.end - w.start <= size for w in windows)
 
@@ -79,9 +80,9 @@ def test_instants_parse_to_utc(text, expected) -> None:
 
 def test_bad_dates_and_durations_name_the_flag() -> None:
     """Unparseable input is a ConfigError naming the flag and the accepted forms."""
-    with pytest.raises(ConfigError, match="--start.*YYYY-MM-DD"):
+    with pytest.raises(ConfigError, match=r"--start.*YYYY-MM-DD"):
         parse_instant("2026-13-01", what="--start")
-    with pytest.raises(ConfigError, match="--lookback.*1d"):
+    with pytest.raises(ConfigError, match=r"--lookback.*1d"):
         parse_duration("soon", what="--lookback")
     assert parse_duration("1d12h", what="x") == timedelta(hours=36)
 

@@ -289,18 +289,28 @@ class ExportRun:
         async def write() -> None:
             if run.abandoned:
                 return
-            if selection.records:
-                await run.file.write(selection.lines, selection.records)
-                self._progress.advance(selection.records)
-                self.counters.records += selection.records
-            run.cursor = cursor
-            run.availability = availability or run.availability
-            due = self._clock() - run.checkpointed_at >= self._settings.output.checkpoint_s
-            if due and cursor and run.job_id:
-                offset, records = await run.file.checkpoint()
-                await self._save_checkpoint(run, offset=offset, records=records)
+            try:
+                await self._write_page(run, selection, cursor, availability)
+            except Exception:
+                if run.abandoned:  # the window was dropped while this write waited its turn
+                    return
+                raise
 
         return write
+
+    async def _write_page(
+        self, run: WindowRun, selection: Selection, cursor: str | None, availability: str | None
+    ) -> None:
+        if selection.records:
+            await run.file.write(selection.lines, selection.records)
+            self._progress.advance(selection.records)
+            self.counters.records += selection.records
+        run.cursor = cursor
+        run.availability = availability or run.availability
+        due = self._clock() - run.checkpointed_at >= self._settings.output.checkpoint_s
+        if due and cursor and run.job_id:
+            offset, records = await run.file.checkpoint()
+            await self._save_checkpoint(run, offset=offset, records=records)
 
     async def _save_checkpoint(self, run: WindowRun, *, offset: int, records: int) -> None:
         run.checkpointed_at = self._clock()

@@ -20,7 +20,8 @@ _ID_BATCH = 1024
 # Applied to 128 random bits per id: version nibble 4, variant bits 10 (RFC 4122 version 4).
 _ID_CLEAR = int.from_bytes(bytes.fromhex("ffffffffffff0fff3fffffffffffffff") * _ID_BATCH, "big")
 _ID_SET = int.from_bytes(bytes.fromhex("00000000000040008000000000000000") * _ID_BATCH, "big")
-_ID_LAYOUT = struct.Struct("8s4s4s4s12s" * _ID_BATCH)
+_ID_LAYOUT = struct.Struct("8s4s4s4s12s" * _ID_BATCH)  # hex digits -> the five UUID groups
+_ID_TEMPLATE = b"%s-%s-%s-%s-%s " * _ID_BATCH
 # Quantiles of the standard normal and unit exponential: picking one at random (plus jitter) is a
 # cheap stand-in for gauss() / expovariate() in the hot loop.
 QUANTILES = 512
@@ -67,8 +68,7 @@ class IdSource:
     def _batch(self) -> list[str]:
         bits = self._rng.getrandbits(128 * _ID_BATCH) & _ID_CLEAR | _ID_SET
         groups = _ID_LAYOUT.unpack(bits.to_bytes(16 * _ID_BATCH, "big").hex().encode())
-        dashed = (b"-".join(groups[i : i + 5]) for i in range(0, len(groups), 5))
-        return b" ".join(dashed).decode().split()
+        return (_ID_TEMPLATE % groups).decode().split()
 
 
 @dataclass(frozen=True, slots=True)

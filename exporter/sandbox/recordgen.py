@@ -178,26 +178,28 @@ class RecordGenerator:
         self, m: Media, ctx: Record, t0: int, dial_ms: int
     ) -> tuple[list[Record], int, bool]:
         """Participants, end instant and self-served flag of a routed conversation."""
-        r, take_ids = self._r, self._take_ids
-        customer_ids = take_ids(2)
-        peer = customer_ids[1]
+        r = self._r
         t = t0 + dial_ms + 50 + int(r() * 400)
         flow_end = t + m.flow_ms[0] + int(r() * (m.flow_ms[1] - m.flow_ms[0]))
         flow_end_at = self._fmt(flow_end)
         served = m.flow_type is not None and r() < m.self_served
         legs = [] if served else self._legs(m, flow_end, flow_end_at)
+        # A participant id and a session id for the customer, the flow and every acd and agent.
+        ids = iter(self._take_ids(4 + 4 * len(legs)))
+        customer_ids = [next(ids), next(ids)]
+        peer = customer_ids[1]
         middle = []
         if m.flow_type is not None:
             target = legs[0].queue[1] if legs else None
             span = (t, flow_end, flow_end_at)
-            middle.append(self._flow(m, ctx, take_ids(2), peer, span, target))
+            middle.append(self._flow(m, ctx, [next(ids), next(ids)], peer, span, target))
         agent_hangs_up = r() < 0.35
         for n, leg in enumerate(legs):
-            middle.append(self._acd(m, ctx, take_ids(2), peer, leg))
+            middle.append(self._acd(m, ctx, [next(ids), next(ids)], peer, leg))
             if not leg.abandoned:
                 last = n == len(legs) - 1
                 hang = ("client" if agent_hangs_up else "peer") if last else "transfer"
-                middle.append(self._agent(m, ctx, take_ids(2), peer, leg, hang))
+                middle.append(self._agent(m, ctx, [next(ids), next(ids)], peer, leg, hang))
         if served:
             customer_end, customer_end_at = flow_end, flow_end_at
         elif legs[-1].abandoned:

@@ -1,49 +1,64 @@
 """Settings: frozen, validated dataclasses from defaults < config.toml < environment < flags.
 
-The secret comes from the environment or the config file only, never from a flag. Every error is
-one sentence naming where the bad value came from and what to write instead.
+One table of rules (``config_rules.RULES``) says what each setting accepts; the loader and
+every dataclass's ``__post_init__`` both judge values by it. Errors are one sentence naming where
+the value came from (``config.toml [http] concurrency``, ``GENESYSCLOUD_REGION``,
+``--concurrency``) and what to write instead. The client secret comes from the environment or
+the config file only, never from a flag, and no message or repr ever shows it.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-import ipaddress
+import os
+import re
+import shlex
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
+from exporter.config_rules import (
+    RULES,
+    TEXT,
+    check_url,
+    coerce,
+    hint,
+    is_loopback,
+    require_order,
+    stray_key_message,
+    unknown_key_message,
+    unknown_section_message,
+    validate_fields,
+)
 from exporter.errors import ConfigError
-from exporter.regions import api_url_for, derive_login_url, login_url_for, resolve_region
-from exporter.windows import parse_duration, parse_instant
+from exporter.regions import (
+    REGIONS,
+    derive_login_url,
+    login_url_for,
+    region_domain_of,
+    region_for_url,
+    resolve_region,
+)
 
-SANDBOX = "sandbox"
-ENV_KEYS = {
+SANDBOX = "sandbox"  # api_url = "sandbox": the CLI starts the bundled sandbox and fills in its URL
+SANDBOX_CLIENT_ID = "sandbox-client"
+SANDBOX_CLIENT_SECRET = "sandbox-secret"  # the demo pair of the shipped config.toml
+SECRET_KEY = "genesys.client_secret"
+ENV_KEYS: Mapping[str, str] = {
     "GENESYSCLOUD_REGION": "genesys.region",
     "GENESYSCLOUD_OAUTHCLIENT_ID": "genesys.client_id",
-    "GENESYSCLOUD_OAUTHCLIENT_SECRET": "genesys.client_secret",
+    "GENESYSCLOUD_OAUTHCLIENT_SECRET": SECRET_KEY,
     "GENESYSCLOUD_API_URL": "genesys.api_url",
     "GENESYSCLOUD_LOGIN_URL": "genesys.login_url",
-}
-FLAG_NAMES = {
-    "genesys.region": "--region",
-    "genesys.api_url": "--api-url",
-    "genesys.login_url": "--login-url",
-    "genesys.client_id": "--client-id",
-    "output.out_dir": "--out",
-    "output.compression": "--compression",
-    "jobs.window": "--window",
-    "http.concurrency": "--concurrency",
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Connection:
-    """Where to log in and call, and as whom. ``sandbox`` = run the bundled sandbox."""
+    """Where to log in and call, and as whom. ``sandbox``: the bundled sandbox serves both URLs."""
 
     region: str | None
     api_url: str
@@ -52,9 +67,20 @@ class Connection:
     client_secret: str = field(repr=False)
     sandbox: bool = False
 
+    def __post_init__(self) -> None:
+        if self.region is not None and self.region not in REGIONS:
+            raise ConfigError(f"Connection region {self.region!r} is not a canonical region key.")
+        if not self.sandbox:
+            check_url("genesys.api_url", self.api_url)
+            check_url("genesys.login_url", self.login_url)
+        if not self.client_id or not self.client_secret:
+            raise ConfigError("Connection needs both a client id and a client secret.")
+
 
 @dataclass(frozen=True, slots=True)
 class HttpSettings:
+    """The shared pool, timeouts, pacing and retry policy of every request."""
+
     concurrency: int = 8
     request_timeout_s: float = 60.0
     connect_timeout_s: float = 10.0
@@ -67,14 +93,14 @@ class HttpSettings:
     token_refresh_margin_s: float = 300.0
 
     def __post_init__(self) -> None:
-        _require(self.concurrency >= 1, "http.concurrency must be at least 1")
-        _require(self.retry_max_attempts >= 1, "http.retry_max_attempts must be at least 1")
-        _require(self.rate_limit_per_minute >= 0, "http.rate_limit_per_minute must be >= 0")
-        _require(self.request_timeout_s > 0, "http.request_timeout_s must be positive")
+        validate_fields(self, "http")
+        require_order(self, "http", "retry_backoff_base_s", "retry_backoff_max_s")
 
 
 @dataclass(frozen=True, slots=True)
 class JobSettings:
+    """Windows, analytics jobs, their polling and paging, and splitting of failing windows."""
+
     window: timedelta = timedelta(days=1)
     page_size: int = 1000
     query_page_size: int = 100
@@ -85,39 +111,43 @@ class JobSettings:
     split_min: timedelta = timedelta(hours=1)
 
     def __post_init__(self) -> None:
-        _require(1 <= self.page_size <= 10_000, "jobs.page_size must be between 1 and 10000")
-        _require(1 <= self.query_page_size <= 100, "jobs.query_page_size must be 1 to 100")
-        _require(self.max_concurrent_jobs >= 1, "jobs.max_concurrent_jobs must be at least 1")
-        _require(self.window > timedelta(0), "jobs.window must be longer than zero")
+        validate_fields(self, "jobs")
+        require_order(self, "jobs", "poll_initial_s", "poll_max_s")
 
 
 @dataclass(frozen=True, slots=True)
 class OutputSettings:
+    """Where and how window files are written."""
+
     out_dir: Path = Path("export")
     compression: Literal["none", "gzip", "zstd"] = "none"
     checkpoint_s: float = 2.0
 
     def __post_init__(self) -> None:
-        _require(
-            self.compression in ("none", "gzip", "zstd"),
-            f"output.compression must be none, gzip or zstd, got {self.compression!r}",
-        )
+        validate_fields(self, "output")
 
 
 @dataclass(frozen=True, slots=True)
 class SandboxOptions:
+    """The demo data set and pace of the bundled sandbox (used only when api_url = "sandbox")."""
+
     conversations: int = 10_000
     start: datetime = datetime(2026, 11, 1, tzinfo=UTC)
     days: int = 7
     seed: int = 42
     latency_ms: float = 0.0
-    rate_per_minute: int | None = 300
+    rate_per_minute: int | None = 300  # None = unlimited (0 in config.toml)
     token_ttl_s: float = 86400.0
     job_delay_s: float = 0.5
+
+    def __post_init__(self) -> None:
+        validate_fields(self, "sandbox")
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    """Everything a run needs; build variants with ``dataclasses.replace``."""
+
     connection: Connection
     http: HttpSettings
     jobs: JobSettings
@@ -126,18 +156,18 @@ class Settings:
     config_path: Path | None = None
 
 
-SECTIONS: dict[str, type] = {
+SECTIONS: Mapping[str, type] = {
     "http": HttpSettings,
     "jobs": JobSettings,
     "output": OutputSettings,
     "sandbox": SandboxOptions,
 }
-GENESYS_KEYS = ("region", "api_url", "login_url", "client_id", "client_secret")
 
 
-def _require(ok: bool, message: str) -> None:
-    if not ok:
-        raise ConfigError(message + ".")
+# ---- loading the layers ------------------------------------------------------------------------
+
+# "section.key" -> (raw value, where it came from: "config.toml [http] concurrency", "--region")
+Layer = dict[str, tuple[object, str]]
 
 
 def load_settings(
@@ -146,218 +176,207 @@ def load_settings(
     env: Mapping[str, str],
     overrides: Mapping[str, object],
     cwd: Path | None = None,
+    flag_names: Mapping[str, str] | None = None,
 ) -> tuple[Settings, list[str]]:
-    """Merge the layers into validated Settings; returns (settings, warnings)."""
-    if "genesys.client_secret" in overrides:
+    """Merge defaults < config file < environment < overrides into validated Settings.
+
+    ``config_path`` None means ``./config.toml`` in ``cwd`` when present, else defaults only.
+    ``overrides`` are keyed ``"section.key"`` (strings from the CLI or typed values);
+    ``flag_names`` maps those keys to the flags that set them, for error messages. Returns the
+    settings and warnings for the caller to show (this module never prints).
+    """
+    if SECRET_KEY in overrides:
         raise ConfigError(
-            "The client secret is never taken from a flag (shell history, ps); "
-            "set GENESYSCLOUD_OAUTHCLIENT_SECRET or client_secret in config.toml."
+            "The client secret is never taken from a flag (it would show in shell history and "
+            "ps); set GENESYSCLOUD_OAUTHCLIENT_SECRET, or client_secret under [genesys] in "
+            "config.toml."
         )
-    path = _config_path(config_path, cwd or Path.cwd())
-    file_values = _read_toml(path) if path else {}
-    env_values = {ENV_KEYS[k]: v for k, v in env.items() if k in ENV_KEYS and v}
-    layers = [
-        (f"{path.name if path else 'config'}", file_values),
-        ("environment", env_values),
-        ("flags", dict(overrides)),
-    ]
+    path, shown = _find_config(config_path, cwd or Path.cwd())
+    file_layer = _file_layer(path, shown) if path else {}
+    layers = [file_layer, _env_layer(env), _override_layer(overrides, flag_names or {})]
     warnings: list[str] = []
     connection = _connection(layers, warnings)
     sections = {name: _section(name, cls, layers) for name, cls in SECTIONS.items()}
-    if path and file_values.get("genesys.client_secret") and path.stat().st_mode & 0o044:
-        warnings.append(
-            f"{path.name} holds client_secret and is readable by other users; run: chmod 600 {path}"
-        )
-    settings = Settings(connection=connection, config_path=path, **sections)
-    return settings, warnings
+    if path:
+        warnings.extend(_permission_warning(path, shown, file_layer))
+    return Settings(connection=connection, config_path=path, **sections), warnings
 
 
-def _config_path(given: Path | None, cwd: Path) -> Path | None:
-    if given is not None:
-        if not given.is_file():
-            raise ConfigError(f"Config file {given} does not exist; check --config.")
-        return given
-    default = cwd / "config.toml"
-    return default if default.is_file() else None
+def _find_config(given: Path | None, cwd: Path) -> tuple[Path | None, str]:
+    """The config file to read and how to name it in messages."""
+    if given is None:
+        default = cwd / "config.toml"
+        return (default, "config.toml") if default.is_file() else (None, "")
+    path = cwd / given  # an absolute ``given`` stays as it is
+    if not path.exists():
+        raise ConfigError(f"Config file {given} does not exist; check --config.")
+    if not path.is_file():
+        raise ConfigError(f"Config file {given} is not a file; give --config a TOML file.")
+    return path, str(given)
 
 
-def _read_toml(path: Path) -> dict[str, object]:
+def _read_toml(path: Path, shown: str) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}.") from None
+        found = re.fullmatch(r"(.*) \(at (.*)\)", " ".join(str(exc).split()))
+        reason, at = found.groups() if found else (str(exc), "some line")
+        raise ConfigError(f"{shown}: invalid TOML at {at}: {reason}; fix the syntax.") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{shown} is not UTF-8 text (byte {exc.start}); save it as UTF-8."
+        ) from None
     except OSError as exc:
-        raise ConfigError(f"Cannot read {path}: {exc.strerror}.") from None
-    flat: dict[str, object] = {}
-    known = {"genesys": GENESYS_KEYS, **{n: _fields(c) for n, c in SECTIONS.items()}}
-    for section, values in data.items():
-        if section not in known or not isinstance(values, dict):
-            raise ConfigError(
-                f"{path.name}: unknown section [{section}]{_hint(section, known)}; "
-                f"sections are {', '.join(f'[{s}]' for s in known)}."
-            )
-        for key, value in values.items():
-            if key not in known[section]:
-                raise ConfigError(
-                    f"{path.name}: unknown key {key!r} in [{section}]{_hint(key, known[section])}."
-                )
-            flat[f"{section}.{key}"] = value
-    return flat
+        raise ConfigError(f"Cannot read {shown}: {exc.strerror}; check its permissions.") from None
 
 
-def _fields(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls))
+def _file_layer(path: Path, shown: str) -> Layer:
+    layer: Layer = {}
+    for section, table in _read_toml(path, shown).items():
+        if not isinstance(table, dict):
+            raise ConfigError(stray_key_message(shown, section))
+        if section not in RULES:
+            raise ConfigError(unknown_section_message(shown, section))
+        for key, raw in table.items():
+            if key not in RULES[section]:
+                raise ConfigError(unknown_key_message(shown, section, key))
+            layer[f"{section}.{key}"] = (raw, f"{shown} [{section}] {key}")
+    return layer
 
 
-def _hint(word: str, choices: Any) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
+def _env_layer(env: Mapping[str, str]) -> Layer:
+    # An empty variable counts as unset, as CI systems and `VAR= cmd` produce them.
+    return {key: (env[name], name) for name, key in ENV_KEYS.items() if env.get(name, "").strip()}
 
 
-def _where(layer: str, key: str) -> str:
-    if layer == "flags":
-        return FLAG_NAMES.get(key, key)
-    if layer == "environment":
-        return next(env for env, k in ENV_KEYS.items() if k == key)
-    section, name = key.split(".")
-    return f"{layer} [{section}] {name}"
+def _override_layer(overrides: Mapping[str, object], flag_names: Mapping[str, str]) -> Layer:
+    layer: Layer = {}
+    for key, raw in overrides.items():
+        section, _, name = key.partition(".")
+        if name not in RULES.get(section, {}):
+            every = [f"{s}.{k}" for s, keys in RULES.items() for k in keys]
+            raise ConfigError(f"Unknown setting {key!r}{hint(key, every)}")
+        if raw is not None:
+            layer[key] = (raw, flag_names.get(key, key))
+    return layer
 
 
-def _connection(layers: list[tuple[str, dict[str, object]]], warnings: list[str]) -> Connection:
-    values: dict[str, str] = {}
-    for layer, data in layers:
-        got = {k.split(".")[1]: str(v) for k, v in data.items() if k.startswith("genesys.") and v}
-        if "region" in got and "api_url" in got:
-            raise ConfigError(f"Both a region and an api_url are set in the {layer}; set one.")
-        if "region" in got or "api_url" in got:  # a higher layer's location replaces lower ones
-            for key in ("region", "api_url", "login_url"):
-                values.pop(key, None)
-        values.update(got)
-    return _resolve_connection(values, warnings)
-
-
-def _resolve_connection(values: dict[str, str], warnings: list[str]) -> Connection:
-    region, api_url = values.get("region"), values.get("api_url", "").rstrip("/")
-    if api_url == SANDBOX:
-        return Connection(
-            None,
-            SANDBOX,
-            SANDBOX,
-            values.get("client_id", "sandbox-client"),
-            values.get("client_secret", "sandbox-secret"),
-            sandbox=True,
-        )
-    if region:
-        region = resolve_region(region)
-        api_url = api_url_for(region)
-    if not api_url:
-        raise ConfigError(
-            "No region: set GENESYSCLOUD_REGION (e.g. us-east-1), --region, or "
-            "region (or api_url) under [genesys] in config.toml."
-        )
-    login_url = values.get("login_url", "").rstrip("/") or (
-        login_url_for(region) if region else derive_login_url(api_url)
-    )
-    for name, url in (("api_url", api_url), ("login_url", login_url)):
-        _check_url(name, url, warnings)
-    client_id, secret = values.get("client_id", ""), values.get("client_secret", "")
-    if not client_id or not secret:
-        missing = "client id" if not client_id else "client secret"
-        raise ConfigError(
-            f"No OAuth {missing}: set GENESYSCLOUD_OAUTHCLIENT_ID and "
-            "GENESYSCLOUD_OAUTHCLIENT_SECRET, or client_id and client_secret under "
-            "[genesys] in config.toml (chmod 600 it)."
-        )
-    return Connection(region, api_url, login_url, client_id, secret)
-
-
-def _check_url(name: str, url: str, warnings: list[str]) -> None:
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise ConfigError(
-            f"{name} {url!r} is not an http(s) URL; write e.g. https://api.mypurecloud.com."
-        )
-    if parsed.scheme == "http" and not _is_loopback(parsed.hostname):
-        warnings.append(f"{name} {url} is plain http: the secret and data travel unencrypted.")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _section(name: str, cls: type, layers: list[tuple[str, dict[str, object]]]) -> Any:
+def _section(name: str, cls: type, layers: list[Layer]) -> Any:
+    """One settings section; every layer's values are judged, the highest layer's kept."""
     kwargs: dict[str, Any] = {}
-    types = {f.name: f.type for f in dataclasses.fields(cls)}
-    for layer, data in layers:
-        for key, raw in data.items():
-            section, field_name = key.split(".")
+    for layer in layers:
+        for key, (raw, where) in layer.items():
+            section, _, field_name = key.partition(".")
             if section == name:
-                kwargs[field_name] = _coerce(raw, str(types[field_name]), _where(layer, key))
+                kwargs[field_name] = coerce(RULES[name][field_name], raw, where)
     return cls(**kwargs)
 
 
-def _coerce(raw: object, kind: str, where: str) -> Any:
-    converters: dict[str, Callable[[object, str], Any]] = {
-        "int": _as_int,
-        "float": _as_float,
-        "timedelta": _as_duration,
-        "Path": _as_path,
-        "datetime": _as_date,
-        "int | None": _as_rate,
-        "Literal['none', 'gzip', 'zstd']": _as_str,
+# ---- the connection ------------------------------------------------------------------------------
+
+
+def _connection(layers: list[Layer], warnings: list[str]) -> Connection:
+    """Merge [genesys]: a location (region or api_url) at a higher layer replaces lower ones."""
+    chosen: dict[str, tuple[str, str]] = {}
+    for layer in layers:
+        got: dict[str, tuple[str, str]] = {}
+        for key, (raw, where) in layer.items():
+            if key.startswith("genesys."):
+                value = coerce(TEXT, raw, where, secret=key == SECRET_KEY)
+                if value:
+                    got[key.removeprefix("genesys.")] = (value, where)
+        if "region" in got and "api_url" in got:
+            raise ConfigError(
+                f"{got['region'][1]} and {got['api_url'][1]} are both set; give one of them: a "
+                "region implies its API and login hosts, api_url is for gateways and proxies."
+            )
+        if "region" in got or "api_url" in got:
+            for key in ("region", "api_url", "login_url"):
+                chosen.pop(key, None)
+        chosen.update(got)
+    return _build_connection(chosen, warnings)
+
+
+def _build_connection(chosen: Mapping[str, tuple[str, str]], warnings: list[str]) -> Connection:
+    value = {key: v for key, (v, _) in chosen.items()}
+    where = {key: w for key, (_, w) in chosen.items()}
+    if value.get("api_url", "").lower() == SANDBOX:
+        client_id = value.get("client_id", SANDBOX_CLIENT_ID)
+        secret = value.get("client_secret", SANDBOX_CLIENT_SECRET)
+        return Connection(None, SANDBOX, SANDBOX, client_id, secret, sandbox=True)
+    region, api_url = _location(value, where)
+    login_url = value.get("login_url", "").rstrip("/")
+    if login_url:
+        check_url(where["login_url"], login_url)
+    else:
+        login_url = login_url_for(region) if region else derive_login_url(api_url)
+    _check_credentials(value, genesys=region_domain_of(api_url) is not None)
+    warnings.extend(_plain_http_warnings(api_url, login_url))
+    return Connection(region, api_url, login_url, value["client_id"], value["client_secret"])
+
+
+def _location(value: Mapping[str, str], where: Mapping[str, str]) -> tuple[str | None, str]:
+    """(region, api_url) from a region name or an explicit API URL."""
+    if "region" in value:
+        region = resolve_region(value["region"], what=where["region"])
+        return region, f"https://api.{REGIONS[region]}"
+    if "api_url" in value:
+        api_url = value["api_url"].rstrip("/")
+        check_url(where["api_url"], api_url)
+        return region_for_url(api_url), api_url
+    raise ConfigError(
+        "No Genesys Cloud region: set GENESYSCLOUD_REGION (e.g. us-east-1), --region, or region "
+        "under [genesys] in config.toml; for a gateway or proxy set the API URL instead "
+        "(GENESYSCLOUD_API_URL, --api-url or api_url)."
+    )
+
+
+def _check_credentials(value: Mapping[str, str], *, genesys: bool) -> None:
+    missing = [
+        name for name in ("client id", "client secret") if not value.get(name.replace(" ", "_"))
+    ]
+    if missing:
+        raise ConfigError(
+            f"No OAuth {' and '.join(missing)}: set GENESYSCLOUD_OAUTHCLIENT_ID and "
+            "GENESYSCLOUD_OAUTHCLIENT_SECRET in the environment, or client_id and client_secret "
+            "under [genesys] in config.toml (then chmod 600 it)."
+        )
+    demo = (
+        value["client_id"] == SANDBOX_CLIENT_ID or value["client_secret"] == SANDBOX_CLIENT_SECRET
+    )
+    if demo and genesys:  # the shipped config's demo pair would only earn "authentication failed"
+        raise ConfigError(
+            "The OAuth client is the sandbox's demo pair from config.toml, but the connection is "
+            "Genesys Cloud; set GENESYSCLOUD_OAUTHCLIENT_ID and GENESYSCLOUD_OAUTHCLIENT_SECRET, "
+            "or client_id and client_secret under [genesys] in config.toml."
+        )
+
+
+def _plain_http_warnings(api_url: str, login_url: str) -> list[str]:
+    """Plain http is fine on loopback (the sandbox); anywhere else it exposes the secret."""
+    exposed = {
+        url: name
+        for name, url in (("login_url", login_url), ("api_url", api_url))
+        if urlsplit(url).scheme == "http" and not is_loopback(urlsplit(url).hostname or "")
     }
-    return converters.get(kind, _as_str)(raw, where)
+    return [
+        f"{name} {url} is plain http to another machine: the client secret, the access token "
+        "and the data travel unencrypted; use https."
+        for url, name in exposed.items()
+    ]
 
 
-def _as_int(raw: object, where: str) -> int:
+def _permission_warning(path: Path, shown: str, file_layer: Layer) -> list[str]:
+    secret = file_layer.get(SECRET_KEY, ("", ""))[0]
+    if not secret or secret == SANDBOX_CLIENT_SECRET or os.name == "nt":
+        return []  # the demo secret guards nothing; Windows has no group/other mode bits
     try:
-        if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
-            raise ValueError
-        return int(str(raw).strip())
-    except ValueError:
-        raise ConfigError(f"{where} must be an integer, got {raw!r}.") from None
-
-
-def _as_float(raw: object, where: str) -> float:
-    try:
-        if isinstance(raw, bool):
-            raise ValueError
-        value = float(str(raw).strip())
-    except ValueError:
-        raise ConfigError(f"{where} must be a number, got {raw!r}.") from None
-    if value < 0:
-        raise ConfigError(f"{where} must not be negative, got {raw!r}.")
-    return value
-
-
-def _as_rate(raw: object, where: str) -> int | None:
-    value = _as_int(raw, where)
-    return None if value == 0 else value
-
-
-def _as_duration(raw: object, where: str) -> timedelta:
-    return parse_duration(str(raw), what=where)
-
-
-def _as_path(raw: object, where: str) -> Path:
-    text = str(raw).strip()
-    if not text:
-        raise ConfigError(f"{where} must be a folder path, got an empty string.")
-    return Path(text).expanduser()
-
-
-def _as_date(raw: object, where: str) -> datetime:
-    if isinstance(raw, datetime):
-        return raw if raw.tzinfo else raw.replace(tzinfo=UTC)
-    return parse_instant(str(raw), what=where)
-
-
-def _as_str(raw: object, where: str) -> str:
-    if not isinstance(raw, str):
-        raise ConfigError(f"{where} must be a string, got {raw!r}.")
-    return raw
+        readable = path.stat().st_mode & 0o044
+    except OSError:
+        return []
+    if not readable:
+        return []
+    return [
+        f"{shown} holds client_secret and is readable by other users; "
+        f"run: chmod 600 {shlex.quote(shown)}"
+    ]

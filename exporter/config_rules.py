@@ -1,0 +1,263 @@
+"""What each setting accepts, and how a raw value becomes one.
+
+A raw value is whatever a layer holds: a TOML value, a string from the environment or a flag,
+or a typed value passed in code. ``coerce`` turns it into the setting's type within its bounds,
+or raises one ConfigError sentence naming where the value came from; it never echoes a secret.
+The names of sections and keys live here too, so typos get the closest real name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from exporter.errors import ConfigError
+from exporter.windows import DURATION_FORMS, as_utc, parse_duration, parse_instant
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """What one setting accepts: ``kind`` plus bounds (inclusive ``low``/``high``, or ``above``)."""
+
+    kind: Literal["int", "number", "duration", "choice", "path", "instant", "rate", "text"]
+    low: float | None = None
+    high: float | None = None
+    above: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """The accepted values in words, to follow "must be"."""
+        if self.kind == "int" and self.high is not None:
+            return f"an integer from {self.low:g} to {self.high:g}"
+        bound = f" > {self.above:g}" if self.above is not None else ""
+        bound = f" >= {self.low:g}" if self.low is not None else bound
+        return {
+            "int": f"an integer{bound}",
+            "number": f"a number{bound}",
+            "duration": f"a duration: {DURATION_FORMS}",
+            "choice": f"one of {', '.join(self.choices)}",
+            "path": "a folder path",
+            "instant": "a date such as 2026-11-01 or an ISO datetime such as 2026-11-01T00:00:00Z",
+            "rate": "an integer >= 0 (0 = unlimited)",
+            "text": "a string",
+        }[self.kind]
+
+
+_INT1, _POS, _NONNEG = Rule("int", low=1), Rule("number", above=0), Rule("number", low=0)
+TEXT, _SPAN = Rule("text"), Rule("duration")
+GENESYS_KEYS = ("region", "api_url", "login_url", "client_id", "client_secret")
+RULES: Mapping[str, Mapping[str, Rule]] = {
+    "genesys": dict.fromkeys(GENESYS_KEYS, TEXT),
+    "http": {
+        "concurrency": _INT1,
+        "request_timeout_s": _POS,
+        "connect_timeout_s": _POS,
+        "rate_limit_per_minute": Rule("int", low=0),  # 0: no pacing until the server announces one
+        "retry_max_attempts": _INT1,
+        "retry_max_seconds": _POS,
+        "retry_backoff_base_s": _NONNEG,
+        "retry_backoff_max_s": _NONNEG,
+        "retry_after_max_s": _NONNEG,
+        "token_refresh_margin_s": _NONNEG,
+    },
+    "jobs": {
+        "window": _SPAN,
+        "page_size": Rule("int", low=1, high=10_000),  # the jobs API's largest page
+        "query_page_size": Rule("int", low=1, high=100),  # the sync query's largest page
+        "max_concurrent_jobs": _INT1,
+        "poll_initial_s": _POS,
+        "poll_max_s": _POS,
+        "job_timeout_s": _POS,
+        "split_min": _SPAN,
+    },
+    "output": {
+        "out_dir": Rule("path"),
+        "compression": Rule("choice", choices=("none", "gzip", "zstd")),
+        "checkpoint_s": _NONNEG,
+    },
+    "sandbox": {
+        "conversations": Rule("int", low=0),
+        "start": Rule("instant"),
+        "days": _INT1,
+        "seed": Rule("int"),
+        "latency_ms": _NONNEG,
+        "rate_per_minute": Rule("rate"),
+        "token_ttl_s": _POS,
+        "job_delay_s": _NONNEG,
+    },
+}
+
+
+# ---- judging one value ------------------------------------------------------------------------
+
+
+def coerce(rule: Rule, raw: object, where: str, *, secret: bool = False) -> Any:
+    """``raw`` (a TOML value, a string from the environment or a flag, or a typed value) as the
+    setting's type within its bounds; else one ConfigError sentence that never echoes a secret."""
+    try:
+        value = _CONVERT[rule.kind](raw, rule)
+        ok = _in_bounds(rule, value)
+    except (ValueError, TypeError, OverflowError, ConfigError):
+        ok = False
+    if not ok:
+        got = "" if secret else f", got {raw!r}"
+        raise ConfigError(f"{where} must be {rule.describe()}{got}.")
+    return value
+
+
+def _as_int(raw: object, _rule: Rule) -> int:
+    if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+        raise ValueError(raw)
+    return int(raw) if isinstance(raw, int | float) else int(str(raw).strip())
+
+
+def _as_number(raw: object, _rule: Rule) -> float:
+    if isinstance(raw, bool):
+        raise ValueError(raw)
+    value = float(raw) if isinstance(raw, int | float) else float(str(raw).strip())
+    if not math.isfinite(value):
+        raise ValueError(raw)
+    return value
+
+
+def _as_duration(raw: object, _rule: Rule) -> timedelta:
+    if isinstance(raw, timedelta):
+        return raw
+    if not isinstance(raw, str):  # a bare 86400 could mean seconds or days: ask for a unit
+        raise TypeError(raw)
+    return parse_duration(raw, what="")
+
+
+def _as_instant(raw: object, _rule: Rule) -> datetime:
+    if isinstance(raw, datetime):  # TOML datetimes arrive parsed; a local one is taken as UTC
+        return as_utc(raw)
+    if isinstance(raw, date):
+        return datetime(raw.year, raw.month, raw.day, tzinfo=UTC)
+    if not isinstance(raw, str):
+        raise TypeError(raw)
+    return parse_instant(raw, what="")
+
+
+def _as_rate(raw: object, rule: Rule) -> int | None:
+    value = _as_int(raw, rule) if raw is not None else 0
+    if value < 0:
+        raise ValueError(raw)
+    return value or None
+
+
+def _as_path(raw: object, _rule: Rule) -> Path:
+    if not isinstance(raw, str | os.PathLike) or not str(raw).strip():
+        raise ValueError(raw)
+    return Path(str(raw).strip()).expanduser()
+
+
+def _as_choice(raw: object, rule: Rule) -> str:
+    if not isinstance(raw, str) or raw.strip().lower() not in rule.choices:
+        raise ValueError(raw)
+    return raw.strip().lower()
+
+
+def _as_text(raw: object, _rule: Rule) -> str:
+    if not isinstance(raw, str):
+        raise TypeError(raw)
+    return raw.strip()
+
+
+_CONVERT: Mapping[str, Any] = {
+    "int": _as_int,
+    "number": _as_number,
+    "duration": _as_duration,
+    "instant": _as_instant,
+    "rate": _as_rate,
+    "path": _as_path,
+    "choice": _as_choice,
+    "text": _as_text,
+}
+
+
+def _in_bounds(rule: Rule, value: Any) -> bool:
+    if value is None or rule.kind not in ("int", "number", "duration"):
+        return True
+    number = value.total_seconds() if isinstance(value, timedelta) else value
+    low = 1 if rule.kind == "duration" else rule.low  # windows and splits of at least a second
+    return (
+        (low is None or number >= low)
+        and (rule.high is None or number <= rule.high)
+        and (rule.above is None or number > rule.above)
+    )
+
+
+def validate_fields(obj: Any, section: str) -> None:
+    """__post_init__: judge every field by its rule and store it in its canonical type."""
+    for name, rule in RULES[section].items():
+        value = coerce(rule, getattr(obj, name), f"{section}.{name}")
+        object.__setattr__(obj, name, value)
+
+
+def require_order(obj: Any, section: str, low: str, high: str) -> None:
+    if getattr(obj, high) < getattr(obj, low):
+        raise ConfigError(
+            f"{section}.{high} ({getattr(obj, high)}) must not be below {section}.{low} "
+            f"({getattr(obj, low)}); raise {high} or lower {low}."
+        )
+
+
+def check_url(where: str, url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(
+            f"{where} {url!r} is not an http(s) base URL; write e.g. https://api.mypurecloud.com, "
+            "or set a region instead."
+        )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine (plain http to it never crosses a network)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# ---- messages ------------------------------------------------------------------------------------
+
+
+def hint(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"; did you mean {close[0]!r}?" if close else "."
+
+
+def unknown_section_message(shown: str, section: str) -> str:
+    close = difflib.get_close_matches(section, list(RULES), n=1)
+    if close:
+        return f"{shown}: unknown section [{section}]; did you mean [{close[0]}]?"
+    every = ", ".join(f"[{name}]" for name in RULES)
+    return f"{shown}: unknown section [{section}]; the sections are {every}."
+
+
+def unknown_key_message(shown: str, section: str, key: str) -> str:
+    home = next((name for name, keys in RULES.items() if key in keys), None)
+    if home:
+        return f"{shown}: unknown key {key!r} in [{section}]; it belongs in [{home}]."
+    close = difflib.get_close_matches(key, list(RULES[section]), n=1)
+    if close:
+        return f"{shown}: unknown key {key!r} in [{section}]; did you mean {close[0]!r}?"
+    return f"{shown}: unknown key {key!r} in [{section}]; its keys are {', '.join(RULES[section])}."
+
+
+def stray_key_message(shown: str, key: str) -> str:
+    if key in RULES:
+        return f"{shown}: {key} must be a section header, [{key}], not a value."
+    home = next((name for name, keys in RULES.items() if key in keys), None)
+    where = f"[{home}]" if home else "its section"
+    return f"{shown}: {key!r} stands outside any section; move it under {where}."

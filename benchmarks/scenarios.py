@@ -1,0 +1,180 @@
+"""The benchmark scenarios of issue 6: what the sandbox serves, and what each one measures.
+
+Every scenario runs both contenders on the same sandbox data. The SDK baseline exports about
+``sdk_records`` conversations (a few hours of one busy day, as one job) when the whole range
+would take it too long; rates are compared, not totals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+DATA_START = datetime(2026, 11, 1, tzinfo=UTC)  # the sandbox's default first day (a Sunday)
+PAGE_SIZE = 1000  # job results per page, for the exporter, the baseline and the ceiling
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One sandbox configuration and the contenders run against it."""
+
+    name: str
+    kind: str  # rate-bound | latency-bound | cpu-bound | memory
+    measures: str
+    conversations: int
+    days: int
+    rate_per_minute: int = 0  # 0 = no limit
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    sdk_records: int | None = 10_000  # None = the baseline is not run
+    sdk_skip_reason: str = ""
+    floors: bool = False  # also measure the two CPU floors on these records
+
+    @property
+    def start(self) -> datetime:
+        return DATA_START
+
+    @property
+    def end(self) -> datetime:
+        return DATA_START + timedelta(days=self.days)
+
+    @property
+    def ceiling_records_per_s(self) -> float | None:
+        """Allowed requests per second x page size; None without a rate limit."""
+        if not self.rate_per_minute:
+            return None
+        return self.rate_per_minute / 60 * PAGE_SIZE
+
+    def sandbox_flags(self) -> list[str]:
+        return [
+            "--conversations", str(self.conversations),
+            "--days", str(self.days),
+            "--start", DATA_START.date().isoformat(),
+            "--rate-per-minute", str(self.rate_per_minute),
+            "--latency-ms", str(self.latency_ms),
+            "--jitter-ms", str(self.jitter_ms),
+        ]  # fmt: skip
+
+    def exporter_config(self) -> str:
+        """The exporter's config file: empty (defaults) when the sandbox announces a limit.
+
+        Without a limit the sandbox sends no ``inin-ratelimit-*`` headers (the real service
+        always does), so the exporter would keep its 300/min starting pace; 0 is the
+        documented setting for a server that sets no limit.
+        """
+        if self.rate_per_minute:
+            return ""
+        return "[http]\nrate_limit_per_minute = 0\n"
+
+
+def _skip_sdk(records: int) -> str:
+    hours = records / 270 / 3600  # the baseline's rate in every other scenario: 270-310/s here
+    return f"not run: {records:,} records at its ~270 records/s would take {hours:.1f} h"
+
+
+FULL: tuple[Scenario, ...] = (
+    Scenario(
+        "rate-300",
+        "rate-bound",
+        "300 requests/min, 100-300 ms latency: share of the rate-limit ceiling reached",
+        conversations=300_000,
+        days=14,
+        rate_per_minute=300,
+        latency_ms=100,
+        jitter_ms=200,
+    ),
+    Scenario(
+        "rate-1200",
+        "rate-bound",
+        "the same with a 4x limit (1,200/min), so it finishes in about a minute",
+        conversations=1_000_000,
+        days=14,
+        rate_per_minute=1200,
+        latency_ms=100,
+        jitter_ms=200,
+    ),
+    Scenario(
+        "latency-100ms",
+        "latency-bound",
+        "no limit, 100 ms per request: concurrency",
+        conversations=300_000,
+        days=7,
+        latency_ms=100,
+    ),
+    Scenario(
+        "cpu",
+        "cpu-bound",
+        "no limit, no latency: CPU per record against the floors",
+        conversations=300_000,
+        days=7,
+        floors=True,
+    ),
+    Scenario(
+        "memory-100k",
+        "memory",
+        "peak RSS, 100,000 conversations",
+        conversations=100_000,
+        days=7,
+    ),
+    Scenario(
+        "memory-1m",
+        "memory",
+        "peak RSS, 1,000,000 conversations (is it flat?)",
+        conversations=1_000_000,
+        days=7,
+        sdk_records=None,
+        sdk_skip_reason=_skip_sdk(1_000_000),
+    ),
+)
+
+QUICK: tuple[Scenario, ...] = (
+    Scenario(
+        "rate-300",
+        "rate-bound",
+        FULL[0].measures,
+        conversations=40_000,
+        days=7,
+        rate_per_minute=300,
+        latency_ms=100,
+        jitter_ms=200,
+        sdk_records=2_000,
+    ),
+    Scenario(
+        "rate-1200",
+        "rate-bound",
+        FULL[1].measures,
+        conversations=100_000,
+        days=7,
+        rate_per_minute=1200,
+        latency_ms=100,
+        jitter_ms=200,
+        sdk_records=2_000,
+    ),
+    Scenario(
+        "latency-100ms",
+        "latency-bound",
+        FULL[2].measures,
+        conversations=30_000,
+        days=7,
+        latency_ms=100,
+        sdk_records=2_000,
+    ),
+    Scenario(
+        "cpu",
+        "cpu-bound",
+        FULL[3].measures,
+        conversations=30_000,
+        days=7,
+        floors=True,
+        sdk_records=2_000,
+    ),
+    Scenario(
+        "memory-100k",
+        "memory",
+        FULL[4].measures,
+        conversations=100_000,
+        days=7,
+        sdk_records=None,
+        sdk_skip_reason="not run in --quick (its RSS is in the other rows)",
+    ),
+)

@@ -328,7 +328,10 @@ class ExportRun:
             await asyncio.to_thread(self._manifest.save)
 
     async def _committing(self, run: WindowRun) -> None:
-        assert run.done is not None
+        done = run.done
+        assert done is not None
+        if run.abandoned or done.done():  # the worker was stopped while this commit waited
+            return
         try:
             digest = await run.file.commit()
             status = "provisional" if run.source == "query" else "complete"
@@ -348,12 +351,14 @@ class ExportRun:
                 self._manifest.put(ENTITY, record)
                 await asyncio.to_thread(self._manifest.save)
         except Exception as exc:  # the worker awaiting ``done`` raises it
-            run.done.set_exception(exc)
+            if not (run.abandoned or done.done()):
+                done.set_exception(exc)
             return
         self.counters.windows_done += 1
         self.counters.provisional += status == "provisional"
         self._progress.window_done(run.window.name)
-        run.done.set_result(None)
+        if not done.done():  # a stopped worker cancelled it; the window is committed anyway
+            done.set_result(None)
 
     def _replace_inner(self, window: Window) -> None:
         """Drop earlier records inside ``window`` (split halves, older provisional tails)."""

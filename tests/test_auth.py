@@ -86,7 +86,9 @@ def test_token_repr_hides_the_value() -> None:
 def test_rejection_diagnosis_names_the_checks_in_order() -> None:
     """invalid_client explains pair, region, grant type, and that SAML does not matter."""
     text = explain_token_rejection(
-        status=400, error="invalid_client", description="authentication failed",
+        status=400,
+        error="invalid_client",
+        description="authentication failed",
         login_url="https://login.mypurecloud.com",
     )
     order = [text.index(k) for k in ("secret", "region", "Client Credentials", "SAML")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -15,8 +16,9 @@ import pytest
 
 from exporter.lock import RunLock
 from exporter.manifest import Manifest
+from exporter.output import read_records
 from exporter.progress import NoProgress
-from exporter.runner import ExportRequest, export
+from exporter.runner import ExportRequest, Stopper, Summary, export
 from exporter.sandbox import Sandbox, run_sandbox_in_thread
 from tests.support import (
     START,
@@ -208,3 +210,52 @@ async def test_compressed_output_holds_the_same_records(
     assert {r.compression for r in Manifest.load(tmp_path).records("conversations")} == {
         compression
     }
+
+
+class _StopAfterCommits(NoProgress):
+    """Stops the run from inside the writer, right after its ``n``-th commit, while other
+    windows' pages and commits are still queued behind it."""
+
+    def __init__(self, stopper: Stopper, n: int) -> None:
+        self._stopper, self._left = stopper, n
+
+    def window_done(self, name: str) -> None:
+        self._left -= 1
+        if self._left == 0:
+            self._stopper.stop("SIGTERM")
+
+
+@pytest.mark.parametrize("stop_after", [1, 3, 7, 15])
+async def test_stop_while_commits_are_queued_leaves_a_consistent_manifest(
+    tmp_path: Path, stop_after: int
+) -> None:
+    """A stop that lands while finished windows wait for the writer: exit 130, every
+    manifest record names a whole file, unread jobs are deleted, no part files remain."""
+    with run_sandbox_in_thread(sandbox_settings()) as sb:
+        settings = exporter_settings(
+            sb, tmp_path, jobs={"window": timedelta(hours=2), "page_size": 50}
+        )
+        stopper = Stopper()
+
+        async def main() -> Summary:
+            stopper.attach(asyncio.current_task())  # type: ignore[arg-type]
+            request = ExportRequest(start=START, end=START + days(3))
+            return await export(
+                settings, request, progress=_StopAfterCommits(stopper, stop_after), stopper=stopper
+            )
+
+        summary = await main()
+        stats = sb.stats()
+    assert summary.exit_code == 130, summary
+    assert stats.jobs_deleted == stats.jobs_created
+    assert committed_windows_are_whole(tmp_path) >= stop_after
+
+
+def committed_windows_are_whole(out: Path) -> int:
+    """Asserts every manifest record names a complete file holding its count; returns how many."""
+    records = Manifest.load(out).records("conversations")
+    for record in records:
+        assert record.status == "complete" and record.file is not None
+        assert sum(1 for _ in read_records(out / record.file)) == record.records
+    assert not list(out.rglob("*.part"))
+    return len(records)

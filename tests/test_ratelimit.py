@@ -41,12 +41,22 @@ async def test_headers_set_the_budget_and_pause_near_the_wall() -> None:
     """inin-ratelimit-allowed sets the pace; a nearly spent window pauses until reset."""
     clock = FakeClock()
     limiter = RateLimiter(300, clock=clock)
-    limiter.observe({"inin-ratelimit-allowed": "600", "inin-ratelimit-count": "10",
-                     "inin-ratelimit-reset": "30"})
+    limiter.observe(
+        {
+            "inin-ratelimit-allowed": "600",
+            "inin-ratelimit-count": "10",
+            "inin-ratelimit-reset": "30",
+        }
+    )
     assert limiter.statistics().allowed_per_minute == 600
     assert limiter.statistics().pauses == 0
-    limiter.observe({"inin-ratelimit-allowed": "600", "inin-ratelimit-count": "599",
-                     "inin-ratelimit-reset": "12"})
+    limiter.observe(
+        {
+            "inin-ratelimit-allowed": "600",
+            "inin-ratelimit-count": "599",
+            "inin-ratelimit-reset": "12",
+        }
+    )
     stats = limiter.statistics()
     assert stats.header_pauses == 1 and stats.paused_seconds == 12
 

@@ -128,7 +128,11 @@ def _load(args: argparse.Namespace) -> Settings:
         if name in FLAG_KEYS and value is not None
     }
     settings, warnings = load_settings(
-        config_path=args.config, env=os.environ, overrides=overrides, cwd=Path.cwd()
+        config_path=args.config,
+        env=os.environ,
+        overrides=overrides,
+        cwd=Path.cwd(),
+        flag_names={key: "--" + dest.replace("_", "-") for dest, key in FLAG_KEYS.items()},
     )
     for warning in warnings:
         log.warning("%s", warning)

@@ -69,15 +69,16 @@ async def test_missing_or_garbled_headers_change_nothing() -> None:
     assert limiter.statistics().allowed_per_minute == 120
 
 
-async def test_pacing_spaces_requests_evenly_under_the_budget() -> None:
-    """At 1,200/min, 13 acquisitions take at least 12 intervals of 50 ms (plus safety)."""
+async def test_pacing_admits_a_seconds_share_then_waits_for_the_next() -> None:
+    """At 1,200/min, 20 requests go at once and the 21st waits for the next second's share,
+    stretched by the safety share."""
     limiter = RateLimiter(1200)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    for _ in range(13):
+    for _ in range(21):
         await limiter.acquire()
     elapsed = loop.time() - started
-    assert elapsed >= 12 * 60 / (1200 * (1 - SAFETY_SHARE)) * 0.95
+    assert elapsed >= 20 * 60 / (1200 * (1 - SAFETY_SHARE)) * 0.99
 
 
 async def test_wait_unpaused_returns_when_the_pause_ends() -> None:
@@ -91,3 +92,13 @@ async def test_wait_unpaused_returns_when_the_pause_ends() -> None:
     limiter.pause(0.08)
     await waiter
     assert loop.time() - started >= 0.095
+
+
+async def test_a_count_at_our_own_paced_peak_does_not_pause() -> None:
+    """Pacing peaks near 295 of 300 in a window; that count is ours, not a spent window."""
+    limiter = RateLimiter(300, clock=FakeClock())
+    headers = {"inin-ratelimit-allowed": "300", "inin-ratelimit-reset": "20"}
+    limiter.observe({**headers, "inin-ratelimit-count": "296"})
+    assert limiter.statistics().header_pauses == 0
+    limiter.observe({**headers, "inin-ratelimit-count": "299"})
+    assert limiter.statistics().header_pauses == 1

@@ -6,7 +6,7 @@ with the garbage collector on as in any exporter:
 - ``orjson``: parse each page with orjson and write every record back out with orjson.dumps;
 - ``msgspec-raw``: split each page into the raw bytes of each record with msgspec's ``Raw``,
   read only ``conversationId`` and ``conversationStart``, write the raw bytes out;
-- ``exporter-select``: genesys-export's own page step (``records.select_for_window``), for
+- ``exporter-select``: genesys-export's own page step (``records.select_for_windows``), for
   comparison with the two floors.
 
 Each method writes newline-joined records to a file, so the floors include the write. The best
@@ -35,7 +35,7 @@ from typing import Any, BinaryIO
 import msgspec
 import orjson
 
-from exporter.records import decode_job_page, select_for_window
+from exporter.records import WindowBounds, decode_job_page, select_for_windows
 from exporter.windows import Window
 
 JOBS = "/api/v2/analytics/conversations/details/jobs"
@@ -85,15 +85,16 @@ def via_msgspec_raw(pages: list[bytes], out: BinaryIO, window: Window) -> int:
 
 
 def via_exporter(pages: list[bytes], out: BinaryIO, window: Window) -> int:
-    """genesys-export's own page step: decode, keep records starting in the window, dedupe."""
-    records, seen = 0, set[str]()
+    """genesys-export's own page step for job pages: decode, keep the records that start in
+    the window (no dedupe: job results are a snapshot), join them as JSONL."""
+    records, bounds = 0, WindowBounds([window])
     for body in pages:
         page = decode_job_page(body)
-        selection = select_for_window(
-            page.conversations, window, seen, single_line=b"\n" not in body
+        (selection,) = select_for_windows(
+            page.conversations, bounds, None, single_line=b"\n" not in body
         )
-        out.write(selection.lines)
-        records += selection.records
+        out.write(b"\n".join([*selection.records, b""]))
+        records += len(selection)
     return records
 
 

@@ -55,7 +55,10 @@ async def data_availability(api: ApiClient) -> datetime:
 
 
 async def submit_job(api: ApiClient, window: Window) -> str:
-    """Submit a details job for ``window``; the job matches by overlap, ordered by start."""
+    """Submit a details job for ``window``; the job matches by overlap, ordered by start.
+
+    The exporter does not rely on the order (each record is routed by its own start); asking
+    for it means a job spanning several windows fills their files one after another."""
     body = {"interval": window.interval, "order": "asc", "orderBy": "conversationStart"}
     data = await api.request("POST", JOBS, json=body, expect=(202, 200), parse=_json)
     return str(data["jobId"])
@@ -97,21 +100,23 @@ async def wait_fulfilled(
 
 async def job_pages(
     api: ApiClient, job_id: str, *, page_size: int, cursor: str | None = None
-) -> AsyncIterator[tuple[bytes, JobResultsPage]]:
-    """Yield (body, page) from ``cursor`` (None = first page) until the cursor is absent."""
+) -> AsyncIterator[tuple[JobResultsPage, bool]]:
+    """Yield (page, single_line) from ``cursor`` (None = first page) until the cursor is absent.
+
+    ``single_line``: the body held no newline, so its records can be written as they came."""
     while True:
         params = {"pageSize": str(page_size)}
         if cursor:
             params["cursor"] = cursor
         try:
-            body, page = await api.request(
-                "GET", f"{JOBS}/{job_id}/results", params=params, parse=_with_body(decode_job_page)
+            page, single_line = await api.request(
+                "GET", f"{JOBS}/{job_id}/results", params=params, parse=_lines(decode_job_page)
             )
         except ApiError as exc:
             if exc.status == 400 and cursor:
                 raise CursorRejected(f"Job {job_id} refused its cursor: {exc}") from exc
             raise _job_gone(exc, job_id) from exc
-        yield body, page
+        yield page, single_line
         if not page.cursor:
             return
         cursor = page.cursor
@@ -128,8 +133,8 @@ async def delete_job(api: ApiClient, job_id: str) -> None:
 
 async def query_pages(
     api: ApiClient, window: Window, *, page_size: int
-) -> AsyncIterator[tuple[bytes, QueryPage]]:
-    """Yield (body, page) of the sync query over ``window``, in spans of at most 7 days."""
+) -> AsyncIterator[tuple[QueryPage, bool]]:
+    """Yield (page, single_line) of the sync query over ``window``, in spans of at most 7 days."""
     for span in _query_spans(window):
         page_number = 1
         while True:
@@ -139,12 +144,12 @@ async def query_pages(
                 "orderBy": "conversationStart",
                 "paging": {"pageSize": page_size, "pageNumber": page_number},
             }
-            raw, page = await api.request(
-                "POST", QUERY, json=body, parse=_with_body(decode_query_page)
+            page, single_line = await api.request(
+                "POST", QUERY, json=body, parse=_lines(decode_query_page)
             )
             if not page.conversations:
                 break
-            yield raw, page
+            yield page, single_line
             if len(page.conversations) < page_size:
                 break
             page_number += 1
@@ -161,9 +166,12 @@ def _query_spans(window: Window) -> list[Window]:
     return spans
 
 
-def _with_body(decode: Any) -> Any:
-    def parse(body: bytes) -> tuple[bytes, Any]:
-        return body, decode(body)
+def _lines(decode: Any) -> Any:
+    """A parser returning (page, whether the body held no newline), so callers need not keep
+    the body: the page's records are views of it already."""
+
+    def parse(body: bytes) -> tuple[Any, bool]:
+        return decode(body), b"\n" not in body
 
     return parse
 

@@ -109,6 +109,7 @@ class JobSettings:
     poll_max_s: float = 15.0
     job_timeout_s: float = 1800.0
     split_min: timedelta = timedelta(hours=1)
+    max_job_span: timedelta = timedelta(days=7)
 
     def __post_init__(self) -> None:
         validate_fields(self, "jobs")

@@ -77,6 +77,7 @@ RULES: Mapping[str, Mapping[str, Rule]] = {
         "poll_max_s": _POS,
         "job_timeout_s": _POS,
         "split_min": _SPAN,
+        "max_job_span": _SPAN,
     },
     "output": {
         "out_dir": Rule("path"),

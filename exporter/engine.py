@@ -1,11 +1,13 @@
-"""The export run: window workers feed one bounded queue; one writer turns pages into files.
+"""The export run: batch workers feed one bounded queue; one writer turns pages into files.
 
     workers (one per concurrent job) --pages--> bounded queue --> writer --> part files, manifest
 
-Every task lives in one TaskGroup. A slow disk fills the queue and so slows fetching instead of
-growing memory. Checkpoints (part-file offset + job id + cursor) go to the manifest every
-``checkpoint_s``, so a run killed at any moment resumes mid-window; a window becomes visible only
-when its file is complete and renamed into place.
+A batch is one job over consecutive windows (``plan.batch_work``), or one window read by the
+query; each record goes to the file of the window it started in. Every task lives in one
+TaskGroup. A slow disk fills the queue and so slows fetching instead of growing memory.
+Checkpoints (the job id and cursor, and each part file's offset) go to the manifest every
+``checkpoint_s``, so a run killed at any moment resumes mid-job; a batch's windows become
+visible together, when their files are complete and renamed into place.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,9 +29,9 @@ from exporter.errors import ApiError, OutputError
 from exporter.http import ApiClient
 from exporter.manifest import Manifest, WindowRecord
 from exporter.output import SUFFIXES, PartFileLost, WindowFile
-from exporter.plan import Source, WorkItem
+from exporter.plan import Batch, Source, WorkItem
 from exporter.progress import Progress
-from exporter.records import Selection, select_for_window
+from exporter.records import Selection, WindowBounds, select_for_windows
 from exporter.windows import Window, format_instant
 
 log = logging.getLogger("exporter")
@@ -37,24 +39,42 @@ ENTITY = "conversations"
 # A job that expires or loses its cursor is resubmitted from scratch, a few times at most.
 MAX_RESTARTS = 3
 DELETE_TIMEOUT_S = 10.0
+# Pages waiting for the writer. Each holds a whole body (~5 MB at 1,000 records); two keep the
+# writer busy while the next arrives, and more only add memory (measured in benchmarks/).
+QUEUED_PAGES = 2
 Command = Callable[[], Awaitable[None]]
 
 
 @dataclass(slots=True)
 class WindowRun:
-    """The live state of one window being exported."""
+    """One window of a batch being exported: its file, and for the query the ids so far."""
 
     item: WorkItem
-    window: Window
-    source: Source
     file: WindowFile
+    seen: set[str] | None
+
+    @property
+    def window(self) -> Window:
+        return self.item.window
+
+
+@dataclass(slots=True)
+class BatchRun:
+    """The live state of one batch: the job (or query) and the windows it fills."""
+
+    batch: Batch
+    windows: list[WindowRun]
+    bounds: WindowBounds
     job_id: str | None = None
     cursor: str | None = None
     availability: str | None = None
-    seen: set[str] = field(default_factory=set)
     checkpointed_at: float = 0.0
     done: asyncio.Future[None] | None = None
-    abandoned: bool = False  # queued writes for an abandoned window are dropped
+    abandoned: bool = False  # queued writes for an abandoned batch are dropped
+
+    @property
+    def source(self) -> Source:
+        return self.batch.source
 
 
 @dataclass(slots=True)
@@ -66,7 +86,7 @@ class RunCounters:
 
 
 class ExportRun:
-    """Exports a list of work items into ``settings.output.out_dir``."""
+    """Exports a list of batches into ``settings.output.out_dir``."""
 
     def __init__(
         self,
@@ -87,24 +107,21 @@ class ExportRun:
         self._run_id = run_id
         self._watermark = format_instant(watermark)
         self._progress = progress
-        self._queue: asyncio.Queue[Command | None] = asyncio.Queue(
-            maxsize=settings.http.concurrency * 2
-        )
-        self._items: asyncio.Queue[WorkItem | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[Command | None] = asyncio.Queue(maxsize=QUEUED_PAGES)
+        self._batches: asyncio.Queue[Batch | None] = asyncio.Queue()
         self._outstanding = 0
         self._workers = 1
         self._clock = asyncio.get_running_loop().time
         self.stopping = False
         self.counters = RunCounters()
 
-    async def run(self, items: list[WorkItem]) -> RunCounters:
-        """Export every item; returns what was done. Fatal errors propagate after cleanup."""
-        todo = [i for i in items if i.action != "skip"]
-        if not todo:
+    async def run(self, batches: list[Batch]) -> RunCounters:
+        """Export every batch; returns what was done. Fatal errors propagate after cleanup."""
+        if not batches:
             return self.counters
-        self._workers = max(1, min(self._jobs.max_concurrent_jobs, len(todo)))
-        for item in todo:
-            self._enqueue(item)
+        self._workers = max(1, min(self._jobs.max_concurrent_jobs, len(batches)))
+        for batch in batches:
+            self._enqueue(batch)
         async with asyncio.TaskGroup() as group:
             group.create_task(self._writer())
             async with asyncio.TaskGroup() as workers:
@@ -115,45 +132,50 @@ class ExportRun:
 
     # -- work distribution ----------------------------------------------------------------
 
-    def _enqueue(self, item: WorkItem) -> None:
+    def _enqueue(self, batch: Batch) -> None:
         self._outstanding += 1
-        self._items.put_nowait(item)
+        self._batches.put_nowait(batch)
 
-    def _finished_item(self) -> None:
+    def _finished_batch(self) -> None:
         self._outstanding -= 1
         if self._outstanding == 0:  # release every idle worker, then the writer
             for _ in range(self._workers):
-                self._items.put_nowait(None)
+                self._batches.put_nowait(None)
 
     async def _worker(self) -> None:
-        while (item := await self._items.get()) is not None:
+        while (batch := await self._batches.get()) is not None:
             try:
-                await self._export_item(item)
+                await self._export_batch(batch)
             finally:
-                self._finished_item()
+                self._finished_batch()
 
-    async def _export_item(self, item: WorkItem) -> None:
+    async def _export_batch(self, batch: Batch) -> None:
         for _ in range(MAX_RESTARTS + 1):
             try:
-                await self._export_window(item)
+                await self._export_once(batch)
                 return
             except (JobExpired, CursorRejected, PartFileLost) as exc:
-                log.warning(
-                    "window %s: %s; exporting it again from the start", item.window.name, exc
-                )
-                item = replace(item, action="fetch", resume=None)
+                log.warning("%s: %s; exporting it again from the start", batch.name, exc)
+                batch = batch.afresh()
             except JobFailed as exc:
-                self._split_or_fail(item, str(exc))
+                self._split_or_fail(batch, str(exc))
                 return
-            except ApiError as exc:  # includes retries exhausted: this window fails, others go on
-                await self._record_failure(item, str(exc))
+            except ApiError as exc:  # includes retries exhausted: this batch fails, others go on
+                await self._record_failure(batch, str(exc))
                 return
-        await self._record_failure(item, f"its job expired {MAX_RESTARTS + 1} times")
+        await self._record_failure(batch, f"its job expired {MAX_RESTARTS + 1} times")
 
-    def _split_or_fail(self, item: WorkItem, reason: str) -> None:
-        window = item.window
+    def _split_or_fail(self, batch: Batch, reason: str) -> None:
+        """A failed job: retry its windows one job each, then halve a failing window."""
+        source, why = batch.source, "split after failure"
+        if len(batch.items) > 1:
+            log.warning("job for %s failed (%s); one job per window now", batch.name, reason)
+            for window in batch.windows:
+                self._enqueue(Batch((WorkItem(window, "fetch", source, why),)))
+            return
+        window = batch.items[0].window
         if window.end - window.start <= self._jobs.split_min:
-            self._enqueue_failure(item, reason)
+            self._note_failure(window, reason)
             return
         first, second = window.halves()
         log.warning(
@@ -163,26 +185,27 @@ class ExportRun:
             first.name,
             second.name,
         )
-        self._enqueue(WorkItem(first, "fetch", item.source, "split after failure"))
-        self._enqueue(WorkItem(second, "fetch", item.source, "split after failure"))
+        self._enqueue(Batch((WorkItem(first, "fetch", source, why),)))
+        self._enqueue(Batch((WorkItem(second, "fetch", source, why),)))
 
-    def _enqueue_failure(self, item: WorkItem, reason: str) -> None:
-        self.counters.failed.append(f"{item.window.name}: {reason}")
-        log.error("window %s failed and cannot be split further: %s", item.window.name, reason)
+    def _note_failure(self, window: Window, reason: str) -> None:
+        self.counters.failed.append(f"{window.name}: {reason}")
+        log.error("window %s failed and cannot be split further: %s", window.name, reason)
 
-    async def _record_failure(self, item: WorkItem, reason: str) -> None:
-        self._enqueue_failure(item, reason)
+    async def _record_failure(self, batch: Batch, reason: str) -> None:
         async with self._manifest_lock:
-            if self._manifest.get(ENTITY, item.window.name) is None:
-                self._manifest.put(
-                    ENTITY, self._record(item.window, "failed", item.source, error=reason)
-                )
-                await asyncio.to_thread(self._manifest.save)
+            for item in batch.items:
+                self._note_failure(item.window, reason)
+                if self._manifest.get(ENTITY, item.window.name) is None:
+                    self._manifest.put(
+                        ENTITY, self._record(item.window, "failed", item.source, error=reason)
+                    )
+            await asyncio.to_thread(self._manifest.save)
 
-    # -- one window -----------------------------------------------------------------------
+    # -- one batch ------------------------------------------------------------------------
 
-    async def _export_window(self, item: WorkItem) -> None:
-        run = await self._open(item)
+    async def _export_once(self, batch: Batch) -> None:
+        run = await self._open(batch)
         try:
             if run.source == "query":
                 await self._fetch_by_query(run)
@@ -195,37 +218,54 @@ class ExportRun:
         if run.job_id is not None:
             await self._delete_job_quietly(run.job_id)
 
-    async def _open(self, item: WorkItem) -> WindowRun:
+    async def _open(self, batch: Batch) -> BatchRun:
+        """Open every window's part file: at its checkpoint when the whole batch can resume
+        one job, else afresh (the files of one job are only consistent together)."""
         compression = self._settings.output.compression
-        path = self._out / ENTITY / (item.window.name + SUFFIXES[compression])
-        run = WindowRun(item, item.window, item.source, WindowFile(path, compression))
-        checkpoint = item.resume
-        if checkpoint is not None and checkpoint.compression == compression:
-            await run.file.open(
-                resume_offset=checkpoint.part_offset, resume_records=checkpoint.part_records
-            )
-            run.job_id, run.cursor = checkpoint.job_id, checkpoint.cursor
-        else:
-            await run.file.open()
+        checkpoints = [item.resume for item in batch.items]
+        resume = all(c is not None and c.compression == compression for c in checkpoints)
+        windows: list[WindowRun] = []
+        try:
+            for item, checkpoint in zip(batch.items, checkpoints, strict=True):
+                path = self._out / ENTITY / (item.window.name + SUFFIXES[compression])
+                file = WindowFile(path, compression)
+                windows.append(WindowRun(item, file, set() if batch.source == "query" else None))
+                if resume and checkpoint is not None:
+                    await file.open(
+                        resume_offset=checkpoint.part_offset,
+                        resume_records=checkpoint.part_records,
+                    )
+                else:
+                    await file.open()
+        except BaseException:
+            for opened in windows:  # keep their part files: nothing was written to them yet
+                with contextlib.suppress(OutputError):
+                    await asyncio.shield(opened.file.close())
+            raise
+        run = BatchRun(batch, windows, WindowBounds(batch.windows))
+        first = checkpoints[0]
+        if resume and first is not None:
+            run.job_id, run.cursor = first.job_id, first.cursor
         run.checkpointed_at = self._clock()
-        self._progress.window_started(item.window.name)
+        for window in batch.windows:
+            self._progress.window_started(window.name)
         return run
 
-    async def _fetch_by_job(self, run: WindowRun) -> None:
+    async def _fetch_by_job(self, run: BatchRun) -> None:
         jobs, api = self._jobs, self._api
         if run.job_id is None:
-            run.job_id = await analytics.submit_job(api, run.window)
-            await self._save_checkpoint(run, offset=0, records=0)  # so a kill cannot orphan it
+            run.job_id = await analytics.submit_job(api, run.batch.span)
+            await self._save_checkpoint(run, [(0, 0)] * len(run.windows))  # no orphaned job
             await self._wait_job(run.job_id, first_poll_s=jobs.poll_initial_s)
         else:
             await self._wait_job(run.job_id, first_poll_s=0.0)
         pages = analytics.job_pages(api, run.job_id, page_size=jobs.page_size, cursor=run.cursor)
-        async for body, page in pages:
-            selection = select_for_window(
-                page.conversations, run.window, run.seen, single_line=b"\n" not in body
+        async for page, single_line in pages:
+            selections = select_for_windows(
+                page.conversations, run.bounds, None, single_line=single_line
             )
             await self._queue.put(
-                self._writing(run, selection, page.cursor, page.dataAvailabilityDate)
+                self._writing(run, selections, page.cursor, page.dataAvailabilityDate)
             )
 
     async def _wait_job(self, job_id: str, *, first_poll_s: float) -> None:
@@ -237,37 +277,45 @@ class ExportRun:
             timeout_s=self._jobs.job_timeout_s,
         )
 
-    async def _fetch_by_query(self, run: WindowRun) -> None:
+    async def _fetch_by_query(self, run: BatchRun) -> None:
         run.availability = self._watermark
-        pages = analytics.query_pages(self._api, run.window, page_size=self._jobs.query_page_size)
-        async for body, page in pages:
-            selection = select_for_window(
-                page.conversations, run.window, run.seen, single_line=b"\n" not in body
+        seen = run.windows[0].seen
+        span = run.batch.span
+        pages = analytics.query_pages(self._api, span, page_size=self._jobs.query_page_size)
+        async for page, single_line in pages:
+            selections = select_for_windows(
+                page.conversations, run.bounds, seen, single_line=single_line
             )
-            await self._queue.put(self._writing(run, selection, None, None))
+            await self._queue.put(self._writing(run, selections, None, None))
 
-    async def _commit(self, run: WindowRun) -> None:
+    async def _commit(self, run: BatchRun) -> None:
         loop = asyncio.get_running_loop()
         run.done = loop.create_future()
         await self._queue.put(lambda: self._committing(run))
         await run.done
 
-    async def _abandon(self, run: WindowRun, exc: BaseException) -> None:
-        """Drop the job and part file of a window that will be redone (API errors) or not read
+    async def _abandon(self, run: BatchRun, exc: BaseException) -> None:
+        """Drop the job and part files of a batch that will be redone (API errors) or not read
         (a stop signal). Fatal errors keep them: like a SIGKILL, the next run resumes there."""
         if not (self.stopping or isinstance(exc, ApiError)):
-            with contextlib.suppress(OutputError):  # keep the part file, release the handle
-                await asyncio.shield(run.file.close())
+            for window in run.windows:  # keep the part files, release the handles
+                with contextlib.suppress(OutputError):
+                    await asyncio.shield(window.file.close())
             return
         run.abandoned = True
-        with contextlib.suppress(OutputError):
-            await asyncio.shield(run.file.discard())
+        for window in run.windows:
+            with contextlib.suppress(OutputError):
+                await asyncio.shield(window.file.discard())
         if run.job_id is not None:
             await asyncio.shield(self._delete_job_quietly(run.job_id))
         async with self._manifest_lock:
-            record = self._manifest.get(ENTITY, run.window.name)
-            if record is not None and record.status == "in-progress":
-                self._manifest.remove(ENTITY, run.window.name)
+            removed = False
+            for name in (window.name for window in run.batch.windows):
+                record = self._manifest.get(ENTITY, name)
+                if record is not None and record.status == "in-progress":
+                    self._manifest.remove(ENTITY, name)
+                    removed = True
+            if removed:
                 await asyncio.shield(asyncio.to_thread(self._manifest.save))
 
     async def _delete_job_quietly(self, job_id: str) -> None:
@@ -284,86 +332,104 @@ class ExportRun:
             await command()
 
     def _writing(
-        self, run: WindowRun, selection: Selection, cursor: str | None, availability: str | None
+        self,
+        run: BatchRun,
+        selections: list[Selection],
+        cursor: str | None,
+        availability: str | None,
     ) -> Command:
         async def write() -> None:
             if run.abandoned:
                 return
             try:
-                await self._write_page(run, selection, cursor, availability)
+                await self._write_page(run, selections, cursor, availability)
             except Exception:
-                if run.abandoned:  # the window was dropped while this write waited its turn
+                if run.abandoned:  # the batch was dropped while this write waited its turn
                     return
                 raise
 
         return write
 
     async def _write_page(
-        self, run: WindowRun, selection: Selection, cursor: str | None, availability: str | None
+        self,
+        run: BatchRun,
+        selections: list[Selection],
+        cursor: str | None,
+        availability: str | None,
     ) -> None:
-        if selection.records:
-            await run.file.write(selection.lines, selection.records)
-            self._progress.advance(selection.records)
-            self.counters.records += selection.records
+        for window, selection in zip(run.windows, selections, strict=True):
+            if selection.records:
+                await window.file.write_records(selection.records)
+                self._progress.advance(len(selection))
+                self.counters.records += len(selection)
         run.cursor = cursor
         run.availability = availability or run.availability
         due = self._clock() - run.checkpointed_at >= self._settings.output.checkpoint_s
         if due and cursor and run.job_id:
-            offset, records = await run.file.checkpoint()
-            await self._save_checkpoint(run, offset=offset, records=records)
+            offsets = [await window.file.checkpoint() for window in run.windows]
+            await self._save_checkpoint(run, offsets)
 
-    async def _save_checkpoint(self, run: WindowRun, *, offset: int, records: int) -> None:
+    async def _save_checkpoint(self, run: BatchRun, offsets: list[tuple[int, int]]) -> None:
+        """Record the job, its cursor and each part file's (offset, records) in one save."""
         run.checkpointed_at = self._clock()
-        record = self._record(
-            run.window,
-            "in-progress",
-            run.source,
-            job_id=run.job_id,
-            cursor=run.cursor,
-            part_offset=offset,
-            part_records=records,
-        )
         async with self._manifest_lock:
-            self._manifest.put(ENTITY, record)
+            for window, (offset, records) in zip(run.windows, offsets, strict=True):
+                record = self._record(
+                    window.window,
+                    "in-progress",
+                    run.source,
+                    job_id=run.job_id,
+                    cursor=run.cursor,
+                    part_offset=offset,
+                    part_records=records,
+                )
+                self._manifest.put(ENTITY, record)
             await asyncio.to_thread(self._manifest.save)
 
-    async def _committing(self, run: WindowRun) -> None:
+    async def _committing(self, run: BatchRun) -> None:
         done = run.done
         assert done is not None
         if run.abandoned or done.done():  # the worker was stopped while this commit waited
             return
+        status = "provisional" if run.source == "query" else "complete"
         try:
-            digest = await run.file.commit()
-            status = "provisional" if run.source == "query" else "complete"
-            record = self._record(
-                run.window,
-                status,
-                run.source,
-                file=digest.path.relative_to(self._out).as_posix(),
-                records=digest.records,
-                bytes=digest.bytes,
-                sha256=digest.sha256,
-                job_id=run.job_id,
-                data_availability_date=run.availability,
-            )
+            records = [await self._committed(run, window, status) for window in run.windows]
             async with self._manifest_lock:
-                self._replace_inner(run.window)
-                self._manifest.put(ENTITY, record)
+                for record in records:
+                    self._replace_inner(record)
+                    self._manifest.put(ENTITY, record)
                 await asyncio.to_thread(self._manifest.save)
         except Exception as exc:  # the worker awaiting ``done`` raises it
             if not (run.abandoned or done.done()):
                 done.set_exception(exc)
             return
-        self.counters.windows_done += 1
-        self.counters.provisional += status == "provisional"
-        self._progress.window_done(run.window.name)
-        if not done.done():  # a stopped worker cancelled it; the window is committed anyway
+        self.counters.windows_done += len(records)
+        if status == "provisional":
+            self.counters.provisional += len(records)
+        for record in records:
+            self._progress.window_done(record.name)
+        if not done.done():  # a stopped worker cancelled it; the batch is committed anyway
             done.set_result(None)
 
-    def _replace_inner(self, window: Window) -> None:
-        """Drop earlier records inside ``window`` (split halves, older provisional tails)."""
-        for old in self._manifest.overlapping(ENTITY, window.start_ms, window.end_ms):
-            if old.name == window.name:
+    async def _committed(self, run: BatchRun, window: WindowRun, status: str) -> WindowRecord:
+        digest = await window.file.commit()
+        return self._record(
+            window.window,
+            status,
+            run.source,
+            file=digest.path.relative_to(self._out).as_posix(),
+            records=digest.records,
+            bytes=digest.bytes,
+            sha256=digest.sha256,
+            job_id=run.job_id,
+            data_availability_date=run.availability,
+        )
+
+    def _replace_inner(self, record: WindowRecord) -> None:
+        """Drop earlier records inside ``record``'s window (split halves, older provisional
+        tails)."""
+        for old in self._manifest.overlapping(ENTITY, record.start_ms, record.end_ms):
+            if old.name == record.name:
                 continue
             self._manifest.remove(ENTITY, old.name)
             if old.file:

@@ -15,14 +15,19 @@ import hashlib
 import os
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, Literal, ParamSpec, Protocol, TypeVar
 
 import zstandard
 
 from exporter.errors import OutputError
+
+if TYPE_CHECKING:
+    import msgspec
+
+    Buffer = bytes | msgspec.Raw  # a record's exact bytes, or msgspec's view of them
 
 Compression = Literal["none", "gzip", "zstd"]
 SUFFIXES: dict[Compression, str] = {"none": ".jsonl", "gzip": ".jsonl.gz", "zstd": ".jsonl.zst"}
@@ -136,6 +141,14 @@ class WindowFile:
             raise ValueError("lines must end with a newline")
         await asyncio.to_thread(self._locked, self._append, lines, records)
 
+    async def write_records(self, records: Sequence[Buffer]) -> None:
+        """Append ``records`` (one compact JSON document each) as JSONL, one member/frame.
+
+        The join happens in the worker thread, so a page waiting in a queue is held once, as
+        the records' views of the body they came in, not also as a joined copy."""
+        if records:
+            await asyncio.to_thread(self._locked, self._append_records, records)
+
     async def checkpoint(self) -> tuple[int, int]:
         """Make everything written so far durable; return the (offset, records) to resume at."""
         return await asyncio.to_thread(self._locked, self._sync)
@@ -199,6 +212,9 @@ class WindowFile:
         self._sha.update(data)
         self._bytes += len(data)
         self._records += records
+
+    def _append_records(self, records: Sequence[Buffer]) -> None:
+        self._append(b"\n".join([*records, b""]), len(records))
 
     def _sync(self) -> tuple[int, int]:
         file = self._writable()

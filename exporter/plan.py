@@ -2,13 +2,15 @@
 
 Inputs are the planned windows, what the manifest says was written before, and the datalake
 watermark (``dataAvailabilityDate``). Jobs hold data only up to the watermark, so windows that end
-after it come from the sync query and stay provisional until a later run passes them.
+after it come from the sync query and stay provisional until a later run passes them. Windows
+then form batches: consecutive windows one job fetches together (see ``batch_work``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -29,6 +31,41 @@ class WorkItem:
     source: Source
     reason: str
     resume: WindowRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Consecutive windows fetched by one job (or one window by the query), written to one file
+    each and committed together."""
+
+    items: tuple[WorkItem, ...]
+
+    @property
+    def source(self) -> Source:
+        return self.items[0].source
+
+    @property
+    def windows(self) -> list[Window]:
+        return [item.window for item in self.items]
+
+    @property
+    def span(self) -> Window:
+        """The interval the batch's job covers."""
+        return Window(self.items[0].window.start, self.items[-1].window.end)
+
+    @property
+    def name(self) -> str:
+        first, last = self.items[0].window.name, self.items[-1].window.name
+        return first if len(self.items) == 1 else f"{first}..{last}"
+
+    def afresh(self, reason: str | None = None) -> Batch:
+        """The same windows as a new job from the first page (after an expiry or a lost file)."""
+        return Batch(
+            tuple(
+                replace(item, action="fetch", resume=None, reason=reason or item.reason)
+                for item in self.items
+            )
+        )
 
 
 def plan_work(
@@ -102,6 +139,65 @@ def _resumable(window: Window, existing: list[WindowRecord], source: Source) -> 
     record = existing[0]
     same = record.name == window.name
     return record if same and record.status == "in-progress" and record.job_id else None
+
+
+def batch_work(items: Sequence[WorkItem], *, jobs: int, max_span: timedelta) -> list[Batch]:
+    """Group what must be fetched into batches, one job each; skipped windows are left out.
+
+    Each job costs a submit, a poll or more and a delete, and ends on a partial page: one job
+    per window spends a tenth of a 300/min budget on that when a day holds 20 pages. So fresh
+    job windows go in runs of consecutive windows, as evenly as the run allows, sized so about
+    ``jobs`` jobs share the work: each job is one cursor read page by page, and fewer cursors
+    than that cannot fill a high rate limit at real latencies. No job spans more than
+    ``max_span`` (the API documents no maximum job interval; a week bounds what a failed or
+    expired job costs to redo). Windows resuming one job at one cursor form their batch again;
+    query windows go alone, since the query serves at most 7 days and needs its own paging.
+    """
+    todo = [item for item in items if item.action != "skip"]
+    fresh = sum(_groupable(item) for item in todo)
+    size = max(1, math.ceil(fresh / max(1, jobs)))
+    batches: list[Batch] = []
+    for run in _runs(todo):
+        if _groupable(run[0]):
+            batches.extend(_even_groups(run, size, max_span))
+        else:
+            batches.append(Batch(tuple(run)))
+    return batches
+
+
+def _groupable(item: WorkItem) -> bool:
+    return item.source == "jobs" and item.action == "fetch"
+
+
+def _runs(items: list[WorkItem]) -> Iterator[list[WorkItem]]:
+    """Maximal runs of consecutive windows that may share one job."""
+    run: list[WorkItem] = []
+    for item in items:
+        if run and not _joins(run[-1], item):
+            yield run
+            run = []
+        run.append(item)
+    if run:
+        yield run
+
+
+def _joins(last: WorkItem, item: WorkItem) -> bool:
+    if last.window.end != item.window.start:
+        return False
+    if _groupable(last) and _groupable(item):
+        return True
+    # Resumed windows rejoin the job and cursor they were saved with, together.
+    a, b = last.resume, item.resume
+    return a is not None and b is not None and (a.job_id, a.cursor) == (b.job_id, b.cursor)
+
+
+def _even_groups(run: list[WorkItem], size: int, max_span: timedelta) -> Iterator[Batch]:
+    longest = max(item.window.end - item.window.start for item in run)
+    per_span = max(1, int(max_span / longest))
+    count = math.ceil(len(run) / min(size, per_span))
+    for i in range(count):
+        group = run[len(run) * i // count : len(run) * (i + 1) // count]
+        yield Batch(tuple(group))
 
 
 def lookback_start(end: datetime, lookback: timedelta | None) -> datetime | None:

@@ -7,12 +7,14 @@ sent (so new fields and enum values survive), and only ``conversationId`` and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import msgspec
 import orjson
 
-from exporter.windows import Window, parse_api_instant
+from exporter.windows import Window, format_instant, parse_api_instant
 
 
 class JobResultsPage(msgspec.Struct):
@@ -35,9 +37,14 @@ class _RecordKey(msgspec.Struct):
     conversationStart: str
 
 
+class _RecordStart(msgspec.Struct):
+    conversationStart: str
+
+
 _job_page_decoder = msgspec.json.Decoder(JobResultsPage)
 _query_page_decoder = msgspec.json.Decoder(QueryPage)
 _key_decoder = msgspec.json.Decoder(_RecordKey)
+_start_decoder = msgspec.json.Decoder(_RecordStart)
 
 
 def decode_job_page(body: bytes) -> JobResultsPage:
@@ -50,43 +57,71 @@ def decode_query_page(body: bytes) -> QueryPage:
     return _query_page_decoder.decode(body)
 
 
+class WindowBounds:
+    """The edges of consecutive windows, to find the window a record started in.
+
+    Records carry ``conversationStart`` as ``2026-11-01T13:45:12.345Z``; for that fixed shape
+    string order is time order, so the edges are compared as strings (no parsing per record:
+    about a tenth of the CPU of an export). Any other shape is parsed and compared in ms.
+    """
+
+    __slots__ = ("_ms", "_texts")
+
+    def __init__(self, windows: Sequence[Window]) -> None:
+        edges = [w.start for w in windows] + [windows[-1].end]
+        self._texts = [format_instant(edge) for edge in edges]
+        self._ms = [w.start_ms for w in windows] + [windows[-1].end_ms]
+
+    def __len__(self) -> int:
+        return len(self._texts) - 1
+
+    def index(self, start: str) -> int:
+        """The index of the window ``start`` lies in, or -1 when it lies in none."""
+        if len(start) == 24 and start[23] == "Z" and start[19] == "." and start[10] == "T":
+            i = bisect_right(self._texts, start) - 1
+        else:
+            i = bisect_right(self._ms, parse_api_instant(start)) - 1
+        return i if i < len(self._texts) - 1 else -1
+
+
 @dataclass(slots=True)
 class Selection:
-    """The JSONL lines of one page that belong to a window, and how many records they hold."""
+    """One window's records from one page: exact bytes, one JSON document each, no newlines."""
 
-    lines: bytes
-    records: int
-    seen_outside: int
+    records: list[bytes | msgspec.Raw] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.records)
 
 
-def select_for_window(
-    raws: list[msgspec.Raw], window: Window, seen: set[str], *, single_line: bool
-) -> Selection:
-    """Keep records that start in ``window`` and whose id is not in ``seen`` (updated in place).
+def select_for_windows(
+    raws: list[msgspec.Raw], bounds: WindowBounds, seen: set[str] | None, *, single_line: bool
+) -> list[Selection]:
+    """Sort a page's records into the windows they started in; drop those that started in none.
+
+    Jobs match by overlap and the query by touched day, so pages carry records that started
+    outside the windows; keeping each in the window it started in writes every conversation
+    once across adjacent windows. ``seen`` (the query's ids so far, updated in place) drops
+    repeats: query pages drift while the interval still receives data. Job results are a fixed
+    snapshot read by one cursor, so jobs pass None and skip the cost of holding every id.
 
     ``single_line`` says the page body held no newline, so no record needs re-serialising
     (checked once per page with one memchr rather than once per record).
-
-    Jobs match by overlap and the query by touched day, so pages carry records that started
-    outside the window; keeping only those that start inside writes each conversation once
-    across adjacent windows.
     """
-    start_ms, end_ms = window.start_ms, window.end_ms
-    kept: list[bytes | msgspec.Raw] = []
-    outside = 0
+    selections = [Selection() for _ in range(len(bounds))]
+    if seen is None:
+        for raw in raws:
+            i = bounds.index(_start_decoder.decode(raw).conversationStart)
+            if i >= 0:
+                selections[i].records.append(raw if single_line else _compact(raw))
+        return selections
     for raw in raws:
         key = _key_decoder.decode(raw)
-        if not start_ms <= parse_api_instant(key.conversationStart) < end_ms:
-            outside += 1
-            continue
-        if key.conversationId in seen:
-            continue
-        seen.add(key.conversationId)
-        kept.append(raw if single_line else _compact(raw))
-    if not kept:
-        return Selection(b"", 0, outside)
-    kept.append(b"")  # so the join ends with a newline
-    return Selection(b"\n".join(kept), len(kept) - 1, outside)
+        i = bounds.index(key.conversationStart)
+        if i >= 0 and key.conversationId not in seen:
+            seen.add(key.conversationId)
+            selections[i].records.append(raw if single_line else _compact(raw))
+    return selections
 
 
 def _compact(raw: msgspec.Raw) -> bytes:

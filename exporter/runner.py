@@ -22,7 +22,7 @@ from exporter.errors import ExportError, Interrupted
 from exporter.http import ApiClient
 from exporter.lock import RunLock
 from exporter.manifest import Manifest
-from exporter.plan import WorkItem, lookback_start, plan_work
+from exporter.plan import Batch, WorkItem, batch_work, lookback_start, plan_work
 from exporter.progress import Progress
 from exporter.windows import plan_windows
 
@@ -121,7 +121,8 @@ async def export(
         async with ApiClient(settings.connection, settings.http) as api:
             items, watermark = await _plan(api, settings, request)
             skipped = sum(item.action == "skip" for item in items)
-            counters = await _run(api, settings, items, watermark, progress, stopper)
+            batches = _batches(settings, items)
+            counters = await _run(api, settings, batches, watermark, progress, stopper)
         status, code, error = ("failed", 1, None) if counters.failed else ("ok", 0, None)
     except asyncio.CancelledError:
         if not stopper.requested:
@@ -170,10 +171,15 @@ async def _plan(
     return items, watermark
 
 
+def _batches(settings: Settings, items: list[WorkItem]) -> list[Batch]:
+    jobs = settings.jobs
+    return batch_work(items, jobs=jobs.max_concurrent_jobs, max_span=jobs.max_job_span)
+
+
 async def _run(
     api: ApiClient,
     settings: Settings,
-    items: list[WorkItem],
+    batches: list[Batch],
     watermark: datetime,
     progress: Progress,
     stopper: Stopper,
@@ -189,9 +195,9 @@ async def _run(
             settings, api, manifest, run_id=run_id, watermark=watermark, progress=progress
         )
         stopper._run = run
-        progress.start(sum(item.action != "skip" for item in items))
+        progress.start(sum(len(batch.items) for batch in batches))
         try:
-            return await run.run(items)
+            return await run.run(batches)
         except BaseExceptionGroup as group:
             raise _first_error(group) from None
     finally:
@@ -214,23 +220,28 @@ async def plan_only(settings: Settings, request: ExportRequest) -> PlanReport:
     """What a run would do, with request and time estimates, fetching no records."""
     async with ApiClient(settings.connection, settings.http) as api:
         items, watermark = await _plan(api, settings, request)
-        lines = [await _estimate(api, settings, item) for item in items]
+        skips = [
+            PlanLine(i.window.name, i.action, i.source, i.reason)
+            for i in items
+            if i.action == "skip"
+        ]
+        fetches = [await _estimate(api, settings, batch) for batch in _batches(settings, items)]
+        lines = sorted(skips + fetches, key=lambda line: line.name)  # names sort by start
         per_minute = api.limiter.statistics().allowed_per_minute
     total = 1 + sum(line.requests for line in lines)  # +1: the run reads the watermark once
     minutes = total / per_minute if per_minute > 0 else None
     return PlanReport(tuple(lines), total, per_minute, minutes, watermark.isoformat())
 
 
-async def _estimate(api: ApiClient, settings: Settings, item: WorkItem) -> PlanLine:
-    line = PlanLine(item.window.name, item.action, item.source, item.reason)
-    if item.action == "skip":
-        return line
-    hits = await analytics.count_conversations(api, item.window)
-    if item.source == "query":
+async def _estimate(api: ApiClient, settings: Settings, batch: Batch) -> PlanLine:
+    """One line per job (or query window): its conversations and the requests it will send."""
+    hits = await analytics.count_conversations(api, batch.span)
+    if batch.source == "query":
         requests = hits // settings.jobs.query_page_size + 1
     else:  # submit + one poll + result pages + delete
         requests = 3 + max(1, math.ceil(hits / settings.jobs.page_size))
-    return PlanLine(line.name, line.action, line.source, line.reason, hits, requests)
+    first = batch.items[0]
+    return PlanLine(batch.name, first.action, batch.source, first.reason, hits, requests)
 
 
 def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -49,7 +49,9 @@ def exporter_settings(sb: Any, out: Path, **sections: dict[str, Any]) -> Setting
         retry_max_seconds=30.0,
         request_timeout_s=5.0,
     )
-    jobs = JobSettings(poll_initial_s=0.01, poll_max_s=0.05)
+    # Two concurrent jobs over the usual 3 days make one single-window and one two-window job,
+    # so every test runs through both shapes of batch.
+    jobs = JobSettings(poll_initial_s=0.01, poll_max_s=0.05, max_concurrent_jobs=2)
     output = OutputSettings(out_dir=out, checkpoint_s=0.0)
     settings = Settings(
         connection=connection,

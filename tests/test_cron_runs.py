@@ -14,6 +14,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from exporter.engine import QUEUED_PAGES
+from exporter.errors import OutputError
 from exporter.lock import RunLock
 from exporter.manifest import Manifest
 from exporter.output import read_records
@@ -47,7 +49,7 @@ def write_config(tmp_path: Path) -> Path:
     """A config with fast polling and frequent checkpoints, and no connection settings."""
     config = tmp_path / "test-config.toml"
     config.write_text(
-        "[jobs]\npoll_initial_s = 0.05\npoll_max_s = 0.1\n"
+        "[jobs]\npoll_initial_s = 0.05\npoll_max_s = 0.1\nmax_concurrent_jobs = 2\n"
         "[output]\ncheckpoint_s = 0.0\n"
         "[http]\nretry_backoff_base_s = 0.01\n"
     )
@@ -167,13 +169,15 @@ async def test_a_second_run_on_a_locked_folder_is_refused(sandbox, tmp_path: Pat
 
 
 async def test_plan_estimate_matches_the_run(sandbox, tmp_path: Path) -> None:
-    """--plan's request estimate is within 10% of what the run then sends."""
+    """--plan's request estimate is within 10% of what the run then sends; it lists one line
+    per job (a one-day job and a two-day job here)."""
     from exporter.runner import plan_only
 
     settings = exporter_settings(sandbox, tmp_path, jobs={"page_size": 200})
     request = ExportRequest(start=START, end=START + days(3))
     report = await plan_only(settings, request)
-    assert [line.action for line in report.lines] == ["fetch"] * 3
+    assert [line.name for line in report.lines] == ["2026-11-01", "2026-11-02..2026-11-03"]
+    assert [line.action for line in report.lines] == ["fetch"] * 2
     sandbox.reset_stats()
     summary = await export(settings, request, progress=NoProgress())
     sent = sandbox.stats().count() - sandbox.stats().count("oauth.token")
@@ -259,3 +263,41 @@ def committed_windows_are_whole(out: Path) -> int:
         assert sum(1 for _ in read_records(out / record.file)) == record.records
     assert not list(out.rglob("*.part"))
     return len(records)
+
+
+class _FailAfterPages(NoProgress):
+    """A disk that fails on the ``n``-th page written: a fatal error, which keeps the part
+    files and checkpoints for the next run, as a SIGKILL would."""
+
+    def __init__(self, n: int) -> None:
+        self._left = n
+
+    def advance(self, records: int) -> None:
+        self._left -= 1
+        if self._left == 0:
+            raise OutputError("The disk is full (simulated); free space and run again.")
+
+
+async def test_a_job_over_several_windows_resumes_at_its_cursor(sandbox, tmp_path: Path) -> None:
+    """A three-day job cut off mid-read resumes at its saved cursor with every file at its
+    checkpoint: no new job, only the pages read ahead of the failure read again (the one
+    being written, those queued behind it, the one in hand), every id exactly once."""
+    jobs = {"max_concurrent_jobs": 1, "page_size": 100}
+    request = ExportRequest(start=START, end=START + days(3))
+    clean = exporter_settings(sandbox, tmp_path / "clean", jobs=jobs)
+    await export(clean, request, progress=NoProgress())
+    pages_needed = sandbox.stats().count("jobs.results")
+    sandbox.reset_stats()
+
+    settings = exporter_settings(sandbox, tmp_path / "out", jobs=jobs)
+    first = await export(settings, request, progress=_FailAfterPages(15))
+    assert first.exit_code == OutputError.exit_code
+    saved = Manifest.load(tmp_path / "out").records("conversations")
+    assert {r.status for r in saved} == {"in-progress"} and len({r.job_id for r in saved}) == 1
+    second = await export(settings, request, progress=NoProgress())
+    assert second.status == "ok", second.error
+    stats = sandbox.stats()
+    assert stats.count("jobs.submit") == stats.jobs_deleted == 1
+    assert pages_needed < stats.count("jobs.results") <= pages_needed + QUEUED_PAGES + 2
+    ids = exported_ids(tmp_path / "out")
+    assert set(ids) == ground_truth(sandbox, START, START + days(3)) and max(ids.values()) == 1

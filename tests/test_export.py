@@ -55,6 +55,20 @@ async def test_midnight_crossers_land_in_the_window_they_started(sandbox, tmp_pa
     assert crossers > 0
 
 
+async def test_one_job_fills_several_day_files(sandbox, tmp_path) -> None:
+    """With one job at a time, a single job covers the three days and each day gets its own
+    file holding exactly the conversations that started that day."""
+    summary = await run(exporter_settings(sandbox, tmp_path, jobs={"max_concurrent_jobs": 1}))
+    assert summary.status == "ok" and summary.windows == 3
+    stats = sandbox.stats()
+    assert stats.jobs_created == stats.jobs_deleted == 1
+    for day in range(3):
+        start = START + days(day)
+        path = tmp_path / "conversations" / f"{start:%Y-%m-%d}.jsonl"
+        ids = {orjson.loads(line)["conversationId"] for line in path.read_bytes().splitlines()}
+        assert ids == ground_truth(sandbox, start, start + days(1))
+
+
 async def test_windows_are_complete_files_in_the_manifest(sandbox, tmp_path) -> None:
     """Each window is one file whose count and sha256 the manifest records, status complete."""
     await run(exporter_settings(sandbox, tmp_path))
@@ -127,11 +141,10 @@ async def test_a_429_storm_during_export_loses_nothing(sandbox, tmp_path) -> Non
 
 
 async def test_pool_never_exceeds_its_concurrency(tmp_path) -> None:
-    """With latency and many windows, the sandbox never sees more than 3 requests at once."""
+    """With latency and 8 jobs at once, the sandbox never sees more than 3 requests at once."""
     async with Sandbox(sandbox_settings(latency_ms=20)) as sb:
-        settings = exporter_settings(
-            sb, tmp_path, http={"concurrency": 3}, jobs={"window": days(1) / 4}
-        )
+        jobs = {"window": days(1) / 4, "max_concurrent_jobs": 8}
+        settings = exporter_settings(sb, tmp_path, http={"concurrency": 3}, jobs=jobs)
         summary = await run(settings)
         assert summary.status == "ok"
         assert sb.stats().max_in_flight == 3

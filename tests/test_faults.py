@@ -89,11 +89,22 @@ async def test_recoverable_fault_keeps_every_record_once(sandbox, tmp_path, faul
 
 
 async def test_job_failed_window_is_split_in_half(sandbox, tmp_path) -> None:
-    """A FAILED job's window is exported as two halves, both recorded complete."""
+    """A FAILED one-window job's window is exported as two halves, both recorded complete."""
     sandbox.add_fault(FaultRule(kind="job-failed", count=1))
-    await export_with(sandbox, tmp_path)
+    await export_with(sandbox, tmp_path, jobs={**SMALL_PAGES, "max_concurrent_jobs": 8})
     names = [r.name for r in Manifest.load(tmp_path).records("conversations")]
     assert len(names) == 4 and any("T12" in n for n in names)
+
+
+async def test_a_failed_job_over_several_windows_retries_one_job_each(sandbox, tmp_path) -> None:
+    """A FAILED three-day job is retried as three one-day jobs, before any window is halved."""
+    sandbox.add_fault(FaultRule(kind="job-failed", count=1))
+    summary = await export_with(sandbox, tmp_path, jobs={**SMALL_PAGES, "max_concurrent_jobs": 1})
+    assert summary.status == "ok", summary.error
+    assert_exact(sandbox, tmp_path)
+    names = [r.name for r in Manifest.load(tmp_path).records("conversations")]
+    assert names == ["2026-11-01", "2026-11-02", "2026-11-03"]
+    assert sandbox.stats().jobs_created == 4
 
 
 async def test_a_window_that_keeps_failing_is_reported(sandbox, tmp_path) -> None:

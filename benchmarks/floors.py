@@ -90,11 +90,11 @@ def via_exporter(pages: list[bytes], out: BinaryIO, window: Window) -> int:
     records, bounds = 0, WindowBounds([window])
     for body in pages:
         page = decode_job_page(body)
-        (selection,) = select_for_windows(
+        (kept,) = select_for_windows(
             page.conversations, bounds, None, single_line=b"\n" not in body
         )
-        out.write(b"\n".join([*selection.records, b""]))
-        records += len(selection)
+        out.write(b"\n".join([*kept, b""]))
+        records += len(kept)
     return records
 
 

@@ -31,7 +31,7 @@ from exporter.manifest import Manifest, WindowRecord
 from exporter.output import SUFFIXES, PartFileLost, WindowFile
 from exporter.plan import Batch, Source, WorkItem
 from exporter.progress import Progress
-from exporter.records import Selection, WindowBounds, select_for_windows
+from exporter.records import Records, WindowBounds, select_for_windows
 from exporter.windows import Window, format_instant
 
 log = logging.getLogger("exporter")
@@ -46,25 +46,13 @@ Command = Callable[[], Awaitable[None]]
 
 
 @dataclass(slots=True)
-class WindowRun:
-    """One window of a batch being exported: its file, and for the query the ids so far."""
-
-    item: WorkItem
-    file: WindowFile
-    seen: set[str] | None
-
-    @property
-    def window(self) -> Window:
-        return self.item.window
-
-
-@dataclass(slots=True)
 class BatchRun:
-    """The live state of one batch: the job (or query) and the windows it fills."""
+    """The live state of one batch: the job (or query) and the files of its windows."""
 
     batch: Batch
-    windows: list[WindowRun]
+    files: list[WindowFile]  # one per window, in the batch's order
     bounds: WindowBounds
+    seen: set[str] | None  # the query's ids so far (job results cannot repeat a record)
     job_id: str | None = None
     cursor: str | None = None
     availability: str | None = None
@@ -224,12 +212,12 @@ class ExportRun:
         compression = self._settings.output.compression
         checkpoints = [item.resume for item in batch.items]
         resume = all(c is not None and c.compression == compression for c in checkpoints)
-        windows: list[WindowRun] = []
+        files: list[WindowFile] = []
         try:
             for item, checkpoint in zip(batch.items, checkpoints, strict=True):
                 path = self._out / ENTITY / (item.window.name + SUFFIXES[compression])
                 file = WindowFile(path, compression)
-                windows.append(WindowRun(item, file, set() if batch.source == "query" else None))
+                files.append(file)
                 if resume and checkpoint is not None:
                     await file.open(
                         resume_offset=checkpoint.part_offset,
@@ -238,11 +226,12 @@ class ExportRun:
                 else:
                     await file.open()
         except BaseException:
-            for opened in windows:  # keep their part files: nothing was written to them yet
+            for opened in files:  # keep their part files: nothing was written to them yet
                 with contextlib.suppress(OutputError):
-                    await asyncio.shield(opened.file.close())
+                    await asyncio.shield(opened.close())
             raise
-        run = BatchRun(batch, windows, WindowBounds(batch.windows))
+        seen: set[str] | None = set() if batch.source == "query" else None
+        run = BatchRun(batch, files, WindowBounds(batch.windows), seen)
         first = checkpoints[0]
         if resume and first is not None:
             run.job_id, run.cursor = first.job_id, first.cursor
@@ -255,7 +244,7 @@ class ExportRun:
         jobs, api = self._jobs, self._api
         if run.job_id is None:
             run.job_id = await analytics.submit_job(api, run.batch.span)
-            await self._save_checkpoint(run, [(0, 0)] * len(run.windows))  # no orphaned job
+            await self._save_checkpoint(run, [(0, 0)] * len(run.files))  # no orphaned job
             await self._wait_job(run.job_id, first_poll_s=jobs.poll_initial_s)
         else:
             await self._wait_job(run.job_id, first_poll_s=0.0)
@@ -279,12 +268,11 @@ class ExportRun:
 
     async def _fetch_by_query(self, run: BatchRun) -> None:
         run.availability = self._watermark
-        seen = run.windows[0].seen
         span = run.batch.span
         pages = analytics.query_pages(self._api, span, page_size=self._jobs.query_page_size)
         async for page, single_line in pages:
             selections = select_for_windows(
-                page.conversations, run.bounds, seen, single_line=single_line
+                page.conversations, run.bounds, run.seen, single_line=single_line
             )
             await self._queue.put(self._writing(run, selections, None, None))
 
@@ -298,14 +286,14 @@ class ExportRun:
         """Drop the job and part files of a batch that will be redone (API errors) or not read
         (a stop signal). Fatal errors keep them: like a SIGKILL, the next run resumes there."""
         if not (self.stopping or isinstance(exc, ApiError)):
-            for window in run.windows:  # keep the part files, release the handles
+            for file in run.files:  # keep the part files, release the handles
                 with contextlib.suppress(OutputError):
-                    await asyncio.shield(window.file.close())
+                    await asyncio.shield(file.close())
             return
         run.abandoned = True
-        for window in run.windows:
+        for file in run.files:
             with contextlib.suppress(OutputError):
-                await asyncio.shield(window.file.discard())
+                await asyncio.shield(file.discard())
         if run.job_id is not None:
             await asyncio.shield(self._delete_job_quietly(run.job_id))
         async with self._manifest_lock:
@@ -334,7 +322,7 @@ class ExportRun:
     def _writing(
         self,
         run: BatchRun,
-        selections: list[Selection],
+        selections: list[Records],
         cursor: str | None,
         availability: str | None,
     ) -> Command:
@@ -353,29 +341,29 @@ class ExportRun:
     async def _write_page(
         self,
         run: BatchRun,
-        selections: list[Selection],
+        selections: list[Records],
         cursor: str | None,
         availability: str | None,
     ) -> None:
-        for window, selection in zip(run.windows, selections, strict=True):
-            if selection.records:
-                await window.file.write_records(selection.records)
-                self._progress.advance(len(selection))
-                self.counters.records += len(selection)
+        for file, records in zip(run.files, selections, strict=True):
+            if records:
+                await file.write(records)
+                self._progress.advance(len(records))
+                self.counters.records += len(records)
         run.cursor = cursor
         run.availability = availability or run.availability
         due = self._clock() - run.checkpointed_at >= self._settings.output.checkpoint_s
         if due and cursor and run.job_id:
-            offsets = [await window.file.checkpoint() for window in run.windows]
+            offsets = [await file.checkpoint() for file in run.files]
             await self._save_checkpoint(run, offsets)
 
     async def _save_checkpoint(self, run: BatchRun, offsets: list[tuple[int, int]]) -> None:
         """Record the job, its cursor and each part file's (offset, records) in one save."""
         run.checkpointed_at = self._clock()
         async with self._manifest_lock:
-            for window, (offset, records) in zip(run.windows, offsets, strict=True):
+            for window, (offset, records) in zip(run.batch.windows, offsets, strict=True):
                 record = self._record(
-                    window.window,
+                    window,
                     "in-progress",
                     run.source,
                     job_id=run.job_id,
@@ -393,7 +381,10 @@ class ExportRun:
             return
         status = "provisional" if run.source == "query" else "complete"
         try:
-            records = [await self._committed(run, window, status) for window in run.windows]
+            records = [
+                await self._committed(run, window, file, status)
+                for window, file in zip(run.batch.windows, run.files, strict=True)
+            ]
             async with self._manifest_lock:
                 for record in records:
                     self._replace_inner(record)
@@ -411,10 +402,12 @@ class ExportRun:
         if not done.done():  # a stopped worker cancelled it; the batch is committed anyway
             done.set_result(None)
 
-    async def _committed(self, run: BatchRun, window: WindowRun, status: str) -> WindowRecord:
-        digest = await window.file.commit()
+    async def _committed(
+        self, run: BatchRun, window: Window, file: WindowFile, status: str
+    ) -> WindowRecord:
+        digest = await file.commit()
         return self._record(
-            window.window,
+            window,
             status,
             run.source,
             file=digest.path.relative_to(self._out).as_posix(),

@@ -135,13 +135,7 @@ class WindowFile:
             # Offset 0 keeps nothing, so a missing part file loses nothing: start afresh.
             await asyncio.to_thread(self._locked, self._create)
 
-    async def write(self, lines: bytes, records: int) -> None:
-        """Append newline-terminated JSONL holding ``records`` records, as one member/frame."""
-        if lines and not lines.endswith(b"\n"):
-            raise ValueError("lines must end with a newline")
-        await asyncio.to_thread(self._locked, self._append, lines, records)
-
-    async def write_records(self, records: Sequence[Buffer]) -> None:
+    async def write(self, records: Sequence[Buffer]) -> None:
         """Append ``records`` (one compact JSON document each) as JSONL, one member/frame.
 
         The join happens in the worker thread, so a page waiting in a queue is held once, as

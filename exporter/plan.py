@@ -58,14 +58,9 @@ class Batch:
         first, last = self.items[0].window.name, self.items[-1].window.name
         return first if len(self.items) == 1 else f"{first}..{last}"
 
-    def afresh(self, reason: str | None = None) -> Batch:
+    def afresh(self) -> Batch:
         """The same windows as a new job from the first page (after an expiry or a lost file)."""
-        return Batch(
-            tuple(
-                replace(item, action="fetch", resume=None, reason=reason or item.reason)
-                for item in self.items
-            )
-        )
+        return Batch(tuple(replace(item, action="fetch", resume=None) for item in self.items))
 
 
 def plan_work(

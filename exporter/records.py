@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import msgspec
 import orjson
@@ -84,19 +83,13 @@ class WindowBounds:
         return i if i < len(self._texts) - 1 else -1
 
 
-@dataclass(slots=True)
-class Selection:
-    """One window's records from one page: exact bytes, one JSON document each, no newlines."""
-
-    records: list[bytes | msgspec.Raw] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.records)
+# One window's records from one page: the exact bytes of each, one JSON document, no newline.
+Records = list[bytes | msgspec.Raw]
 
 
 def select_for_windows(
     raws: list[msgspec.Raw], bounds: WindowBounds, seen: set[str] | None, *, single_line: bool
-) -> list[Selection]:
+) -> list[Records]:
     """Sort a page's records into the windows they started in; drop those that started in none.
 
     Jobs match by overlap and the query by touched day, so pages carry records that started
@@ -108,19 +101,19 @@ def select_for_windows(
     ``single_line`` says the page body held no newline, so no record needs re-serialising
     (checked once per page with one memchr rather than once per record).
     """
-    selections = [Selection() for _ in range(len(bounds))]
+    selections: list[Records] = [[] for _ in range(len(bounds))]
     if seen is None:
         for raw in raws:
             i = bounds.index(_start_decoder.decode(raw).conversationStart)
             if i >= 0:
-                selections[i].records.append(raw if single_line else _compact(raw))
+                selections[i].append(raw if single_line else _compact(raw))
         return selections
     for raw in raws:
         key = _key_decoder.decode(raw)
         i = bounds.index(key.conversationStart)
         if i >= 0 and key.conversationId not in seen:
             seen.add(key.conversationId)
-            selections[i].records.append(raw if single_line else _compact(raw))
+            selections[i].append(raw if single_line else _compact(raw))
     return selections
 
 

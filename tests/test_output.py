@@ -23,12 +23,11 @@ COMPRESSIONS = ["none", "gzip", "zstd"]
 REPO = Path(__file__).resolve().parents[1]
 
 
-def page(first: int, count: int) -> tuple[bytes, list[bytes]]:
-    """``count`` JSON records numbered from ``first``, as JSONL and as the lines read back."""
-    lines = [
+def page(first: int, count: int) -> list[bytes]:
+    """``count`` JSON records numbered from ``first``: what is written and what is read back."""
+    return [
         orjson.dumps({"conversationId": f"c-{n:06d}", "n": n}) for n in range(first, first + count)
     ]
-    return b"".join(line + b"\n" for line in lines), lines
 
 
 def window(tmp_path: Path, compression: str) -> WindowFile:
@@ -42,7 +41,7 @@ async def test_part_file_is_invisible_until_commit(tmp_path, compression) -> Non
     """Before commit only the hidden part file exists; after it, only the final file."""
     wf = window(tmp_path, compression)
     await wf.open()
-    await wf.write(page(0, 10)[0], 10)
+    await wf.write(page(0, 10))
     await wf.checkpoint()
     assert wf.part_path.name == f".{wf.final_path.name}.part" and wf.part_path.exists()
     assert not wf.final_path.exists()
@@ -57,8 +56,8 @@ async def test_committed_file_holds_exactly_the_written_lines(tmp_path, compress
     await wf.open()
     expected: list[bytes] = []
     for first in range(0, 3000, 1000):
-        data, lines = page(first, 1000)
-        await wf.write(data, len(lines))
+        lines = page(first, 1000)
+        await wf.write(lines)
         expected += lines
     digest = await wf.commit()
     on_disk = digest.path.read_bytes()
@@ -73,18 +72,18 @@ async def test_resume_truncates_past_the_checkpoint_and_continues(tmp_path, comp
     """Bytes after the checkpoint (a page, then garbage) vanish; the resumed file is exact."""
     first = window(tmp_path, compression)
     await first.open()
-    data_a, lines_a = page(0, 500)
-    await first.write(data_a, 500)
+    lines_a = page(0, 500)
+    await first.write(lines_a)
     offset, records = await first.checkpoint()
-    await first.write(page(500, 500)[0], 500)  # written after the checkpoint: must be dropped
+    await first.write(page(500, 500))  # written after the checkpoint: must be dropped
     await first.close()
     kept = first.part_path.read_bytes()
     first.part_path.write_bytes(kept + b"\x1f\x8b\x08\x00half a member")  # killed mid-write
 
     second = window(tmp_path, compression)
     await second.open(resume_offset=offset, resume_records=records)
-    data_c, lines_c = page(1000, 300)
-    await second.write(data_c, 300)
+    lines_c = page(1000, 300)
+    await second.write(lines_c)
     digest = await second.commit()
     assert list(read_records(digest.path)) == lines_a + lines_c
     assert digest.records == 800
@@ -97,14 +96,14 @@ async def test_standard_tools_read_every_member(tmp_path, compression) -> None:
     wf = window(tmp_path, compression)
     await wf.open()
     for first in (0, 10, 20):
-        await wf.write(page(first, 10)[0], 10)
+        await wf.write(page(first, 10))
     digest = await wf.commit()
     raw = digest.path.read_bytes()
     if compression == "gzip":
         plain = gzip.decompress(raw)
     else:
         plain = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True).read()
-    assert plain.splitlines() == page(0, 30)[1]
+    assert plain.splitlines() == page(0, 30)
 
 
 @pytest.mark.parametrize("compression", COMPRESSIONS)
@@ -166,15 +165,15 @@ FULL_DISK = textwrap.dedent(
     async def main(final, compression):
         wf = WindowFile(Path(final), compression)
         await wf.open()
-        await wf.write(b'{"n":0}\\n', 1)
+        await wf.write([b'{"n":0}'])
         offset, records = await wf.checkpoint()
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # so writes past the limit fail with EFBIG
         resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY))
-        noise = b"".join(b'{"x":"' + os.urandom(200).hex().encode() + b'"}\\n' for _ in range(200))
+        noise = [b'{"x":"' + os.urandom(200).hex().encode() + b'"}' for _ in range(200)]
         result = {"offset": offset, "records": records}
         try:
             for _ in range(10):
-                await wf.write(noise, 200)
+                await wf.write(noise)
         except OutputError as exc:
             result["write"] = str(exc)
         try:
@@ -210,7 +209,7 @@ async def test_a_full_disk_is_a_clear_error_and_resumable(tmp_path, compression)
     assert not wf.final_path.exists()
 
     await wf.open(resume_offset=result["offset"], resume_records=result["records"])
-    await wf.write(page(1, 2)[0], 2)
+    await wf.write(page(1, 2))
     digest = await wf.commit()
     assert [orjson.loads(line)["n"] for line in read_records(digest.path)] == [0, 1, 2]
 
@@ -222,7 +221,7 @@ async def test_umask_decides_file_and_folder_modes(tmp_path) -> None:
         try:
             wf = WindowFile(tmp_path / f"u{umask:o}" / "w.jsonl.zst", "zstd")
             await wf.open()
-            await wf.write(page(0, 3)[0], 3)
+            await wf.write(page(0, 3))
             digest = await wf.commit()
         finally:
             os.umask(old)
@@ -234,8 +233,7 @@ async def test_compression_does_not_block_the_event_loop(tmp_path) -> None:
     """While a large gzip page is compressed, the event loop keeps running other tasks."""
     wf = window(tmp_path, "gzip")
     await wf.open()
-    data, lines = page(0, 150_000)
-    writing = asyncio.create_task(wf.write(data, len(lines)))
+    writing = asyncio.create_task(wf.write(page(0, 150_000)))
     ticks = 0
     while not writing.done():
         await asyncio.sleep(0)
@@ -249,8 +247,8 @@ async def test_a_cancelled_write_leaves_consistent_counters(tmp_path) -> None:
     """Cancelling write() mid-way never lets the digest disagree with the file."""
     wf = window(tmp_path, "zstd")
     await wf.open()
-    await wf.write(page(0, 10)[0], 10)
-    writing = asyncio.create_task(wf.write(page(10, 50_000)[0], 50_000))
+    await wf.write(page(0, 10))
+    writing = asyncio.create_task(wf.write(page(10, 50_000)))
     await asyncio.sleep(0)
     writing.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -264,19 +262,10 @@ async def test_discard_leaves_nothing_behind(tmp_path) -> None:
     """discard() removes the part file, creates no final file, and may be repeated."""
     wf = window(tmp_path, "gzip")
     await wf.open()
-    await wf.write(page(0, 5)[0], 5)
+    await wf.write(page(0, 5))
     await wf.discard()
     await wf.discard()
     assert list((tmp_path / "conversations").iterdir()) == []
-
-
-async def test_lines_must_end_with_a_newline(tmp_path) -> None:
-    """A page without its final newline is refused before anything is written."""
-    wf = window(tmp_path, "none")
-    await wf.open()
-    with pytest.raises(ValueError, match="newline"):
-        await wf.write(b'{"n":1}', 1)
-    await wf.discard()
 
 
 @pytest.mark.parametrize("compression", COMPRESSIONS)
@@ -284,7 +273,7 @@ async def test_read_records_refuses_a_truncated_file(tmp_path, compression) -> N
     """Cutting the last bytes off a file makes read_records raise instead of yielding less."""
     wf = window(tmp_path, compression)
     await wf.open()
-    await wf.write(page(0, 100)[0], 100)
+    await wf.write(page(0, 100))
     digest = await wf.commit()
     raw = digest.path.read_bytes()
     digest.path.write_bytes(raw[:-3])

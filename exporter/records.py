@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Sequence
+from typing import Generic, TypeVar
 
 import msgspec
 import orjson
@@ -42,8 +43,48 @@ class _RecordStart(msgspec.Struct):
 
 _job_page_decoder = msgspec.json.Decoder(JobResultsPage)
 _query_page_decoder = msgspec.json.Decoder(QueryPage)
-_key_decoder = msgspec.json.Decoder(_RecordKey)
-_start_decoder = msgspec.json.Decoder(_RecordStart)
+
+_T = TypeVar("_T", bound=msgspec.Struct)
+
+
+class HeadDecoder(Generic[_T]):
+    """Read a few top-level string fields of a record from its head, not from all its bytes.
+
+    Decoding a whole 5 KB record to read two fields scans every byte of it, a second full pass
+    over the data after the page split (about a sixth of an export's CPU). The API sends the
+    top-level scalars before ``participants``, so the fields sit in the first few hundred bytes.
+    The head is cut after the last wanted value and closed with ``}``: msgspec accepts that
+    only when every wanted field is a genuine top-level key of the record (a key nested in an
+    object leaves it unbalanced, a key-like text inside a string is not a key, an escaped quote
+    in a value leaves a string open). Anything else decodes the whole record, so the answer is
+    always the full decode's.
+    """
+
+    __slots__ = ("_decode", "_patterns")
+
+    HEAD_BYTES = 512
+
+    def __init__(self, struct: type[_T]) -> None:
+        self._decode = msgspec.json.Decoder(struct).decode
+        self._patterns = [f'"{name}":"'.encode() for name in struct.__struct_fields__]
+
+    def decode(self, raw: msgspec.Raw | bytes) -> _T:
+        head = memoryview(raw)[: self.HEAD_BYTES].tobytes()
+        end = 0
+        for pattern in self._patterns:
+            value = head.find(pattern)
+            close = head.find(b'"', value + len(pattern)) if value >= 0 else -1
+            if close < 0:
+                return self._decode(raw)
+            end = max(end, close + 1)
+        try:
+            return self._decode(head[:end] + b"}")
+        except msgspec.DecodeError:  # includes ValidationError: a field not at the top level
+            return self._decode(raw)
+
+
+_key_decoder = HeadDecoder(_RecordKey)
+_start_decoder = HeadDecoder(_RecordStart)
 
 
 def decode_job_page(body: bytes) -> JobResultsPage:

@@ -1,0 +1,125 @@
+"""Reading record keys from record heads, and sorting page records into windows (pure)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import msgspec
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from exporter.records import (
+    HeadDecoder,
+    WindowBounds,
+    _RecordKey,
+    decode_job_page,
+    decode_query_page,
+    select_for_windows,
+)
+from exporter.windows import plan_windows
+from tests.support import START, days
+
+full_decode = msgspec.json.Decoder(_RecordKey).decode
+head_decoder = HeadDecoder(_RecordKey)
+
+# Text that looks like the keys the head decoder searches for, to hide in strings and objects.
+DECOYS = ('"conversationStart":"', "conversationStart", '\\"', '"conversationId":"x"', "}")
+texts = st.one_of(st.text(max_size=12), st.sampled_from(DECOYS), st.just("x" * 600))
+integers = st.integers(-(2**63), 2**63 - 1)  # what orjson serialises
+scalars = st.one_of(st.none(), st.booleans(), integers, texts)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(["conversationStart", "conversationId", "a"]), inner),
+    ),
+    max_leaves=6,
+)
+others = st.dictionaries(st.text(min_size=1, max_size=8), values, max_size=4)
+key_values = st.one_of(st.just("2026-11-01T13:45:12.345Z"), texts, integers)
+
+
+@st.composite
+def records(draw: st.DrawFn) -> bytes:
+    """A compact JSON object whose id and start (when present) sit anywhere among other keys."""
+    fields = list(draw(others).items())
+    for name in ("conversationId", "conversationStart"):
+        if draw(st.integers(0, 9)):  # now and then leave a field out
+            fields.insert(draw(st.integers(0, len(fields))), (name, draw(key_values)))
+    return orjson.dumps(dict(fields))
+
+
+def decode_or_error(decode, raw: bytes) -> object:
+    try:
+        return decode(raw)
+    except msgspec.ValidationError as exc:
+        return type(exc)
+
+
+@given(records())
+def test_head_decoder_answers_exactly_as_a_full_decode(raw: bytes) -> None:
+    assert decode_or_error(head_decoder.decode, raw) == decode_or_error(full_decode, raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # the usual shape: top-level scalars first (alphabetical, as the API sends them)
+        b'{"conversationEnd":"e","conversationId":"id","conversationStart":"s","participants":[]}',
+        # a nested object carries the keys first
+        b'{"p":{"conversationId":"no","conversationStart":"no"},"conversationId":"id",'
+        b'"conversationStart":"s"}',
+        # the key text inside a string, and as the tail of a longer key
+        b'{"note":"\\"conversationStart\\":\\"no\\"","x\\"conversationStart":"no",'
+        b'"conversationId":"id","conversationStart":"s"}',
+        # an escaped quote inside a value
+        b'{"conversationId":"i\\"d","conversationStart":"s"}',
+        # the keys only after a long participants array: past the head
+        b'{"participants":["' + b"p" * 2000 + b'"],"conversationId":"id","conversationStart":"s"}',
+    ],
+)
+def test_head_decoder_reads_top_level_keys_only(raw: bytes) -> None:
+    assert head_decoder.decode(raw) == full_decode(raw)
+    assert head_decoder.decode(raw).conversationStart == "s"
+
+
+def test_head_decoder_raises_as_the_full_decode_does_when_a_key_is_missing() -> None:
+    with pytest.raises(msgspec.ValidationError, match="conversationId"):
+        head_decoder.decode(b'{"conversationStart":"s","p":{"conversationId":"nested"}}')
+
+
+def page(*records: dict[str, object], pretty: bool = False) -> bytes:
+    option = orjson.OPT_INDENT_2 if pretty else 0
+    return orjson.dumps({"conversations": list(records), "cursor": "c"}, option=option)
+
+
+def record(conversation_id: str, start: str) -> dict[str, object]:
+    return {"conversationId": conversation_id, "conversationStart": start, "participants": []}
+
+
+def test_records_go_to_the_window_they_started_in_and_others_are_dropped() -> None:
+    windows = plan_windows(START, START + days(2), timedelta(days=1))
+    body = page(
+        record("before", "2026-10-31T23:59:59.999Z"),
+        record("first", "2026-11-01T00:00:00.000Z"),
+        record("second", "2026-11-02T00:00:00.000Z"),
+        record("offset", "2026-11-02T23:30:00+00:00"),  # not the API's shape: parsed instead
+        record("after", "2026-11-03T00:00:00.000Z"),
+    )
+    raws = decode_job_page(body).conversations
+    chosen = select_for_windows(raws, WindowBounds(windows), None, single_line=True)
+    ids = [[orjson.loads(bytes(r))["conversationId"] for r in window] for window in chosen]
+    assert ids == [["first"], ["second", "offset"]]
+
+
+def test_seen_ids_are_dropped_and_pretty_records_are_written_on_one_line() -> None:
+    windows = plan_windows(START, START + days(1), timedelta(days=1))
+    body = page(record("a", "2026-11-01T01:00:00.000Z"), record("b", "2026-11-01T02:00:00.000Z"),
+                pretty=True)  # fmt: skip
+    seen = {"a"}
+    raws = decode_query_page(body).conversations
+    (chosen,) = select_for_windows(raws, WindowBounds(windows), seen, single_line=False)
+    assert [bytes(r) for r in chosen] == [orjson.dumps(record("b", "2026-11-01T02:00:00.000Z"))]
+    assert seen == {"a", "b"}

@@ -1,6 +1,6 @@
 """One rate limiter for the whole process: even pacing, steered by the server, with shared pauses.
 
-Pacing comes from asyncio-throttle, at the budget the server announces in
+Pacing is a leaky bucket one request deep (aiolimiter), at the budget the server announces in
 ``inin-ratelimit-allowed`` (per minute) less a small safety share, so latency jitter never pushes
 a rolling window over. When the server says the window is spent anyway (someone else shares the
 budget) every request waits for ``inin-ratelimit-reset``; a 429's Retry-After pauses every
@@ -13,20 +13,22 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from asyncio_throttle import Throttler
+from aiolimiter import AsyncLimiter
 
 # The documented limits are "per minute"; the headers do not say the window length.
 WINDOW_S = 60.0
-# Pace a little under the announced budget: arrivals jitter with latency, and a rolling window
-# counts arrivals, so an exact pace would tip over now and then.
-SAFETY_SHARE = 0.02
-# asyncio-throttle admits ``rate_limit`` requests per sliding ``period`` and, while full, polls
-# every ``retry_interval`` (10 ms). Admitting one request per interval would lose up to a tick on
-# every request (measured: 4% of the budget at 300/min, 17% at 1,200/min); admitting a second's
-# share of the budget per second loses a tick once per second per slot instead, about 0.5%.
-BURST_S = 1.0
-# The pace peaks at (1 - SAFETY_SHARE) of the budget plus one burst in any window, so a count
-# within this share of the budget means another client is spending it too: wait for the reset.
+# Pace a little under the announced budget. The server counts arrivals in a rolling window: in
+# one window land the requests sent over 60 s plus the latency jitter's spread, plus what the
+# bucket lets through at once. Half of this share covers the bucket, half a spread of 0.3 s;
+# a wider spread meets the header check below, then Retry-After.
+SAFETY_SHARE = 0.01
+# A leaky bucket (aiolimiter) wakes each request at its exact turn. Its depth lets a request
+# take a turn that found every cursor busy a moment earlier (at 1,200/min a one-deep bucket
+# lost 5% of the turns); it is kept within half the safety share. asyncio-throttle, used
+# before, polled every 10 ms while full: 1-4% of the budget lost to ticks.
+BUCKET_SHARE = SAFETY_SHARE / 2
+# Our own pace peaks just under the budget in any window, so a count within this share of
+# the budget means another client is spending it too: wait for the reset.
 SPENT_SHARE = SAFETY_SHARE / 4
 UNLIMITED = 0
 
@@ -46,7 +48,7 @@ class RateLimiter:
 
     def __init__(self, per_minute: int, *, clock: Callable[[], float] | None = None) -> None:
         self._clock = clock or asyncio.get_running_loop().time
-        self._throttler: Throttler | None = None
+        self._bucket: AsyncLimiter | None = None
         self._allowed = UNLIMITED
         self._paused_until = 0.0
         self._pauses = 0
@@ -60,19 +62,17 @@ class RateLimiter:
             return
         self._allowed = per_minute
         if per_minute <= UNLIMITED:
-            self._throttler = None
+            self._bucket = None
             return
-        burst = max(1, round(per_minute * BURST_S / WINDOW_S))
-        period = burst * WINDOW_S / (per_minute * (1 - SAFETY_SHARE))
-        if self._throttler is None:
-            self._throttler = Throttler(rate_limit=burst, period=period)
-        self._throttler.rate_limit, self._throttler.period = burst, period
+        depth = max(1, int(per_minute * BUCKET_SHARE))
+        interval = WINDOW_S / (per_minute * (1 - SAFETY_SHARE))
+        self._bucket = AsyncLimiter(depth, depth * interval)
 
     async def acquire(self) -> None:
         """Wait for any shared pause, then for this request's turn in the pace."""
         await self.wait_unpaused()
-        if self._throttler is not None:
-            await self._throttler.acquire()
+        if self._bucket is not None:  # a new budget paces the requests that queue after it
+            await self._bucket.acquire()
             await self.wait_unpaused()  # a pause may have begun while we queued
 
     async def wait_unpaused(self) -> None:

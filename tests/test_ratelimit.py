@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from exporter.ratelimit import SAFETY_SHARE, RateLimiter
+from exporter.ratelimit import BUCKET_SHARE, SAFETY_SHARE, RateLimiter
 
 
 class FakeClock:
@@ -69,16 +69,44 @@ async def test_missing_or_garbled_headers_change_nothing() -> None:
     assert limiter.statistics().allowed_per_minute == 120
 
 
-async def test_pacing_admits_a_seconds_share_then_waits_for_the_next() -> None:
-    """At 1,200/min, 20 requests go at once and the 21st waits for the next second's share,
-    stretched by the safety share."""
-    limiter = RateLimiter(1200)
+async def admissions(limiter: RateLimiter, requests: int) -> list[float]:
     loop = asyncio.get_running_loop()
-    started = loop.time()
-    for _ in range(21):
+    admitted = []
+    for _ in range(requests):
         await limiter.acquire()
-    elapsed = loop.time() - started
-    assert elapsed >= 20 * 60 / (1200 * (1 - SAFETY_SHARE)) * 0.99
+        admitted.append(loop.time())
+    return admitted
+
+
+def most_in_any_span(admitted: list[float], per_minute: int) -> float:
+    """The most requests admitted in any span, less what the paced rate allows over it: at
+    most the bucket's depth when the pace holds. Callers allow half a request of slack: the
+    times are noted when the event loop gets round to it, a little after each admission."""
+    rate = per_minute * (1 - SAFETY_SHARE) / 60
+    return max(
+        (j - i + 1) - rate * (admitted[j] - admitted[i])
+        for i in range(len(admitted))
+        for j in range(i, len(admitted))
+    )
+
+
+async def test_pacing_lets_the_bucket_through_then_holds_the_pace() -> None:
+    """In any span, requests number at most the bucket's depth plus the paced rate times the
+    span (the budget less the safety share); the bucket's depth goes at once."""
+    per_minute = 6000  # 100 per second, 10.1 ms apart; a bucket 30 deep
+    depth = int(per_minute * BUCKET_SHARE)
+    admitted = await admissions(RateLimiter(per_minute), depth + 20)
+    assert admitted[depth - 1] - admitted[0] < 60 / per_minute
+    assert most_in_any_span(admitted, per_minute) <= depth + 0.5
+
+
+async def test_a_new_budget_paces_the_requests_after_it() -> None:
+    """The server's budget replaces the configured one: 60/min would take a second a request."""
+    limiter = RateLimiter(60)
+    await limiter.acquire()
+    limiter.observe({"inin-ratelimit-allowed": "6000"})
+    admitted = await asyncio.wait_for(admissions(limiter, 60), timeout=5)
+    assert most_in_any_span(admitted, 6000) <= int(6000 * BUCKET_SHARE) + 0.5
 
 
 async def test_wait_unpaused_returns_when_the_pause_ends() -> None:
@@ -95,10 +123,10 @@ async def test_wait_unpaused_returns_when_the_pause_ends() -> None:
 
 
 async def test_a_count_at_our_own_paced_peak_does_not_pause() -> None:
-    """Pacing peaks near 295 of 300 in a window; that count is ours, not a spent window."""
+    """Pacing peaks near 298 of 300 in a window; that count is ours, not a spent window."""
     limiter = RateLimiter(300, clock=FakeClock())
     headers = {"inin-ratelimit-allowed": "300", "inin-ratelimit-reset": "20"}
-    limiter.observe({**headers, "inin-ratelimit-count": "296"})
-    assert limiter.statistics().header_pauses == 0
     limiter.observe({**headers, "inin-ratelimit-count": "299"})
+    assert limiter.statistics().header_pauses == 0
+    limiter.observe({**headers, "inin-ratelimit-count": "300"})
     assert limiter.statistics().header_pauses == 1

@@ -136,6 +136,29 @@ def _resumable(window: Window, existing: list[WindowRecord], source: Source) -> 
     return record if same and record.status == "in-progress" and record.job_id else None
 
 
+# A results page (about 5 MB) takes a small request's round trip plus its transfer and parsing.
+PAGE_EXTRA_S = 0.25
+# Cursors beyond the estimate: page times vary, and jobs that end early leave the others to
+# keep the budget busy.
+CURSOR_HEADROOM = 1.5
+
+
+def jobs_for_budget(per_minute: int, round_trip_s: float, most: int) -> int:
+    """How many jobs (one cursor each, read page by page) keep a ``per_minute`` budget busy.
+
+    A cursor sends its next page request when the last page arrives, so it manages about one
+    request per page time. Jobs beyond what the budget needs buy nothing and cost requests:
+    each adds a submit, a poll, a delete and a partial last page (measured at 300/min: seven
+    jobs over 14 days spent 5% of the budget on that). ``round_trip_s`` is a small request's
+    round trip; the first one also sets up the connection, so it errs towards more cursors.
+    No limit (0): ``most``.
+    """
+    if per_minute <= 0:
+        return most
+    page_s = round_trip_s + PAGE_EXTRA_S
+    return min(most, max(1, math.ceil(per_minute / 60 * page_s * CURSOR_HEADROOM)))
+
+
 def batch_work(items: Sequence[WorkItem], *, jobs: int, max_span: timedelta) -> list[Batch]:
     """Group what must be fetched into batches, one job each; skipped windows are left out.
 

@@ -22,7 +22,7 @@ from exporter.errors import ExportError, Interrupted
 from exporter.http import ApiClient
 from exporter.lock import RunLock
 from exporter.manifest import Manifest
-from exporter.plan import Batch, WorkItem, batch_work, lookback_start, plan_work
+from exporter.plan import Batch, WorkItem, batch_work, jobs_for_budget, lookback_start, plan_work
 from exporter.progress import Progress
 from exporter.windows import plan_windows
 
@@ -119,10 +119,9 @@ async def export(
     api: ApiClient | None = None
     try:
         async with ApiClient(settings.connection, settings.http) as api:
-            items, watermark = await _plan(api, settings, request)
-            skipped = sum(item.action == "skip" for item in items)
-            batches = _batches(settings, items)
-            counters = await _run(api, settings, batches, watermark, progress, stopper)
+            plan = await _plan(api, settings, request)
+            skipped = sum(item.action == "skip" for item in plan.items)
+            counters = await _run(api, settings, plan.batches, plan.watermark, progress, stopper)
         status, code, error = ("failed", 1, None) if counters.failed else ("ok", 0, None)
     except asyncio.CancelledError:
         if not stopper.requested:
@@ -155,11 +154,21 @@ async def export(
     )
 
 
-async def _plan(
-    api: ApiClient, settings: Settings, request: ExportRequest
-) -> tuple[list[WorkItem], datetime]:
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    items: list[WorkItem]
+    batches: list[Batch]
+    watermark: datetime
+
+
+async def _plan(api: ApiClient, settings: Settings, request: ExportRequest) -> _Plan:
+    """Decide every window, then batch them into as many jobs as the rate budget can use."""
     windows = plan_windows(request.start, request.end, settings.jobs.window)
-    watermark = await analytics.data_availability(api)
+    await api.tokens.get()  # mint first, so the request timed below is one API round trip
+    clock = asyncio.get_running_loop().time
+    began = clock()
+    watermark = await analytics.data_availability(api)  # its headers announce the budget too
+    round_trip_s = clock() - began
     manifest = await asyncio.to_thread(Manifest.load, settings.output.out_dir)
     items = plan_work(
         windows,
@@ -168,12 +177,11 @@ async def _plan(
         force=request.force,
         redo_after=lookback_start(request.end, request.lookback),
     )
-    return items, watermark
-
-
-def _batches(settings: Settings, items: list[WorkItem]) -> list[Batch]:
     jobs = settings.jobs
-    return batch_work(items, jobs=jobs.max_concurrent_jobs, max_span=jobs.max_job_span)
+    per_minute = api.limiter.statistics().allowed_per_minute
+    count = jobs_for_budget(per_minute, round_trip_s, most=jobs.max_concurrent_jobs)
+    log.debug("%d jobs for %d requests/min at a %.3f s round trip", count, per_minute, round_trip_s)
+    return _Plan(items, batch_work(items, jobs=count, max_span=jobs.max_job_span), watermark)
 
 
 async def _run(
@@ -219,18 +227,18 @@ def _make_dir(path: Any) -> None:
 async def plan_only(settings: Settings, request: ExportRequest) -> PlanReport:
     """What a run would do, with request and time estimates, fetching no records."""
     async with ApiClient(settings.connection, settings.http) as api:
-        items, watermark = await _plan(api, settings, request)
+        plan = await _plan(api, settings, request)
         skips = [
             PlanLine(i.window.name, i.action, i.source, i.reason)
-            for i in items
+            for i in plan.items
             if i.action == "skip"
         ]
-        fetches = [await _estimate(api, settings, batch) for batch in _batches(settings, items)]
+        fetches = [await _estimate(api, settings, batch) for batch in plan.batches]
         lines = sorted(skips + fetches, key=lambda line: line.name)  # names sort by start
         per_minute = api.limiter.statistics().allowed_per_minute
     total = 1 + sum(line.requests for line in lines)  # +1: the run reads the watermark once
     minutes = total / per_minute if per_minute > 0 else None
-    return PlanReport(tuple(lines), total, per_minute, minutes, watermark.isoformat())
+    return PlanReport(tuple(lines), total, per_minute, minutes, plan.watermark.isoformat())
 
 
 async def _estimate(api: ApiClient, settings: Settings, batch: Batch) -> PlanLine:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import orjson
 
@@ -13,6 +14,7 @@ from exporter.progress import NoProgress
 from exporter.runner import ExportRequest, export
 from exporter.sandbox import FaultRule, Sandbox
 from tests.support import (
+    SMALL,
     START,
     days,
     exported_ids,
@@ -96,6 +98,20 @@ async def test_64_requests_meeting_a_revoked_token_mint_once(sandbox, tmp_path) 
     assert len(results) == 64
     assert sandbox.stats().token_requests - before == 1
     assert api.statistics().token_refreshes == 2
+
+
+async def test_a_rate_budget_gets_only_the_jobs_it_can_use(tmp_path) -> None:
+    """At 240/min over loopback two cursors keep the budget busy: four days go in two jobs,
+    not the eight allowed, and every record still arrives once."""
+    spec = dataclasses.replace(SMALL, days=4)
+    async with Sandbox(sandbox_settings(dataset=spec, rate_per_minute=240)) as sb:
+        settings = exporter_settings(sb, tmp_path, jobs={"max_concurrent_jobs": 8})
+        summary = await run(settings, end=START + days(4))
+        truth = ground_truth(sb, START, START + days(4))
+        assert sb.stats().jobs_created == 2
+    ids = exported_ids(tmp_path)
+    assert summary.status == "ok", summary
+    assert set(ids) == truth and max(ids.values()) == 1
 
 
 async def test_a_429_burst_is_one_shared_pause(tmp_path) -> None:

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.manifest import WindowRecord
-from exporter.plan import Batch, WorkItem, batch_work
+from exporter.plan import Batch, WorkItem, batch_work, jobs_for_budget
 from exporter.windows import Window, format_instant, plan_windows
 from tests.support import START, days
 
@@ -118,3 +118,28 @@ def test_afresh_forgets_the_checkpoint() -> None:
     again = batches[0].afresh()
     assert all(i.action == "fetch" and i.resume is None for i in again.items)
     assert again.span == batches[0].span
+
+
+def test_jobs_follow_the_budget_and_the_round_trip() -> None:
+    """Enough cursors for the budget at that round trip, never more than allowed; no limit
+    means as many as allowed."""
+    assert jobs_for_budget(0, 0.2, most=8) == 8
+    assert jobs_for_budget(300, 0.2, most=8) == 4  # 5/s x (0.2 + 0.25) s x 1.5
+    assert jobs_for_budget(300, 0.01, most=8) == 2
+    assert jobs_for_budget(300, 2.0, most=8) == 8
+    assert jobs_for_budget(60, 0.01, most=8) == 1
+    assert jobs_for_budget(1200, 0.2, most=8) == 8
+
+
+@given(
+    st.integers(min_value=0, max_value=100_000),
+    st.floats(min_value=0, max_value=30),
+    st.integers(min_value=1, max_value=20),
+)
+def test_job_count_is_within_bounds_and_grows_with_budget_and_latency(
+    per_minute: int, round_trip_s: float, most: int
+) -> None:
+    count = jobs_for_budget(per_minute, round_trip_s, most=most)
+    assert 1 <= count <= most
+    assert jobs_for_budget(per_minute * 2, round_trip_s, most=most) >= count
+    assert jobs_for_budget(per_minute, round_trip_s * 2, most=most) >= count

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import contextlib
 import dataclasses
 import logging
@@ -145,6 +146,7 @@ def _export_command(args: argparse.Namespace, settings: Settings) -> int:
         report = asyncio.run(plan_only(settings, request))
         _print_plan(report)
         return 0
+    gc.freeze()  # the modules and settings live all run: spare the collector walking them
     summary = asyncio.run(_export_with_signals(settings, request, not args.no_progress))
     _print_summary(summary, settings)
     return summary.exit_code

@@ -7,7 +7,7 @@ would take it too long; rates are compared, not totals.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 DATA_START = datetime(2026, 11, 1, tzinfo=UTC)  # the sandbox's default first day (a Sunday)
@@ -127,53 +127,22 @@ FULL: tuple[Scenario, ...] = (
     ),
 )
 
+
+def _quick(full: Scenario, conversations: int, **changes: object) -> Scenario:
+    """A smaller version of a full scenario for ``--quick``: 7 days, a 2,000-record baseline."""
+    return replace(
+        full, **{"conversations": conversations, "days": 7, "sdk_records": 2_000, **changes}
+    )
+
+
 QUICK: tuple[Scenario, ...] = (
-    Scenario(
-        "rate-300",
-        "rate-bound",
-        FULL[0].measures,
-        conversations=40_000,
-        days=7,
-        rate_per_minute=300,
-        latency_ms=100,
-        jitter_ms=200,
-        sdk_records=2_000,
-    ),
-    Scenario(
-        "rate-1200",
-        "rate-bound",
-        FULL[1].measures,
-        conversations=100_000,
-        days=7,
-        rate_per_minute=1200,
-        latency_ms=100,
-        jitter_ms=200,
-        sdk_records=2_000,
-    ),
-    Scenario(
-        "latency-100ms",
-        "latency-bound",
-        FULL[2].measures,
-        conversations=30_000,
-        days=7,
-        latency_ms=100,
-        sdk_records=2_000,
-    ),
-    Scenario(
-        "cpu",
-        "cpu-bound",
-        FULL[3].measures,
-        conversations=30_000,
-        days=7,
-        floors=True,
-        sdk_records=2_000,
-    ),
-    Scenario(
-        "memory-100k",
-        "memory",
-        FULL[4].measures,
-        conversations=100_000,
-        days=7,
+    _quick(FULL[0], 40_000),
+    _quick(FULL[1], 100_000),
+    _quick(FULL[2], 30_000),
+    _quick(FULL[3], 30_000),
+    _quick(
+        FULL[4],
+        100_000,
         sdk_records=None,
         sdk_skip_reason="not run in --quick (its RSS is in the other rows)",
     ),

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import contextlib
 import dataclasses
+import gc
 import logging
 import os
 import signal

@@ -323,7 +323,7 @@ def _parse_expected(response: Response, expect: tuple[int, ...], parse: Callable
     raise _status_error(response)
 
 
-def _status_error(response: Response) -> ApiError:
+def _status_error(response: Response) -> ApiError | PermissionDenied:
     status, code = response.status, _error_code(response.body)
     fields: dict[str, Any] = {
         "status": status,

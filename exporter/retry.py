@@ -26,13 +26,12 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     text = value.strip()
     if not text:
         return None
+    seconds: float | None
     try:
         seconds = float(text)
     except ValueError:
         seconds = _seconds_until_http_date(text, now or datetime.now(UTC))
-        if seconds is None:
-            return None
-    if seconds != seconds:  # NaN
+    if seconds is None or seconds != seconds:  # not a date either, or NaN
         return None
     return min(max(seconds, 0.0), RETRY_AFTER_CLAMP_S)
 

@@ -37,6 +37,22 @@ def assert_one_clear_line(result, code: int, *needles: str) -> None:
         assert needle in errors[0], errors[0]
 
 
+def sandbox_env(sb, secret: str | None = None) -> dict[str, str]:
+    """The environment pointing the CLI at ``sb``; ``secret`` replaces the right one."""
+    return {
+        "GENESYSCLOUD_API_URL": sb.url,
+        "GENESYSCLOUD_OAUTHCLIENT_ID": sb.client_id,
+        "GENESYSCLOUD_OAUTHCLIENT_SECRET": secret or sb.client_secret,
+    }
+
+
+def export_one_day(config: Path, out: Path, env: dict[str, str], *flags: str):
+    return run_cli(
+        "export", "--config", str(config), "--start", "2026-11-01", "--end", "2026-11-02",
+        "--out", str(out), *flags, env=env,
+    )  # fmt: skip
+
+
 @pytest.fixture
 def empty_config(tmp_path: Path) -> Path:
     path = tmp_path / "empty.toml"
@@ -45,23 +61,24 @@ def empty_config(tmp_path: Path) -> Path:
 
 
 REAL = {"GENESYSCLOUD_OAUTHCLIENT_ID": "id", "GENESYSCLOUD_OAUTHCLIENT_SECRET": SECRET}
+IN_REGION = REAL | {"GENESYSCLOUD_REGION": "us-east-1"}
 
 BAD_INPUT = [
     pytest.param(
         ["--start", "2026-13-01"],
-        REAL | {"GENESYSCLOUD_REGION": "us-east-1"},
+        IN_REGION,
         ["--start", "YYYY-MM-DD"],
         id="unparseable-date",
     ),
     pytest.param(
         ["--start", "2026-11-05", "--end", "2026-11-01"],
-        REAL | {"GENESYSCLOUD_REGION": "us-east-1"},
+        IN_REGION,
         ["--end"],
         id="end-before-start",
     ),
     pytest.param(
         ["--start", "2099-01-01"],
-        REAL | {"GENESYSCLOUD_REGION": "us-east-1"},
+        IN_REGION,
         ["future"],
         id="start-in-future",
     ),
@@ -80,25 +97,25 @@ BAD_INPUT = [
     pytest.param(["--start", "2026-11-01"], REAL, ["region"], id="no-region"),
     pytest.param(
         ["--start", "2026-11-01", "--concurrency", "lots"],
-        REAL | {"GENESYSCLOUD_REGION": "us-east-1"},
+        IN_REGION,
         ["concurrency"],
         id="bad-int",
     ),
     pytest.param(
         ["--start", "2026-11-01", "--compression", "rar"],
-        REAL | {"GENESYSCLOUD_REGION": "us-east-1"},
+        IN_REGION,
         ["compression"],
         id="bad-enum",
     ),
     pytest.param(
         ["--start", "2026-11-01", "--lookback", "soon"],
-        REAL | {"GENESYSCLOUD_REGION": "us-east-1"},
+        IN_REGION,
         ["--lookback"],
         id="bad-duration",
     ),
     pytest.param(
         ["--since-last", "--out", "/nonexistent/nowhere"],
-        REAL | {"GENESYSCLOUD_REGION": "us-east-1"},
+        IN_REGION,
         ["--since-last"],
         id="since-last",
     ),
@@ -129,25 +146,9 @@ def test_usage_errors_exit_2() -> None:
 
 def test_wrong_secret_explains_and_never_leaks(tmp_path: Path, empty_config) -> None:
     """A wrong secret exits 3 with the diagnosis; the secret appears nowhere."""
+    out = tmp_path / "out"
     with run_sandbox_in_thread(sandbox_settings()) as sb:
-        env = {
-            "GENESYSCLOUD_API_URL": sb.url,
-            "GENESYSCLOUD_OAUTHCLIENT_ID": sb.client_id,
-            "GENESYSCLOUD_OAUTHCLIENT_SECRET": SECRET,
-        }
-        out = tmp_path / "out"
-        result = run_cli(
-            "export",
-            "--config",
-            str(empty_config),
-            "--start",
-            "2026-11-01",
-            "--end",
-            "2026-11-02",
-            "--out",
-            str(out),
-            env=env,
-        )
+        result = export_one_day(empty_config, out, sandbox_env(sb, SECRET))
     assert result.returncode == 3
     assert "region" in result.stderr and "SAML" in result.stderr
     assert "Traceback" not in result.stderr
@@ -157,27 +158,9 @@ def test_wrong_secret_explains_and_never_leaks(tmp_path: Path, empty_config) -> 
 
 def test_successful_run_never_leaks_the_secret(tmp_path: Path, empty_config) -> None:
     """A verbose, successful export prints and writes no secret and no bearer token."""
-    settings = sandbox_settings(client_secret=SECRET)
-    with run_sandbox_in_thread(settings) as sb:
-        env = {
-            "GENESYSCLOUD_API_URL": sb.url,
-            "GENESYSCLOUD_OAUTHCLIENT_ID": sb.client_id,
-            "GENESYSCLOUD_OAUTHCLIENT_SECRET": SECRET,
-        }
-        out = tmp_path / "out"
-        result = run_cli(
-            "export",
-            "--config",
-            str(empty_config),
-            "--start",
-            "2026-11-01",
-            "--end",
-            "2026-11-02",
-            "--out",
-            str(out),
-            "-v",
-            env=env,
-        )
+    out = tmp_path / "out"
+    with run_sandbox_in_thread(sandbox_settings(client_secret=SECRET)) as sb:
+        result = export_one_day(empty_config, out, sandbox_env(sb), "-v")
     assert result.returncode == 0, result.stderr
     scan_for_secret(result, out)
     assert "Bearer" not in result.stderr
@@ -194,12 +177,7 @@ def scan_for_secret(result, out: Path) -> None:
 def test_auth_check_reports_region_lifetime_and_reach(empty_config) -> None:
     """auth check logs in, probes, and prints the token lifetime and what it reached."""
     with run_sandbox_in_thread(sandbox_settings(token_ttl_s=3600)) as sb:
-        env = {
-            "GENESYSCLOUD_API_URL": sb.url,
-            "GENESYSCLOUD_OAUTHCLIENT_ID": sb.client_id,
-            "GENESYSCLOUD_OAUTHCLIENT_SECRET": sb.client_secret,
-        }
-        result = run_cli("auth", "check", "--config", str(empty_config), env=env)
+        result = run_cli("auth", "check", "--config", str(empty_config), env=sandbox_env(sb))
     assert result.returncode == 0, result.stderr
     assert "3600 s" in result.stdout and "conversations:" in result.stdout
     assert "ok" in result.stdout
@@ -208,12 +186,7 @@ def test_auth_check_reports_region_lifetime_and_reach(empty_config) -> None:
 def test_auth_check_names_a_missing_permission(empty_config) -> None:
     """Without the analytics permission auth check exits 3 naming the permission."""
     with run_sandbox_in_thread(sandbox_settings(analytics_permission=False)) as sb:
-        env = {
-            "GENESYSCLOUD_API_URL": sb.url,
-            "GENESYSCLOUD_OAUTHCLIENT_ID": sb.client_id,
-            "GENESYSCLOUD_OAUTHCLIENT_SECRET": sb.client_secret,
-        }
-        result = run_cli("auth", "check", "--config", str(empty_config), env=env)
+        result = run_cli("auth", "check", "--config", str(empty_config), env=sandbox_env(sb))
     assert result.returncode == 3
     assert "analytics:conversationDetail:view" in result.stdout
 

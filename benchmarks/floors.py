@@ -28,13 +28,14 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import msgspec
 import orjson
 
+from benchmarks.scenarios import utc_instant
 from exporter.records import WindowBounds, decode_job_page, select_for_windows
 from exporter.windows import Window
 
@@ -172,8 +173,8 @@ def measure(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", required=True)
-    parser.add_argument("--start", required=True, type=_instant)
-    parser.add_argument("--end", required=True, type=_instant)
+    parser.add_argument("--start", required=True, type=utc_instant)
+    parser.add_argument("--end", required=True, type=utc_instant)
     parser.add_argument("--max-records", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
@@ -189,11 +190,6 @@ def main() -> int:
     }
     print(json.dumps(summary), flush=True)
     return 0
-
-
-def _instant(text: str) -> datetime:
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 if __name__ == "__main__":

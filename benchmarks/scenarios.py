@@ -147,3 +147,9 @@ QUICK: tuple[Scenario, ...] = (
         sdk_skip_reason="not run in --quick (its RSS is in the other rows)",
     ),
 )
+
+
+def utc_instant(text: str) -> datetime:
+    """A command-line instant (``2026-11-02`` or ISO 8601); UTC when it names no zone."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -20,9 +20,11 @@ import json
 import os
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import PureCloudPlatformClientV2 as gc
+
+from benchmarks.scenarios import utc_instant
 
 POLL_S = 1.0  # the docs' examples sleep between status checks; 1 s is generous to the baseline
 
@@ -74,8 +76,8 @@ def export_interval(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", required=True, help="API base URL (the sandbox's)")
-    parser.add_argument("--start", required=True, type=_instant)
-    parser.add_argument("--end", required=True, type=_instant)
+    parser.add_argument("--start", required=True, type=utc_instant)
+    parser.add_argument("--end", required=True, type=utc_instant)
     parser.add_argument("--out", required=True, help="JSONL file to write")
     args = parser.parse_args()
     began = time.perf_counter()
@@ -92,11 +94,6 @@ def main() -> int:
     seconds = time.perf_counter() - began
     print(json.dumps({**counts, "seconds": round(seconds, 3)}), flush=True)
     return 0
-
-
-def _instant(text: str) -> datetime:
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Every ``write`` call (one API page) becomes an independent gzip member or zstd frame, so the
 part file is a valid compressed stream at every checkpoint: a later run truncates it to the last
 checkpoint and keeps appending. Compression, hashing and disk I/O run in a worker thread (zlib,
-zstd and hashlib release the GIL), so the event loop never stalls on a 5 MB page.
+zstd and hashlib release the GIL), so the event loop never stalls on a 5 MB page. One thread hop
+per page does the join, compression, write and hash together; aiofiles would hop once per call.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """One rate limiter for the whole process: even pacing, steered by the server, with shared pauses.
 
-Pacing is a leaky bucket one request deep (aiolimiter), at the budget the server announces in
+Pacing is a leaky bucket (aiolimiter), at the budget the server announces in
 ``inin-ratelimit-allowed`` (per minute) less a small safety share, so latency jitter never pushes
 a rolling window over. When the server says the window is spent anyway (someone else shares the
 budget) every request waits for ``inin-ratelimit-reset``; a 429's Retry-After pauses every

@@ -51,7 +51,7 @@ class HeadDecoder(Generic[_T]):
     """Read a few top-level string fields of a record from its head, not from all its bytes.
 
     Decoding a whole 5 KB record to read two fields scans every byte of it, a second full pass
-    over the data after the page split (about a sixth of an export's CPU). The API sends the
+    over the data after the page split (measured: an eighth of an export's CPU). The API sends the
     top-level scalars before ``participants``, so the fields sit in the first few hundred bytes.
     The head is cut after the last wanted value and closed with ``}``: msgspec accepts that
     only when every wanted field is a genuine top-level key of the record (a key nested in an

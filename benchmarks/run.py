@@ -31,6 +31,7 @@ import orjson
 from benchmarks import report
 from benchmarks.harness import SandboxProcess, last_json_line, run_child
 from benchmarks.scenarios import FULL, QUICK, Scenario
+from exporter.output import read_records
 
 RESULTS = Path(__file__).parent / "results"
 EXPORTER = "genesys-export"
@@ -66,8 +67,7 @@ def exported_ids(out: Path) -> list[str]:
     """Every conversationId in the exporter's window files, in file order."""
     ids: list[str] = []
     for path in sorted((out / "conversations").glob("*.jsonl")):
-        with open(path, "rb") as file:
-            ids.extend(_id_decoder.decode(line).conversationId for line in file)
+        ids.extend(_id_decoder.decode(line).conversationId for line in read_records(path))
     return ids
 
 

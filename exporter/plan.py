@@ -165,11 +165,11 @@ def batch_work(items: Sequence[WorkItem], *, jobs: int, max_span: timedelta) -> 
     Each job costs a submit, a poll or more and a delete, and ends on a partial page: one job
     per window spends a tenth of a 300/min budget on that when a day holds 20 pages. So fresh
     job windows go in runs of consecutive windows, as evenly as the run allows, sized so about
-    ``jobs`` jobs share the work: each job is one cursor read page by page, and fewer cursors
-    than that cannot fill a high rate limit at real latencies. No job spans more than
-    ``max_span`` (the API documents no maximum job interval; a week bounds what a failed or
-    expired job costs to redo). Windows resuming one job at one cursor form their batch again;
-    query windows go alone, since the query serves at most 7 days and needs its own paging.
+    ``jobs`` jobs share the work (``jobs_for_budget``: each job is one cursor). No job spans
+    more than ``max_span`` (the API documents no maximum job interval; a week bounds what a
+    failed or expired job costs to redo). Windows resuming one job at one cursor form their
+    batch again; query windows go alone, since the query serves at most 7 days and needs its
+    own paging.
     """
     todo = [item for item in items if item.action != "skip"]
     fresh = sum(_groupable(item) for item in todo)

@@ -68,6 +68,11 @@ RECOVERABLE = [
     pytest.param(FaultRule(kind="truncate", routes=("jobs.results",), count=4), id="truncated"),
     pytest.param(FaultRule(kind="invalid-json", probability=0.3, count=6), id="invalid-json"),
     pytest.param(FaultRule(kind="hang", routes=("jobs.results",), count=2, hang_s=30), id="hung"),
+    # Bytes keep coming, so no read timeout fires: only the whole response's deadline ends it.
+    pytest.param(
+        FaultRule(kind="trickle-body", routes=("jobs.results",), count=2, hang_s=30),
+        id="trickled-body",
+    ),
     pytest.param(
         FaultRule(kind="status", status=503, routes=("oauth.token",), count=3),
         id="token-endpoint-down",

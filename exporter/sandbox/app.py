@@ -139,7 +139,7 @@ class SandboxApp:
             response = self._error(problem, headers)
         response.headers.update(headers)
         if rule is not None and rule.kind in faults.AFTER_HANDLER:
-            return await self._mangle(request, response, rule.kind)
+            return await self._mangle(request, response, rule)
         return response
 
     async def _fault_answer(self, request: web.Request, rule: FaultRule) -> web.StreamResponse:
@@ -164,12 +164,15 @@ class SandboxApp:
         raise problem
 
     async def _mangle(
-        self, request: web.Request, response: web.StreamResponse, kind: str
+        self, request: web.Request, response: web.StreamResponse, rule: FaultRule
     ) -> web.StreamResponse:
         if not isinstance(response, web.Response):
             return response
+        kind = rule.kind
         if kind == "drop-mid-body":
             return await faults.send_mid_body(request, response)
+        if kind == "trickle-body":
+            return await faults.trickle_body(request, response, rule.hang_s, self.state.closing)
         if kind == "truncate":
             return faults.truncated(response)
         return faults.invalid_json(response)

@@ -22,7 +22,7 @@ from exporter.sandbox.settings import FaultRule
 # Faults the middleware answers itself, without running the route's handler.
 BEFORE_HANDLER = frozenset({"status", "drop", "hang", "forbidden", "cursor-rejected"})
 # Faults that mangle the handler's real answer (so a submitted job still exists, say).
-AFTER_HANDLER = frozenset({"drop-mid-body", "truncate", "invalid-json"})
+AFTER_HANDLER = frozenset({"drop-mid-body", "trickle-body", "truncate", "invalid-json"})
 # Faults the handlers act on themselves (they change the job, not the wire).
 IN_HANDLER = frozenset({"job-failed", "job-expired"})
 # What a broken proxy might send instead of JSON.
@@ -102,6 +102,33 @@ async def send_mid_body(request: web.Request, response: web.Response) -> web.Str
     stream.content_length = len(body)
     await stream.prepare(request)
     await stream.write(body[: len(body) // 2])
+    if request.transport is not None:
+        request.transport.close()
+    return stream
+
+
+TRICKLE_INTERVAL_S = 0.05
+
+
+async def trickle_body(
+    request: web.Request, response: web.Response, seconds: float, closing: asyncio.Event
+) -> web.StreamResponse:
+    """Send half the body, then one byte every 50 ms for ``seconds``, then close: a stalled
+    proxy that a read timeout never notices, only a deadline on the whole response."""
+    body = _body_of(response)
+    stream = web.StreamResponse(status=response.status, headers=response.headers)
+    stream.content_length = len(body)
+    await stream.prepare(request)
+    half = len(body) // 2
+    await stream.write(body[:half])
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    for i in range(half, len(body) - 1):  # never the last byte: the body stays incomplete
+        if closing.is_set() or loop.time() >= deadline:
+            break
+        await stream.write(body[i : i + 1])
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(closing.wait(), TRICKLE_INTERVAL_S)
     if request.transport is not None:
         request.transport.close()
     return stream

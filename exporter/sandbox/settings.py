@@ -29,6 +29,7 @@ FAULT_KINDS = (
     "status",
     "drop",
     "drop-mid-body",
+    "trickle-body",
     "hang",
     "truncate",
     "invalid-json",
@@ -56,7 +57,7 @@ class FaultRule:
     probability: float = 1.0
     count: int | None = None  # fire at most this many times
     skip: int = 0  # let the first N matching requests through
-    hang_s: float = 3600.0
+    hang_s: float = 3600.0  # hang, trickle-body: how long before the connection is dropped
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:

@@ -279,3 +279,59 @@ async def test_read_records_refuses_a_truncated_file(tmp_path, compression) -> N
     digest.path.write_bytes(raw[:-3])
     with pytest.raises(OutputError, match=r"truncated|not a valid"):
         list(read_records(digest.path))
+
+
+def resident_fraction(path: Path) -> float:
+    """The share of ``path``'s pages in the page cache, asked of the kernel with mincore(2)."""
+    import ctypes
+    import mmap
+
+    size = path.stat().st_size
+    pages = -(-size // mmap.PAGESIZE)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_long]  # fmt: skip
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    with open(path, "rb") as file:
+        address = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, file.fileno(), 0)
+        assert address not in (None, ctypes.c_void_p(-1).value), os.strerror(ctypes.get_errno())
+        try:
+            vector = ctypes.create_string_buffer(pages)
+            assert libc.mincore(address, size, vector) == 0, os.strerror(ctypes.get_errno())
+        finally:
+            libc.munmap(address, size)
+    return sum(byte & 1 for byte in vector.raw) / pages
+
+
+def drops_cached_pages(folder: Path) -> bool:
+    """Whether this file system lets written pages go on DONTNEED (tmpfs, for one, cannot)."""
+    probe = folder / "probe"
+    with open(probe, "wb") as file:
+        file.write(b"x" * (1 << 20))
+        file.flush()
+        os.fsync(file.fileno())
+        os.posix_fadvise(file.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+    dropped = resident_fraction(probe) < 0.5
+    probe.unlink()
+    return dropped
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="no posix_fadvise here")
+async def test_written_pages_leave_the_page_cache_once_on_disk(tmp_path) -> None:
+    """A checkpointed part file and a committed file are no longer held in the page cache."""
+    if not drops_cached_pages(tmp_path):
+        pytest.skip("this file system keeps written pages cached whatever it is told")
+    wf = window(tmp_path, "none")
+    await wf.open()
+    records = [b'{"x":"' + b"y" * 4000 + b'"}'] * 1000  # ~4 MB a page, as the API's pages
+    for _ in range(3):
+        await wf.write(records)
+    assert resident_fraction(wf.part_path) > 0.5  # not yet known to be on disk: still cached
+    await wf.checkpoint()
+    assert resident_fraction(wf.part_path) < 0.05
+    await wf.write(records)
+    digest = await wf.commit()
+    assert resident_fraction(digest.path) < 0.05
+    assert digest.records == 4000 and sum(1 for _ in read_records(digest.path)) == 4000

@@ -14,11 +14,12 @@ from exporter.records import (
     HeadDecoder,
     WindowBounds,
     _RecordKey,
+    canonical_start,
     decode_job_page,
     decode_query_page,
     select_for_windows,
 )
-from exporter.windows import plan_windows
+from exporter.windows import parse_api_instant, plan_windows
 from tests.support import START, days
 
 full_decode = msgspec.json.Decoder(_RecordKey).decode
@@ -85,6 +86,46 @@ def test_head_decoder_reads_top_level_keys_only(raw: bytes) -> None:
     assert head_decoder.decode(raw).conversationStart == "s"
 
 
+class _Start(msgspec.Struct):
+    conversationStart: object
+
+
+full_start = msgspec.json.Decoder(_Start).decode
+
+
+@given(records())
+def test_canonical_start_is_the_full_decode_or_nothing(raw: bytes) -> None:
+    """When the plain reading answers, it is the top-level value a full decode finds."""
+    start = canonical_start(raw)
+    if start is not None:
+        assert full_start(raw).conversationStart == start.decode()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b'{"conversationEnd":"e","conversationStart":"2026-11-01T13:45:12.345Z","p":[]}',
+         b"2026-11-01T13:45:12.345Z"),
+        (b'{"conversationStart":"2026-11-01T13:45:12.345Z"}', b"2026-11-01T13:45:12.345Z"),
+        # nested first, the key's text as the tail of a longer key, an escaped value, an
+        # offset instead of Z, a space before the key: all left to the full decode
+        (b'{"p":{"conversationStart":"2026-11-01T13:45:12.345Z"},'
+         b'"conversationStart":"2026-11-02T00:00:00.000Z"}', None),
+        (b'{"p":{"a":1,"conversationStart":"2026-11-01T13:45:12.345Z"},'
+         b'"conversationStart":"2026-11-02T00:00:00.000Z"}', None),
+        (b'{"p":[{"a":1,"conversationStart":"2026-11-01T13:45:12.345Z"}],'
+         b'"conversationStart":"2026-11-02T00:00:00.000Z"}', None),
+        (b'{"x\\"conversationStart":"2026-11-01T13:45:12.345Z",'
+         b'"conversationStart":"2026-11-02T00:00:00.000Z"}', None),
+        (b'{"conversationStart":"2026-11-01T13:45:12.34\\u0035Z"}', None),
+        (b'{"conversationStart":"2026-11-01T13:45:12.345+00:00"}', None),
+        (b'{"a":1, "conversationStart":"2026-11-01T13:45:12.345Z"}', None),
+    ],
+)  # fmt: skip
+def test_canonical_start_reads_only_a_plain_top_level_value(raw, expected) -> None:
+    assert canonical_start(raw) == expected
+
+
 def test_head_decoder_raises_as_the_full_decode_does_when_a_key_is_missing() -> None:
     with pytest.raises(msgspec.ValidationError, match="conversationId"):
         head_decoder.decode(b'{"conversationStart":"s","p":{"conversationId":"nested"}}')
@@ -123,3 +164,31 @@ def test_seen_ids_are_dropped_and_pretty_records_are_written_on_one_line() -> No
     (chosen,) = select_for_windows(raws, WindowBounds(windows), seen, single_line=False)
     assert [bytes(r) for r in chosen] == [orjson.dumps(record("b", "2026-11-01T02:00:00.000Z"))]
     assert seen == {"a", "b"}
+
+
+EDGE = "2026-11-02T00:00:00.000Z"
+near_edges = st.sampled_from(
+    ["2026-10-31T23:59:59.999Z", "2026-11-01T00:00:00.000Z", "2026-11-01T12:00:00.000Z",
+     "2026-11-01T23:59:59.999Z", EDGE, "2026-11-02T18:00:00.000Z", "2026-11-02T23:59:59.999Z",
+     "2026-11-03T00:00:00.000Z", "2026-11-01T23:30:00-01:00", "2026-11-02T10:00:00.123456Z"]
+)  # fmt: skip
+
+
+@given(st.lists(near_edges, max_size=12), st.booleans())
+def test_job_pages_are_routed_as_by_parsing_every_start(starts: list[str], sort: bool) -> None:
+    """Whatever the mix of shapes and windows, in order or not, each record goes where its
+    parsed start says, in page order; whole-window pages take the same answer."""
+    windows = plan_windows(START, START + days(2), timedelta(days=1))
+    starts = sorted(starts) if sort else starts
+    body = page(*(record(f"c{n}", start) for n, start in enumerate(starts)))
+    chosen = select_for_windows(
+        decode_job_page(body).conversations, WindowBounds(windows), None, single_line=True
+    )
+    expected: list[list[str]] = [[] for _ in windows]
+    for n, start in enumerate(starts):
+        ms = parse_api_instant(start)
+        for i, w in enumerate(windows):
+            if w.start_ms <= ms < w.end_ms:
+                expected[i].append(f"c{n}")
+    ids = [[orjson.loads(bytes(r))["conversationId"] for r in window] for window in chosen]
+    assert ids == expected

@@ -42,8 +42,10 @@ SUFFIXES: dict[Compression, str] = {"none": ".jsonl", "gzip": ".jsonl.gz", "zstd
 GZIP_LEVEL = 6
 ZSTD_LEVEL = 3
 _READ_CHUNK = 1 << 20
-# Ask the kernel to write back, and drop, the cached pages of a part file every this many bytes.
-_RELEASE_CACHE_BYTES = 32 << 20
+# Ask the kernel to write back, and drop, the cached pages of a part file every this many bytes:
+# about every job page. The smaller the pool of pages cycled, the cheaper each write; measured
+# on 300,000 records: 1.3 system CPU s at 4 MB, 1.5 at 8 MB, 1.9 at 32 MB, 2.3 at 128 MB.
+_RELEASE_CACHE_BYTES = 4 << 20
 _CAN_RELEASE_CACHE = hasattr(os, "posix_fadvise")  # Linux and most Unixes; not macOS or Windows
 
 _P = ParamSpec("_P")

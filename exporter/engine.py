@@ -18,6 +18,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -99,6 +100,7 @@ class ExportRun:
         self._batches: asyncio.Queue[Batch | None] = asyncio.Queue()
         self._outstanding = 0
         self._workers = 1
+        self._files: Executor | None = None  # the one thread of every window file, during run
         self._clock = asyncio.get_running_loop().time
         self.stopping = False
         self.counters = RunCounters()
@@ -110,12 +112,14 @@ class ExportRun:
         self._workers = max(1, min(self._jobs.max_concurrent_jobs, len(batches)))
         for batch in batches:
             self._enqueue(batch)
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._writer())
-            async with asyncio.TaskGroup() as workers:
-                for _ in range(self._workers):
-                    workers.create_task(self._worker())
-            await self._queue.put(None)  # every page is queued: let the writer finish
+        # Exits only when every task is done, so no file operation is left for the thread.
+        with ThreadPoolExecutor(1, thread_name_prefix="genesys-export-files") as self._files:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._writer())
+                async with asyncio.TaskGroup() as workers:
+                    for _ in range(self._workers):
+                        workers.create_task(self._worker())
+                await self._queue.put(None)  # every page is queued: let the writer finish
         return self.counters
 
     # -- work distribution ----------------------------------------------------------------
@@ -216,7 +220,7 @@ class ExportRun:
         try:
             for item, checkpoint in zip(batch.items, checkpoints, strict=True):
                 path = self._out / ENTITY / (item.window.name + SUFFIXES[compression])
-                file = WindowFile(path, compression)
+                file = WindowFile(path, compression, self._files)
                 files.append(file)
                 if resume and checkpoint is not None:
                     await file.open(

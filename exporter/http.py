@@ -212,6 +212,7 @@ class ApiClient:
 
     def _on_rate_limited(self, response: Response) -> None:
         self._rate_limited += 1
+        self.limiter.rate_limited()  # before the pause below, which it must not count as ours
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         if retry_after is not None and retry_after > self._settings.retry_after_max_s:
             raise QuotaExhausted(

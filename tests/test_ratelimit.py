@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from exporter.ratelimit import BUCKET_SHARE, SAFETY_SHARE, RateLimiter
+from exporter.ratelimit import BUCKET_SHARE, SAFETY_SHARE, SAFETY_SHARE_MOST, RateLimiter
 
 
 class FakeClock:
@@ -53,7 +53,7 @@ async def test_headers_set_the_budget_and_pause_near_the_wall() -> None:
     limiter.observe(
         {
             "inin-ratelimit-allowed": "600",
-            "inin-ratelimit-count": "599",
+            "inin-ratelimit-count": "600",
             "inin-ratelimit-reset": "12",
         }
     )
@@ -78,11 +78,13 @@ async def admissions(limiter: RateLimiter, requests: int) -> list[float]:
     return admitted
 
 
-def most_in_any_span(admitted: list[float], per_minute: int) -> float:
+def most_in_any_span(
+    admitted: list[float], per_minute: int, safety_share: float = SAFETY_SHARE
+) -> float:
     """The most requests admitted in any span, less what the paced rate allows over it: at
     most the bucket's depth when the pace holds. Callers allow half a request of slack: the
     times are noted when the event loop gets round to it, a little after each admission."""
-    rate = per_minute * (1 - SAFETY_SHARE) / 60
+    rate = per_minute * (1 - safety_share) / 60
     return max(
         (j - i + 1) - rate * (admitted[j] - admitted[i])
         for i in range(len(admitted))
@@ -93,8 +95,8 @@ def most_in_any_span(admitted: list[float], per_minute: int) -> float:
 async def test_pacing_lets_the_bucket_through_then_holds_the_pace() -> None:
     """In any span, requests number at most the bucket's depth plus the paced rate times the
     span (the budget less the safety share); the bucket's depth goes at once."""
-    per_minute = 6000  # 100 per second, 10.1 ms apart; a bucket 30 deep
-    depth = int(per_minute * BUCKET_SHARE)
+    per_minute = 6000  # 100 per second, 10.05 ms apart; a bucket 15 deep
+    depth = int(per_minute * SAFETY_SHARE * BUCKET_SHARE)
     admitted = await admissions(RateLimiter(per_minute), depth + 20)
     assert admitted[depth - 1] - admitted[0] < 60 / per_minute
     assert most_in_any_span(admitted, per_minute) <= depth + 0.5
@@ -106,7 +108,7 @@ async def test_a_new_budget_paces_the_requests_after_it() -> None:
     await limiter.acquire()
     limiter.observe({"inin-ratelimit-allowed": "6000"})
     admitted = await asyncio.wait_for(admissions(limiter, 60), timeout=5)
-    assert most_in_any_span(admitted, 6000) <= int(6000 * BUCKET_SHARE) + 0.5
+    assert most_in_any_span(admitted, 6000) <= int(6000 * SAFETY_SHARE * BUCKET_SHARE) + 0.5
 
 
 async def test_wait_unpaused_returns_when_the_pause_ends() -> None:
@@ -130,3 +132,40 @@ async def test_a_count_at_our_own_paced_peak_does_not_pause() -> None:
     assert limiter.statistics().header_pauses == 0
     limiter.observe({**headers, "inin-ratelimit-count": "300"})
     assert limiter.statistics().header_pauses == 1
+
+
+async def test_a_429_while_pacing_widens_the_margin_once_per_pause() -> None:
+    """The first 429 doubles the safety share; those answering requests sent before its pause
+    began do not; later episodes double it again, up to the most."""
+    clock = FakeClock()
+    limiter = RateLimiter(300, clock=clock)
+    limiter.rate_limited()
+    limiter.pause(1.0)
+    for _ in range(7):  # the rest of a burst, during the pause
+        limiter.rate_limited()
+    assert limiter.statistics().safety_share == 2 * SAFETY_SHARE
+    for episode in range(1, 10):
+        clock.now = 10.0 * episode
+        limiter.rate_limited()
+    assert limiter.statistics().safety_share == SAFETY_SHARE_MOST
+
+
+async def test_unpaced_429s_leave_the_margin_alone() -> None:
+    """With no budget known there is no pace to widen."""
+    limiter = RateLimiter(0, clock=FakeClock())
+    limiter.rate_limited()
+    assert limiter.statistics().safety_share == SAFETY_SHARE
+
+
+async def test_a_widened_margin_paces_slower() -> None:
+    """After 429s widen the share to the most, requests keep to the budget less that share."""
+    per_minute = 6000
+    limiter = RateLimiter(per_minute)
+    for _ in range(3):  # three episodes: 0.5% -> 1% -> 2% -> 4%
+        limiter.rate_limited()
+    assert limiter.statistics().safety_share == SAFETY_SHARE_MOST
+    depth = int(per_minute * SAFETY_SHARE_MOST * BUCKET_SHARE)
+    admitted = await asyncio.wait_for(admissions(limiter, depth + 80), timeout=5)
+    after_bucket = admitted[depth:]
+    rate = (len(after_bucket) - 1) / (after_bucket[-1] - after_bucket[0])
+    assert rate <= per_minute / 60 * (1 - SAFETY_SHARE_MOST) * 1.01  # 97/s; the first: 99.5/s

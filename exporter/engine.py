@@ -112,7 +112,8 @@ class ExportRun:
         self._workers = max(1, min(self._jobs.max_concurrent_jobs, len(batches)))
         for batch in batches:
             self._enqueue(batch)
-        # Exits only when every task is done, so no file operation is left for the thread.
+        # Leaving waits for the thread, so even a file operation whose await was cancelled
+        # has finished when the run returns.
         with ThreadPoolExecutor(1, thread_name_prefix="genesys-export-files") as self._files:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._writer())

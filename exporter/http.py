@@ -212,7 +212,8 @@ class ApiClient:
 
     def _on_rate_limited(self, response: Response) -> None:
         self._rate_limited += 1
-        self.limiter.rate_limited()  # before the pause below, which it must not count as ours
+        # First: after the pause below, this 429 would look like the tail of an earlier one.
+        self.limiter.rate_limited()
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         if retry_after is not None and retry_after > self._settings.retry_after_max_s:
             raise QuotaExhausted(

@@ -19,8 +19,8 @@ from aiolimiter import AsyncLimiter
 WINDOW_S = 60.0
 # Pace a little under the announced budget. The server counts arrivals in a rolling window: in
 # one window land the requests sent over 60 s plus the latency jitter's spread, plus what the
-# bucket lets through at once. Half of the share covers the bucket, half a spread of about
-# 0.15 s; a wider spread meets the header check below, then Retry-After. Each 429 met while
+# bucket lets through at once. Half of the share covers the bucket, half (at 300/min) a spread
+# of about 0.15 s; a wider spread meets the header check below, then Retry-After. Each 429 met while
 # pacing doubles the share (up to the most): a link with more jitter learns its margin from
 # one 429 instead of meeting one a minute. Measured against the sandbox (100-300 ms latency):
 # 96% and 95% of the ceiling at 300/min and 1,200/min from 0.5%, 96% and 94% from 1%.

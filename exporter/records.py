@@ -129,33 +129,32 @@ class WindowBounds:
     """The edges of consecutive windows, to find the window a record started in.
 
     Records carry ``conversationStart`` as ``2026-11-01T13:45:12.345Z``; for that fixed shape
-    string order is time order, so the edges are compared as strings (no parsing per record:
+    string order is time order, so the edges are compared as bytes (no parsing per record:
     about a tenth of the CPU of an export). Any other shape is parsed and compared in ms.
     """
 
-    __slots__ = ("_bytes", "_ms", "_texts")
+    __slots__ = ("_edges", "_ms")
 
     def __init__(self, windows: Sequence[Window]) -> None:
         edges = [w.start for w in windows] + [windows[-1].end]
-        self._texts = [format_instant(edge) for edge in edges]
-        self._bytes = [text.encode() for text in self._texts]
+        self._edges = [format_instant(edge).encode() for edge in edges]
         self._ms = [w.start_ms for w in windows] + [windows[-1].end_ms]
 
     def __len__(self) -> int:
-        return len(self._texts) - 1
+        return len(self._edges) - 1
 
     def index(self, start: str) -> int:
         """The index of the window ``start`` lies in, or -1 when it lies in none."""
         if len(start) == 24 and start[23] == "Z" and start[19] == "." and start[10] == "T":
-            i = bisect_right(self._texts, start) - 1
-        else:
-            i = bisect_right(self._ms, parse_api_instant(start)) - 1
-        return i if i < len(self._texts) - 1 else -1
+            return self.index_canonical(start.encode())
+        return self._within(bisect_right(self._ms, parse_api_instant(start)) - 1)
 
     def index_canonical(self, start: bytes) -> int:
         """``index`` for a start already known to be in the canonical shape, as bytes."""
-        i = bisect_right(self._bytes, start) - 1
-        return i if i < len(self._bytes) - 1 else -1
+        return self._within(bisect_right(self._edges, start) - 1)
+
+    def _within(self, i: int) -> int:
+        return i if i < len(self._edges) - 1 else -1
 
     def common_index(self, starts: list[bytes | None]) -> int:
         """The window holding every one of ``starts``, or -1 when they are not all known and in

@@ -43,6 +43,8 @@ def run_metrics(
         "requests": requests,
         "requests_per_1000_records": round(requests / records * 1000, 2) if records else None,
         "results_pages": pages,
+        # What the jobs selected beyond what was kept: overlap records and the like.
+        "job_records_selected": int(stats.get("job_records", 0)),
         "rate_limited_429": int(stats.get("rate_limited", 0)),
         "polls": polls,
         "poll_share": round(polls / requests, 4) if requests else None,

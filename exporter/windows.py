@@ -105,6 +105,11 @@ class Window:
         return f"{_stamp(self.start)}_{_stamp(self.end)}"
 
     @property
+    def whole_days(self) -> bool:
+        """Whether the window starts and ends on UTC midnights."""
+        return self.start == _midnight(self.start) and self.end == _midnight(self.end)
+
+    @property
     def interval(self) -> str:
         """The API's interval form: ``<start>/<end>`` in ``format_instant`` form."""
         return f"{format_instant(self.start)}/{format_instant(self.end)}"

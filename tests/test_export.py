@@ -57,6 +57,27 @@ async def test_midnight_crossers_land_in_the_window_they_started(sandbox, tmp_pa
     assert crossers > 0
 
 
+async def test_day_jobs_select_only_what_started_in_them(sandbox, tmp_path) -> None:
+    """Whole-day jobs match by start day, so the sandbox selects exactly the ground truth: none
+    of the midnight crossers of the day before, which overlap matching would send too."""
+    await run(exporter_settings(sandbox, tmp_path))
+    truth = ground_truth(sandbox, START, START + days(3))
+    assert sandbox.stats().job_records == len(truth)
+
+
+async def test_part_day_jobs_match_by_overlap_and_keep_what_started_in_them(tmp_path) -> None:
+    """Six-hour windows cannot use start-day matching (it would send whole days): the jobs
+    select by overlap, more than the truth, and the files still hold each id once."""
+    async with Sandbox(sandbox_settings()) as sb:
+        settings = exporter_settings(sb, tmp_path, jobs={"window": days(1) / 4})
+        summary = await run(settings, end=START + days(1))
+        ids = exported_ids(tmp_path)
+        truth = ground_truth(sb, START, START + days(1))
+        assert summary.status == "ok" and summary.windows == 4
+        assert set(ids) == truth and max(ids.values()) == 1
+        assert sb.stats().job_records > len(truth)
+
+
 async def test_one_job_fills_several_day_files(sandbox, tmp_path) -> None:
     """With one job at a time, a single job covers the three days and each day gets its own
     file holding exactly the conversations that started that day."""

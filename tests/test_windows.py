@@ -280,3 +280,13 @@ def test_an_end_after_now_is_allowed() -> None:
     now = datetime(2026, 11, 25, 12, tzinfo=UTC)
     validate_range(NOV1, now + timedelta(days=1), now=now)
     validate_range(now, now + timedelta(seconds=1), now=now)
+
+
+def test_whole_days_needs_both_edges_on_utc_midnight() -> None:
+    """Only windows from one UTC midnight to another may ask jobs for start-day matching."""
+    midnight = NOV1
+    assert Window(midnight, midnight + timedelta(days=2)).whole_days
+    assert not Window(midnight, midnight + timedelta(hours=6)).whole_days
+    assert not Window(midnight + timedelta(hours=6), midnight + timedelta(days=1)).whole_days
+    paris = timezone(timedelta(hours=1))
+    assert not Window(datetime(2026, 11, 1, tzinfo=paris), midnight + timedelta(days=1)).whole_days

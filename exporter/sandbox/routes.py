@@ -83,6 +83,7 @@ class Routes:
             max_active=s.max_concurrent_jobs, failed=CALL.get().fault == "job-failed",
         )  # fmt: skip
         self.state.stats.jobs_created += 1
+        self.state.stats.job_records += len(indices)
         return json_response(orjson.dumps({"jobId": job.id}), 202)
 
     async def availability(self, request: web.Request) -> web.Response:

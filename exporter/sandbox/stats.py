@@ -23,6 +23,7 @@ class SandboxStats:
     max_in_flight: int = 0
     jobs_created: int = 0
     jobs_deleted: int = 0
+    job_records: int = 0  # conversations the created jobs selected: what reading them costs
     rate_limited: int = 0
     faults_injected: Mapping[str, int] = field(default_factory=dict)
 
@@ -45,6 +46,7 @@ class SandboxStats:
             "max_in_flight": self.max_in_flight,
             "jobs_created": self.jobs_created,
             "jobs_deleted": self.jobs_deleted,
+            "job_records": self.job_records,
             "rate_limited": self.rate_limited,
             "faults_injected": dict(self.faults_injected),
         }
@@ -64,6 +66,7 @@ class StatsRecorder:
     __slots__ = (
         "faults_injected",
         "in_flight",
+        "job_records",
         "jobs_created",
         "jobs_deleted",
         "max_in_flight",
@@ -86,6 +89,7 @@ class StatsRecorder:
         self.max_in_flight = self.in_flight
         self.jobs_created = 0
         self.jobs_deleted = 0
+        self.job_records = 0
         self.rate_limited = 0
 
     def enter(self) -> None:
@@ -112,6 +116,7 @@ class StatsRecorder:
             max_in_flight=self.max_in_flight,
             jobs_created=self.jobs_created,
             jobs_deleted=self.jobs_deleted,
+            job_records=self.job_records,
             rate_limited=self.rate_limited,
             faults_injected=MappingProxyType(dict(self.faults_injected)),
         )

@@ -253,7 +253,9 @@ class ExportRun:
             await self._wait_job(run.job_id, first_poll_s=jobs.poll_initial_s)
         else:
             await self._wait_job(run.job_id, first_poll_s=0.0)
-        pages = analytics.job_pages(api, run.job_id, page_size=jobs.page_size, cursor=run.cursor)
+        pages = analytics.job_pages(
+            api, run.job_id, page_size=jobs.page_size, cursor=run.cursor, span=run.batch.span
+        )
         async for page, single_line in pages:
             selections = select_for_windows(
                 page.conversations, run.bounds, None, single_line=single_line

@@ -30,7 +30,7 @@ from exporter.errors import (
     ServerError,
     TransportError,
 )
-from exporter.ratelimit import RateLimiter
+from exporter.ratelimit import URGENT, RateLimiter
 from exporter.retry import RetryPolicy, parse_retry_after
 
 log = logging.getLogger("exporter")
@@ -138,15 +138,18 @@ class ApiClient:
         params: Mapping[str, str] | None = None,
         expect: tuple[int, ...] = (200,),
         parse: Callable[[bytes], T],
+        priority: float = URGENT,
     ) -> T:
-        """Send with retries; ``parse`` runs inside the retry loop so bad bodies are retried."""
+        """Send with retries; ``parse`` runs inside the retry loop so bad bodies are retried.
+
+        ``priority`` orders requests queued for the rate limit, lowest first (``acquire``)."""
         body = None if json is None else orjson.dumps(json)
         delays = self._policy.delays()
         deadline = self._clock() + self._policy.max_seconds
         failures = 0
         while True:
             try:
-                response = await self._send_authenticated(method, path, body, params)
+                response = await self._send_authenticated(method, path, body, params, priority)
                 return _parse_expected(response, expect, parse)
             except RetryableError as exc:
                 error = exc
@@ -174,16 +177,21 @@ class ApiClient:
     # -- layer: auth ----------------------------------------------------------------------
 
     async def _send_authenticated(
-        self, method: str, path: str, body: bytes | None, params: Mapping[str, str] | None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        params: Mapping[str, str] | None,
+        priority: float,
     ) -> Response:
         token = await self.tokens.get()
-        response = await self._send_paced(method, path, body, params, token)
+        response = await self._send_paced(method, path, body, params, token, priority)
         if response.status != 401:
             return response
         # Expired or revoked: drop this token (only this one), mint once, replay once.
         self.tokens.invalidate(token)
         token = await self.tokens.get()
-        response = await self._send_paced(method, path, body, params, token)
+        response = await self._send_paced(method, path, body, params, token, priority)
         if response.status == 401:
             raise AuthError(
                 "The API rejected a freshly issued token (HTTP 401 "
@@ -201,9 +209,10 @@ class ApiClient:
         body: bytes | None,
         params: Mapping[str, str] | None,
         token: Token,
+        priority: float,
     ) -> Response:
         async with self._pool:
-            await self.limiter.acquire()
+            await self.limiter.acquire(priority)
             response = await self._send_once(method, path, body, params, token)
         self.limiter.observe(response.headers)
         if response.status == 429:

@@ -4,12 +4,15 @@ Pacing is a leaky bucket (aiolimiter), at the budget the server announces in
 ``inin-ratelimit-allowed`` (per minute) less a small safety share, so latency jitter never pushes
 a rolling window over. When the server says the window is spent anyway (someone else shares the
 budget) every request waits for ``inin-ratelimit-reset``; a 429's Retry-After pauses every
-request together, not each on its own.
+request together, not each on its own. When requests queue for the pace, the one with the
+lowest ``priority`` takes the next turn (see ``acquire``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -35,6 +38,8 @@ BUCKET_SHARE = 1 / 2  # of the safety share
 # the budget means another client is spending it too: wait for the reset.
 SPENT_SHARE = 1 / 4  # of the safety share
 UNLIMITED = 0
+# The priority of requests that start or steer work (submits, polls, tokens): before any page.
+URGENT = -1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +65,10 @@ class RateLimiter:
         self._paused_seconds = 0.0
         self._header_pauses = 0
         self._safety = SAFETY_SHARE
+        # One request at a time waits in the bucket; the rest wait here, lowest priority first.
+        self._queue: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
+        self._turn_taken = False
         self.set_budget(per_minute)
 
     def set_budget(self, per_minute: int) -> None:
@@ -87,12 +96,46 @@ class RateLimiter:
             self._safety = widened
             self._pace()
 
-    async def acquire(self) -> None:
-        """Wait for any shared pause, then for this request's turn in the pace."""
+    async def acquire(self, priority: float = URGENT) -> None:
+        """Wait for any shared pause, then for this request's turn in the pace.
+
+        While requests queue for turns, the lowest ``priority`` goes next, ties in arrival
+        order. Job pages pass how far their job has read through its interval, so the jobs
+        furthest behind read at their cursor's full speed and every job ends at about the same
+        time, instead of the biggest ones finishing alone at one cursor's pace each.
+        """
         await self.wait_unpaused()
-        if self._bucket is not None:  # a new budget paces the requests that queue after it
-            await self._bucket.acquire()
-            await self.wait_unpaused()  # a pause may have begun while we queued
+        if self._bucket is None:
+            return
+        await self._next_turn(priority)
+        try:
+            bucket = self._bucket  # a new budget paces the requests that queue after it
+            if bucket is not None:
+                await bucket.acquire()
+        finally:
+            self._pass_turn()
+        await self.wait_unpaused()  # a pause may have begun while we queued
+
+    async def _next_turn(self, priority: float) -> None:
+        if not self._turn_taken:
+            self._turn_taken = True
+            return
+        turn = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._queue, (priority, next(self._arrivals), turn))
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():  # handed the turn, cancelled before use
+                self._pass_turn()
+            raise
+
+    def _pass_turn(self) -> None:
+        while self._queue:
+            turn = heapq.heappop(self._queue)[2]
+            if not turn.done():  # cancelled waiters stay queued until they come up
+                turn.set_result(None)
+                return
+        self._turn_taken = False
 
     async def wait_unpaused(self) -> None:
         """Return once no shared pause is in force (pauses can be extended while waiting)."""

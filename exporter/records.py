@@ -115,6 +115,13 @@ def canonical_start(raw: msgspec.Raw | bytes) -> bytes | None:
     return value[:_CANONICAL_LEN]
 
 
+def start_ms(raw: msgspec.Raw | bytes) -> int:
+    """Epoch milliseconds of a record's ``conversationStart``."""
+    start = canonical_start(raw)
+    text = start.decode() if start is not None else _start_decoder.decode(raw).conversationStart
+    return parse_api_instant(text)
+
+
 def decode_job_page(body: bytes) -> JobResultsPage:
     """Decode a results page; raises ValueError (msgspec.DecodeError) when it is not one."""
     return _job_page_decoder.decode(body)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from exporter.ratelimit import BUCKET_SHARE, SAFETY_SHARE, SAFETY_SHARE_MOST, RateLimiter
+from exporter.ratelimit import (
+    BUCKET_SHARE,
+    SAFETY_SHARE,
+    SAFETY_SHARE_MOST,
+    URGENT,
+    RateLimiter,
+)
 
 
 class FakeClock:
@@ -109,6 +115,54 @@ async def test_a_new_budget_paces_the_requests_after_it() -> None:
     limiter.observe({"inin-ratelimit-allowed": "6000"})
     admitted = await asyncio.wait_for(admissions(limiter, 60), timeout=5)
     assert most_in_any_span(admitted, 6000) <= int(6000 * SAFETY_SHARE * BUCKET_SHARE) + 0.5
+
+
+async def queued_behind_a_turn(limiter: RateLimiter, per_minute: int) -> asyncio.Task[None]:
+    """Empty the bucket, then start a request that holds the next turn: later ones queue."""
+    for _ in range(int(per_minute * SAFETY_SHARE * BUCKET_SHARE)):
+        await limiter.acquire()
+    holder = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0)
+    return holder
+
+
+async def test_queued_requests_take_turns_lowest_priority_first() -> None:
+    """Requests waiting for the pace go by priority (job pages: the job furthest behind),
+    equal priorities in the order they came, urgent ones (submits, polls) before any page."""
+    limiter = RateLimiter(6000)
+    holder = await queued_behind_a_turn(limiter, 6000)
+    order: list[str] = []
+
+    async def request(name: str, priority: float) -> None:
+        await limiter.acquire(priority)
+        order.append(name)
+
+    queued = [("ahead", 0.9), ("behind", 0.1), ("middle", 0.5), ("behind too", 0.1)]
+    tasks = [asyncio.create_task(request(name, p)) for name, p in queued]
+    await asyncio.sleep(0)
+    tasks.append(asyncio.create_task(request("poll", URGENT)))
+    await asyncio.wait_for(asyncio.gather(holder, *tasks), timeout=5)
+    assert order == ["poll", "behind", "behind too", "middle", "ahead"]
+
+
+async def test_cancelled_waiters_pass_their_turn_on() -> None:
+    """A request cancelled while queued, or just after being handed the turn, does not keep
+    the others waiting."""
+    limiter = RateLimiter(6000)
+    await queued_behind_a_turn(limiter, 6000)
+    handed = asyncio.create_task(limiter.acquire(0.1))
+    queued = asyncio.create_task(limiter.acquire(0.2))
+    last = asyncio.create_task(limiter.acquire(0.3))
+
+    async def cancel_at_handover() -> None:
+        await limiter.acquire(URGENT)  # its turn goes to `handed`, which has not run yet
+        handed.cancel()
+
+    await asyncio.sleep(0)
+    queued.cancel()
+    await asyncio.wait_for(asyncio.gather(cancel_at_handover(), last), timeout=5)
+    assert handed.cancelled() and queued.cancelled()
+    await asyncio.wait_for(limiter.acquire(), timeout=5)
 
 
 async def test_wait_unpaused_returns_when_the_pause_ends() -> None:

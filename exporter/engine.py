@@ -59,7 +59,7 @@ class BatchRun:
     availability: str | None = None
     checkpointed_at: float = 0.0
     done: asyncio.Future[None] | None = None
-    abandoned: bool = False  # queued writes for an abandoned batch are dropped
+    abandoned: bool = False  # its queued writes and commit are dropped
 
     @property
     def source(self) -> Source:
@@ -291,13 +291,14 @@ class ExportRun:
 
     async def _abandon(self, run: BatchRun, exc: BaseException) -> None:
         """Drop the job and part files of a batch that will be redone (API errors) or not read
-        (a stop signal). Fatal errors keep them: like a SIGKILL, the next run resumes there."""
+        (a stop signal). Fatal errors keep them: like a SIGKILL, the next run resumes there.
+        Either way the batch's pages still queued for the writer are dropped, not written."""
+        run.abandoned = True
         if not (self.stopping or isinstance(exc, ApiError)):
             for file in run.files:  # keep the part files, release the handles
                 with contextlib.suppress(OutputError):
                     await asyncio.shield(file.close())
             return
-        run.abandoned = True
         for file in run.files:
             with contextlib.suppress(OutputError):
                 await asyncio.shield(file.discard())

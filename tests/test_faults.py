@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from exporter.manifest import Manifest
+from exporter.output import WindowFile
 from exporter.progress import NoProgress
 from exporter.runner import ExportRequest, export
 from exporter.sandbox import FaultRule, Sandbox
@@ -136,6 +138,26 @@ async def test_403_mid_run_stops_with_exit_3(sandbox, tmp_path) -> None:
     sandbox.add_fault(FaultRule(kind="forbidden", routes=("jobs.results",), skip=3, count=1))
     summary = await export_with(sandbox, tmp_path)
     assert summary.exit_code == 3
+    assert "analytics:conversationDetail:view" in summary.error
+    assert_nothing_looks_complete(tmp_path)
+
+
+async def test_403_while_pages_wait_for_a_slow_disk_still_stops_with_exit_3(
+    sandbox, tmp_path, monkeypatch
+) -> None:
+    """The fatal error closes the batch's files while pages of it still wait for the writer:
+    those pages are dropped (the next run resumes at the checkpoint), not written to a closed
+    file, and the run still ends with the 403's exit 3."""
+    append = WindowFile._append_records
+
+    def slow_append(self, records):  # a disk slower than the API: the writer queue fills
+        time.sleep(0.05)
+        append(self, records)
+
+    monkeypatch.setattr(WindowFile, "_append_records", slow_append)
+    sandbox.add_fault(FaultRule(kind="forbidden", routes=("jobs.results",), skip=3, count=1))
+    summary = await export_with(sandbox, tmp_path, jobs={**SMALL_PAGES, "max_concurrent_jobs": 1})
+    assert summary.exit_code == 3, summary
     assert "analytics:conversationDetail:view" in summary.error
     assert_nothing_looks_complete(tmp_path)
 

@@ -43,7 +43,7 @@ def run_metrics(
         "requests": requests,
         "requests_per_1000_records": round(requests / records * 1000, 2) if records else None,
         "results_pages": pages,
-        # What the jobs selected beyond what was kept: overlap records and the like.
+        # Every record the jobs selected: those written plus those dropped (overlap and the like).
         "job_records_selected": int(stats.get("job_records", 0)),
         "rate_limited_429": int(stats.get("rate_limited", 0)),
         "polls": polls,

@@ -38,7 +38,8 @@ BUCKET_SHARE = 1 / 2  # of the safety share
 # the budget means another client is spending it too: wait for the reset.
 SPENT_SHARE = 1 / 4  # of the safety share
 UNLIMITED = 0
-# The priority of requests that start or steer work (submits, polls, tokens): before any page.
+# The priority of requests that start or end jobs (submits, polls, deletes): before any page.
+# Token requests go to the login host and never wait here.
 URGENT = -1.0
 
 

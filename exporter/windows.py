@@ -100,7 +100,7 @@ class Window:
     @property
     def name(self) -> str:
         """``2026-11-01`` for one aligned UTC day, else ``20261101T060000Z_20261101T120000Z``."""
-        if self.end - self.start == DAY and self.start == _midnight(self.start):
+        if self.end - self.start == DAY and self.whole_days:
             return self.start.strftime(_NAME_DAY)
         return f"{_stamp(self.start)}_{_stamp(self.end)}"
 

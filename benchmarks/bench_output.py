@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from exporter.output import SUFFIXES, Compression, WindowFile
-from exporter.sandbox import DatasetSpec
-from exporter.sandbox.data import Dataset
+from genesys_sandbox import DatasetSpec
+from genesys_sandbox.data import Dataset
 
 PAGE_RECORDS = 1000
 

@@ -1,6 +1,6 @@
 """How fast the sandbox serves job results, and how long it takes to start.
 
-Starts ``python -m exporter.sandbox`` in its own process (zero latency, no rate limit, no
+Starts ``python -m genesys_sandbox`` in its own process (zero latency, no rate limit, no
 faults), optionally pinned to one core with the client on another, then pages several details
 jobs concurrently by cursor with a plain aiohttp client that does not parse the records. Prints
 start-up time, conversations per second seen by the client, and conversations per second per
@@ -39,7 +39,7 @@ def start_server(args: argparse.Namespace) -> Server:
     command = [
         sys.executable,
         "-m",
-        "exporter.sandbox",
+        "genesys_sandbox",
         "--port",
         "0",
         "--conversations",

@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_connection_flags(auth_commands.add_parser("check", help="log in and probe access"))
 
     sandbox = commands.add_parser("sandbox", help="run the bundled Genesys Cloud sandbox")
-    from exporter.sandbox import cli as sandbox_cli
+    from genesys_sandbox import cli as sandbox_cli
 
     sandbox_cli.add_arguments(sandbox)
     return parser
@@ -106,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(getattr(args, "verbose", False))
     try:
         if args.command == "sandbox":
-            from exporter.sandbox import cli as sandbox_cli
+            from genesys_sandbox import cli as sandbox_cli
 
             return sandbox_cli.run(args)
         settings = _load(args)
@@ -217,13 +217,17 @@ def _maybe_sandbox(settings: Settings) -> Iterator[Settings]:
     if not settings.connection.sandbox:
         yield settings
         return
-    from exporter.sandbox import DatasetSpec, SandboxSettings, run_sandbox_in_thread
+    from genesys_sandbox import DatasetSpec, SandboxSettings, run_sandbox_in_thread
 
     opts = settings.sandbox
-    sandbox_settings = SandboxSettings(
-        dataset=DatasetSpec(
+    try:
+        dataset = DatasetSpec(
             conversations=opts.conversations, start=opts.start, days=opts.days, seed=opts.seed
-        ),
+        )
+    except ValueError as exc:  # the sandbox speaks plain ValueErrors; [sandbox] is ours to name
+        raise ConfigError(f"config.toml [sandbox]: {exc}") from None
+    sandbox_settings = SandboxSettings(
+        dataset=dataset,
         client_id=settings.connection.client_id,
         client_secret=settings.connection.client_secret,
         latency_ms=opts.latency_ms,

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from exporter.sandbox import Sandbox
+from genesys_sandbox import Sandbox
 from tests.support import sandbox_settings
 
 

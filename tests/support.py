@@ -20,7 +20,7 @@ from exporter.config import (
     Settings,
 )
 from exporter.output import read_records
-from exporter.sandbox import DatasetSpec, SandboxSettings
+from genesys_sandbox import DatasetSpec, SandboxSettings
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 SMALL = DatasetSpec(conversations=3000, start=START, days=3, seed=7)

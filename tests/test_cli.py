@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from exporter.sandbox import run_sandbox_in_thread
+from genesys_sandbox import run_sandbox_in_thread
 from tests.support import sandbox_settings
 
 SECRET = "S3CRET-zebra-4242-do-not-leak"

@@ -21,7 +21,7 @@ from exporter.manifest import Manifest
 from exporter.output import read_records
 from exporter.progress import NoProgress
 from exporter.runner import ExportRequest, Stopper, Summary, export
-from exporter.sandbox import Sandbox, run_sandbox_in_thread
+from genesys_sandbox import Sandbox, run_sandbox_in_thread
 from tests.support import (
     START,
     days,

@@ -14,8 +14,8 @@ from exporter.manifest import Manifest
 from exporter.progress import NoProgress
 from exporter.ratelimit import URGENT
 from exporter.runner import ExportRequest, export
-from exporter.sandbox import FaultRule, Sandbox
 from exporter.windows import Window
+from genesys_sandbox import FaultRule, Sandbox
 from tests.support import (
     SMALL,
     START,

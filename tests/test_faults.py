@@ -11,7 +11,7 @@ from exporter.manifest import Manifest
 from exporter.output import WindowFile
 from exporter.progress import NoProgress
 from exporter.runner import ExportRequest, export
-from exporter.sandbox import FaultRule, Sandbox
+from genesys_sandbox import FaultRule, Sandbox
 from tests.support import (
     START,
     data_files,
@@ -191,7 +191,7 @@ async def test_soak_mixed_faults_counters_agree(tmp_path) -> None:
         FaultRule(kind="drop", probability=0.01),
         FaultRule(kind="truncate", routes=("jobs.results",), probability=0.01),
     )
-    from exporter.sandbox import DatasetSpec
+    from genesys_sandbox import DatasetSpec
 
     spec = DatasetSpec(conversations=20_000, start=START, days=3, seed=11)
     async with Sandbox(sandbox_settings(dataset=spec, faults=faults, latency_ms=2)) as sb:

@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.sandbox.clock import SandboxClock
-from exporter.sandbox.data import Dataset
-from exporter.sandbox.queries import JobQuery
-from exporter.sandbox.wire import ApiProblem, format_instant
+from genesys_sandbox.clock import SandboxClock
+from genesys_sandbox.data import Dataset
+from genesys_sandbox.queries import JobQuery
+from genesys_sandbox.wire import ApiProblem, format_instant
 
 ACTIVE = frozenset({"QUEUED", "PENDING"})
 CONCURRENCY_LIMIT = {"namespace": "analytics", "key": "details.jobs.concurrent.access.max"}

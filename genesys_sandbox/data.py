@@ -20,9 +20,8 @@ from itertools import accumulate
 
 import orjson
 
-from exporter.errors import ConfigError
-from exporter.sandbox.orgdata import build_org, make_formatter
-from exporter.sandbox.recordgen import RecordGenerator, truncate_ongoing
+from genesys_sandbox.orgdata import build_org, make_formatter
+from genesys_sandbox.recordgen import RecordGenerator, truncate_ongoing
 
 DAY_MS = 86_400_000
 _HOUR_MS = 3_600_000
@@ -56,17 +55,17 @@ class DatasetSpec:
 
     def __post_init__(self) -> None:
         if self.conversations < 0:
-            raise ConfigError(
+            raise ValueError(
                 f"The dataset needs 0 or more conversations, not {self.conversations}."
             )
         if self.days < 1:
-            raise ConfigError(f"The dataset must span at least 1 day, not {self.days}.")
+            raise ValueError(f"The dataset must span at least 1 day, not {self.days}.")
         if self.start.tzinfo is None:
-            raise ConfigError(
+            raise ValueError(
                 f"The dataset start {self.start.isoformat()} has no time zone; give it in UTC."
             )
         if not 0 <= self.ongoing_tail_minutes <= self.days * 1440:
-            raise ConfigError(
+            raise ValueError(
                 f"ongoing_tail_minutes must be between 0 and the range ({self.days * 1440} "
                 f"minutes), not {self.ongoing_tail_minutes}."
             )

@@ -11,17 +11,17 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from exporter.sandbox.auth import TokenStore
-from exporter.sandbox.clock import SandboxClock
-from exporter.sandbox.data import Dataset
-from exporter.sandbox.faults import FaultInjector
-from exporter.sandbox.jobs import JobBoard
-from exporter.sandbox.queries import QueryPager
-from exporter.sandbox.ratelimit import RollingWindowLimiter
-from exporter.sandbox.settings import FaultRule, SandboxSettings
-from exporter.sandbox.stats import SandboxStats, StatsRecorder
-from exporter.sandbox.users import build_users
-from exporter.sandbox.wire import format_instant
+from genesys_sandbox.auth import TokenStore
+from genesys_sandbox.clock import SandboxClock
+from genesys_sandbox.data import Dataset
+from genesys_sandbox.faults import FaultInjector
+from genesys_sandbox.jobs import JobBoard
+from genesys_sandbox.queries import QueryPager
+from genesys_sandbox.ratelimit import RollingWindowLimiter
+from genesys_sandbox.settings import FaultRule, SandboxSettings
+from genesys_sandbox.stats import SandboxStats, StatsRecorder
+from genesys_sandbox.users import build_users
+from genesys_sandbox.wire import format_instant
 
 # Settings fixed for the life of a sandbox: the data and the listening socket.
 FIXED_SETTINGS = frozenset({"dataset", "host", "port"})

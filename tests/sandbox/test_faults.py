@@ -12,8 +12,8 @@ import aiohttp
 import orjson
 import pytest
 
-from exporter.sandbox import FaultRule, Sandbox, fault_mix
-from tests.sandbox_support import DAY1, JOBS, Client, error_of, running, settings
+from genesys_sandbox import FaultRule, Sandbox, fault_mix
+from tests.sandbox.support import DAY1, JOBS, Client, error_of, running, settings
 
 AVAILABILITY = f"{JOBS}/availability"
 

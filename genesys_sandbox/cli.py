@@ -12,10 +12,9 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from exporter.errors import ExportError
-from exporter.sandbox.data import DatasetSpec
-from exporter.sandbox.server import Sandbox
-from exporter.sandbox.settings import FaultRule, SandboxSettings, fault_mix
+from genesys_sandbox.data import DatasetSpec
+from genesys_sandbox.server import Sandbox
+from genesys_sandbox.settings import FaultRule, SandboxSettings, fault_mix
 
 DEFAULT_PORT = 8080
 _DEMO = SandboxSettings()
@@ -106,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM; 0 on a clean stop, 2 for bad settings, 1 if it cannot bind."""
     try:
         settings = settings_from_args(args)
-    except (ValueError, ExportError) as exc:
+    except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:

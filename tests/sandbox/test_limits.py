@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from exporter.sandbox import ManualClock, Sandbox
-from tests.sandbox_support import JOBS, error_of, running, settings
+from genesys_sandbox import ManualClock, Sandbox
+from tests.sandbox.support import JOBS, error_of, running, settings
 
 AVAILABILITY = f"{JOBS}/availability"
 

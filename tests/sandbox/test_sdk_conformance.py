@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 import pytest
 
-from exporter.sandbox import DatasetSpec, run_sandbox_in_thread
-from tests.sandbox_support import START, settings
+from genesys_sandbox import DatasetSpec, run_sandbox_in_thread
+from tests.sandbox.support import START, settings
 
 gc = pytest.importorskip("PureCloudPlatformClientV2")
 

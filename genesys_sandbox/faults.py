@@ -17,7 +17,7 @@ from email.utils import format_datetime
 
 from aiohttp import web
 
-from exporter.sandbox.settings import FaultRule
+from genesys_sandbox.settings import FaultRule
 
 # Faults the middleware answers itself, without running the route's handler.
 BEFORE_HANDLER = frozenset({"status", "drop", "hang", "forbidden", "cursor-rejected"})

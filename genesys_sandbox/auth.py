@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
-from exporter.sandbox.wire import ApiProblem
+from genesys_sandbox.wire import ApiProblem
 
 
 @dataclass(frozen=True, slots=True)

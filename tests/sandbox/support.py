@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from exporter.sandbox import DatasetSpec, Sandbox, SandboxSettings
+from genesys_sandbox import DatasetSpec, Sandbox, SandboxSettings
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 SPEC = DatasetSpec(conversations=1500, start=START, days=3, seed=11)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from exporter.sandbox import ManualClock
-from tests.sandbox_support import DAY1, JOBS, START, error_of, running
+from genesys_sandbox import ManualClock
+from tests.sandbox.support import DAY1, JOBS, START, error_of, running
 
 DAY2 = "2026-11-02T00:00:00.000Z/2026-11-03T00:00:00.000Z"
 INSTANT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

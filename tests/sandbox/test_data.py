@@ -14,8 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.errors import ConfigError
-from exporter.sandbox.data import DAY_MS, Dataset, DatasetSpec, to_ms
+from genesys_sandbox.data import DAY_MS, Dataset, DatasetSpec, to_ms
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 # A long ongoing tail so that the index tests see plenty of conversations without an end.
@@ -283,8 +282,8 @@ def test_empty_dataset_has_no_matches() -> None:
     ],
 )
 def test_impossible_specs_are_rejected(changes: dict[str, Any]) -> None:
-    """A spec that cannot describe a dataset raises ConfigError with a sentence."""
-    with pytest.raises(ConfigError, match=r"\."):
+    """A spec that cannot describe a dataset raises ValueError with a sentence."""
+    with pytest.raises(ValueError, match=r"\."):
         DatasetSpec(**changes)
 
 

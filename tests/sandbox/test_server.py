@@ -14,9 +14,9 @@ from datetime import timedelta
 
 import pytest
 
-from exporter.sandbox import FaultRule, SandboxSettings, SandboxStats, run_sandbox_in_thread
-from exporter.sandbox import cli as sandbox_cli
-from tests.sandbox_support import JOBS, SPEC, START, basic, error_of, running, settings
+from genesys_sandbox import FaultRule, SandboxSettings, SandboxStats, run_sandbox_in_thread
+from genesys_sandbox import cli as sandbox_cli
+from tests.sandbox.support import JOBS, SPEC, START, basic, error_of, running, settings
 
 
 def http(
@@ -249,7 +249,7 @@ def test_cli_flags_build_the_settings() -> None:
 def test_cli_serves_until_sigterm() -> None:
     """The CLI prints its URL and the demo credentials, serves, and exits 0 on SIGTERM."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "exporter.sandbox", "--port", "0", "--conversations", "200"]
+    command = [sys.executable, "-m", "genesys_sandbox", "--port", "0", "--conversations", "200"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as proc:
         assert proc.stdout is not None
         first = proc.stdout.readline()
@@ -268,7 +268,7 @@ def test_cli_does_not_echo_a_chosen_secret() -> None:
     command = [
         sys.executable,
         "-m",
-        "exporter.sandbox",
+        "genesys_sandbox",
         "--port",
         "0",
         "--conversations",

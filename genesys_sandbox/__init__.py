@@ -4,11 +4,11 @@ rate limits, job timing and fault injection, and counters of what it saw."""
 
 from __future__ import annotations
 
-from exporter.sandbox.clock import ManualClock
-from exporter.sandbox.data import Dataset, DatasetSpec
-from exporter.sandbox.server import Sandbox, ThreadedSandbox, run_sandbox_in_thread
-from exporter.sandbox.settings import FaultRule, SandboxSettings, fault_mix
-from exporter.sandbox.stats import SandboxStats
+from genesys_sandbox.clock import ManualClock
+from genesys_sandbox.data import Dataset, DatasetSpec
+from genesys_sandbox.server import Sandbox, ThreadedSandbox, run_sandbox_in_thread
+from genesys_sandbox.settings import FaultRule, SandboxSettings, fault_mix
+from genesys_sandbox.stats import SandboxStats
 
 __all__ = [
     "Dataset",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from tests.sandbox_support import DAY1, QUERY, START, Client, error_of, running
+from tests.sandbox.support import DAY1, QUERY, START, Client, error_of, running
 
 HOUR = "2026-11-02T10:00:00.000Z/2026-11-02T11:00:00.000Z"
 

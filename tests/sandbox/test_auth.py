@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from exporter.sandbox import ManualClock
-from tests.sandbox_support import JOBS, basic, error_of, running
+from genesys_sandbox import ManualClock
+from tests.sandbox.support import JOBS, basic, error_of, running
 
 GRANT = {"grant_type": "client_credentials"}
 AVAILABILITY = f"{JOBS}/availability"

@@ -9,9 +9,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from exporter.sandbox.settings import FaultRule
-from exporter.sandbox.state import SandboxState
-from exporter.sandbox.wire import ApiProblem, parse_instant
+from genesys_sandbox.settings import FaultRule
+from genesys_sandbox.state import SandboxState
+from genesys_sandbox.wire import ApiProblem, parse_instant
 
 # Settings PATCH /sandbox/settings accepts: the scalar ones (faults have their own endpoint).
 SCALAR_SETTINGS = frozenset({

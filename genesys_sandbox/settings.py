@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from exporter.sandbox.data import DatasetSpec
+from genesys_sandbox.data import DatasetSpec
 
 ROUTES = (
     "oauth.token",

@@ -14,12 +14,12 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from exporter.sandbox.app import SandboxApp
-from exporter.sandbox.clock import SandboxClock
-from exporter.sandbox.data import Dataset, DatasetSpec
-from exporter.sandbox.settings import FaultRule, SandboxSettings
-from exporter.sandbox.state import SandboxState
-from exporter.sandbox.stats import SandboxStats
+from genesys_sandbox.app import SandboxApp
+from genesys_sandbox.clock import SandboxClock
+from genesys_sandbox.data import Dataset, DatasetSpec
+from genesys_sandbox.settings import FaultRule, SandboxSettings
+from genesys_sandbox.state import SandboxState
+from genesys_sandbox.stats import SandboxStats
 
 T = TypeVar("T")
 # Datasets up to this size are memoised: test suites start many sandboxes over the same spec.

@@ -10,17 +10,17 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from exporter.sandbox.auth import client_credentials, login
-from exporter.sandbox.queries import (
+from genesys_sandbox.auth import client_credentials, login
+from genesys_sandbox.queries import (
     check_interval_length,
     parse_body,
     parse_job_query,
     parse_paging,
     parse_selection,
 )
-from exporter.sandbox.state import SandboxState
-from exporter.sandbox.users import users_page
-from exporter.sandbox.wire import ApiProblem, json_response, login_error, to_ms
+from genesys_sandbox.state import SandboxState
+from genesys_sandbox.users import users_page
+from genesys_sandbox.wire import ApiProblem, json_response, login_error, to_ms
 
 JOBS = "/api/v2/analytics/conversations/details/jobs"
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 
-from exporter.sandbox.data import Dataset
-from exporter.sandbox.wire import ApiProblem, parse_interval
+from genesys_sandbox.data import Dataset
+from genesys_sandbox.wire import ApiProblem, parse_interval
 
 ORDERS = ("asc", "desc", "unordered")
 ORDER_BYS = ("conversationStart", "conversationEnd", "segmentStart", "segmentEnd")

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from exporter.sandbox.wire import ApiProblem
+from genesys_sandbox.wire import ApiProblem
 
 USERS_PATH = "/api/v2/users"
 DEFAULT_PAGE_SIZE = 25

@@ -1,16 +1,16 @@
-"""``python -m exporter.sandbox``: the sandbox CLI without the rest of the exporter."""
+"""``python -m genesys_sandbox``: the sandbox CLI without the rest of the exporter."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from exporter.sandbox import cli
+from genesys_sandbox import cli
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m exporter.sandbox", description="Run the Genesys Cloud sandbox."
+        prog="python -m genesys_sandbox", description="Run the Genesys Cloud sandbox."
     )
     cli.add_arguments(parser)
     return cli.run(parser.parse_args())

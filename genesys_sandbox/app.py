@@ -10,13 +10,13 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 
-from exporter.sandbox import faults
-from exporter.sandbox.control import add_control_routes
-from exporter.sandbox.routes import CALL, Call, Routes
-from exporter.sandbox.settings import FaultRule
-from exporter.sandbox.state import SandboxState
-from exporter.sandbox.stats import NO_RESPONSE
-from exporter.sandbox.wire import (
+from genesys_sandbox import faults
+from genesys_sandbox.control import add_control_routes
+from genesys_sandbox.routes import CALL, Call, Routes
+from genesys_sandbox.settings import FaultRule
+from genesys_sandbox.state import SandboxState
+from genesys_sandbox.stats import NO_RESPONSE
+from genesys_sandbox.wire import (
     CORRELATION_HEADER,
     ApiProblem,
     error_response,

@@ -1,6 +1,6 @@
 """Generate realistic AnalyticsConversation records (as dicts) from a seeded random stream.
 
-Used by `exporter.sandbox.data`; the shape follows genesys-api.md §5.3 and only uses enum values
+Used by `genesys_sandbox.data`; the shape follows genesys-api.md §5.3 and only uses enum values
 the official SDK (PureCloudPlatformClientV2 269) accepts. Speed matters here (100,000 records in a
 few seconds), so builders write dict literals directly, draw from `random()` rather than the slower
 helpers, and format every distinct instant once.
@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.sandbox.orgdata import (
+from genesys_sandbox.orgdata import (
     CALLBACK,
     CAMPAIGN,
     CHAT,

@@ -137,8 +137,14 @@ class JobBoard:
         job.expires_at = min(job.expires_at, now)
         job.forgotten_at = job.expires_at + retention
 
-    def page(self, job: Job, cursor: str | None, size: int, availability: str) -> bytes:
-        """A results page: before FULFILLED 400, expired or cancelled 404, else the records."""
+    def page(
+        self, job: Job, cursor: str | None, size: int, availability: str, repeat: bool = False
+    ) -> bytes:
+        """A results page: before FULFILLED 400, expired or cancelled 404, else the records.
+
+        ``repeat`` (the repeat-records fault) sends some records twice, as a results store
+        that is re-indexed under a cursor might: the previous page's last record again first
+        (a repeat across the page seam), and this page's middle record twice (within it)."""
         state = job.state(self._clock.now())
         if state in ("EXPIRED", "CANCELLED"):
             raise ApiProblem.of(404, "not.found")
@@ -147,7 +153,12 @@ class JobBoard:
             raise ApiProblem(400, "bad.request", f"The job is {state}; results need FULFILLED.")
         offset = 0 if cursor is None else decode_cursor(cursor, job)
         end = offset + size
-        records = b",".join(map(self._dataset.job_record, job.indices[offset:end]))
+        chosen = list(job.indices[offset:end])
+        if repeat and chosen:
+            chosen.insert(len(chosen) // 2, chosen[len(chosen) // 2])
+            if offset > 0:
+                chosen.insert(0, job.indices[offset - 1])
+        records = b",".join(map(self._dataset.job_record, chosen))
         tail = b""
         if end < len(job.indices):
             tail = b'"cursor":"' + encode_cursor(end, job).encode() + b'",'

@@ -30,7 +30,7 @@ class Call:
     """What the middleware learned about the request being served, for its handler."""
 
     token: str = ""  # the caller's valid bearer token
-    fault: str | None = None  # an in-handler fault kind (job-failed, job-expired)
+    fault: str | None = None  # an in-handler fault kind (job-failed, job-expired, ...)
     dropped: bool = False  # no status line was ever sent
 
 
@@ -102,7 +102,8 @@ class Routes:
         if CALL.get().fault == "job-expired":
             self.state.jobs.expire_now(job)
         cursor = request.query.get("cursor") or None
-        body = self.state.jobs.page(job, cursor, size, self.state.availability_text())
+        repeat = CALL.get().fault == "repeat-records"
+        body = self.state.jobs.page(job, cursor, size, self.state.availability_text(), repeat)
         return json_response(body)
 
     async def delete_job(self, request: web.Request) -> web.Response:

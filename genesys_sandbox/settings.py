@@ -35,6 +35,7 @@ FAULT_KINDS = (
     "invalid-json",
     "job-failed",
     "job-expired",
+    "repeat-records",
     "cursor-rejected",
     "forbidden",
 )
@@ -42,6 +43,7 @@ FAULT_KINDS = (
 ROUTE_BOUND_KINDS = {
     "job-failed": "jobs.submit",
     "job-expired": "jobs.results",
+    "repeat-records": "jobs.results",
     "cursor-rejected": "jobs.results",
 }
 

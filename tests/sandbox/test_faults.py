@@ -161,6 +161,20 @@ async def test_job_expired_expires_the_job_on_a_results_call() -> None:
         assert (await c.call("GET", f"{JOBS}/{job}")).json()["state"] == "EXPIRED"
 
 
+async def test_repeat_records_repeats_within_a_page_and_across_its_seam() -> None:
+    """repeat-records: a page sends its middle record twice and starts with the previous
+    page's last record; the distinct records are still exactly the job's."""
+    async with running(job_default_page_size=100) as c:
+        job = await c.submit({"interval": DAY1})
+        clean = [r["conversationId"] for r in await c.all_results(job)]
+        c.sb.add_fault(FaultRule("repeat-records", skip=1))
+        repeated = [r["conversationId"] for r in await c.all_results(job)]
+        assert len(repeated) == len(clean) + 2 * (-(-len(clean) // 100) - 1)
+        assert sorted(set(repeated)) == sorted(clean) and len(set(clean)) == len(clean)
+        second_page_start = repeated[100]  # page 1 was let through: 100 records
+        assert second_page_start == clean[99]
+
+
 async def test_cursor_rejected_only_hits_requests_with_a_cursor() -> None:
     """cursor-rejected: first pages pass, a page asked by cursor gets 400 (once here)."""
     async with running(job_default_page_size=100) as c:

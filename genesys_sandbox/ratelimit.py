@@ -54,7 +54,9 @@ class RollingWindowLimiter:
         return window
 
     def _reset_s(self, window: deque[float], now: float) -> float:
-        return (window[0] + self.window_s - now) if window else self.window_s
+        # Rounded to the microsecond: (t + 60) - t can come out a hair above 60 in floats,
+        # which whole-second headers would round up to 61.
+        return round(window[0] + self.window_s - now, 6) if window else self.window_s
 
     def acquire(self, key: str, now: float) -> RateDecision:
         """Count one request by ``key`` at ``now`` if the window has room; else refuse it."""

@@ -1,7 +1,7 @@
 """How fast a window file takes job pages: join, compression, sha256, write, commit.
 
 Builds sandbox records in memory (not timed), then writes them as 5 MB pages (1,000 records)
-through ``exporter.output.WindowFile`` for each compression, and prints MB/s of JSONL taken
+through ``exporter.output.JsonlFile`` for each compression, and prints MB/s of JSONL taken
 and the compression ratio. Runs in one process; the output goes to a temporary folder.
 
     python -m benchmarks.bench_output --pages 50
@@ -10,29 +10,28 @@ and the compression ratio. Runs in one process; the output goes to a temporary f
 from __future__ import annotations
 
 import argparse
-import asyncio
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from exporter.output import SUFFIXES, Compression, WindowFile
+from exporter.output import SUFFIXES, Compression, JsonlFile
 from genesys_sandbox import DatasetSpec
 from genesys_sandbox.data import Dataset
 
 PAGE_RECORDS = 1000
 
 
-async def write_rate(
+def write_rate(
     pages: list[list[bytes]], compression: Compression, folder: Path
 ) -> tuple[float, float]:
     """(MB/s of JSONL taken, compression ratio) for ``pages`` written to one window file."""
-    file = WindowFile(folder / f"window{SUFFIXES[compression]}", compression)
-    await file.open()
+    file = JsonlFile(folder / f"window{SUFFIXES[compression]}", compression)
+    file.create()
     began = time.perf_counter()
     for page in pages:
-        await file.write(page)
-    digest = await file.commit()
+        file.append(page)
+    digest = file.commit()
     elapsed = time.perf_counter() - began
     jsonl = sum(len(record) + 1 for page in pages for record in page)
     return jsonl / elapsed / 1e6, jsonl / digest.bytes
@@ -50,7 +49,7 @@ def main() -> None:
     pages = [records[i : i + PAGE_RECORDS] for i in range(0, len(records), PAGE_RECORDS)]
     for compression in ("none", "zstd", "gzip"):
         with tempfile.TemporaryDirectory(prefix="bench-output-") as folder:
-            rate, ratio = asyncio.run(write_rate(pages, compression, Path(folder)))
+            rate, ratio = write_rate(pages, compression, Path(folder))
         print(f"{compression:5s} {rate:6.0f} MB/s, {ratio:4.1f}x smaller")
 
 

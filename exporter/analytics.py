@@ -111,7 +111,7 @@ async def wait_fulfilled(
         if status.state == "EXPIRED":
             raise JobExpired(f"Job {job_id} expired before its results were read.")
         if status.state in ("FAILED", "CANCELLED"):
-            reason = status.error_message or "no reason given"
+            reason = (status.error_message or "no reason given").rstrip(".")
             raise JobFailed(f"Job {job_id} ended {status.state}: {reason}.")
         if loop.time() + delay > deadline:
             raise JobFailed(f"Job {job_id} did not finish within {timeout_s:.0f} s.")

@@ -1,7 +1,8 @@
 """The command line: parse into settings, run, map errors to exit codes and one-paragraph messages.
 
-This is the only module that prints. Exit codes: 0 done, 1 failed, 2 bad usage/config/input,
-3 authentication or permission, 4 rate-limit quota exhausted, 130 stopped by a signal.
+This is the only module that prints. Exit codes (``EXIT_CODES``): 0 done, 1 failed, 2 bad
+usage/config/input, 3 authentication or permission, 4 told to wait longer than allowed (run again
+later), 5 service unreachable, 75 another run holds the folder, 130 stopped by a signal.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ import orjson
 
 from exporter import __version__
 from exporter.config import Settings, load_settings
-from exporter.errors import ConfigError, ExportError
+from exporter.errors import ConfigError, ExportError, OutputError
+from exporter.metrics import write_metrics
+from exporter.preview import PlanReport, plan_only
 from exporter.progress import choose_progress
-from exporter.runner import ExportRequest, PlanReport, Stopper, Summary, export, plan_only
+from exporter.runner import ExportRequest, Stopper, Summary, export
 from exporter.windows import parse_duration, parse_instant, validate_range
 
 log = logging.getLogger("exporter")
@@ -42,7 +45,28 @@ FLAG_KEYS = {
     "compression": "output.compression",
     "window": "jobs.window",
     "concurrency": "http.concurrency",
+    "metrics_file": "output.metrics_file",
 }
+EXIT_CODES = (
+    "exit codes: 0 done; 1 a window failed or the output cannot be written; 2 bad usage, config "
+    "or input; 3 authentication or permission; 4 the service asked to wait longer than "
+    "http.retry_after_max_s (progress kept: run again later); 5 the service cannot be reached "
+    "(progress kept); 75 another export holds the output folder (still running); 130 stopped "
+    "by a signal (progress kept)."
+)
+
+
+class _RefuseSecret(argparse.Action):
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs="?", default=None, **kwargs)
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+        parser.exit(
+            2,
+            f"{parser.prog}: error: the client secret is never taken from a flag (it would "
+            "show in shell history and ps); set GENESYSCLOUD_OAUTHCLIENT_SECRET, or "
+            "client_secret under [genesys] in config.toml (see --help)\n",
+        )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,25 +81,48 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    exp = commands.add_parser("export", help="export conversation details for a date range")
+    exp = commands.add_parser(
+        "export",
+        help="export conversation details for a date range",
+        description=(
+            "Export conversation details: one file per UTC day (per --window), each window "
+            "written once, complete windows skipped, unfinished ones resumed from their "
+            "checkpoints. SIGTERM or Ctrl-C keeps the work done (a second Ctrl-C stops at "
+            "once; the next run resumes either way)."
+        ),
+        epilog=EXIT_CODES,
+    )
     _add_connection_flags(exp)
-    exp.add_argument("--start", help="first instant, YYYY-MM-DD or ISO datetime (UTC default)")
-    exp.add_argument("--end", help="end instant, exclusive (default: now)")
+    exp.add_argument("--start", help="first day, YYYY-MM-DD or ISO datetime (UTC default)")
+    exp.add_argument(
+        "--end", help="end, exclusive (default: now; a later end is cut to now with a note)"
+    )
     exp.add_argument("--out", help="output folder (default from config: export)")
     exp.add_argument("--window", help="window size per job and file, e.g. 1d, 6h (default 1d)")
     exp.add_argument("--concurrency", help="concurrent requests (default 8)")
     exp.add_argument("--compression", help="none, gzip or zstd (default none)")
     exp.add_argument("--force", action="store_true", help="export complete windows again")
-    exp.add_argument("--lookback", help="also re-export windows ending within this of --end")
     exp.add_argument(
         "--since-last",
         action="store_true",
-        help="start where the last complete window ends (for cron)",
+        help="start at the earliest window that is not complete (failed, provisional, "
+        "unfinished or missing), for cron",
     )
     exp.add_argument(
-        "--plan", action="store_true", help="print the windows and an estimate; fetch no records"
+        "--lookback",
+        help="also export again the complete windows ending within this (e.g. 2d) before "
+        "where --since-last starts, or before --end without it",
+    )
+    exp.add_argument(
+        "--plan",
+        action="store_true",
+        help="print each window's action, conversations and requests; fetch no records",
     )
     exp.add_argument("--no-progress", action="store_true", help="no progress bar or log lines")
+    exp.add_argument(
+        "--metrics-file",
+        help="write Prometheus metrics of the run here after every run (node_exporter textfile)",
+    )
 
     auth = commands.add_parser("auth", help="check credentials and permissions")
     auth_commands = auth.add_subparsers(dest="auth_command", required=True, parser_class=_Parser)
@@ -98,6 +145,9 @@ def _add_connection_flags(parser: argparse.ArgumentParser) -> None:
         help="OAuth client id (the secret comes from the "
         "environment or the config file, never a flag)",
     )
+    # Refused with a message that never repeats the value: argparse's own "unrecognized
+    # arguments" error would echo the secret to the terminal and the logs.
+    parser.add_argument("--client-secret", help=argparse.SUPPRESS, action=_RefuseSecret)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
@@ -141,7 +191,7 @@ def _load(args: argparse.Namespace) -> Settings:
 
 
 def _export_command(args: argparse.Namespace, settings: Settings) -> int:
-    request = _request(args, settings)
+    request = _request(args)
     if args.plan:
         report = asyncio.run(plan_only(settings, request))
         _print_plan(report)
@@ -149,40 +199,37 @@ def _export_command(args: argparse.Namespace, settings: Settings) -> int:
     gc.freeze()  # the modules and settings live all run: spare the collector walking them
     summary = asyncio.run(_export_with_signals(settings, request, not args.no_progress))
     _print_summary(summary, settings)
+    if settings.output.metrics_file is not None:
+        try:
+            write_metrics(settings.output.metrics_file, summary)
+        except OutputError as exc:
+            _say(f"error: {exc}")
+            return summary.exit_code or exc.exit_code
     return summary.exit_code
 
 
-def _request(args: argparse.Namespace, settings: Settings) -> ExportRequest:
+def _request(args: argparse.Namespace) -> ExportRequest:
     now = datetime.now(UTC)
     end = parse_instant(args.end, what="--end") if args.end else now
+    if end > now:
+        _say(
+            f"note: --end {args.end} is in the future; exporting up to now "
+            f"({now:%Y-%m-%dT%H:%M:%SZ})."
+        )
+        end = now
+    lookback = parse_duration(args.lookback, what="--lookback") if args.lookback else None
     if args.since_last:
         if args.start:
             raise ConfigError("--since-last and --start contradict each other; give one of them.")
-        start = _since_last_start(settings.output.out_dir)
-    elif args.start:
-        start = parse_instant(args.start, what="--start")
-    else:
+        return ExportRequest(None, end, force=args.force, lookback=lookback, since_last=True)
+    if not args.start:
         raise ConfigError(
             "No --start given; add --start YYYY-MM-DD, or --since-last to continue "
-            "from the last complete window."
+            "from the earliest window that is not complete."
         )
+    start = parse_instant(args.start, what="--start")
     validate_range(start, end, now=now)
-    lookback = parse_duration(args.lookback, what="--lookback") if args.lookback else None
     return ExportRequest(start=start, end=end, force=args.force, lookback=lookback)
-
-
-def _since_last_start(out_dir: Path) -> datetime:
-    from exporter.engine import ENTITY
-    from exporter.manifest import Manifest
-    from exporter.windows import parse_api_instant
-
-    complete = [r for r in Manifest.load(out_dir).records(ENTITY) if r.status == "complete"]
-    if not complete:
-        raise ConfigError(
-            f"--since-last found no complete window in {out_dir}; run once with --start first."
-        )
-    last_ms = max(parse_api_instant(r.end) for r in complete)
-    return datetime.fromtimestamp(last_ms / 1000, UTC)
 
 
 async def _export_with_signals(
@@ -193,10 +240,21 @@ async def _export_with_signals(
     task = asyncio.current_task()
     assert task is not None
     stopper.attach(task)
+
+    def on_signal(name: str) -> None:
+        if stopper.requested:  # a second signal: stop now; the next run resumes anyway
+            _say(f"{name} again: stopping at once; the next run resumes from the checkpoints.")
+            os._exit(130)
+        _say(f"{name}: finishing up (checkpointing open windows); {name} again stops at once.")
+        stopper.stop(name)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stopper.stop, sig.name)
+        loop.add_signal_handler(sig, on_signal, sig.name)
     try:
-        return await export(settings, request, progress=choose_progress(progress), stopper=stopper)
+        return await export(
+            settings, request, progress=choose_progress(progress), stopper=stopper,
+            estimate=progress,
+        )  # fmt: skip
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -251,22 +309,27 @@ def _print_plan(report: PlanReport) -> None:
     print(f"data availability (watermark): {report.watermark}")
     print(f"{'window':<36} {'action':<7} {'source':<6} {'conv.':>8} {'requests':>8}  reason")
     for line in report.lines:
-        count = "" if line.conversations is None else str(line.conversations)
+        count = "" if line.conversations is None else f"{line.conversations}"
         print(
             f"{line.name:<36} {line.action:<7} {line.source:<6} {count:>8} "
             f"{line.requests:>8}  {line.reason}"
         )
     pace = f"{report.per_minute}/min" if report.per_minute else "no announced limit"
     minutes = f"{report.minutes:.1f} min" if report.minutes is not None else "n/a"
-    print(f"estimate: {report.requests} requests, {minutes} at {pace}")
+    to_fetch = sum(line.action != "skip" for line in report.lines)
+    print(
+        f"estimate: {len(report.lines)} windows, {to_fetch} to fetch in {report.jobs} jobs; "
+        f"{report.requests} requests, {minutes} at {pace}"
+    )
     print(
         orjson.dumps(
             {
+                "windows": len(report.lines),
+                "to_fetch": to_fetch,
+                "jobs": report.jobs,
                 "requests": report.requests,
                 "minutes": report.minutes,
                 "per_minute": report.per_minute,
-                "windows": len(report.lines),
-                "to_fetch": sum(line.action != "skip" for line in report.lines),
             }
         ).decode()
     )
@@ -278,9 +341,12 @@ def _print_summary(summary: Summary, settings: Settings) -> None:
     for failed in summary.failed_windows:
         _say(f"window failed: {failed}")
     rate = summary.records / summary.seconds if summary.seconds else 0.0
+    repeats = (
+        f", {summary.repeats_dropped} repeated records dropped" if summary.repeats_dropped else ""
+    )
     _say(
         f"{summary.status}: {summary.records} records in {summary.windows} windows "
-        f"({summary.skipped} already complete, {summary.provisional} provisional) in "
+        f"({summary.skipped} already complete, {summary.provisional} provisional{repeats}) in "
         f"{summary.seconds:.1f} s ({rate:,.0f} records/s); {summary.requests} requests, "
         f"{summary.retries} retries, {summary.rate_limited} rate-limited, "
         f"{summary.token_refreshes} tokens; output in {settings.output.out_dir}"

@@ -110,6 +110,7 @@ class JobSettings:
     job_timeout_s: float = 1800.0
     split_min: timedelta = timedelta(hours=1)
     max_job_span: timedelta = timedelta(days=7)
+    max_jobs_per_window: int = 5
 
     def __post_init__(self) -> None:
         validate_fields(self, "jobs")
@@ -123,6 +124,7 @@ class OutputSettings:
     out_dir: Path = Path("export")
     compression: Literal["none", "gzip", "zstd"] = "none"
     checkpoint_s: float = 2.0
+    metrics_file: Path | None = None
 
     def __post_init__(self) -> None:
         validate_fields(self, "output")

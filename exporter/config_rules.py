@@ -27,7 +27,7 @@ from exporter.windows import DURATION_FORMS, as_utc, parse_duration, parse_insta
 class Rule:
     """What one setting accepts: ``kind`` plus bounds (inclusive ``low``/``high``, or ``above``)."""
 
-    kind: Literal["int", "number", "duration", "choice", "path", "instant", "rate", "text"]
+    kind: Literal["int", "number", "duration", "choice", "path", "file", "instant", "rate", "text"]
     low: float | None = None
     high: float | None = None
     above: float | None = None
@@ -45,6 +45,7 @@ class Rule:
             "duration": f"a duration: {DURATION_FORMS}",
             "choice": f"one of {', '.join(self.choices)}",
             "path": "a folder path",
+            "file": 'a file path ("" for none)',
             "instant": "a date such as 2026-11-01 or an ISO datetime such as 2026-11-01T00:00:00Z",
             "rate": "an integer >= 0 (0 = unlimited)",
             "text": "a string",
@@ -78,11 +79,13 @@ RULES: Mapping[str, Mapping[str, Rule]] = {
         "job_timeout_s": _POS,
         "split_min": _SPAN,
         "max_job_span": _SPAN,
+        "max_jobs_per_window": _INT1,
     },
     "output": {
         "out_dir": Rule("path"),
         "compression": Rule("choice", choices=("none", "gzip", "zstd")),
         "checkpoint_s": _NONNEG,
+        "metrics_file": Rule("file"),
     },
     "sandbox": {
         "conversations": Rule("int", low=0),
@@ -160,6 +163,12 @@ def _as_path(raw: object, _rule: Rule) -> Path:
     return Path(str(raw).strip()).expanduser()
 
 
+def _as_file(raw: object, _rule: Rule) -> Path | None:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    return _as_path(raw, _rule)
+
+
 def _as_choice(raw: object, rule: Rule) -> str:
     if not isinstance(raw, str) or raw.strip().lower() not in rule.choices:
         raise ValueError(raw)
@@ -179,6 +188,7 @@ _CONVERT: Mapping[str, Any] = {
     "instant": _as_instant,
     "rate": _as_rate,
     "path": _as_path,
+    "file": _as_file,
     "choice": _as_choice,
     "text": _as_text,
 }

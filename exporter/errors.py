@@ -1,21 +1,24 @@
 """The exporter's exceptions, chosen by what the caller can do about them.
 
     ExportError                      every error the exporter raises on purpose
-    ├── ConfigError                  fix your flags, config file or environment   (exit 2)
+    ├── ConfigError                  fix your flags, config file, environment or URL (exit 2)
     ├── AuthError                    fix credentials, region or OAuth client      (exit 3)
     │   └── PermissionDenied         give the OAuth client a role                 (exit 3)
     ├── QuotaExhausted               the server asked for a wait beyond the bound (exit 4)
+    ├── Unreachable                  no connection: refused, DNS, TLS, or down    (exit 5)
     ├── ApiError                     the API answered in a way a retry cannot fix (exit 1)
     │   └── RetryableError           worth another attempt after a pause
     │       ├── RateLimited          429; carries ``retry_after`` seconds or None
     │       ├── ServerError          5xx
     │       └── TransportError       connection dropped, timed out, body truncated
+    │           └── ConnectFailed    no connection at all (refused, DNS, TLS)
     ├── OutputError                  the output folder cannot be written          (exit 1)
-    │   └── LockHeld                 another run is writing the same folder       (exit 1)
+    ├── LockHeld                     another live run is writing the same folder  (exit 75)
     └── Interrupted                  SIGINT/SIGTERM stopped the run                (exit 130)
 
 Only ``exporter.http`` sees aiohttp's exceptions; it maps them onto this tree. Messages are
 full sentences that name the thing that went wrong and the fix, and never carry a secret.
+Exit 75 is sysexits' EX_TEMPFAIL: a cron wrapper can tell "still running" from "failed" (1).
 """
 
 from __future__ import annotations
@@ -53,6 +56,12 @@ class QuotaExhausted(ExportError):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class Unreachable(ExportError):
+    """The service could not be reached at all; retrying later or fixing the URL may help."""
+
+    exit_code = 5
 
 
 class ApiError(ExportError):
@@ -96,12 +105,24 @@ class TransportError(RetryableError):
     """The connection failed, timed out, or the body arrived truncated or unreadable."""
 
 
+class ConnectFailed(TransportError):
+    """No connection was made: refused, the name did not resolve, or TLS failed.
+
+    ``retryable`` is False for a certificate the client does not trust: no retry fixes it."""
+
+    def __init__(self, message: str, *, retryable: bool = True, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retryable = retryable
+
+
 class OutputError(ExportError):
     """The output folder or a file in it cannot be created or written."""
 
 
-class LockHeld(OutputError):
+class LockHeld(ExportError):
     """Another live run holds the output folder's lock."""
+
+    exit_code = 75
 
 
 class Interrupted(ExportError):

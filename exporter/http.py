@@ -23,12 +23,16 @@ from exporter.config import Connection, HttpSettings
 from exporter.errors import (
     ApiError,
     AuthError,
+    ConfigError,
+    ConnectFailed,
+    ExportError,
     PermissionDenied,
     QuotaExhausted,
     RateLimited,
     RetryableError,
     ServerError,
     TransportError,
+    Unreachable,
 )
 from exporter.ratelimit import URGENT, RateLimiter
 from exporter.retry import RetryPolicy, parse_retry_after
@@ -153,13 +157,31 @@ class ApiClient:
                 return _parse_expected(response, expect, parse)
             except RetryableError as exc:
                 error = exc
+                self._refuse_long_wait(exc)
                 wait, counts = self._plan_retry(exc, delays)
             failures += counts
-            if failures >= self._policy.max_attempts or self._clock() + wait > deadline:
-                raise error
+            out_of_time = self._clock() + wait > deadline
+            if not _retryable(error) or failures >= self._policy.max_attempts or out_of_time:
+                raise _given_up(error)
             self._retries += 1
             log.debug("retrying %s %s in %.2f s: %s", method, path, wait, error)
             await asyncio.sleep(wait)
+
+    def _refuse_long_wait(self, exc: RetryableError) -> None:
+        """A Retry-After beyond ``retry_after_max_s`` (a spent quota, a maintenance 503, a
+        login service backing off) stops the run, progress kept, instead of sleeping."""
+        bound = self._settings.retry_after_max_s
+        if exc.retry_after is None or exc.retry_after <= bound:
+            return
+        said = f"HTTP {exc.status}" if exc.status else "an answer"
+        raise QuotaExhausted(
+            f"The service asked to wait {_human_seconds(exc.retry_after)} before the next "
+            f"request (Retry-After on {said} from {exc.url}), longer than the "
+            f"{_human_seconds(bound)} bound: a quota is spent or the service is down for "
+            "maintenance. Progress is kept; run the same command again later to resume, or "
+            "raise http.retry_after_max_s.",
+            retry_after=exc.retry_after,
+        )
 
     def _plan_retry(self, exc: RetryableError, delays: Iterator[float]) -> tuple[float, bool]:
         """(seconds to wait, whether this failure counts against the attempt bound)."""
@@ -224,24 +246,17 @@ class ApiClient:
         # First: after the pause below, this 429 would look like the tail of an earlier one.
         self.limiter.rate_limited()
         retry_after = parse_retry_after(response.headers.get("retry-after"))
-        if retry_after is not None and retry_after > self._settings.retry_after_max_s:
-            raise QuotaExhausted(
-                f"The API asked to wait {_human_seconds(retry_after)} before the next request "
-                f"(Retry-After on {response.url}), longer than the "
-                f"{_human_seconds(self._settings.retry_after_max_s)} bound: a daily or hourly "
-                "quota is likely spent. Completed windows are kept; run the same command again "
-                "later to resume, or raise http.retry_after_max_s.",
-                retry_after=retry_after,
-            )
-        if retry_after is not None:
-            self.limiter.pause(retry_after)
-        raise RateLimited(
+        limited = RateLimited(
             "The API rate limit was hit (HTTP 429).",
             retry_after=retry_after,
             status=429,
             url=response.url,
             correlation_id=response.correlation_id,
         )
+        self._refuse_long_wait(limited)
+        if retry_after is not None:
+            self.limiter.pause(retry_after)
+        raise limited
 
     # -- layer: one request (the only place that sees aiohttp) ----------------------------
 
@@ -276,23 +291,26 @@ class ApiClient:
                 hdrs = {k.lower(): v for k, v in resp.headers.items()}
                 return Response(resp.status, hdrs, payload, url)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TransportError(
-                f"{method} {url} failed: {_describe_transport(exc)}", url=url
-            ) from exc
+            raise _transport_error(method, url, exc) from exc
 
     async def _mint_token(self) -> tuple[str, float]:
         """POST /oauth/token with Basic client auth; retried like any request, never paced."""
         delays = self._policy.delays()
+        deadline = self._clock() + self._policy.max_seconds
         for attempt in range(1, self._policy.max_attempts + 1):
             try:
                 return await self._request_token()
             except RetryableError as exc:
-                if attempt == self._policy.max_attempts:
-                    raise AuthError(
-                        f"The login service at {self._conn.login_url} kept failing ({exc}); "
-                        "check its status and the login URL, then run again."
+                self._refuse_long_wait(exc)
+                wait = exc.retry_after if exc.retry_after is not None else next(delays)
+                last = attempt == self._policy.max_attempts or self._clock() + wait > deadline
+                if last or not _retryable(exc):
+                    raise Unreachable(
+                        f"The login service at {self._conn.login_url} could not be used: "
+                        f"{exc}. Check the login URL (or region), the network and any proxy, "
+                        "then run again."
                     ) from exc
-                await asyncio.sleep(exc.retry_after or next(delays))
+                await asyncio.sleep(wait)
         raise AssertionError("unreachable")
 
     async def _request_token(self) -> tuple[str, float]:
@@ -307,7 +325,13 @@ class ApiClient:
                 status, payload = resp.status, await resp.read()
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"))
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TransportError(f"POST {url} failed: {_describe_transport(exc)}") from exc
+            raise _transport_error("POST", url, exc) from exc
+        if status in (404, 405):
+            raise ConfigError(
+                f"The login URL {self._conn.login_url} answered HTTP {status} for /oauth/token: "
+                "it is not a Genesys Cloud login service. Set the region (--region or "
+                "GENESYSCLOUD_REGION) or a correct login URL (--login-url)."
+            )
         if status == 429 or status >= 500:
             error = RateLimited if status == 429 else ServerError
             raise error(f"HTTP {status}", retry_after=retry_after, status=status, url=url)
@@ -321,7 +345,7 @@ class ApiClient:
         if status == 200 and isinstance(data, dict) and data.get("access_token"):
             return str(data["access_token"]), float(data.get("expires_in", 86400))
         if status == 200:
-            raise TransportError("the token response had no access_token")
+            raise TransportError("the token response had no access_token", url=self._conn.login_url)
         raise AuthError(
             explain_token_rejection(
                 status=status,
@@ -389,10 +413,48 @@ def _error_message(body: bytes) -> str:
     return str(_error_fields(body).get("message", ""))[:BODY_EXCERPT_CHARS]
 
 
-def _describe_transport(exc: BaseException) -> str:
+def _transport_error(method: str, url: str, exc: BaseException) -> TransportError:
+    """Our error for an aiohttp or timeout failure, telling "no connection" from the rest."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return ConnectFailed(
+            f"{method} {url} failed: the server's TLS certificate is not trusted "
+            f"({exc.certificate_error}). If a proxy intercepts TLS, add its CA to the system "
+            "trust store (or point SSL_CERT_FILE at it); retrying cannot help.",
+            retryable=False,
+            url=url,
+        )
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return ConnectFailed(
+            f"{method} {url} failed: the TLS handshake failed ({exc}); check that the URL's "
+            "scheme matches the server (https for Genesys Cloud).",
+            retryable=False,
+            url=url,
+        )
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return ConnectFailed(f"{method} {url} failed: the host name did not resolve.", url=url)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        reason = exc.os_error.strerror or type(exc.os_error).__name__
+        return ConnectFailed(f"{method} {url} failed: could not connect ({reason}).", url=url)
     if isinstance(exc, TimeoutError):
-        return "no complete response within the request timeout"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return TransportError(
+            f"{method} {url} failed: no complete response within the request timeout", url=url
+        )
+    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return TransportError(f"{method} {url} failed: {what}", url=url)
+
+
+def _retryable(error: RetryableError) -> bool:
+    return not isinstance(error, ConnectFailed) or error.retryable
+
+
+def _given_up(error: RetryableError) -> ExportError:
+    """What a request raises once it stops retrying: no connection at all stops the run."""
+    if isinstance(error, ConnectFailed):
+        return Unreachable(
+            f"{error} The service cannot be reached; check the API URL (or region), the "
+            "network and any proxy, then run again: progress is kept."
+        )
+    return error
 
 
 def _human_seconds(seconds: float) -> str:

@@ -1,14 +1,16 @@
-"""One run per output folder: a lock file naming its owner, and a safe takeover of stale ones.
+"""One run per output folder, held by the kernel: an OS lock on the lock file for the run's life.
 
-The lock ``<out>/.genesys-export.lock`` is JSON {pid, host, run_id, started, boot_id}, created
-with O_CREAT|O_EXCL. A lock whose process is gone (same host, and a dead pid or an earlier boot)
-or whose content is unreadable is stale and is replaced.
+A run opens ``<out>/.genesys-export.lock``, takes an exclusive, non-blocking OS lock on it
+(``flock``; ``msvcrt.locking`` on Windows) and keeps it until the run ends. The kernel drops the
+lock when the process dies, however it dies, so what decides is the lock, never the pid in the
+file: a restarted container that gets the old pid again in a fresh pid namespace, a zombie, an
+unrelated process with that pid, or a pod rescheduled onto another node change nothing. The
+file's content (pid, host, run id, start) only names the holder in messages. A lock file whose
+OS lock is free was left by a run that died; it is taken over with one warning.
 
-Checking a lock and replacing it must be one step, or two runs that both judged the same lock
-stale can each delete the other's fresh lock (file names and even inode numbers get reused). So
-every create, check and takeover happens while holding an OS lock on a second, permanent file,
-``.genesys-export.lock.guard``. The kernel drops that OS lock when its process dies, so the
-guard itself can never go stale; it is held for a few file operations only.
+``release`` unlinks the file while still holding the lock, and ``acquire`` checks after locking
+that the path still names the file it locked: a run that opened the file just before another
+released it never ends up holding a lock on a file nobody else can see.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,79 +31,64 @@ from exporter.errors import LockHeld
 from exporter.output import output_error
 
 LOCK_NAME = ".genesys-export.lock"
-GUARD_NAME = LOCK_NAME + ".guard"
-_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")  # Linux; elsewhere pids alone decide
+# Opening, locking and finding the file unlinked by a releasing run can repeat only while runs
+# keep starting and ending around us; a few rounds is plenty.
+ATTEMPTS = 20
+_OWNER_BYTES = 4096
 
 log = logging.getLogger("exporter")
 
 if sys.platform == "win32":
     import msvcrt
 
-    def _os_lock(fd: int) -> None:
-        msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # retries for ~10 s, then raises OSError
+    def _try_lock(fd: int) -> bool:
+        os.lseek(fd, 0, os.SEEK_SET)  # msvcrt locks bytes from the current position
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
 
-    def _os_unlock(fd: int) -> None:
+    def _unlock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
         msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
 
 else:
     import fcntl
 
-    def _os_lock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # per open file: threads of one process exclude too
-
-    def _os_unlock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
-def _guarded(path: Path) -> Iterator[None]:
-    """Hold the OS lock on ``path`` (created if missing, never deleted) for the block."""
-    with open(path, "a+b") as file:  # "a": create without truncating, whoever holds it
-        _os_lock(file.fileno())
+    def _try_lock(fd: int) -> bool:
         try:
-            yield
-        finally:
-            _os_unlock(file.fileno())
+            # flock, not fcntl locks: it belongs to the open file, so two runs in one process
+            # (or two threads) exclude each other too; Linux NFS clients map it onto NFS locks.
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True, slots=True)
 class LockInfo:
-    """Who holds a lock; ``boot_id`` tells a pid reused after a reboot from the original."""
+    """Who holds (or held) a lock: for messages only, never for deciding."""
 
     pid: int
     host: str
     run_id: str
     started: str
-    boot_id: str | None = None
 
     @classmethod
     def parse(cls, raw: bytes) -> LockInfo | None:
-        """The lock's owner, or None if the content is not a lock we wrote."""
+        """The holder named by a lock file's content, or None if it names none."""
         try:
             info = cls(**orjson.loads(raw))
         except (orjson.JSONDecodeError, TypeError):
             return None
-        ok = isinstance(info.pid, int) and isinstance(info.host, str) and info.pid > 0
-        return info if ok else None
+        return info if isinstance(info.pid, int) and isinstance(info.host, str) else None
 
-
-def _boot_id() -> str | None:
-    try:
-        return _BOOT_ID.read_text().strip() or None
-    except OSError:
-        return None
-
-
-def _pid_alive(pid: int) -> bool:
-    if sys.platform == "win32":
-        return True  # os.kill(pid, 0) would send CTRL_C there; err on the side of refusing
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by another user
-    return True
+    def describe(self) -> str:
+        return f"pid {self.pid} on {self.host}, run {self.run_id}, started {self.started}"
 
 
 class RunLock:
@@ -115,11 +101,9 @@ class RunLock:
             host=socket.gethostname(),
             run_id=run_id,
             started=datetime.now(UTC).isoformat(timespec="seconds"),
-            boot_id=_boot_id(),
         )
-        self.took_over: LockInfo | None = None  # the stale owner replaced, if it was readable
-        self.warning: str | None = None  # a takeover, in a sentence for the run's summary
-        self._held = False
+        self.warning: str | None = None  # a takeover, in one sentence
+        self._fd: int | None = None
 
     def __enter__(self) -> RunLock:
         self.acquire()
@@ -131,81 +115,83 @@ class RunLock:
         self.release()
 
     def acquire(self) -> None:
-        """Take the lock, taking over a stale one (logged as a warning)."""
+        """Hold the lock for this run, taking over a lock file left by a run that died."""
         try:
-            with _guarded(self.path.with_name(GUARD_NAME)):
-                if not self._create():
-                    self._take_over_if_stale()
+            for _ in range(ATTEMPTS):
+                if self._try_acquire():
+                    return
         except OSError as exc:
             raise output_error(exc, self.path, "create the lock") from exc
-        self._held = True
+        raise LockHeld(
+            f"The lock {self.path} kept being replaced while this run tried to take it: other "
+            "runs keep starting on this folder. Run one export per output folder at a time."
+        )
 
     def release(self) -> None:
-        """Remove the lock if it is still ours; someone else's lock is left alone."""
-        if not self._held:
+        """Remove the lock file and drop the OS lock; safe to call twice."""
+        fd, self._fd = self._fd, None
+        if fd is None:
             return
-        self._held = False
         try:
-            with _guarded(self.path.with_name(GUARD_NAME)):
-                if LockInfo.parse(self.path.read_bytes()) == self.info:
-                    self.path.unlink()
-                    return
-            log.warning("lock %s is no longer ours; leaving it in place", self.path)
-        except FileNotFoundError:
-            log.warning("lock %s was removed by someone else during the run", self.path)
+            if sys.platform != "win32":  # Windows cannot unlink an open file: below, after close
+                self.path.unlink(missing_ok=True)
+            _unlock(fd)
         except OSError as exc:
             log.warning("could not remove the lock %s: %s", self.path, exc.strerror)
+        finally:
+            os.close(fd)
+        if sys.platform == "win32":
+            with contextlib.suppress(OSError):  # another run may hold it already
+                self.path.unlink(missing_ok=True)
 
-    # -- under the guard ----------------------------------------------------------------
-
-    def _create(self) -> bool:
-        """Create the lock with our content; False if one exists."""
+    def _try_acquire(self) -> bool:
+        """One round: True when held, False when the file was unlinked under us; raises
+        LockHeld when a live run holds it."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            return False
-        try:
-            with open(fd, "wb") as file:
-                file.write(orjson.dumps(asdict(self.info)))
-        except OSError:
-            self.path.unlink(missing_ok=True)  # a full disk must not leave an empty lock
+            if not _try_lock(fd):
+                raise LockHeld(_held_message(self.path, LockInfo.parse(_read(fd))))
+            if not _names(self.path, fd):
+                os.close(fd)
+                return False
+            left = _read(fd)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, orjson.dumps(asdict(self.info)), 0)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.close(fd)
             raise
+        self._fd = fd
+        if left.strip():
+            self._warn_takeover(LockInfo.parse(left))
         return True
 
-    def _take_over_if_stale(self) -> None:
-        """Raise LockHeld if the lock's owner may be running; otherwise replace the lock."""
-        try:
-            owner = LockInfo.parse(self.path.read_bytes())
-        except FileNotFoundError:
-            owner = None  # deleted by hand just now: nothing to refuse
-        self._refuse_if_live(owner)
-        self.path.unlink(missing_ok=True)
-        if not self._create():  # cannot happen while we hold the guard, unless it is bypassed
-            raise LockHeld(f"The lock {self.path} reappeared while being replaced; try again.")
-        self.took_over = owner
-        if owner is None:
-            self.warning = f"Took over the lock {self.path}, whose content was unreadable."
-        else:
-            self.warning = (
-                f"Took over the stale lock {self.path} left by pid {owner.pid} on {owner.host} "
-                f"(started {owner.started}), which is no longer running."
-            )
+    def _warn_takeover(self, owner: LockInfo | None) -> None:
+        who = f"by {owner.describe()}" if owner else "with unreadable content"
+        self.warning = (
+            f"Took over the lock {self.path} left {who}: no live process holds it (that run "
+            "ended without removing it); its unfinished windows resume from their checkpoints."
+        )
         log.warning("%s", self.warning)
 
-    def _refuse_if_live(self, owner: LockInfo | None) -> None:
-        if owner is None:
-            return  # written under the guard, so never half-written by a live run: a crash
-        if owner.host != self.info.host:
-            raise LockHeld(
-                f"The output folder is locked by pid {owner.pid} on host {owner.host} (started "
-                f"{owner.started}); if no export is running there, delete {self.path}, or "
-                "choose another --out."
-            )
-        rebooted = None not in (owner.boot_id, self.info.boot_id) and (
-            owner.boot_id != self.info.boot_id
-        )
-        if not rebooted and _pid_alive(owner.pid):
-            raise LockHeld(
-                f"Another export (pid {owner.pid} on {owner.host}, started {owner.started}) is "
-                f"writing to this output folder; wait for it to finish or choose another --out."
-            )
+
+def _read(fd: int) -> bytes:
+    return os.pread(fd, _OWNER_BYTES, 0)
+
+
+def _names(path: Path, fd: int) -> bool:
+    """Whether ``path`` still names the open file ``fd`` (and was not unlinked or replaced)."""
+    try:
+        on_disk = path.stat()
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _held_message(path: Path, owner: LockInfo | None) -> str:
+    who = f" ({owner.describe()})" if owner else ""
+    return (
+        f"Another export{who} is running on this output folder: it holds the lock {path}. "
+        "Wait for it to finish, or choose another --out."
+    )

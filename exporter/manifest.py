@@ -59,6 +59,7 @@ class WindowRecord:
     compression: str = "none"
     job_id: str | None = None
     cursor: str | None = None
+    job_interval: str | None = None  # in-progress: the interval of the job the cursor reads
     part_offset: int = 0  # in-progress: the part file's checkpointed length ...
     part_records: int = 0  # ... and the records it holds
     job_expires: str | None = None
@@ -91,12 +92,52 @@ class WindowRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WindowRecord:
-        """Build from JSON; unknown keys are refused so nothing unexpected rides along."""
-        known = {f.name for f in dataclasses.fields(cls) if f.init}
-        extra = sorted(set(data) - known)
+        """Build from JSON, checking every field's type; unknown keys are refused so nothing
+        unexpected rides along (a file edited by hand is caught here, not mid-run)."""
+        extra = sorted(set(data) - _FIELD_TYPES.keys())
         if extra:
             raise ValueError(f"unknown fields {extra}")
+        for name, value in data.items():
+            kind, optional = _FIELD_TYPES[name]
+            if value is None and optional:
+                continue
+            if not isinstance(value, kind) or isinstance(value, bool):
+                wanted = "an integer" if kind is int else "a string"
+                raise ValueError(f"field {name!r} is {_json_type(value)}, not {wanted}")
+            if isinstance(value, int) and value < 0:
+                raise ValueError(f"field {name!r} is negative ({value})")
+        missing = [name for name in _REQUIRED if name not in data]
+        if missing:
+            raise ValueError(f"fields {missing} are missing")
         return cls(**data)
+
+
+def _field_types() -> dict[str, tuple[type, bool]]:
+    """Field name -> (JSON type, whether null is allowed), from the dataclass annotations."""
+    types: dict[str, tuple[type, bool]] = {}
+    for f in dataclasses.fields(WindowRecord):
+        if f.init:
+            annotation = str(f.type)
+            types[f.name] = (int if annotation.startswith("int") else str, "None" in annotation)
+    return types
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return {int: "an integer", float: "a number", str: "a string", list: "a list"}.get(
+        type(value), "an object"
+    )
+
+
+_FIELD_TYPES = _field_types()
+_REQUIRED = [
+    f.name
+    for f in dataclasses.fields(WindowRecord)
+    if f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+]
 
 
 class Manifest:
@@ -139,14 +180,16 @@ class Manifest:
                 f"({data.get('tool', 'unknown')}) or choose another --out."
             )
         entities: dict[str, dict[str, WindowRecord]] = {}
+        entity = name = ""
         try:
             for entity, windows in data["entities"].items():
-                entities[entity] = {
-                    name: WindowRecord.from_dict({**fields, "name": name})
-                    for name, fields in windows.items()
-                }
+                entities[entity] = {}
+                for name, fields in windows.items():
+                    if not isinstance(fields, dict):
+                        raise TypeError(f"it is {_json_type(fields)}, not an object")
+                    entities[entity][name] = WindowRecord.from_dict({**fields, "name": name})
         except (AttributeError, TypeError, ValueError) as exc:
-            raise _corrupt(path, f"a window entry is invalid ({exc})") from exc
+            raise _corrupt(path, f"the entry {entity}/{name} is invalid: {exc}") from exc
         return cls(out_dir, entities)
 
     def to_dict(self) -> dict[str, Any]:

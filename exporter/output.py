@@ -1,12 +1,12 @@
 """Write one window's records to a hidden part file and make it visible only when complete.
 
-Every ``write`` call (one API page) becomes an independent gzip member or zstd frame, so the
+Every ``append`` call (one API page) becomes an independent gzip member or zstd frame, so the
 part file is a valid compressed stream at every checkpoint: a later run truncates it to the last
-checkpoint and keeps appending. Compression, hashing and disk I/O run in a worker thread (zlib,
-zstd and hashlib release the GIL), so the event loop never stalls on a 5 MB page. One thread hop
-per page does the join, compression, write and hash together; aiofiles would hop once per call.
-An export gives all its files one thread: every page's join is then freed and reused in one malloc
-arena, where worker threads each kept pages of their own (15 MB more peak RSS, measured).
+checkpoint and keeps appending. The engine calls these blocking methods in one worker thread for
+the whole export (zlib, zstd and hashlib release the GIL), so the event loop never stalls on a
+5 MB page, and one thread hop per page does the join, compression, write and hash together. One
+thread for every file also means every page's join is freed and reused in one malloc arena,
+where worker threads each kept pages of their own (15 MB more peak RSS, measured).
 
 Written bytes leave the page cache once they are on disk (``posix_fadvise(DONTNEED)``): an export
 writes gigabytes nobody reads back soon, and left cached they would push the host's useful cache
@@ -18,19 +18,15 @@ hypervisor fault on first write, and fresh pages made writing 1.5 GB cost 5.9 CP
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
-import functools
 import hashlib
 import os
-import threading
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Literal, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol
 
 import zstandard
 
@@ -51,9 +47,6 @@ _READ_CHUNK = 1 << 20
 # on 300,000 records: 1.3 system CPU s at 4 MB, 1.5 at 8 MB, 1.9 at 32 MB, 2.3 at 128 MB.
 _RELEASE_CACHE_BYTES = 4 << 20
 _CAN_RELEASE_CACHE = hasattr(os, "posix_fadvise")  # Linux and most Unixes; not macOS or Windows
-
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
 
 
 class PartFileLost(OutputError):
@@ -114,23 +107,19 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-class WindowFile:
+class JsonlFile:
     """The records of one window, appended to ``.<name>.part`` and renamed into place at commit.
 
-    Blocking work runs in worker threads under ``_mutex``, and each thread updates the running
-    totals itself: a cancelled ``write`` still leaves counters that match the file, and a later
-    call waits for it rather than interleaving.
+    The JSONL sink. Its methods block: the engine runs every file and manifest operation of
+    an export, one call at a time, in one worker thread, so a call is never interleaved with
+    another and a cancelled await never leaves half of one done (the thread finishes it).
     """
 
-    def __init__(
-        self, final_path: Path, compression: Compression, executor: Executor | None = None
-    ) -> None:
+    def __init__(self, final_path: Path, compression: Compression) -> None:
         self.final_path = final_path
         self.compression: Compression = compression
-        self._executor = executor  # None: the event loop's default executor
         self.part_path = final_path.with_name(f".{final_path.name}.part")
         self._compress = _compressor(compression)
-        self._mutex = threading.Lock()
         self._file: BinaryIO | None = None
         self._sha = hashlib.sha256()
         self._records = 0
@@ -147,61 +136,22 @@ class WindowFile:
     def bytes_written(self) -> int:
         return self._bytes
 
-    async def open(self, *, resume_offset: int | None = None, resume_records: int = 0) -> None:
-        """Create (or truncate) the part file, or reopen it at a checkpoint to continue it."""
-        if resume_offset:
-            await self._in_thread(self._resume, resume_offset, resume_records)
-        elif resume_records:
-            raise ValueError("a resume with records needs a non-zero byte offset")
-        else:
-            # Offset 0 keeps nothing, so a missing part file loses nothing: start afresh.
-            await self._in_thread(self._create)
-
-    async def write(self, records: Sequence[Buffer]) -> None:
-        """Append ``records`` (one compact JSON document each) as JSONL, one member/frame.
-
-        The join happens in the worker thread, so a page waiting in a queue is held once, as
-        the records' views of the body they came in, not also as a joined copy."""
-        if records:
-            await self._in_thread(self._append_records, records)
-
-    async def checkpoint(self) -> tuple[int, int]:
-        """Make everything written so far durable; return the (offset, records) to resume at."""
-        return await self._in_thread(self._sync)
-
-    async def commit(self) -> FileDigest:
-        """Fsync, rename onto the final path atomically, fsync the folder; return the digest."""
-        return await self._in_thread(self._commit)
-
-    async def close(self) -> None:
-        """Close the part file but keep it, so a later run can resume from its checkpoint."""
-        await self._in_thread(self._close_quietly)
-
-    async def discard(self) -> None:
-        """Close and delete the part file; safe to call in any state, including after errors."""
-        await self._in_thread(self._discard)
-
-    # Blocking halves, always called with the mutex held, in a worker thread.
-
-    async def _in_thread(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        call = functools.partial(self._locked, fn, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
-
-    def _locked(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        with self._mutex:
-            return fn(*args, **kwargs)
-
-    def _guard(self, doing: str, path: Path | None = None) -> _Guard:
-        return _Guard(self, doing, path or self.part_path)
-
-    def _create(self) -> None:
+    def create(self) -> None:
+        """Create (or truncate) the part file."""
         self._close_quietly()
         with self._guard("create the partial file"):
             self.part_path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.part_path, "wb")  # noqa: SIM115  # held until commit/discard
         self._reset(0, 0)
 
-    def _resume(self, offset: int, records: int) -> None:
+    def resume(self, offset: int, records: int) -> None:
+        """Reopen the part file at a checkpoint (``offset`` bytes holding ``records``) to
+        continue it; offset 0 keeps nothing, so it simply starts afresh."""
+        if not offset:
+            if records:
+                raise ValueError("a resume with records needs a non-zero byte offset")
+            self.create()
+            return
         try:
             size = self.part_path.stat().st_size
         except FileNotFoundError:
@@ -219,6 +169,53 @@ class WindowFile:
             while chunk := self._file.read(_READ_CHUNK):
                 self._sha.update(chunk)
             self._file.seek(offset)
+
+    def append(self, records: Sequence[Buffer]) -> None:
+        """Append ``records`` (one compact JSON document each) as JSONL, one member/frame."""
+        if records:
+            self._append(b"\n".join([*records, b""]), len(records))
+
+    def sync(self) -> tuple[int, int]:
+        """Make everything written so far durable; return the (offset, records) to resume at."""
+        file = self._writable()
+        with self._guard("flush"):
+            file.flush()
+            os.fsync(file.fileno())
+        self._release_cache(file, synced=True)
+        return self._bytes, self._records
+
+    def commit(self) -> FileDigest:
+        """Fsync, rename onto the final path atomically, fsync the folder; return the digest."""
+        if self._bytes == 0 and self.compression != "none":
+            self._append(b"", 0)  # an empty member/frame: `zcat`/`zstdcat` accept the file
+        self.sync()
+        file = self._writable()
+        with self._guard("move the finished file into place as", self.final_path):
+            file.close()
+            self._file = None
+            os.replace(self.part_path, self.final_path)
+        try:
+            fsync_dir(self.final_path.parent)
+        except OSError as exc:
+            # Not known to be durable, so not complete: no final file may outlive the error.
+            self.final_path.unlink(missing_ok=True)
+            raise output_error(exc, self.final_path.parent, "sync the folder") from exc
+        return FileDigest(self.final_path, self._records, self._bytes, self._sha.hexdigest())
+
+    def close(self) -> None:
+        """Close the part file but keep it, so a later run can resume from its checkpoint."""
+        self._close_quietly()
+
+    def discard(self) -> None:
+        """Close and delete the part file; safe to call in any state, including after errors."""
+        self._close_quietly()
+        with self._guard("remove the partial file"):
+            self.part_path.unlink(missing_ok=True)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _guard(self, doing: str, path: Path | None = None) -> _Guard:
+        return _Guard(self, doing, path or self.part_path)
 
     def _reset(self, offset: int, records: int) -> None:
         self._sha = hashlib.sha256()
@@ -252,39 +249,6 @@ class WindowFile:
         self._cache_from = self._bytes if synced else self._cache_kicked
         self._cache_kicked = self._bytes
 
-    def _append_records(self, records: Sequence[Buffer]) -> None:
-        self._append(b"\n".join([*records, b""]), len(records))
-
-    def _sync(self) -> tuple[int, int]:
-        file = self._writable()
-        with self._guard("flush"):
-            file.flush()
-            os.fsync(file.fileno())
-        self._release_cache(file, synced=True)
-        return self._bytes, self._records
-
-    def _commit(self) -> FileDigest:
-        if self._bytes == 0 and self.compression != "none":
-            self._append(b"", 0)  # an empty member/frame: `zcat`/`zstdcat` accept the file
-        self._sync()
-        file = self._writable()
-        with self._guard("move the finished file into place as", self.final_path):
-            file.close()
-            self._file = None
-            os.replace(self.part_path, self.final_path)
-        try:
-            fsync_dir(self.final_path.parent)
-        except OSError as exc:
-            # Not known to be durable, so not complete: no final file may outlive the error.
-            self.final_path.unlink(missing_ok=True)
-            raise output_error(exc, self.final_path.parent, "sync the folder") from exc
-        return FileDigest(self.final_path, self._records, self._bytes, self._sha.hexdigest())
-
-    def _discard(self) -> None:
-        self._close_quietly()
-        with self._guard("remove the partial file"):
-            self.part_path.unlink(missing_ok=True)
-
     def _writable(self) -> BinaryIO:
         if self._failed:
             raise OutputError(f"The partial file {self.part_path} failed earlier; discard it.")
@@ -305,7 +269,7 @@ class _Guard:
 
     __slots__ = ("doing", "owner", "path")
 
-    def __init__(self, owner: WindowFile, doing: str, path: Path) -> None:
+    def __init__(self, owner: JsonlFile, doing: str, path: Path) -> None:
         self.owner, self.doing, self.path = owner, doing, path
 
     def __enter__(self) -> None:

@@ -9,14 +9,14 @@ then form batches: consecutive windows one job fetches together (see ``batch_wor
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
 from exporter.errors import ConfigError
 from exporter.manifest import WindowRecord
-from exporter.windows import Window, parse_api_instant
+from exporter.windows import Slot, Window
 
 Source = Literal["jobs", "query"]
 Action = Literal["skip", "fetch", "resume"]
@@ -26,19 +26,30 @@ Action = Literal["skip", "fetch", "resume"]
 class WorkItem:
     """One window's decision; ``resume`` is the checkpoint to continue from, if any."""
 
-    window: Window
+    slot: Slot
     action: Action
     source: Source
     reason: str
     resume: WindowRecord | None = None
 
+    @property
+    def name(self) -> str:
+        """The window's name: its file's and its manifest entry's."""
+        return self.slot.name
+
+    @property
+    def window(self) -> Window:
+        """What this run fetches of the window: all of it, or up to now."""
+        return self.slot.covered
+
 
 @dataclass(frozen=True, slots=True)
 class Batch:
     """Consecutive windows fetched by one job (or one window by the query), written to one file
-    each and committed together."""
+    each and committed together. ``jobs`` counts the jobs already spent on them this run."""
 
     items: tuple[WorkItem, ...]
+    jobs: int = 0
 
     @property
     def source(self) -> Source:
@@ -55,36 +66,86 @@ class Batch:
 
     @property
     def name(self) -> str:
-        first, last = self.items[0].window.name, self.items[-1].window.name
+        first, last = self.items[0].name, self.items[-1].name
         return first if len(self.items) == 1 else f"{first}..{last}"
 
     def afresh(self) -> Batch:
         """The same windows as a new job from the first page (after an expiry or a lost file)."""
-        return Batch(tuple(replace(item, action="fetch", resume=None) for item in self.items))
+        items = tuple(replace(item, action="fetch", resume=None) for item in self.items)
+        return Batch(items, self.jobs)
+
+    def alone(self) -> list[Batch]:
+        """Each window as a batch of its own, keeping the jobs spent so far."""
+        return [Batch((item,), self.jobs) for item in self.afresh().items]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Every window's decision, and warnings about what was found on disk."""
+
+    items: list[WorkItem]
+    warnings: list[str]
 
 
 def plan_work(
-    windows: Sequence[Window],
+    slots: Sequence[Slot],
     records: Sequence[WindowRecord],
     *,
     watermark: datetime,
+    on_disk: Mapping[str, int],
+    compression: str,
     force: bool = False,
     redo_after: datetime | None = None,
-) -> list[WorkItem]:
-    """Decide every window; ``redo_after`` re-exports windows ending after it (--lookback)."""
-    return [
-        _decide(w, _inside(w, records), watermark=watermark, force=force, redo_after=redo_after)
-        for w in windows
-    ]
+) -> Plan:
+    """Decide every window; ``redo_after`` re-exports windows ending after it (--lookback).
+
+    ``on_disk`` maps each recorded file (relative path) to its size on disk; a complete window
+    whose file is missing or not its recorded size is exported again, with a warning.
+    """
+    items, warnings = [], []
+    for slot in slots:
+        existing = _inside(slot.whole, records)
+        item = _decide(slot, existing, watermark=watermark, force=force, redo_after=redo_after)
+        if item.action == "skip":
+            damage = _damage(existing, on_disk)
+            if damage:
+                warnings.append(f"window {slot.name} is recorded complete, but {damage}")
+                item = WorkItem(slot, "fetch", item.source, damage)
+        items.append(item)
+    other = sorted(
+        {r.compression for i in items if i.action == "skip" for r in _inside(i.slot.whole, records)}
+        - {compression}
+    )
+    if other:
+        skipped = sum(i.action == "skip" for i in items)
+        warnings.append(
+            f"complete windows stored with {' and '.join(other)} compression are kept as they "
+            f"are ({skipped} skipped), though output.compression is {compression} now; "
+            "--force exports them again in the new format"
+        )
+    return Plan(items, warnings)
+
+
+def _damage(existing: list[WindowRecord], on_disk: Mapping[str, int]) -> str | None:
+    """Why the files of complete ``existing`` windows cannot be trusted, if they cannot."""
+    for record in existing:
+        size = on_disk.get(record.file) if record.file else None
+        if size is None:
+            return f"its file {record.file} is missing: exporting it again"
+        if size != record.bytes:
+            return (
+                f"its file {record.file} holds {size} bytes, not the {record.bytes} recorded: "
+                "exporting it again"
+            )
+    return None
 
 
 def _inside(window: Window, records: Sequence[WindowRecord]) -> list[WindowRecord]:
     found = []
     for record in records:
-        start, end = parse_api_instant(record.start), parse_api_instant(record.end)
-        if end <= window.start_ms or start >= window.end_ms:
+        if record.end_ms <= window.start_ms or record.start_ms >= window.end_ms:
             continue
-        if start < window.start_ms or end > window.end_ms:
+        if record.start_ms < window.start_ms or record.end_ms > window.end_ms:
             raise ConfigError(
                 f"The output folder already holds window {record.name}, which straddles the "
                 f"planned window {window.name}: it was written with another window size. Use "
@@ -95,44 +156,50 @@ def _inside(window: Window, records: Sequence[WindowRecord]) -> list[WindowRecor
 
 
 def _decide(
-    window: Window,
+    slot: Slot,
     existing: list[WindowRecord],
     *,
     watermark: datetime,
     force: bool,
     redo_after: datetime | None,
 ) -> WorkItem:
-    source: Source = "query" if window.end > watermark else "jobs"
+    source: Source = "query" if slot.covered.end > watermark else "jobs"
     if force:
-        return WorkItem(window, "fetch", source, "--force")
-    if redo_after is not None and window.end > redo_after:
-        return WorkItem(window, "fetch", source, "within --lookback")
-    if existing and _tiles(window, existing) and all(r.status == "complete" for r in existing):
-        return WorkItem(window, "skip", "jobs", "complete")
-    checkpoint = _resumable(window, existing, source)
+        return WorkItem(slot, "fetch", source, "--force")
+    if redo_after is not None and slot.whole.end > redo_after:
+        return WorkItem(slot, "fetch", source, "within --lookback")
+    whole = slot.whole
+    if existing and _tiles(whole, existing) and all(r.status == "complete" for r in existing):
+        return WorkItem(slot, "skip", "jobs", "complete")
+    checkpoint = _resumable(slot, existing, source)
     if checkpoint is not None:
-        return WorkItem(window, "resume", "jobs", "continue job from checkpoint", checkpoint)
+        return WorkItem(slot, "resume", "jobs", "continue job from checkpoint", checkpoint)
     if any(r.status == "provisional" for r in existing):
         why = "provisional, watermark passed" if source == "jobs" else "provisional, refresh"
-        return WorkItem(window, "fetch", source, why)
-    return WorkItem(window, "fetch", source, "new" if not existing else "incomplete")
+        return WorkItem(slot, "fetch", source, why)
+    if any(r.status == "failed" for r in existing):
+        return WorkItem(slot, "fetch", source, "failed before")
+    return WorkItem(slot, "fetch", source, "new" if not existing else "incomplete")
 
 
 def _tiles(window: Window, records: list[WindowRecord]) -> bool:
     """Whether the records cover the window exactly, end to end."""
     cursor = window.start_ms
-    for record in sorted(records, key=lambda r: parse_api_instant(r.start)):
-        if parse_api_instant(record.start) != cursor:
+    for record in sorted(records, key=lambda r: r.start_ms):
+        if record.start_ms != cursor:
             return False
-        cursor = parse_api_instant(record.end)
+        cursor = record.end_ms
     return cursor == window.end_ms
 
 
-def _resumable(window: Window, existing: list[WindowRecord], source: Source) -> WindowRecord | None:
+def _resumable(slot: Slot, existing: list[WindowRecord], source: Source) -> WindowRecord | None:
     if source != "jobs" or len(existing) != 1:
         return None
     record = existing[0]
-    same = record.name == window.name
+    same = record.name == slot.name and (record.start_ms, record.end_ms) == (
+        slot.covered.start_ms,
+        slot.covered.end_ms,
+    )
     return record if same and record.status == "in-progress" and record.job_id else None
 
 
@@ -206,7 +273,11 @@ def _joins(last: WorkItem, item: WorkItem) -> bool:
         return True
     # Resumed windows rejoin the job and cursor they were saved with, together.
     a, b = last.resume, item.resume
-    return a is not None and b is not None and (a.job_id, a.cursor) == (b.job_id, b.cursor)
+    return (
+        a is not None
+        and b is not None
+        and (a.job_id, a.cursor, a.job_interval) == (b.job_id, b.cursor, b.job_interval)
+    )
 
 
 def _even_groups(run: list[WorkItem], size: int, max_span: timedelta) -> Iterator[Batch]:
@@ -216,8 +287,3 @@ def _even_groups(run: list[WorkItem], size: int, max_span: timedelta) -> Iterato
     for i in range(count):
         group = run[len(run) * i // count : len(run) * (i + 1) // count]
         yield Batch(tuple(group))
-
-
-def lookback_start(end: datetime, lookback: timedelta | None) -> datetime | None:
-    """The instant after which complete windows are exported again."""
-    return None if lookback is None else end - lookback

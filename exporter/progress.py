@@ -1,4 +1,9 @@
-"""Progress for people: a bar on a terminal, periodic log lines otherwise, or nothing."""
+"""Progress for people: records against the plan's estimate, with a rate and time left.
+
+A bar on a terminal, a log line every ``LOG_EVERY_S`` seconds otherwise (cron, pipes), or
+nothing. The estimate is the sync query's ``totalHits`` over the windows to fetch, so the
+count may end a little above or below it; numbers are printed plainly.
+"""
 
 from __future__ import annotations
 
@@ -14,87 +19,111 @@ LOG_EVERY_S = 10.0
 
 
 class Progress(Protocol):
-    def start(self, windows: int) -> None: ...
-    def window_started(self, name: str) -> None: ...
+    def start(self, *, records: int | None, windows: int, done: int = 0) -> None:
+        """``records`` expected in all (None: unknown), ``done`` of them already on disk."""
+
     def advance(self, records: int) -> None: ...
-    def window_done(self, name: str) -> None: ...
+    def windows_done(self, count: int) -> None: ...
     def close(self) -> None: ...
 
 
 class NoProgress:
     """Reports nothing (--no-progress, tests)."""
 
-    def start(self, windows: int) -> None: ...
-    def window_started(self, name: str) -> None: ...
+    def start(self, *, records: int | None, windows: int, done: int = 0) -> None: ...
     def advance(self, records: int) -> None: ...
-    def window_done(self, name: str) -> None: ...
+    def windows_done(self, count: int) -> None: ...
     def close(self) -> None: ...
 
 
 class BarProgress:
-    """A tqdm bar over windows, with records and the current rate in its postfix."""
+    """A tqdm bar over records, with windows done in its postfix."""
 
     def __init__(self) -> None:
         self._bar: tqdm[None] | None = None
-        self._records = 0
-        self._started = time.monotonic()
+        self._windows = 0
+        self._done = 0
 
-    def start(self, windows: int) -> None:
-        self._bar = tqdm(total=windows, unit="window", file=sys.stderr, dynamic_ncols=True)
-
-    def window_started(self, name: str) -> None: ...
+    def start(self, *, records: int | None, windows: int, done: int = 0) -> None:
+        self._windows = windows
+        self._bar = tqdm(
+            total=max(records, done) if records is not None else None,
+            initial=done,
+            unit=" records",
+            unit_scale=False,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
+        self._show_windows()
 
     def advance(self, records: int) -> None:
-        self._records += records
         if self._bar is not None:
-            rate = self._records / max(time.monotonic() - self._started, 1e-6)
-            self._bar.set_postfix(records=self._records, rate=f"{rate:,.0f}/s", refresh=False)
-            self._bar.refresh()
+            if self._bar.total is not None and self._bar.n + records > self._bar.total:
+                self._bar.total = self._bar.n + records  # the estimate was low
+            self._bar.update(records)
 
-    def window_done(self, name: str) -> None:
-        if self._bar is not None:
-            self._bar.update(1)
+    def windows_done(self, count: int) -> None:
+        self._done += count
+        self._show_windows()
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
 
+    def _show_windows(self) -> None:
+        if self._bar is not None:
+            self._bar.set_postfix_str(f"windows {self._done}/{self._windows}")
+
 
 class LogProgress:
-    """A log line every LOG_EVERY_S seconds and one per finished window (cron, pipes)."""
+    """A log line every LOG_EVERY_S seconds: records of the estimate, rate, time left."""
 
     def __init__(self) -> None:
-        self._windows = 0
-        self._done = 0
-        self._records = 0
+        self._expected: int | None = None
+        self._windows = self._windows_done = 0
+        self._records = self._initial = 0
         self._started = self._last = time.monotonic()
 
-    def start(self, windows: int) -> None:
-        self._windows = windows
-
-    def window_started(self, name: str) -> None: ...
+    def start(self, *, records: int | None, windows: int, done: int = 0) -> None:
+        self._expected, self._windows = records, windows
+        self._records = self._initial = done
+        self._started = self._last = time.monotonic()
 
     def advance(self, records: int) -> None:
         self._records += records
         if time.monotonic() - self._last >= LOG_EVERY_S:
             self._report()
 
-    def window_done(self, name: str) -> None:
-        self._done += 1
-        log.info("window %s done (%d/%d windows)", name, self._done, self._windows)
+    def windows_done(self, count: int) -> None:
+        self._windows_done += count
 
     def close(self) -> None: ...
 
     def _report(self) -> None:
         self._last = time.monotonic()
-        rate = self._records / max(self._last - self._started, 1e-6)
-        log.info(
-            "%d records, %d/%d windows, %.0f records/s",
-            self._records,
-            self._done,
-            self._windows,
-            rate,
-        )
+        rate = (self._records - self._initial) / max(self._last - self._started, 1e-6)
+        log.info("%s", describe(self._records, self._expected, rate, self._windows_done,
+                                self._windows))  # fmt: skip
+
+
+def describe(records: int, expected: int | None, rate: float, done: int, windows: int) -> str:
+    """``12,345 of about 300,000 records (4%), 3/7 windows, 1,234 records/s, 4 min left``."""
+    parts = [f"{records:,} records"]
+    if expected:
+        share = min(records / expected, 1.0)
+        parts = [f"{records:,} of about {expected:,} records ({share:.0%})"]
+    parts += [f"{done}/{windows} windows", f"{rate:,.0f} records/s"]
+    if expected and rate > 0 and expected > records:
+        parts.append(f"about {_duration((expected - records) / rate)} left")
+    return ", ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 5400:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 90:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"
 
 
 def choose_progress(enabled: bool) -> Progress:

@@ -1,60 +1,73 @@
-"""One export from start to end: connect, read the watermark and manifest, plan, lock, run, sum up.
+"""One export from start to end: lock, connect, read the watermark and manifest, plan, run, sum up.
 
-Every outcome, failures included, ends in a ``Summary``: the CLI prints it as the last line of
-stdout, so cron wrappers can parse what happened whatever the exit code.
+The lock is taken first and held for the whole run. Every outcome, failures included, ends in
+a ``Summary`` whose counts come from the manifest (what this run committed, what it kept to
+resume), so they are right on every exit; the CLI prints it as the last line of stdout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
-from collections.abc import Iterator
+from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from exporter import analytics
 from exporter.config import Settings
 from exporter.engine import ENTITY, ExportRun, RunCounters, new_run_id
-from exporter.errors import ExportError, Interrupted
+from exporter.errors import ApiError, ConfigError, ExportError, Interrupted, OutputError
 from exporter.http import ApiClient
+from exporter.ledger import Ledger
 from exporter.lock import RunLock
-from exporter.manifest import Manifest
-from exporter.plan import Batch, WorkItem, batch_work, jobs_for_budget, lookback_start, plan_work
+from exporter.manifest import Manifest, WindowRecord
+from exporter.plan import Batch, WorkItem, batch_work, jobs_for_budget, plan_work
 from exporter.progress import Progress
-from exporter.windows import plan_windows
+from exporter.windows import format_instant, plan_slots
 
 log = logging.getLogger("exporter")
 
 
 @dataclass(frozen=True, slots=True)
 class ExportRequest:
-    """What to export: [start, end), and how to treat windows already on disk."""
+    """What to export: the windows holding [start, end), and how to treat those on disk.
 
-    start: datetime
+    ``since_last``: start at the earliest window not complete (``start`` is then ignored).
+    ``lookback``: also export again the complete windows that end within it of the start of
+    the fetching (with ``since_last``) or of ``end`` (otherwise)."""
+
+    start: datetime | None
     end: datetime
     force: bool = False
     lookback: timedelta | None = None
+    since_last: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Summary:
-    """What a run did; ``status`` is ok, failed, interrupted, quota_exhausted or error."""
+    """What a run did; ``status`` is ok, failed, interrupted, quota_exhausted, unreachable,
+    locked, auth_failed, bad_input or error."""
 
     status: str
     exit_code: int
-    records: int = 0
-    windows: int = 0
+    records: int = 0  # in the windows this run committed
+    windows: int = 0  # committed by this run
     skipped: int = 0
     provisional: int = 0
     failed_windows: tuple[str, ...] = ()
+    repeats_dropped: int = 0
+    kept_windows: int = 0  # unfinished, checkpointed for the next run to continue
+    kept_jobs: int = 0
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0
     token_refreshes: int = 0
     seconds: float = 0.0
+    watermark: str | None = None
+    windows_by_status: dict[str, int] = field(default_factory=dict)
     error: str | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -63,28 +76,9 @@ class Summary:
         return data
 
 
-@dataclass(frozen=True, slots=True)
-class PlanLine:
-    name: str
-    action: str
-    source: str
-    reason: str
-    conversations: int | None = None
-    requests: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class PlanReport:
-    lines: tuple[PlanLine, ...]
-    requests: int
-    per_minute: int
-    minutes: float | None
-    watermark: str
-
-
 @dataclass(slots=True)
 class Stopper:
-    """Lets a signal handler stop the run: no new work, jobs deleted, manifest consistent."""
+    """Lets a signal handler stop the run: no new work, open windows kept to resume."""
 
     requested: bool = False
     signal_name: str = ""
@@ -94,14 +88,31 @@ class Stopper:
     def attach(self, task: asyncio.Task[Any]) -> None:
         self._task = task
 
+    def attach_run(self, run: ExportRun) -> None:
+        self._run = run
+        if self.requested:
+            run.stop()
+
     def stop(self, signal_name: str) -> None:
         if self.requested:
             return
         self.requested, self.signal_name = True, signal_name
         if self._run is not None:
-            self._run.stopping = True
-        if self._task is not None:
-            self._task.cancel()
+            self._run.stop()  # the run ends itself, keeping its work
+        elif self._task is not None:
+            self._task.cancel()  # nothing fetched yet: stop planning at once
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """What the summary is made of, filled in as the run goes."""
+
+    run_id: str
+    manifest: Manifest | None = None
+    counters: RunCounters = field(default_factory=RunCounters)
+    skipped: int = 0
+    watermark: datetime | None = None
+    started: bool = False  # whether any batch began
 
 
 async def export(
@@ -110,111 +121,236 @@ async def export(
     *,
     progress: Progress,
     stopper: Stopper | None = None,
+    estimate: bool = False,
 ) -> Summary:
-    """Run one export and sum it up; errors become a Summary with their exit code."""
-    started = time.monotonic()
+    """Run one export and sum it up; errors become a Summary with their exit code.
+
+    ``estimate``: count the records to fetch first (one cheap query per week), for progress."""
+    began = time.monotonic()
     stopper = stopper or Stopper()
-    counters = RunCounters()
-    skipped = 0
+    outcome = _Outcome(new_run_id())
     api: ApiClient | None = None
+    error: ExportError | None = None
     try:
-        async with ApiClient(settings.connection, settings.http) as api:
-            plan = await _plan(api, settings, request)
-            skipped = sum(item.action == "skip" for item in plan.items)
-            counters = await _run(api, settings, plan.batches, plan.watermark, progress, stopper)
-        status, code, error = ("failed", 1, None) if counters.failed else ("ok", 0, None)
+        out = settings.output.out_dir
+        await asyncio.to_thread(_make_dir, out)
+        with RunLock(out, outcome.run_id):
+            async with ApiClient(settings.connection, settings.http) as api:
+                await _export(api, settings, request, progress, stopper, outcome, estimate)
     except asyncio.CancelledError:
         if not stopper.requested:
             raise
         _uncancel()
-        status, code = "interrupted", Interrupted.exit_code
-        error = (
-            f"Stopped by {stopper.signal_name}: submitted jobs were deleted and the manifest is "
-            "consistent; run the same command again to continue."
-        )
     except ExportError as exc:
-        status, code, error = _status_of(exc), exc.exit_code, str(exc)
+        error = exc
+    except BaseExceptionGroup as group:
+        error = _first_error(group)
     finally:
         progress.close()
-    stats = api.statistics() if api is not None else None
-    return Summary(
-        status=status,
-        exit_code=code,
-        records=counters.records,
-        windows=counters.windows_done,
-        skipped=skipped,
-        provisional=counters.provisional,
-        failed_windows=tuple(sorted(counters.failed)),
-        requests=stats.requests if stats else 0,
-        retries=stats.retries if stats else 0,
-        rate_limited=stats.rate_limited if stats else 0,
-        token_refreshes=stats.token_refreshes if stats else 0,
-        seconds=round(time.monotonic() - started, 3),
-        error=error,
+    return _summarize(outcome, stopper, error, api, time.monotonic() - began)
+
+
+async def _export(
+    api: ApiClient,
+    settings: Settings,
+    request: ExportRequest,
+    progress: Progress,
+    stopper: Stopper,
+    outcome: _Outcome,
+    estimate: bool,
+) -> None:
+    manifest = outcome.manifest = await asyncio.to_thread(Manifest.load, settings.output.out_dir)
+    items, batches, watermark = await plan_export(api, settings, request, manifest)
+    outcome.skipped = sum(item.action == "skip" for item in items)
+    outcome.watermark = watermark
+    ledger = Ledger(
+        manifest, ENTITY, run_id=outcome.run_id, compression=settings.output.compression
     )
+    run = ExportRun(settings, api, ledger, watermark=watermark, progress=progress)
+    outcome.counters = run.counters
+    stopper.attach_run(run)
+    expected = await _expected_records(api, batches) if estimate and batches else None
+    done = sum(item.resume.part_records for b in batches for item in b.items if item.resume)
+    progress.start(records=expected, windows=sum(len(b.items) for b in batches), done=done)
+    outcome.started = bool(batches)
+    await run.run(batches)
 
 
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    items: list[WorkItem]
-    batches: list[Batch]
-    watermark: datetime
-
-
-async def _plan(api: ApiClient, settings: Settings, request: ExportRequest) -> _Plan:
+async def plan_export(
+    api: ApiClient, settings: Settings, request: ExportRequest, manifest: Manifest
+) -> tuple[list[WorkItem], list[Batch], datetime]:
     """Decide every window, then batch them into as many jobs as the rate budget can use."""
-    windows = plan_windows(request.start, request.end, settings.jobs.window)
+    now = datetime.now(UTC)
+    start, redo_after = _range_start(request, manifest.records(ENTITY))
+    slots = plan_slots(start, request.end, settings.jobs.window, now=now) if start else []
     await api.tokens.get()  # mint first, so the request timed below is one API round trip
     clock = asyncio.get_running_loop().time
     began = clock()
-    watermark = await analytics.data_availability(api)  # its headers announce the budget too
+    watermark = await _watermark(api)  # its headers announce the budget too
     round_trip_s = clock() - began
-    manifest = await asyncio.to_thread(Manifest.load, settings.output.out_dir)
-    items = plan_work(
-        windows,
-        manifest.records(ENTITY),
+    records = manifest.records(ENTITY)
+    on_disk = await asyncio.to_thread(_file_sizes, settings.output.out_dir, records)
+    plan = plan_work(
+        slots,
+        records,
         watermark=watermark,
+        on_disk=on_disk,
+        compression=settings.output.compression,
         force=request.force,
-        redo_after=lookback_start(request.end, request.lookback),
+        redo_after=redo_after,
     )
+    for warning in plan.warnings:
+        log.warning("%s", warning)
     jobs = settings.jobs
     per_minute = api.limiter.statistics().allowed_per_minute
     count = jobs_for_budget(per_minute, round_trip_s, most=jobs.max_concurrent_jobs)
     log.debug("%d jobs for %d requests/min at a %.3f s round trip", count, per_minute, round_trip_s)
-    return _Plan(items, batch_work(items, jobs=count, max_span=jobs.max_job_span), watermark)
+    batches = batch_work(plan.items, jobs=count, max_span=jobs.max_job_span)
+    return plan.items, batches, watermark
 
 
-async def _run(
-    api: ApiClient,
-    settings: Settings,
-    batches: list[Batch],
-    watermark: datetime,
-    progress: Progress,
-    stopper: Stopper,
-) -> RunCounters:
-    out = settings.output.out_dir
-    run_id = new_run_id()
-    lock = RunLock(out, run_id)
-    await asyncio.to_thread(_make_dir, out)
-    lock.acquire()
-    try:
-        manifest = await asyncio.to_thread(Manifest.load, out)  # again, now under the lock
-        run = ExportRun(
-            settings, api, manifest, run_id=run_id, watermark=watermark, progress=progress
+def _range_start(
+    request: ExportRequest, records: list[WindowRecord]
+) -> tuple[datetime | None, datetime | None]:
+    """(first instant to export or None for nothing, instant after which complete windows are
+    exported again)."""
+    if not request.since_last:
+        assert request.start is not None
+        redo = request.end - request.lookback if request.lookback else None
+        return request.start, redo
+    resume_at = since_last_start(records)
+    if resume_at is None:
+        raise ConfigError(
+            "--since-last found no window in the output folder's manifest; run once with "
+            "--start first."
         )
-        stopper._run = run
-        progress.start(sum(len(batch.items) for batch in batches))
-        try:
-            return await run.run(batches)
-        except BaseExceptionGroup as group:
-            raise _first_error(group) from None
-    finally:
-        lock.release()
+    start = resume_at - request.lookback if request.lookback else resume_at
+    if start >= request.end:
+        return None, None  # every window up to the end is complete
+    return start, (start if request.lookback else None)
 
 
-def _make_dir(path: Any) -> None:
-    from exporter.errors import OutputError
+def since_last_start(records: list[WindowRecord]) -> datetime | None:
+    """The start of the earliest window that is not complete (failed, provisional, unfinished,
+    or missing between recorded ones); after the last window when all are; None when empty."""
+    cursor: int | None = None
+    for record in records:  # sorted by start
+        if cursor is not None and record.start_ms > cursor:
+            break  # a gap: a window nobody recorded
+        if record.status != "complete":
+            cursor = record.start_ms
+            break
+        cursor = record.end_ms
+    return None if cursor is None else datetime.fromtimestamp(cursor / 1000, UTC)
 
+
+async def _watermark(api: ApiClient) -> datetime:
+    try:
+        return await analytics.data_availability(api)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        raise ConfigError(
+            f"The API at {exc.url} answered HTTP 404: it is not a Genesys Cloud API. Check the "
+            "region (--region or GENESYSCLOUD_REGION) or --api-url."
+        ) from exc
+
+
+def _file_sizes(out: Path, records: list[WindowRecord]) -> dict[str, int]:
+    sizes = {}
+    for record in records:
+        if record.file:
+            try:
+                sizes[record.file] = (out / record.file).stat().st_size
+            except OSError:
+                continue
+    return sizes
+
+
+async def _expected_records(api: ApiClient, batches: list[Batch]) -> int | None:
+    """The query's count over each batch, summed (whole touched days: a little high)."""
+    try:
+        return sum([await analytics.count_conversations(api, b.span) for b in batches])
+    except ApiError as exc:
+        log.info("could not estimate the records to fetch (%s); progress shows no total", exc)
+        return None
+
+
+def _summarize(
+    outcome: _Outcome,
+    stopper: Stopper,
+    error: ExportError | None,
+    api: ApiClient | None,
+    seconds: float,
+) -> Summary:
+    records = outcome.manifest.records(ENTITY) if outcome.manifest else []
+    ours = [r for r in records if r.run_id == outcome.run_id]
+    committed = [r for r in ours if r.status in ("complete", "provisional")]
+    kept = [r for r in ours if r.status == "in-progress"]
+    counters = outcome.counters
+    status, code, message = _verdict(outcome, stopper, error, len(committed), kept)
+    stats = api.statistics() if api is not None else None
+    return Summary(
+        status=status,
+        exit_code=code,
+        records=sum(r.records for r in committed),
+        windows=len(committed),
+        skipped=outcome.skipped,
+        provisional=sum(r.status == "provisional" for r in committed),
+        failed_windows=tuple(sorted(counters.failed)),
+        repeats_dropped=counters.repeats,
+        kept_windows=len(kept),
+        kept_jobs=len({r.job_id for r in kept}),
+        requests=stats.requests if stats else 0,
+        retries=stats.retries if stats else 0,
+        rate_limited=stats.rate_limited if stats else 0,
+        token_refreshes=stats.token_refreshes if stats else 0,
+        seconds=round(seconds, 3),
+        watermark=format_instant(outcome.watermark) if outcome.watermark else None,
+        windows_by_status=dict(sorted(Counter(r.status for r in records).items())),
+        error=message,
+    )
+
+
+def _verdict(
+    outcome: _Outcome,
+    stopper: Stopper,
+    error: ExportError | None,
+    committed: int,
+    kept: list[WindowRecord],
+) -> tuple[str, int, str | None]:
+    kept_note = _kept_note(committed, kept)
+    if error is not None:
+        note = f" ({kept_note})" if outcome.started else ""
+        return _status_of(error), error.exit_code, f"{error}{note}"
+    if stopper.requested:
+        if not outcome.started:
+            what = (
+                f"Stopped by {stopper.signal_name} before any window was fetched; nothing to keep."
+            )
+        else:
+            what = (
+                f"Stopped by {stopper.signal_name}: {kept_note}. Run the same command again "
+                "to continue."
+            )
+        return "interrupted", Interrupted.exit_code, what
+    if outcome.counters.failed:
+        return "failed", 1, None
+    return "ok", 0, None
+
+
+def _kept_note(committed: int, kept: list[WindowRecord]) -> str:
+    jobs = len({r.job_id for r in kept})
+    unfinished = (
+        f"{len(kept)} unfinished windows kept at their checkpoints, {jobs} jobs left running "
+        "for the next run to continue"
+        if kept
+        else "no unfinished window to keep"
+    )
+    return f"{committed} windows committed this run; {unfinished}"
+
+
+def _make_dir(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -224,54 +360,28 @@ def _make_dir(path: Any) -> None:
         ) from exc
 
 
-async def plan_only(settings: Settings, request: ExportRequest) -> PlanReport:
-    """What a run would do, with request and time estimates, fetching no records."""
-    async with ApiClient(settings.connection, settings.http) as api:
-        plan = await _plan(api, settings, request)
-        skips = [
-            PlanLine(i.window.name, i.action, i.source, i.reason)
-            for i in plan.items
-            if i.action == "skip"
-        ]
-        fetches = [await _estimate(api, settings, batch) for batch in plan.batches]
-        lines = sorted(skips + fetches, key=lambda line: line.name)  # names sort by start
-        per_minute = api.limiter.statistics().allowed_per_minute
-    total = 1 + sum(line.requests for line in lines)  # +1: the run reads the watermark once
-    minutes = total / per_minute if per_minute > 0 else None
-    return PlanReport(tuple(lines), total, per_minute, minutes, plan.watermark.isoformat())
-
-
-async def _estimate(api: ApiClient, settings: Settings, batch: Batch) -> PlanLine:
-    """One line per job (or query window): its conversations and the requests it will send."""
-    hits = await analytics.count_conversations(api, batch.span)
-    if batch.source == "query":
-        requests = hits // settings.jobs.query_page_size + 1
-    else:  # submit + one poll + result pages + delete
-        requests = 3 + max(1, math.ceil(hits / settings.jobs.page_size))
-    first = batch.items[0]
-    return PlanLine(batch.name, first.action, batch.source, first.reason, hits, requests)
-
-
-def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+def _first_error(group: BaseExceptionGroup[BaseException]) -> ExportError:
     leaves = list(_leaves(group))
     for exc in leaves:
         if isinstance(exc, ExportError):
             return exc
-    return leaves[0] if leaves else group
+    raise group  # a bug, not an export error: let it show
 
 
-def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
     for exc in group.exceptions:
         if isinstance(exc, BaseExceptionGroup):
-            yield from _leaves(exc)
+            found += _leaves(exc)
         elif not isinstance(exc, asyncio.CancelledError):
-            yield exc
+            found.append(exc)
+    return found
 
 
 def _status_of(exc: ExportError) -> str:
-    return {2: "bad_input", 3: "auth_failed", 4: "quota_exhausted", 130: "interrupted"}.get(
-        exc.exit_code, "error"
-    )
+    names = {2: "bad_input", 3: "auth_failed", 4: "quota_exhausted", 5: "unreachable",
+             75: "locked", 130: "interrupted"}  # fmt: skip
+    return names.get(exc.exit_code, "error")
 
 
 def _uncancel() -> None:

@@ -128,6 +128,14 @@ class Window:
         return Window(self.start, whole), Window(whole, self.end)
 
     @classmethod
+    def from_interval(cls, text: str) -> Window:
+        """The window of an ``interval`` string (``<start>/<end>``); ValueError if it is not."""
+        start, sep, end = text.partition("/")
+        if not sep:
+            raise ValueError(f"{text!r} is not an interval such as <start>/<end>")
+        return cls(as_utc(datetime.fromisoformat(start)), as_utc(datetime.fromisoformat(end)))
+
+    @classmethod
     def from_name(cls, name: str) -> Window:
         """The window a ``name`` came from; ValueError when it is not a window name."""
         if "_" in name:
@@ -182,6 +190,46 @@ def plan_windows(start: datetime, end: datetime, size: timedelta) -> list[Window
         windows.append(Window(max(edge, start), min(edge + size, end)))
         index += 1
     return windows
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """A planned window: the whole aligned window (its name, file and manifest key) and the
+    part of it a run can cover, which is all of it unless the window holds ``now``."""
+
+    whole: Window
+    covered: Window
+
+    @property
+    def name(self) -> str:
+        return self.whole.name
+
+    @property
+    def full(self) -> bool:
+        return self.covered == self.whole
+
+
+def plan_slots(start: datetime, end: datetime, size: timedelta, *, now: datetime) -> list[Slot]:
+    """The aligned windows that hold any of [start, end), each covered up to ``now`` at most.
+
+    Files always hold whole windows (UTC days by default): a start or end inside a window
+    selects that whole window, so a day's file never shrinks to a fragment of a later run's
+    range. Only the window holding ``now`` is cut short, and stays provisional until it
+    closes. Windows that have not begun by ``now`` are left out.
+    """
+    plan_windows(start, end, size)  # the same checks: end after start, size of a second
+    slots = []
+    edge = _align_down(start, size)
+    while edge < min(as_utc(end), now):
+        whole = Window(edge, edge + size)
+        slots.append(Slot(whole, whole if whole.end <= now else Window(edge, now)))
+        edge = whole.end
+    return slots
+
+
+def _align_down(moment: datetime, size: timedelta) -> datetime:
+    step = size // _US
+    return EPOCH + timedelta(microseconds=((as_utc(moment) - EPOCH) // _US) // step * step)
 
 
 def validate_range(start: datetime, end: datetime, *, now: datetime) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -93,3 +95,48 @@ def days(n: int) -> timedelta:
 
 
 Factory = Callable[..., Settings]
+
+
+def cli_env(sb: Any, **extra: str) -> dict[str, str]:
+    """The environment of a CLI run against ``sb`` (no config file's connection applies)."""
+    env = dict(os.environ)
+    env.update(
+        GENESYSCLOUD_API_URL=sb.url,
+        GENESYSCLOUD_LOGIN_URL=sb.url,
+        GENESYSCLOUD_OAUTHCLIENT_ID=sb.client_id,
+        GENESYSCLOUD_OAUTHCLIENT_SECRET=sb.client_secret,
+        **extra,
+    )
+    env.pop("GENESYSCLOUD_REGION", None)
+    return env
+
+
+def write_config(tmp_path: Path) -> Path:
+    """A config with fast polling and frequent checkpoints, and no connection settings."""
+    config = tmp_path / "test-config.toml"
+    config.write_text(
+        "[jobs]\npoll_initial_s = 0.05\npoll_max_s = 0.1\nmax_concurrent_jobs = 2\n"
+        "[output]\ncheckpoint_s = 0.0\n"
+        "[http]\nretry_backoff_base_s = 0.01\n"
+    )
+    return config
+
+
+def cli(sb: Any, tmp_path: Path, out: Path, *args: str) -> list[str]:
+    """``genesys-export export`` of the usual three days into ``out``, fast settings."""
+    return [
+        sys.executable,
+        "-m",
+        "exporter",
+        "export",
+        "--config",
+        str(write_config(tmp_path)),
+        "--start",
+        "2026-11-01",
+        "--end",
+        "2026-11-04",
+        "--out",
+        str(out),
+        "--no-progress",
+        *args,
+    ]

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -18,61 +16,20 @@ from exporter.engine import QUEUED_PAGES
 from exporter.errors import OutputError
 from exporter.lock import RunLock
 from exporter.manifest import Manifest
-from exporter.output import read_records
+from exporter.preview import plan_only
 from exporter.progress import NoProgress
-from exporter.runner import ExportRequest, Stopper, Summary, export
+from exporter.runner import ExportRequest, export
 from genesys_sandbox import Sandbox, run_sandbox_in_thread
 from tests.support import (
     START,
+    cli,
+    cli_env,
     days,
     exported_ids,
     exporter_settings,
     ground_truth,
     sandbox_settings,
 )
-
-
-def cli_env(sb, **extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        GENESYSCLOUD_API_URL=sb.url,
-        GENESYSCLOUD_LOGIN_URL=sb.url,
-        GENESYSCLOUD_OAUTHCLIENT_ID=sb.client_id,
-        GENESYSCLOUD_OAUTHCLIENT_SECRET=sb.client_secret,
-        **extra,
-    )
-    env.pop("GENESYSCLOUD_REGION", None)
-    return env
-
-
-def write_config(tmp_path: Path) -> Path:
-    """A config with fast polling and frequent checkpoints, and no connection settings."""
-    config = tmp_path / "test-config.toml"
-    config.write_text(
-        "[jobs]\npoll_initial_s = 0.05\npoll_max_s = 0.1\nmax_concurrent_jobs = 2\n"
-        "[output]\ncheckpoint_s = 0.0\n"
-        "[http]\nretry_backoff_base_s = 0.01\n"
-    )
-    return config
-
-
-def cli(sb, tmp_path: Path, out: Path, *args: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "exporter",
-        "export",
-        "--config",
-        str(write_config(tmp_path)),
-        "--start",
-        "2026-11-01",
-        "--end",
-        "2026-11-04",
-        "--out",
-        str(out),
-        "--no-progress",
-        *args,
-    ]
 
 
 @pytest.mark.slow
@@ -108,28 +65,6 @@ def test_sigkill_then_rerun_yields_the_ground_truth(tmp_path: Path, kill_after_s
         assert not list(out.rglob("*.part"))
 
 
-@pytest.mark.slow
-def test_sigterm_stops_cleanly_and_deletes_jobs(tmp_path: Path) -> None:
-    """SIGTERM: exit 130, a clear message, unread jobs deleted, no in-progress leftovers."""
-    with run_sandbox_in_thread(sandbox_settings(latency_ms=30)) as sb:
-        out = tmp_path / "out"
-        proc = subprocess.Popen(
-            cli(sb, tmp_path, out), env=cli_env(sb), stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        deadline = time.monotonic() + 20
-        while sb.stats().count("jobs.results") == 0 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=30)
-        assert proc.returncode == 130, stderr.decode()
-        assert b"SIGTERM" in stderr and b"Traceback" not in stderr
-        stats = sb.stats()
-        assert stats.jobs_deleted == stats.jobs_created
-        records = Manifest.load(out).records("conversations")
-        assert all(r.status in ("complete", "provisional") for r in records)
-        assert orjson.loads(stdout.splitlines()[-1])["status"] == "interrupted"
-
-
 async def test_provisional_window_becomes_complete_after_the_watermark(tmp_path: Path) -> None:
     """Windows past the watermark are provisional (query); a later run makes them complete."""
     watermark = START + days(2) + timedelta(hours=6)
@@ -155,29 +90,32 @@ async def test_provisional_window_becomes_complete_after_the_watermark(tmp_path:
         assert set(ids) == ground_truth(sb, START, START + days(3)) and max(ids.values()) == 1
 
 
-async def test_a_second_run_on_a_locked_folder_is_refused(sandbox, tmp_path: Path) -> None:
-    """While another live run holds the lock, a run refuses with a clear message."""
+async def test_a_second_run_on_a_locked_folder_is_refused_with_exit_75(
+    sandbox, tmp_path: Path
+) -> None:
+    """While another live run holds the lock, a run refuses at once with exit 75 (not 1, a
+    failed window), naming the holder, and sends no request at all."""
     with RunLock(tmp_path, "other-run"):
         summary = await export(
             exporter_settings(sandbox, tmp_path),
             ExportRequest(start=START, end=START + days(1)),
             progress=NoProgress(),
         )
-    assert summary.status != "ok" and summary.exit_code != 0
-    assert str(os.getpid()) in summary.error
-    assert sandbox.stats().count("jobs.submit") == 0
+    assert (summary.status, summary.exit_code) == ("locked", 75)
+    assert str(os.getpid()) in (summary.error or "")
+    assert sandbox.stats().count() == 0
 
 
-async def test_plan_estimate_matches_the_run(sandbox, tmp_path: Path) -> None:
-    """--plan's request estimate is within 10% of what the run then sends; it lists one line
-    per job (a one-day job and a two-day job here)."""
-    from exporter.runner import plan_only
-
+async def test_plan_lists_windows_in_date_order_and_its_estimate_matches_the_run(
+    sandbox, tmp_path: Path
+) -> None:
+    """--plan lists each window (not each job) in date order, and its request estimate is
+    within 10% of what the run then sends."""
     settings = exporter_settings(sandbox, tmp_path, jobs={"page_size": 200})
     request = ExportRequest(start=START, end=START + days(3))
     report = await plan_only(settings, request)
-    assert [line.name for line in report.lines] == ["2026-11-01", "2026-11-02..2026-11-03"]
-    assert [line.action for line in report.lines] == ["fetch"] * 2
+    assert [line.name for line in report.lines] == ["2026-11-01", "2026-11-02", "2026-11-03"]
+    assert [line.action for line in report.lines] == ["fetch"] * 3 and report.jobs == 2
     sandbox.reset_stats()
     summary = await export(settings, request, progress=NoProgress())
     sent = sandbox.stats().count() - sandbox.stats().count("oauth.token")
@@ -214,55 +152,6 @@ async def test_compressed_output_holds_the_same_records(
     assert {r.compression for r in Manifest.load(tmp_path).records("conversations")} == {
         compression
     }
-
-
-class _StopAfterCommits(NoProgress):
-    """Stops the run from inside the writer, right after its ``n``-th commit, while other
-    windows' pages and commits are still queued behind it."""
-
-    def __init__(self, stopper: Stopper, n: int) -> None:
-        self._stopper, self._left = stopper, n
-
-    def window_done(self, name: str) -> None:
-        self._left -= 1
-        if self._left == 0:
-            self._stopper.stop("SIGTERM")
-
-
-@pytest.mark.parametrize("stop_after", [1, 3, 7, 15])
-async def test_stop_while_commits_are_queued_leaves_a_consistent_manifest(
-    tmp_path: Path, stop_after: int
-) -> None:
-    """A stop that lands while finished windows wait for the writer: exit 130, every
-    manifest record names a whole file, unread jobs are deleted, no part files remain."""
-    with run_sandbox_in_thread(sandbox_settings()) as sb:
-        settings = exporter_settings(
-            sb, tmp_path, jobs={"window": timedelta(hours=2), "page_size": 50}
-        )
-        stopper = Stopper()
-
-        async def main() -> Summary:
-            stopper.attach(asyncio.current_task())  # type: ignore[arg-type]
-            request = ExportRequest(start=START, end=START + days(3))
-            return await export(
-                settings, request, progress=_StopAfterCommits(stopper, stop_after), stopper=stopper
-            )
-
-        summary = await main()
-        stats = sb.stats()
-    assert summary.exit_code == 130, summary
-    assert stats.jobs_deleted == stats.jobs_created
-    assert committed_windows_are_whole(tmp_path) >= stop_after
-
-
-def committed_windows_are_whole(out: Path) -> int:
-    """Asserts every manifest record names a complete file holding its count; returns how many."""
-    records = Manifest.load(out).records("conversations")
-    for record in records:
-        assert record.status == "complete" and record.file is not None
-        assert sum(1 for _ in read_records(out / record.file)) == record.records
-    assert not list(out.rglob("*.part"))
-    return len(records)
 
 
 class _FailAfterPages(NoProgress):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from exporter.config import JobSettings
 from exporter.manifest import Manifest
-from exporter.output import WindowFile
+from exporter.output import JsonlFile
 from exporter.progress import NoProgress
 from exporter.runner import ExportRequest, export
 from genesys_sandbox import FaultRule, Sandbox
@@ -95,12 +97,17 @@ async def test_recoverable_fault_keeps_every_record_once(sandbox, tmp_path, faul
     assert sum(sandbox.stats().faults_injected.values()) > 0
 
 
-async def test_job_failed_window_is_split_in_half(sandbox, tmp_path) -> None:
-    """A FAILED one-window job's window is exported as two halves, both recorded complete."""
+async def test_a_failed_job_is_split_in_half_into_the_same_day_file(sandbox, tmp_path) -> None:
+    """A FAILED one-window job is fetched again as two half-day jobs that fill that day's one
+    file: no file or manifest entry has a sub-day name, and every id is there once."""
     sandbox.add_fault(FaultRule(kind="job-failed", count=1))
-    await export_with(sandbox, tmp_path, jobs={**SMALL_PAGES, "max_concurrent_jobs": 8})
+    summary = await export_with(sandbox, tmp_path, jobs={**SMALL_PAGES, "max_concurrent_jobs": 8})
+    assert summary.status == "ok", summary.error
     names = [r.name for r in Manifest.load(tmp_path).records("conversations")]
-    assert len(names) == 4 and any("T12" in n for n in names)
+    assert names == ["2026-11-01", "2026-11-02", "2026-11-03"]
+    assert [p.name for p in data_files(tmp_path)] == [f"{n}.jsonl" for n in names]
+    assert sandbox.stats().jobs_created == 3 + 2
+    assert_exact(sandbox, tmp_path)
 
 
 async def test_a_failed_job_over_several_windows_retries_one_job_each(sandbox, tmp_path) -> None:
@@ -114,13 +121,32 @@ async def test_a_failed_job_over_several_windows_retries_one_job_each(sandbox, t
     assert sandbox.stats().jobs_created == 4
 
 
-async def test_a_window_that_keeps_failing_is_reported(sandbox, tmp_path) -> None:
-    """Jobs that always fail end in exit 1 naming the windows, never a silent skip."""
+async def test_a_window_that_keeps_failing_is_reported_at_bounded_cost(sandbox, tmp_path) -> None:
+    """Jobs that always fail end in exit 1 naming each window in one line, never a silent
+    skip, and cost at most max_jobs_per_window jobs a window, not one per split."""
     sandbox.add_fault(FaultRule(kind="job-failed"))
-    summary = await export_with(sandbox, tmp_path, jobs={**SMALL_PAGES, "split_min": days(1) / 2})
+    summary = await export_with(sandbox, tmp_path)
     assert summary.exit_code == 1 and summary.status == "failed"
-    assert summary.failed_windows and summary.failed_windows[0].startswith("20261101T000000Z")
+    assert [line.split(":")[0] for line in summary.failed_windows] == [
+        "2026-11-01", "2026-11-02", "2026-11-03"
+    ]  # fmt: skip
+    assert all("\n" not in line for line in summary.failed_windows)
+    assert sandbox.stats().jobs_created <= 3 * JobSettings().max_jobs_per_window
+    records = Manifest.load(tmp_path).records("conversations")
+    assert {r.status for r in records} == {"failed"}
     assert_nothing_looks_complete(tmp_path)
+
+
+async def test_a_failing_job_is_never_split_below_split_min(sandbox, tmp_path) -> None:
+    """With split_min 12h a failing day costs its own job and its first half's: halves of
+    that half would be 6 h long, so the window fails there."""
+    sandbox.add_fault(FaultRule(kind="job-failed"))
+    jobs = {**SMALL_PAGES, "split_min": timedelta(hours=12), "max_concurrent_jobs": 8}
+    request = ExportRequest(start=START, end=START + days(1))
+    settings = exporter_settings(sandbox, tmp_path, jobs=jobs)
+    summary = await export(settings, request, progress=NoProgress())
+    assert summary.exit_code == 1 and "split_min" in summary.failed_windows[0]
+    assert sandbox.stats().jobs_created == 2
 
 
 async def test_token_expiring_mid_run_is_refreshed(tmp_path) -> None:
@@ -148,13 +174,13 @@ async def test_403_while_pages_wait_for_a_slow_disk_still_stops_with_exit_3(
     """The fatal error closes the batch's files while pages of it still wait for the writer:
     those pages are dropped (the next run resumes at the checkpoint), not written to a closed
     file, and the run still ends with the 403's exit 3."""
-    append = WindowFile._append_records
+    append = JsonlFile.append
 
     def slow_append(self, records):  # a disk slower than the API: the writer queue fills
         time.sleep(0.05)
         append(self, records)
 
-    monkeypatch.setattr(WindowFile, "_append_records", slow_append)
+    monkeypatch.setattr(JsonlFile, "append", slow_append)
     sandbox.add_fault(FaultRule(kind="forbidden", routes=("jobs.results",), skip=3, count=1))
     summary = await export_with(sandbox, tmp_path, jobs={**SMALL_PAGES, "max_concurrent_jobs": 1})
     assert summary.exit_code == 3, summary

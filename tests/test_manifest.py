@@ -95,7 +95,7 @@ def test_saving_into_a_missing_folder_is_an_output_error(tmp_path) -> None:
         (b'{"version": 99, "entities": {}}', "version 99"),
         (
             b'{"version": 1, "entities": {"conversations": {"a": {"start": "x"}}}}',
-            "window entry is invalid",
+            "entry conversations/a is invalid",
         ),
     ],
 )
@@ -106,6 +106,28 @@ def test_an_unreadable_manifest_is_an_output_error(tmp_path, content, match) -> 
         Manifest.load(tmp_path)
     assert str(tmp_path / MANIFEST_NAME) in str(caught.value)
     assert "--out" in str(caught.value) or "move it aside" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"records": "12"}, "'records' is a string, not an integer"),
+        ({"bytes": -5}, "'bytes' is negative"),
+        ({"file": 7}, "'file' is an integer, not a string"),
+        ({"records": True}, "'records' is a boolean"),
+        ({"sha256": ["x"]}, "'sha256' is a list"),
+        ({"status": "done"}, "unknown status 'done'"),
+        ({"end": "2026-10-01T00:00:00.000Z"}, "ends before it starts"),
+    ],
+)
+def test_fields_edited_by_hand_are_type_checked_on_load(tmp_path, change, match) -> None:
+    """A field of the wrong type or out of range names the entry, the field and a fix."""
+    entry = {k: v for k, v in {**record(1).to_dict(), **change}.items() if k != "name"}
+    data = {"version": VERSION, "entities": {"conversations": {"2026-11-01": entry}}}
+    (tmp_path / MANIFEST_NAME).write_bytes(orjson.dumps(data))
+    with pytest.raises(OutputError, match="conversations/2026-11-01") as caught:
+        Manifest.load(tmp_path)
+    assert match in str(caught.value) and "move it aside" in str(caught.value)
 
 
 def test_unknown_fields_are_refused(tmp_path) -> None:

@@ -10,6 +10,8 @@ import stat
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import orjson
@@ -17,7 +19,8 @@ import pytest
 import zstandard
 
 from exporter.errors import OutputError
-from exporter.output import SUFFIXES, PartFileLost, WindowFile, read_records
+from exporter.output import SUFFIXES, JsonlFile, PartFileLost, read_records
+from exporter.writer import FilesThread
 
 COMPRESSIONS = ["none", "gzip", "zstd"]
 REPO = Path(__file__).resolve().parents[1]
@@ -30,36 +33,34 @@ def page(first: int, count: int) -> list[bytes]:
     ]
 
 
-def window(tmp_path: Path, compression: str) -> WindowFile:
-    return WindowFile(
-        tmp_path / "conversations" / f"2026-11-01{SUFFIXES[compression]}", compression
-    )
+def window(tmp_path: Path, compression: str) -> JsonlFile:
+    return JsonlFile(tmp_path / "conversations" / f"2026-11-01{SUFFIXES[compression]}", compression)
 
 
 @pytest.mark.parametrize("compression", COMPRESSIONS)
-async def test_part_file_is_invisible_until_commit(tmp_path, compression) -> None:
+def test_part_file_is_invisible_until_commit(tmp_path, compression) -> None:
     """Before commit only the hidden part file exists; after it, only the final file."""
     wf = window(tmp_path, compression)
-    await wf.open()
-    await wf.write(page(0, 10))
-    await wf.checkpoint()
+    wf.create()
+    wf.append(page(0, 10))
+    wf.sync()
     assert wf.part_path.name == f".{wf.final_path.name}.part" and wf.part_path.exists()
     assert not wf.final_path.exists()
-    await wf.commit()
+    wf.commit()
     assert wf.final_path.exists() and not wf.part_path.exists()
 
 
 @pytest.mark.parametrize("compression", COMPRESSIONS)
-async def test_committed_file_holds_exactly_the_written_lines(tmp_path, compression) -> None:
+def test_committed_file_holds_exactly_the_written_lines(tmp_path, compression) -> None:
     """Several pages read back as exactly their lines, and the digest matches the file."""
     wf = window(tmp_path, compression)
-    await wf.open()
+    wf.create()
     expected: list[bytes] = []
     for first in range(0, 3000, 1000):
         lines = page(first, 1000)
-        await wf.write(lines)
+        wf.append(lines)
         expected += lines
-    digest = await wf.commit()
+    digest = wf.commit()
     on_disk = digest.path.read_bytes()
     assert list(read_records(digest.path)) == expected
     assert digest.records == 3000 == wf.records
@@ -68,36 +69,36 @@ async def test_committed_file_holds_exactly_the_written_lines(tmp_path, compress
 
 
 @pytest.mark.parametrize("compression", COMPRESSIONS)
-async def test_resume_truncates_past_the_checkpoint_and_continues(tmp_path, compression) -> None:
+def test_resume_truncates_past_the_checkpoint_and_continues(tmp_path, compression) -> None:
     """Bytes after the checkpoint (a page, then garbage) vanish; the resumed file is exact."""
     first = window(tmp_path, compression)
-    await first.open()
+    first.create()
     lines_a = page(0, 500)
-    await first.write(lines_a)
-    offset, records = await first.checkpoint()
-    await first.write(page(500, 500))  # written after the checkpoint: must be dropped
-    await first.close()
+    first.append(lines_a)
+    offset, records = first.sync()
+    first.append(page(500, 500))  # written after the checkpoint: must be dropped
+    first.close()
     kept = first.part_path.read_bytes()
     first.part_path.write_bytes(kept + b"\x1f\x8b\x08\x00half a member")  # killed mid-write
 
     second = window(tmp_path, compression)
-    await second.open(resume_offset=offset, resume_records=records)
+    second.resume(offset, records)
     lines_c = page(1000, 300)
-    await second.write(lines_c)
-    digest = await second.commit()
+    second.append(lines_c)
+    digest = second.commit()
     assert list(read_records(digest.path)) == lines_a + lines_c
     assert digest.records == 800
     assert digest.sha256 == hashlib.sha256(digest.path.read_bytes()).hexdigest()
 
 
 @pytest.mark.parametrize("compression", ["gzip", "zstd"])
-async def test_standard_tools_read_every_member(tmp_path, compression) -> None:
+def test_standard_tools_read_every_member(tmp_path, compression) -> None:
     """The stdlib gzip reader and zstd's multi-frame reader see the same lines as read_records."""
     wf = window(tmp_path, compression)
-    await wf.open()
+    wf.create()
     for first in (0, 10, 20):
-        await wf.write(page(first, 10))
-    digest = await wf.commit()
+        wf.append(page(first, 10))
+    digest = wf.commit()
     raw = digest.path.read_bytes()
     if compression == "gzip":
         plain = gzip.decompress(raw)
@@ -107,95 +108,94 @@ async def test_standard_tools_read_every_member(tmp_path, compression) -> None:
 
 
 @pytest.mark.parametrize("compression", COMPRESSIONS)
-async def test_an_empty_window_is_a_valid_empty_file(tmp_path, compression) -> None:
+def test_an_empty_window_is_a_valid_empty_file(tmp_path, compression) -> None:
     """A window with no records commits a file that decompresses to nothing."""
     wf = window(tmp_path, compression)
-    await wf.open()
-    digest = await wf.commit()
+    wf.create()
+    digest = wf.commit()
     assert digest.records == 0 and list(read_records(digest.path)) == []
     if compression == "gzip":
         assert gzip.decompress(digest.path.read_bytes()) == b""
     assert digest.bytes == digest.path.stat().st_size
 
 
-async def test_resume_without_the_part_file_asks_for_a_refetch(tmp_path) -> None:
+def test_resume_without_the_part_file_asks_for_a_refetch(tmp_path) -> None:
     """A missing or shortened part file raises PartFileLost, an OutputError."""
     wf = window(tmp_path, "gzip")
     with pytest.raises(PartFileLost, match="fetched again"):
-        await wf.open(resume_offset=100, resume_records=5)
+        wf.resume(100, 5)
     wf.part_path.parent.mkdir(parents=True)
     wf.part_path.write_bytes(b"x" * 99)
     with pytest.raises(PartFileLost):
-        await wf.open(resume_offset=100, resume_records=5)
+        wf.resume(100, 5)
     assert issubclass(PartFileLost, OutputError)
 
 
-async def test_a_parent_that_is_a_file_is_an_output_error(tmp_path) -> None:
+def test_a_parent_that_is_a_file_is_an_output_error(tmp_path) -> None:
     """Writing under a regular file fails with a sentence naming the path; nothing final."""
     (tmp_path / "conversations").write_bytes(b"not a folder")
     wf = window(tmp_path, "none")
     with pytest.raises(OutputError, match="choose another --out") as caught:
-        await wf.open()
+        wf.create()
     assert "conversations" in str(caught.value)
     assert isinstance(caught.value.__cause__, OSError)
     assert not wf.final_path.exists()
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores permissions")
-async def test_an_unwritable_folder_is_an_output_error(tmp_path) -> None:
+def test_an_unwritable_folder_is_an_output_error(tmp_path) -> None:
     """A folder without write permission gives an OutputError telling to fix permissions."""
     folder = tmp_path / "conversations"
     folder.mkdir()
     folder.chmod(0o500)
     try:
         with pytest.raises(OutputError, match="permissions"):
-            await window(tmp_path, "gzip").open()
+            window(tmp_path, "gzip").create()
     finally:
         folder.chmod(0o700)
 
 
 FULL_DISK = textwrap.dedent(
     """
-    import asyncio, os, resource, signal, sys
+    import os, resource, signal, sys
     from pathlib import Path
     import orjson
     from exporter.errors import OutputError
-    from exporter.output import WindowFile
+    from exporter.output import JsonlFile
 
-    async def main(final, compression):
-        wf = WindowFile(Path(final), compression)
-        await wf.open()
-        await wf.write([b'{"n":0}'])
-        offset, records = await wf.checkpoint()
+    def main(final, compression):
+        wf = JsonlFile(Path(final), compression)
+        wf.create()
+        wf.append([b'{"n":0}'])
+        offset, records = wf.sync()
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # so writes past the limit fail with EFBIG
         resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY))
         noise = [b'{"x":"' + os.urandom(200).hex().encode() + b'"}' for _ in range(200)]
         result = {"offset": offset, "records": records}
         try:
             for _ in range(10):
-                await wf.write(noise)
+                wf.append(noise)
         except OutputError as exc:
             result["write"] = str(exc)
         try:
-            await wf.commit()
+            wf.commit()
         except OutputError as exc:
             result["commit"] = str(exc)
-        await wf.close()
+        wf.close()
         sys.stdout.write(orjson.dumps(result).decode())
 
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    main(sys.argv[1], sys.argv[2])
     """
 )
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs RLIMIT_FSIZE")
 @pytest.mark.parametrize("compression", COMPRESSIONS)
-async def test_a_full_disk_is_a_clear_error_and_resumable(tmp_path, compression) -> None:
+def test_a_full_disk_is_a_clear_error_and_resumable(tmp_path, compression) -> None:
     """EFBIG (a file-size limit standing in for a full disk) is an OutputError; nothing final,
     and a later run resumes from the last checkpoint."""
     wf = window(tmp_path, compression)
-    proc = await asyncio.to_thread(
-        subprocess.run,
+    proc = subprocess.run(
         [sys.executable, "-c", FULL_DISK, str(wf.final_path), compression],
         capture_output=True,
         cwd=REPO,
@@ -208,73 +208,44 @@ async def test_a_full_disk_is_a_clear_error_and_resumable(tmp_path, compression)
     assert "commit" in result  # a failed window refuses to become final
     assert not wf.final_path.exists()
 
-    await wf.open(resume_offset=result["offset"], resume_records=result["records"])
-    await wf.write(page(1, 2))
-    digest = await wf.commit()
+    wf.resume(result["offset"], result["records"])
+    wf.append(page(1, 2))
+    digest = wf.commit()
     assert [orjson.loads(line)["n"] for line in read_records(digest.path)] == [0, 1, 2]
 
 
-async def test_umask_decides_file_and_folder_modes(tmp_path) -> None:
+def test_umask_decides_file_and_folder_modes(tmp_path) -> None:
     """Files and folders get 0o666/0o777 minus the umask, like any other tool's output."""
     for umask, file_mode, dir_mode in ((0o027, 0o640, 0o750), (0o002, 0o664, 0o775)):
         old = os.umask(umask)
         try:
-            wf = WindowFile(tmp_path / f"u{umask:o}" / "w.jsonl.zst", "zstd")
-            await wf.open()
-            await wf.write(page(0, 3))
-            digest = await wf.commit()
+            wf = JsonlFile(tmp_path / f"u{umask:o}" / "w.jsonl.zst", "zstd")
+            wf.create()
+            wf.append(page(0, 3))
+            digest = wf.commit()
         finally:
             os.umask(old)
         assert stat.S_IMODE(digest.path.stat().st_mode) == file_mode
         assert stat.S_IMODE(digest.path.parent.stat().st_mode) == dir_mode
 
 
-async def test_compression_does_not_block_the_event_loop(tmp_path) -> None:
-    """While a large gzip page is compressed, the event loop keeps running other tasks."""
-    wf = window(tmp_path, "gzip")
-    await wf.open()
-    writing = asyncio.create_task(wf.write(page(0, 150_000)))
-    ticks = 0
-    while not writing.done():
-        await asyncio.sleep(0)
-        ticks += 1
-    await writing
-    await wf.discard()
-    assert ticks > 10
-
-
-async def test_a_cancelled_write_leaves_consistent_counters(tmp_path) -> None:
-    """Cancelling write() mid-way never lets the digest disagree with the file."""
-    wf = window(tmp_path, "zstd")
-    await wf.open()
-    await wf.write(page(0, 10))
-    writing = asyncio.create_task(wf.write(page(10, 50_000)))
-    await asyncio.sleep(0)
-    writing.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await writing
-    digest = await wf.commit()
-    assert len(list(read_records(digest.path))) == digest.records
-    assert digest.bytes == digest.path.stat().st_size
-
-
-async def test_discard_leaves_nothing_behind(tmp_path) -> None:
+def test_discard_leaves_nothing_behind(tmp_path) -> None:
     """discard() removes the part file, creates no final file, and may be repeated."""
     wf = window(tmp_path, "gzip")
-    await wf.open()
-    await wf.write(page(0, 5))
-    await wf.discard()
-    await wf.discard()
+    wf.create()
+    wf.append(page(0, 5))
+    wf.discard()
+    wf.discard()
     assert list((tmp_path / "conversations").iterdir()) == []
 
 
 @pytest.mark.parametrize("compression", COMPRESSIONS)
-async def test_read_records_refuses_a_truncated_file(tmp_path, compression) -> None:
+def test_read_records_refuses_a_truncated_file(tmp_path, compression) -> None:
     """Cutting the last bytes off a file makes read_records raise instead of yielding less."""
     wf = window(tmp_path, compression)
-    await wf.open()
-    await wf.write(page(0, 100))
-    digest = await wf.commit()
+    wf.create()
+    wf.append(page(0, 100))
+    digest = wf.commit()
     raw = digest.path.read_bytes()
     digest.path.write_bytes(raw[:-3])
     with pytest.raises(OutputError, match=r"truncated|not a valid"):
@@ -319,20 +290,57 @@ def drops_cached_pages(folder: Path) -> bool:
 
 
 @pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="no posix_fadvise here")
-async def test_written_pages_leave_the_page_cache_once_on_disk(tmp_path) -> None:
+def test_written_pages_leave_the_page_cache_once_on_disk(tmp_path) -> None:
     """A checkpointed part file and a committed file are no longer held in the page cache."""
     if not drops_cached_pages(tmp_path):
         pytest.skip("this file system keeps written pages cached whatever it is told")
     wf = window(tmp_path, "none")
-    await wf.open()
+    wf.create()
     records = [b'{"x":"' + b"y" * 4000 + b'"}'] * 1000  # ~4 MB a page, as the API's pages
-    await wf.write(records)
+    wf.append(records)
     assert resident_fraction(wf.part_path) > 0.5  # under the release step: cached, and seen
     for _ in range(2):
-        await wf.write(records)
-    await wf.checkpoint()
+        wf.append(records)
+    wf.sync()
     assert resident_fraction(wf.part_path) < 0.05
-    await wf.write(records)
-    digest = await wf.commit()
+    wf.append(records)
+    digest = wf.commit()
     assert resident_fraction(digest.path) < 0.05
     assert digest.records == 4000 and sum(1 for _ in read_records(digest.path)) == 4000
+
+
+async def test_the_files_thread_keeps_the_event_loop_running(tmp_path) -> None:
+    """While a large gzip page is compressed in the files thread, other tasks run."""
+    files, wf = FilesThread(), window(tmp_path, "gzip")
+    await files.call(wf.create)
+    writing = asyncio.create_task(files.call(wf.append, page(0, 150_000)))
+    ticks = 0
+    while not writing.done():
+        await asyncio.sleep(0)
+        ticks += 1
+    await writing
+    files.close()
+    wf.discard()
+    assert ticks > 10
+
+
+async def test_a_cancelled_call_still_runs_whole_before_close_returns(tmp_path) -> None:
+    """Cancelling the await on a files-thread call never stops the call half-way: once the
+    thread is closed, the operation is done and the file agrees with its counters."""
+    files, wf = FilesThread(), window(tmp_path, "zstd")
+    await files.call(wf.create)
+    started = threading.Event()
+
+    def slow_page() -> None:
+        started.set()
+        time.sleep(0.05)
+        wf.append(page(0, 20_000))
+
+    call = asyncio.create_task(files.call(slow_page))
+    await asyncio.to_thread(started.wait)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    files.close()
+    digest = wf.commit()
+    assert digest.records == 20_000 == len(list(read_records(digest.path)))

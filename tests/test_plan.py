@@ -4,22 +4,25 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.manifest import WindowRecord
-from exporter.plan import Batch, WorkItem, batch_work, jobs_for_budget
-from exporter.windows import Window, format_instant, plan_windows
+from exporter.plan import Batch, WorkItem, batch_work, jobs_for_budget, plan_work
+from exporter.runner import since_last_start
+from exporter.windows import Slot, Window, format_instant, plan_windows
 from tests.support import START, days
 
 KINDS = ("fresh", "fresh", "fresh", "skip", "query", "resume-a", "resume-b")
 
 
 def item(window: Window, kind: str) -> WorkItem:
+    slot = Slot(window, window)
     if kind == "skip":
-        return WorkItem(window, "skip", "jobs", "complete")
+        return WorkItem(slot, "skip", "jobs", "complete")
     if kind == "query":
-        return WorkItem(window, "fetch", "query", "new")
+        return WorkItem(slot, "fetch", "query", "new")
     if kind.startswith("resume"):
         job = kind[-1]
         record = WindowRecord(
@@ -32,8 +35,8 @@ def item(window: Window, kind: str) -> WorkItem:
             job_id=f"job-{job}",
             cursor=f"cursor-{job}",
         )
-        return WorkItem(window, "resume", "jobs", "checkpoint", record)
-    return WorkItem(window, "fetch", "jobs", "new")
+        return WorkItem(slot, "resume", "jobs", "checkpoint", record)
+    return WorkItem(slot, "fetch", "jobs", "new")
 
 
 plans = st.tuples(
@@ -105,7 +108,7 @@ def test_two_weeks_on_eight_jobs_is_seven_two_day_jobs() -> None:
 def test_resumed_windows_rejoin_their_job_and_cursor() -> None:
     """Windows saved at one job's cursor resume together; another job's windows apart."""
     _, batches = build(["resume-a", "resume-a", "resume-b", "fresh"], 8, 7)
-    assert [[i.window.name for i in b.items] for b in batches] == [
+    assert [[i.name for i in b.items] for b in batches] == [
         ["2026-11-01", "2026-11-02"],
         ["2026-11-03"],
         ["2026-11-04"],
@@ -143,3 +146,106 @@ def test_job_count_is_within_bounds_and_grows_with_budget_and_latency(
     assert 1 <= count <= most
     assert jobs_for_budget(per_minute * 2, round_trip_s, most=most) >= count
     assert jobs_for_budget(per_minute, round_trip_s * 2, most=most) >= count
+
+
+# -- deciding each window (plan_work), and where --since-last starts ----------------------------
+
+WATERMARK = START + days(10)
+DAY1 = Window(START, START + days(1))
+
+
+def recorded(
+    status: str = "complete",
+    *,
+    file: str | None = "conversations/2026-11-01.jsonl",
+    size: int = 100,
+    compression: str = "none",
+    **fields: object,
+) -> WindowRecord:
+    return WindowRecord(name="2026-11-01", start=format_instant(START),
+                        end=format_instant(START + days(1)), status=status,  # type: ignore[arg-type]
+                        source="jobs", file=file, bytes=size, compression=compression,
+                        **fields)  # type: ignore[arg-type]  # fmt: skip
+
+
+def decide(record: WindowRecord | None, on_disk: dict[str, int], **options: object):
+    plan = plan_work(
+        [Slot(DAY1, DAY1)],
+        [record] if record else [],
+        watermark=WATERMARK,
+        on_disk=on_disk,
+        compression="none",
+        **options,  # type: ignore[arg-type]
+    )
+    return plan.items[0], plan.warnings
+
+
+def test_a_complete_window_whose_file_is_whole_is_skipped() -> None:
+    item, warnings = decide(recorded(), {"conversations/2026-11-01.jsonl": 100})
+    assert (item.action, warnings) == ("skip", [])
+
+
+@pytest.mark.parametrize(
+    ("on_disk", "said"),
+    [({}, "is missing"), ({"conversations/2026-11-01.jsonl": 60}, "holds 60 bytes, not the 100")],
+)
+def test_a_complete_window_whose_file_is_gone_or_cut_is_fetched_again(on_disk, said) -> None:
+    """Deleted or truncated by hand: exported again, with one warning naming the file."""
+    item, warnings = decide(recorded(), on_disk)
+    assert item.action == "fetch" and said in item.reason
+    assert len(warnings) == 1 and "conversations/2026-11-01.jsonl" in warnings[0]
+
+
+def test_a_skipped_window_in_another_compression_says_so_once() -> None:
+    """Kept as it is (no duplicate file), with one note that --force would convert it."""
+    item, warnings = decide(
+        recorded(compression="gzip", file="conversations/2026-11-01.jsonl.gz"),
+        {"conversations/2026-11-01.jsonl.gz": 100},
+    )
+    assert item.action == "skip" and len(warnings) == 1 and "--force" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("status", "fields", "action", "reason"),
+    [
+        ("provisional", {}, "fetch", "provisional"),
+        ("failed", {"file": None}, "fetch", "failed before"),
+        ("in-progress", {"file": None, "job_id": "j", "cursor": "c"}, "resume", "checkpoint"),
+        ("in-progress", {"file": None}, "fetch", "incomplete"),
+    ],
+)
+def test_windows_not_complete_are_fetched_or_resumed(status, fields, action, reason) -> None:
+    item, _ = decide(recorded(status, **fields), {})
+    assert item.action == action and reason in item.reason
+
+
+def test_force_and_lookback_fetch_complete_windows_again() -> None:
+    intact = {"conversations/2026-11-01.jsonl": 100}
+    assert decide(recorded(), intact, force=True)[0].action == "fetch"
+    assert decide(recorded(), intact, redo_after=START)[0].action == "fetch"
+    assert decide(recorded(), intact, redo_after=START + days(1))[0].action == "skip"
+
+
+def span_record(day: int, status: str = "complete") -> WindowRecord:
+    start = START + days(day)
+    return WindowRecord(name=f"2026-11-{day + 1:02d}", start=format_instant(start),
+                        end=format_instant(start + days(1)), status=status,  # type: ignore[arg-type]
+                        source="jobs", file=None)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("statuses", "expected_day"),
+    [
+        ({0: "complete", 1: "complete", 2: "complete"}, 3),
+        ({0: "complete", 1: "failed", 2: "complete", 3: "complete"}, 1),
+        ({0: "complete", 1: "complete", 2: "provisional"}, 2),
+        ({0: "complete", 2: "complete", 3: "complete"}, 1),  # day 1 missing
+        ({0: "in-progress", 1: "complete"}, 0),
+    ],
+)
+def test_since_last_starts_at_the_earliest_window_not_complete(statuses, expected_day) -> None:
+    """Failed, provisional, unfinished or missing: the earliest such window, not after the
+    latest complete one."""
+    records = [span_record(day, status) for day, status in sorted(statuses.items())]
+    assert since_last_start(records) == START + days(expected_day)
+    assert since_last_start([]) is None

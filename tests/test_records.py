@@ -11,16 +11,23 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.records import (
+    CONVERSATION_HEAD,
     HeadDecoder,
     WindowBounds,
-    _RecordKey,
     canonical_start,
     decode_job_page,
     decode_query_page,
     select_for_windows,
 )
+from exporter.seen import SeenKeys
 from exporter.windows import parse_api_instant, plan_windows
 from tests.support import START, days
+
+
+class _RecordKey(msgspec.Struct):
+    conversationId: str
+    conversationStart: str
+
 
 full_decode = msgspec.json.Decoder(_RecordKey).decode
 head_decoder = HeadDecoder(_RecordKey)
@@ -126,6 +133,20 @@ def test_canonical_start_reads_only_a_plain_top_level_value(raw, expected) -> No
     assert canonical_start(raw) == expected
 
 
+@given(records())
+def test_record_head_reads_what_a_full_decode_reads(raw: bytes) -> None:
+    """The key and time the head reader returns are the full decode's (or it raises as that)."""
+    expected = decode_or_error(full_decode, raw)
+    try:
+        key, time = CONVERSATION_HEAD.read(raw)
+    except msgspec.ValidationError as exc:
+        assert expected is type(exc)
+        return
+    assert isinstance(expected, _RecordKey)
+    assert key.decode() == expected.conversationId
+    assert time is None or time.decode() == expected.conversationStart
+
+
 def test_head_decoder_raises_as_the_full_decode_does_when_a_key_is_missing() -> None:
     with pytest.raises(msgspec.ValidationError, match="conversationId"):
         head_decoder.decode(b'{"conversationStart":"s","p":{"conversationId":"nested"}}')
@@ -150,20 +171,41 @@ def test_records_go_to_the_window_they_started_in_and_others_are_dropped() -> No
         record("after", "2026-11-03T00:00:00.000Z"),
     )
     raws = decode_job_page(body).conversations
-    chosen = select_for_windows(raws, WindowBounds(windows), None, single_line=True)
-    ids = [[orjson.loads(bytes(r))["conversationId"] for r in window] for window in chosen]
-    assert ids == [["first"], ["second", "offset"]]
+    chosen = select_for_windows(raws, WindowBounds(windows), SeenKeys(), single_line=True)
+    ids = [[orjson.loads(bytes(r))["conversationId"] for r in w] for w in chosen.windows]
+    assert ids == [["first"], ["second", "offset"]] and chosen.repeats == 0
 
 
 def test_seen_ids_are_dropped_and_pretty_records_are_written_on_one_line() -> None:
     windows = plan_windows(START, START + days(1), timedelta(days=1))
     body = page(record("a", "2026-11-01T01:00:00.000Z"), record("b", "2026-11-01T02:00:00.000Z"),
                 pretty=True)  # fmt: skip
-    seen = {"a"}
+    seen = SeenKeys()
+    seen.update([b"a"])
     raws = decode_query_page(body).conversations
-    (chosen,) = select_for_windows(raws, WindowBounds(windows), seen, single_line=False)
-    assert [bytes(r) for r in chosen] == [orjson.dumps(record("b", "2026-11-01T02:00:00.000Z"))]
-    assert seen == {"a", "b"}
+    chosen = select_for_windows(raws, WindowBounds(windows), seen, single_line=False)
+    (records_,) = chosen.windows
+    assert [bytes(r) for r in records_] == [orjson.dumps(record("b", "2026-11-01T02:00:00.000Z"))]
+    assert chosen.repeats == 1 and len(seen) == 2
+
+
+def test_repeats_within_a_page_and_across_pages_are_written_once() -> None:
+    """A record repeated inside one page, and again on the next page, is kept the first time
+    only; the repeats are counted."""
+    windows = plan_windows(START, START + days(1), timedelta(days=1))
+    a, b = record("a", "2026-11-01T01:00:00.000Z"), record("b", "2026-11-01T02:00:00.000Z")
+    seen, bounds = SeenKeys(), WindowBounds(windows)
+    first = select_for_windows(
+        decode_job_page(page(a, a, b)).conversations, bounds, seen, single_line=True
+    )
+    second = select_for_windows(
+        decode_job_page(page(b, record("c", "2026-11-01T03:00:00.000Z"))).conversations,
+        bounds,
+        seen,
+        single_line=True,
+    )
+    ids = [orjson.loads(bytes(r))["conversationId"] for r in first.windows[0] + second.windows[0]]
+    assert ids == ["a", "b", "c"] and (first.repeats, second.repeats) == (1, 1)
 
 
 EDGE = "2026-11-02T00:00:00.000Z"
@@ -182,8 +224,8 @@ def test_job_pages_are_routed_as_by_parsing_every_start(starts: list[str], sort:
     starts = sorted(starts) if sort else starts
     body = page(*(record(f"c{n}", start) for n, start in enumerate(starts)))
     chosen = select_for_windows(
-        decode_job_page(body).conversations, WindowBounds(windows), None, single_line=True
-    )
+        decode_job_page(body).conversations, WindowBounds(windows), SeenKeys(), single_line=True
+    ).windows
     expected: list[list[str]] = [[] for _ in windows]
     for n, start in enumerate(starts):
         ms = parse_api_instant(start)

@@ -17,6 +17,7 @@ from exporter.windows import (
     parse_api_instant,
     parse_duration,
     parse_instant,
+    plan_slots,
     plan_windows,
     validate_range,
 )
@@ -290,3 +291,17 @@ def test_whole_days_needs_both_edges_on_utc_midnight() -> None:
     assert not Window(midnight + timedelta(hours=6), midnight + timedelta(days=1)).whole_days
     paris = timezone(timedelta(hours=1))
     assert not Window(datetime(2026, 11, 1, tzinfo=paris), midnight + timedelta(days=1)).whole_days
+
+
+def test_slots_are_whole_windows_and_only_the_one_holding_now_is_cut() -> None:
+    """A start or end inside a day selects the whole day; the day holding now is covered up
+    to now (it stays provisional); days after now are left out."""
+    now = datetime(2026, 11, 3, 7, 15, tzinfo=UTC)
+    slots = plan_slots(NOV1 + timedelta(hours=6), now + timedelta(days=2), timedelta(days=1),
+                       now=now)  # fmt: skip
+    assert [s.name for s in slots] == ["2026-11-01", "2026-11-02", "2026-11-03"]
+    assert [s.full for s in slots] == [True, True, False]
+    assert slots[0].covered == Window(NOV1, NOV1 + timedelta(days=1))
+    assert slots[2].covered == Window(NOV1 + timedelta(days=2), now)
+    mid = plan_slots(NOV1, NOV1 + timedelta(hours=12), timedelta(days=1), now=now)
+    assert [(s.name, s.full) for s in mid] == [("2026-11-01", True)]

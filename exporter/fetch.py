@@ -1,0 +1,83 @@
+"""Reading a batch from the API: the job loop (submit, wait, pages by cursor) and the query loop.
+
+Each page is sorted into the batch's windows here, repeats dropped, and handed to the writer
+as a message; nothing here touches a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from exporter import analytics
+from exporter.config import JobSettings
+from exporter.http import ApiClient
+from exporter.records import select_for_windows
+from exporter.windows import Window
+from exporter.writer import BatchRun, JobStarted, Message, WritePage
+
+
+class Fetcher:
+    """Fetches batches through one API client into one writer queue."""
+
+    def __init__(
+        self,
+        api: ApiClient,
+        jobs: JobSettings,
+        queue: asyncio.Queue[Message | None],
+        *,
+        watermark: str,
+    ) -> None:
+        self._api = api
+        self._jobs = jobs
+        self._queue = queue
+        self._watermark = watermark
+
+    async def submit(self, run: BatchRun, span: Window) -> str:
+        """Submit a job over ``span``; the writer checkpoints it before any of its pages."""
+        job_id = await analytics.submit_job(self._api, span)
+        run.job_id = job_id
+        await self._queue.put(JobStarted(run, job_id, span))
+        await self._wait(job_id, first_poll_s=self._jobs.poll_initial_s)
+        return job_id
+
+    async def resume(self, run: BatchRun, job_id: str) -> None:
+        """Continue a job submitted by an earlier run: it must still be FULFILLED."""
+        run.job_id = job_id
+        await self._wait(job_id, first_poll_s=0.0)
+
+    async def read_job(self, run: BatchRun, span: Window, cursor: str | None) -> None:
+        """Read the job's pages from ``cursor`` (None: the first page) to the last."""
+        assert run.job_id is not None
+        pages = analytics.job_pages(
+            self._api, run.job_id, page_size=self._jobs.page_size, cursor=cursor, span=span
+        )
+        async for page, single_line in pages:
+            selection = select_for_windows(
+                page.conversations, run.bounds, run.seen, single_line=single_line
+            )
+            run.repeats += selection.repeats
+            await self._queue.put(
+                WritePage(run, selection.windows, page.cursor, page.dataAvailabilityDate)
+            )
+
+    async def read_query(self, run: BatchRun) -> None:
+        """Read the batch's window by the sync query (its data is past the watermark)."""
+        run.availability = self._watermark
+        pages = analytics.query_pages(
+            self._api, run.batch.span, page_size=self._jobs.query_page_size
+        )
+        async for page, single_line in pages:
+            selection = select_for_windows(
+                page.conversations, run.bounds, run.seen, single_line=single_line
+            )
+            run.repeats += selection.repeats
+            await self._queue.put(WritePage(run, selection.windows, None, None))
+
+    async def _wait(self, job_id: str, *, first_poll_s: float) -> None:
+        await analytics.wait_fulfilled(
+            self._api,
+            job_id,
+            first_poll_s=first_poll_s,
+            max_poll_s=self._jobs.poll_max_s,
+            timeout_s=self._jobs.job_timeout_s,
+        )

@@ -1,0 +1,130 @@
+"""The manifest as one run changes it: checkpoints, commits and failures, each saved at once.
+
+Every method blocks and runs in the export's files thread, after the file operations it
+describes, so the manifest never claims more than the disk holds. A commit also makes the
+window's file the only one: records it replaces (older fragments, split halves) and files of
+the same window in another compression are removed once the new file is in place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from exporter.manifest import Manifest, Source, Status, WindowRecord
+from exporter.output import SUFFIXES, FileDigest
+from exporter.plan import WorkItem
+from exporter.windows import format_instant
+from exporter.windowset import ResumePoint
+
+log = logging.getLogger("exporter")
+
+
+class Ledger:
+    """One entity's manifest records, written by one run."""
+
+    def __init__(self, manifest: Manifest, entity: str, *, run_id: str, compression: str) -> None:
+        self.manifest = manifest
+        self.entity = entity
+        self.run_id = run_id
+        self._compression = compression
+        self._out = manifest.out_dir
+
+    def path_of(self, item: WorkItem) -> Path:
+        """Where the window's file goes."""
+        return self._out / self.entity / (item.name + SUFFIXES[self._compression])  # type: ignore[index]
+
+    def checkpoint(self, items: Sequence[WorkItem], point: ResumePoint) -> None:
+        """Record that the batch's job can continue at ``point`` (a job must be named)."""
+        assert point.job_id is not None and point.job_interval is not None
+        for item, (offset, records) in zip(items, point.offsets, strict=True):
+            self.manifest.put(
+                self.entity,
+                self._record(
+                    item,
+                    "in-progress",
+                    "jobs",
+                    job_id=point.job_id,
+                    cursor=point.cursor,
+                    job_interval=point.job_interval.interval,
+                    part_offset=offset,
+                    part_records=records,
+                ),
+            )
+        self.manifest.save()
+
+    def commit(
+        self,
+        items: Sequence[WorkItem],
+        digests: Sequence[FileDigest],
+        *,
+        status: Status,
+        source: Source,
+        job_id: str | None,
+        availability: str | None,
+    ) -> list[WindowRecord]:
+        """Record the batch's windows as written, and remove what they replace."""
+        committed = []
+        for item, digest in zip(items, digests, strict=True):
+            record = self._record(
+                item,
+                status,
+                source,
+                file=digest.path.relative_to(self._out).as_posix(),
+                records=digest.records,
+                bytes=digest.bytes,
+                sha256=digest.sha256,
+                job_id=job_id,
+                data_availability_date=availability,
+            )
+            self._replace(record, digest.path)
+            self.manifest.put(self.entity, record)
+            committed.append(record)
+        self.manifest.save()
+        return committed
+
+    def fail(self, items: Sequence[WorkItem], reason: str) -> None:
+        """Record windows that failed, unless an earlier run left their file whole."""
+        for item in items:
+            old = self.manifest.get(self.entity, item.name)
+            if old is None or old.status in ("in-progress", "failed"):
+                self.manifest.put(self.entity, self._record(item, "failed", None, error=reason))
+        self.manifest.save()
+
+    def _replace(self, record: WindowRecord, path: Path) -> None:
+        """Drop every other record inside ``record``'s window, and every other file of it."""
+        for old in self.manifest.overlapping(self.entity, record.start_ms, record.end_ms):
+            if old.name != record.name:
+                self.manifest.remove(self.entity, old.name)
+                if old.file:
+                    self._unlink(self._out / old.file)
+        for suffix in SUFFIXES.values():
+            sibling = path.with_name(record.name + suffix)
+            if sibling != path:
+                self._unlink(sibling)
+
+    @staticmethod
+    def _unlink(path: Path) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            log.info("removed %s: its window now has another file", path)
+
+    def _record(
+        self, item: WorkItem, status: Status, source: Source | None, **fields: Any
+    ) -> WindowRecord:
+        fields.setdefault("file", None)
+        return WindowRecord(
+            name=item.name,
+            start=format_instant(item.window.start),
+            end=format_instant(item.window.end),
+            status=status,
+            source=source,
+            compression=self._compression,
+            run_id=self.run_id,
+            updated=datetime.now(UTC).isoformat(timespec="seconds"),
+            **fields,
+        )

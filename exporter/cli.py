@@ -243,9 +243,10 @@ async def _export_with_signals(
 
     def on_signal(name: str) -> None:
         if stopper.requested:  # a second signal: stop now; the next run resumes anyway
-            _say(f"{name} again: stopping at once; the next run resumes from the checkpoints.")
+            _say(f"second signal ({name}): stopping at once; the next run resumes from the "
+                 "checkpoints.")  # fmt: skip
             os._exit(130)
-        _say(f"{name}: finishing up (checkpointing open windows); {name} again stops at once.")
+        _say(f"{name}: finishing up (checkpointing open windows); a second signal stops at once.")
         stopper.stop(name)
 
     for sig in (signal.SIGINT, signal.SIGTERM):

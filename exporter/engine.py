@@ -263,9 +263,12 @@ class ExportRun:
             await self._delete_job_quietly(run.job_id)
 
     def _keep(self, run: BatchRun) -> None:
-        point = run.files.keep()
-        if point.job_id is not None:
-            self._ledger.checkpoint(run.batch.items, point)
+        """Keep the files at the resume point; with no job to continue there is nothing a
+        later run could resume from this point, so the files go instead."""
+        if run.files.point.job_id is None:
+            run.files.discard()
+            return
+        self._ledger.checkpoint(run.batch.items, run.files.keep())
 
     async def _delete_job_quietly(self, job_id: str) -> None:
         try:

@@ -207,3 +207,46 @@ def test_every_command_is_documented_in_the_readme() -> None:
                 assert flag in readme, flag
     for command in ("export", "auth check", "sandbox"):
         assert f"genesys-export {command}" in readme
+
+
+@pytest.mark.parametrize("form", [["--client-secret", SECRET], [f"--client-secret={SECRET}"]])
+def test_a_secret_typed_as_a_flag_is_refused_and_never_echoed(form, empty_config) -> None:
+    """--client-secret VALUE is refused with exit 2 and the fix; the value appears nowhere."""
+    result = run_cli("export", "--config", str(empty_config), *form, "--start", "2026-11-01",
+                     env=IN_REGION)  # fmt: skip
+    assert result.returncode == 2 and "never taken from a flag" in result.stderr
+    assert SECRET not in result.stderr + result.stdout
+
+
+def test_an_end_in_the_future_is_cut_to_now_with_a_note(tmp_path, empty_config) -> None:
+    """--end next year exports up to now and says so, instead of planning empty windows."""
+    with run_sandbox_in_thread(sandbox_settings()) as sb:
+        result = run_cli(
+            "export", "--config", str(empty_config), "--start", "2026-11-01", "--end",
+            "2099-01-01", "--out", str(tmp_path / "out"), "--no-progress", "--plan",
+            env=sandbox_env(sb),
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "--end 2099-01-01 is in the future; exporting up to now" in result.stderr
+    names = [line.split()[0] for line in result.stdout.splitlines()[2:-2]]
+    assert names[0] == "2026-11-01" and all(name < "2099" for name in names)
+
+
+def test_the_metrics_file_is_written_after_ok_and_failed_runs(tmp_path, empty_config) -> None:
+    """--metrics-file leaves Prometheus text after every run; a failed run keeps the time of
+    the last success."""
+    metrics = tmp_path / "genesys.prom"
+    with run_sandbox_in_thread(sandbox_settings()) as sb:
+        ok = export_one_day(empty_config, tmp_path / "out", sandbox_env(sb), "--no-progress",
+                            "--metrics-file", str(metrics))  # fmt: skip
+        assert ok.returncode == 0, ok.stderr
+        first = metrics.read_text()
+        bad = export_one_day(empty_config, tmp_path / "out", sandbox_env(sb, "wrong"),
+                             "--no-progress", "--metrics-file", str(metrics))  # fmt: skip
+    assert bad.returncode == 3
+    second = metrics.read_text()
+    assert "genesys_export_exit_code 0" in first and "genesys_export_exit_code 3" in second
+    success = [line for line in first.splitlines() if line.startswith("genesys_export_last_s")]
+    assert success and success[0] in second.splitlines()
+    assert 'genesys_export_windows{status="complete"} 1' in first
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".genesys.prom")]

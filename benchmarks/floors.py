@@ -37,6 +37,7 @@ import orjson
 
 from benchmarks.scenarios import utc_instant
 from exporter.records import WindowBounds, decode_job_page, select_for_windows
+from exporter.seen import SeenKeys
 from exporter.windows import Window
 
 JOBS = "/api/v2/analytics/conversations/details/jobs"
@@ -87,13 +88,13 @@ def via_msgspec_raw(pages: list[bytes], out: BinaryIO, window: Window) -> int:
 
 def via_exporter(pages: list[bytes], out: BinaryIO, window: Window) -> int:
     """genesys-export's own page step for job pages: decode, keep the records that start in
-    the window (no dedupe: job results are a snapshot), join them as JSONL."""
-    records, bounds = 0, WindowBounds([window])
+    the window and were not written before, join them as JSONL."""
+    records, bounds, seen = 0, WindowBounds([window]), SeenKeys()
     for body in pages:
         page = decode_job_page(body)
         (kept,) = select_for_windows(
-            page.conversations, bounds, None, single_line=b"\n" not in body
-        )
+            page.conversations, bounds, seen, single_line=b"\n" not in body
+        ).windows
         out.write(b"\n".join([*kept, b""]))
         records += len(kept)
     return records

@@ -166,17 +166,23 @@ def sample_of(stats: Mapping[str, Any], t: float) -> Sample:
 
 
 def run_child(
-    command: Sequence[str], *, env: Mapping[str, str], sandbox: SandboxProcess | None
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    sandbox: SandboxProcess | None,
+    cwd: Path | None = None,
 ) -> ChildRun:
-    """Run ``command`` to the end under ``benchmarks.measure``, sampling ``sandbox`` meanwhile."""
+    """Run ``command`` to the end under ``benchmarks.measure``, sampling ``sandbox`` meanwhile;
+    ``cwd`` is where ``python -m exporter`` finds the exporter (another checkout, for A/B)."""
     if sandbox is not None:
         sandbox.reset_stats()
     with tempfile.TemporaryDirectory(prefix="measure-") as folder:
         result_path = Path(folder) / "rusage.json"
-        wrapped = [sys.executable, "-m", "benchmarks.measure", str(result_path), "--", *command]
+        measure = str(Path(__file__).with_name("measure.py"))
+        wrapped = [sys.executable, measure, str(result_path), "--", *command]
         began = time.perf_counter()
         process = subprocess.Popen(
-            wrapped, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(env)
+            wrapped, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(env), cwd=cwd
         )
         sampler = _Sampler(sandbox, began) if sandbox is not None else None
         thread = threading.Thread(target=sampler.run, daemon=True) if sampler else None

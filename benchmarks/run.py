@@ -37,6 +37,7 @@ RESULTS = Path(__file__).parent / "results"
 EXPORTER = "genesys-export"
 UVLOOP = "genesys-export+uvloop"
 SDK = "sdk-baseline"
+Contender = tuple[str, list[str], Path | None]  # name, python arguments, checkout to run in
 
 
 class _Id(msgspec.Struct):
@@ -107,13 +108,17 @@ def sdk_range(sandbox: SandboxProcess, scenario: Scenario) -> tuple[datetime, da
 
 
 def run_exporter(
-    name: str, module: list[str], sandbox: SandboxProcess, scenario: Scenario, work: Path
+    contender: Contender, sandbox: SandboxProcess, scenario: Scenario, work: Path
 ) -> dict[str, Any]:
+    name, module, tree = contender
     config = work / "exporter.toml"
     config.write_text(scenario.exporter_config())
-    out = work / f"out-{name}"
+    out = work / f"out-{name.replace('/', '_')}"
     child = run_child(
-        exporter_command(module, config, scenario, out), env=sandbox.sandbox_env(), sandbox=sandbox
+        exporter_command(module, config, scenario, out),
+        env=sandbox.sandbox_env(),
+        sandbox=sandbox,
+        cwd=tree,
     )
     summary = last_json_line(child.stdout)
     metrics = report.run_metrics(scenario, name, child, summary)
@@ -191,12 +196,15 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace, work: Path) -> di
     _say(f"[{scenario.name}] starting the sandbox ({scenario.conversations:,} conversations)")
     with SandboxProcess(scenario.sandbox_flags(), log) as sandbox:
         _say(f"[{scenario.name}] sandbox ready in {sandbox.startup_s:.1f} s at {sandbox.url}")
-        contenders = [(EXPORTER, ["-m", "exporter"])]
+        contenders: list[Contender] = [(EXPORTER, ["-m", "exporter"], None)]
         if args.uvloop:
-            contenders.append((UVLOOP, ["-m", "benchmarks.with_uvloop"]))
+            contenders.append((UVLOOP, ["-m", "benchmarks.with_uvloop"], None))
+        if args.compare_with:
+            label = f"{EXPORTER}@{_commit_of(args.compare_with)}"
+            contenders.append((label, ["-m", "exporter"], args.compare_with))
         runs = []
-        for name, module in contenders:
-            runs.append(_repeated(name, module, sandbox, scenario, work))
+        for contender in contenders:
+            runs.append(_repeated(contender, sandbox, scenario, work))
         if scenario.sdk_records is not None and not args.no_sdk:
             runs.append(run_sdk(sandbox, scenario, work))
             _report_run(runs[-1])
@@ -208,13 +216,13 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace, work: Path) -> di
 
 
 def _repeated(
-    name: str, module: list[str], sandbox: SandboxProcess, scenario: Scenario, work: Path
+    contender: Contender, sandbox: SandboxProcess, scenario: Scenario, work: Path
 ) -> dict[str, Any]:
     """``scenario.repeats`` exporter runs; the one with the median CPU time stands for them,
     carrying every run's CPU seconds (``cpu_s_runs``) for the floors' best-of comparison."""
     attempts = []
     for _ in range(scenario.repeats):
-        attempts.append(run_exporter(name, module, sandbox, scenario, work))
+        attempts.append(run_exporter(contender, sandbox, scenario, work))
         _report_run(attempts[-1])
     median = sorted(attempts, key=lambda run: run["cpu_s"])[len(attempts) // 2]
     return {**median, "cpu_s_runs": [run["cpu_s"] for run in attempts]}
@@ -228,6 +236,13 @@ def _report_run(run: dict[str, Any]) -> None:
     )
 
 
+def _commit_of(tree: Path) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
+    return done.stdout.strip() or tree.name
+
+
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -238,6 +253,11 @@ def main() -> int:
     parser.add_argument("--scenarios", nargs="+", help="names to run (default: all)")
     parser.add_argument("--uvloop", action="store_true", help="also run the exporter on uvloop")
     parser.add_argument("--no-sdk", action="store_true", help="skip the SDK baseline")
+    parser.add_argument(
+        "--compare-with",
+        type=Path,
+        help="another checkout of this repository: its exporter runs too, side by side (A/B)",
+    )
     parser.add_argument("--floor-records", type=int, default=None, help="records for the floors")
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder for the outputs")
     parser.add_argument("--label", default="", help="free text saved with the results")

@@ -206,7 +206,7 @@ class ExportRun:
     def _open(self, run: BatchRun) -> None:
         """Open the files; a resumed batch also learns the keys its files already hold."""
         run.files.open()
-        run.seen.update(CONVERSATION_HEAD.read(raw)[0] for raw in run.files.written())
+        run.seen.update(CONVERSATION_HEAD.read(raw) for raw in run.files.written())
 
     async def _read_jobs(self, run: BatchRun) -> None:
         """Read the batch's interval by job, continuing a checkpointed job first, and splitting

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
+
 from exporter import analytics
 from exporter.config import JobSettings
+from exporter.errors import ApiError
 from exporter.http import ApiClient
-from exporter.records import select_for_windows
+from exporter.records import Selection, select_for_windows
 from exporter.windows import Window
 from exporter.writer import BatchRun, JobStarted, Message, WritePage
 
@@ -52,10 +55,7 @@ class Fetcher:
             self._api, run.job_id, page_size=self._jobs.page_size, cursor=cursor, span=span
         )
         async for page, single_line in pages:
-            selection = select_for_windows(
-                page.conversations, run.bounds, run.seen, single_line=single_line
-            )
-            run.repeats += selection.repeats
+            selection = _select(run, page.conversations, single_line)
             await self._queue.put(
                 WritePage(run, selection.windows, page.cursor, page.dataAvailabilityDate)
             )
@@ -67,10 +67,7 @@ class Fetcher:
             self._api, run.batch.span, page_size=self._jobs.query_page_size
         )
         async for page, single_line in pages:
-            selection = select_for_windows(
-                page.conversations, run.bounds, run.seen, single_line=single_line
-            )
-            run.repeats += selection.repeats
+            selection = _select(run, page.conversations, single_line)
             await self._queue.put(WritePage(run, selection.windows, None, None))
 
     async def _wait(self, job_id: str, *, first_poll_s: float) -> None:
@@ -81,3 +78,17 @@ class Fetcher:
             max_poll_s=self._jobs.poll_max_s,
             timeout_s=self._jobs.job_timeout_s,
         )
+
+
+def _select(run: BatchRun, raws: list[msgspec.Raw], single_line: bool) -> Selection:
+    """The page sorted into the batch's windows; a record without a usable key or time fails
+    the batch (an API error, reported in one line), never the run."""
+    try:
+        selection = select_for_windows(raws, run.bounds, run.seen, single_line=single_line)
+    except ValueError as exc:  # msgspec's ValidationError and a time that is no instant
+        raise ApiError(
+            f"The API sent a record without a usable key or time ({exc}); the window is "
+            "reported failed and exported again by the next run."
+        ) from exc
+    run.repeats += selection.repeats
+    return selection

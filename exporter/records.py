@@ -10,13 +10,14 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast
+from datetime import timedelta
+from typing import Any, Generic, TypeVar
 
 import msgspec
 import orjson
 
 from exporter.seen import SeenKeys
-from exporter.windows import Window, format_instant, parse_api_instant
+from exporter.windows import EPOCH, Window, format_instant, parse_api_instant
 
 
 class JobResultsPage(msgspec.Struct):
@@ -128,30 +129,36 @@ class RecordHead:
         fields = msgspec.defstruct("Head", [(key_field, str), (time_field, str)])
         self._decode: Any = HeadDecoder(fields).decode
 
-    def read(self, raw: msgspec.Raw | bytes) -> tuple[bytes, bytes | None]:
-        """(key, time in canonical form, or None when it is in another form)."""
+    def read(self, raw: msgspec.Raw | bytes) -> tuple[bytes, bytes]:
+        """(key, time as canonical instant bytes, in which byte order is time order)."""
         head = memoryview(raw)[: HeadDecoder.HEAD_BYTES].tobytes()
         key = _plain_value(head, self._key)
         time = _canonical_time(_plain_value(head, self._time))
         if key is not None and time is not None:
             return key, time
         decoded = self._decode(raw)
-        time_text: str = getattr(decoded, self.time_field)
-        return getattr(decoded, self.key_field).encode(), _canonical_time(time_text.encode())
+        return getattr(decoded, self.key_field).encode(), canonical(
+            getattr(decoded, self.time_field)
+        )
 
-    def time(self, raw: msgspec.Raw | bytes) -> bytes | None:
-        """The time in canonical form when the head shows it plainly, else None."""
+    def time(self, raw: msgspec.Raw | bytes) -> bytes:
+        """The record's time as canonical instant bytes."""
         head = memoryview(raw)[: HeadDecoder.HEAD_BYTES].tobytes()
-        return _canonical_time(_plain_value(head, self._time))
-
-    def time_text(self, raw: msgspec.Raw | bytes) -> str:
-        """The record's time field as written, in any ISO shape."""
-        return str(getattr(self._decode(raw), self.time_field))
+        time = _canonical_time(_plain_value(head, self._time))
+        return time if time is not None else canonical(getattr(self._decode(raw), self.time_field))
 
     def time_ms(self, raw: msgspec.Raw | bytes) -> int:
         """Epoch milliseconds of the record's time."""
-        time = self.time(raw)
-        return parse_api_instant(time.decode() if time is not None else self.time_text(raw))
+        return parse_api_instant(self.time(raw).decode())
+
+
+def canonical(text: str) -> bytes:
+    """An API instant in any ISO shape as ``2026-11-01T13:45:12.345Z`` bytes (UTC, to the ms)."""
+    shaped = _canonical_time(text.encode())
+    if shaped is not None:
+        return shaped
+    ms = parse_api_instant(text)
+    return format_instant(EPOCH + timedelta(milliseconds=ms)).encode()
 
 
 CONVERSATION_HEAD = RecordHead("conversationId", "conversationStart")
@@ -160,7 +167,8 @@ CONVERSATION_HEAD = RecordHead("conversationId", "conversationStart")
 def canonical_start(raw: msgspec.Raw | bytes) -> bytes | None:
     """A conversation's ``conversationStart`` as its own bytes, when its head shows it plainly
     in the API's canonical shape; else None."""
-    return CONVERSATION_HEAD.time(raw)
+    head = memoryview(raw)[: HeadDecoder.HEAD_BYTES].tobytes()
+    return _canonical_time(_plain_value(head, CONVERSATION_HEAD._time))
 
 
 def start_ms(raw: msgspec.Raw | bytes) -> int:
@@ -209,14 +217,13 @@ class WindowBounds:
     def _within(self, i: int) -> int:
         return i if i < len(self._edges) - 1 else -1
 
-    def common_index(self, starts: list[bytes | None]) -> int:
-        """The window holding every one of ``starts``, or -1 when they are not all known and in
+    def common_index(self, starts: list[bytes]) -> int:
+        """The window holding every one of ``starts`` (canonical), or -1 when they are not in
         one window. Job results come in start order, so most pages lie within one window."""
-        if not starts or None in starts:
+        if not starts:
             return -1
-        known = cast("list[bytes]", starts)
-        first = self.index_canonical(min(known))
-        return first if first == self.index_canonical(max(known)) else -1
+        first = self.index_canonical(min(starts))
+        return first if first == self.index_canonical(max(starts)) else -1
 
 
 # One window's records from one page: the exact bytes of each, one JSON document, no newline.
@@ -251,8 +258,8 @@ def select_for_windows(
     (checked once per page with one memchr rather than once per record).
     """
     fields = [head.read(raw) for raw in raws]
-    fresh = seen.keep_new([key for key, _ in fields])
     starts = [start for _, start in fields]
+    fresh = seen.keep_new([key for key, _ in fields], starts)
     selections: list[Records] = [[] for _ in range(len(bounds))]
     common = bounds.common_index(starts)
     if common >= 0 and all(fresh):  # the whole page belongs to one window: no routing
@@ -263,10 +270,7 @@ def select_for_windows(
         if not new:
             repeats += 1
             continue
-        if start is not None:
-            i = bounds.index_canonical(start)
-        else:
-            i = bounds.index(head.time_text(raw))
+        i = bounds.index_canonical(start)
         if i >= 0:
             selections[i].append(raw if single_line else _compact(raw))
     return Selection(selections, repeats)

@@ -135,16 +135,23 @@ def test_canonical_start_reads_only_a_plain_top_level_value(raw, expected) -> No
 
 @given(records())
 def test_record_head_reads_what_a_full_decode_reads(raw: bytes) -> None:
-    """The key and time the head reader returns are the full decode's (or it raises as that)."""
+    """The key and time the head reader returns are the full decode's (the time in canonical
+    form), or it raises as that does: ValidationError, or ValueError for a time that is not
+    an instant."""
     expected = decode_or_error(full_decode, raw)
     try:
         key, time = CONVERSATION_HEAD.read(raw)
     except msgspec.ValidationError as exc:
         assert expected is type(exc)
         return
+    except ValueError:
+        assert isinstance(expected, _RecordKey)
+        with pytest.raises(ValueError):
+            parse_api_instant(expected.conversationStart)
+        return
     assert isinstance(expected, _RecordKey)
     assert key.decode() == expected.conversationId
-    assert time is None or time.decode() == expected.conversationStart
+    assert parse_api_instant(time.decode()) == parse_api_instant(expected.conversationStart)
 
 
 def test_head_decoder_raises_as_the_full_decode_does_when_a_key_is_missing() -> None:
@@ -181,7 +188,7 @@ def test_seen_ids_are_dropped_and_pretty_records_are_written_on_one_line() -> No
     body = page(record("a", "2026-11-01T01:00:00.000Z"), record("b", "2026-11-01T02:00:00.000Z"),
                 pretty=True)  # fmt: skip
     seen = SeenKeys()
-    seen.update([b"a"])
+    seen.update([(b"a", b"2026-11-01T01:00:00.000Z")])
     raws = decode_query_page(body).conversations
     chosen = select_for_windows(raws, WindowBounds(windows), seen, single_line=False)
     (records_,) = chosen.windows
@@ -234,3 +241,19 @@ def test_job_pages_are_routed_as_by_parsing_every_start(starts: list[str], sort:
                 expected[i].append(f"c{n}")
     ids = [[orjson.loads(bytes(r))["conversationId"] for r in window] for window in chosen]
     assert ids == expected
+
+
+def test_a_record_without_a_usable_start_fails_its_batch_in_one_line(tmp_path) -> None:
+    """A record whose start is no instant is an ApiError (its window fails, the run goes
+    on), not a traceback."""
+    from exporter.errors import ApiError
+    from exporter.fetch import _select
+    from exporter.plan import Batch
+    from exporter.windowset import WindowSet
+    from exporter.writer import BatchRun
+
+    windows = plan_windows(START, START + days(1), timedelta(days=1))
+    run = BatchRun(Batch(()), WindowSet([tmp_path / "x.jsonl"], "none"), WindowBounds(windows))
+    raws = decode_job_page(page(record("a", "soon"))).conversations
+    with pytest.raises(ApiError, match="without a usable key or time"):
+        _select(run, raws, single_line=True)

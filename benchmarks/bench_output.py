@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from exporter.output import SUFFIXES, Compression, JsonlFile
+from exporter.store.jsonl import SUFFIXES, Compression, JsonlFile
 from genesys_sandbox import DatasetSpec
 from genesys_sandbox.data import Dataset
 

@@ -36,8 +36,8 @@ import msgspec
 import orjson
 
 from benchmarks.scenarios import utc_instant
-from exporter.records import WindowBounds, decode_job_page, select_for_windows
-from exporter.seen import SeenKeys
+from exporter.engine.records import WindowBounds, decode_job_page, select_for_windows
+from exporter.engine.seen import SeenKeys
 from exporter.windows import Window
 
 JOBS = "/api/v2/analytics/conversations/details/jobs"

@@ -31,7 +31,7 @@ import orjson
 from benchmarks import report
 from benchmarks.harness import SandboxProcess, last_json_line, run_child
 from benchmarks.scenarios import FULL, QUICK, Scenario
-from exporter.output import read_records
+from exporter.store.jsonl import read_records
 
 RESULTS = Path(__file__).parent / "results"
 EXPORTER = "genesys-export"

@@ -16,7 +16,7 @@
     ├── LockHeld                     another live run is writing the same folder  (exit 75)
     └── Interrupted                  SIGINT/SIGTERM stopped the run                (exit 130)
 
-Only ``exporter.http`` sees aiohttp's exceptions; it maps them onto this tree. Messages are
+Only ``exporter.client.http`` sees aiohttp's exceptions; it maps them onto this tree. Messages are
 full sentences that name the thing that went wrong and the fix, and never carry a secret.
 Exit 75 is sysexits' EX_TEMPFAIL: a cron wrapper can tell "still running" from "failed" (1).
 """

@@ -14,8 +14,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from exporter.output import fsync_dir, output_error
 from exporter.runner import Summary
+from exporter.store.jsonl import fsync_dir, output_error
 
 PREFIX = "genesys_export"
 _LAST_SUCCESS = f"{PREFIX}_last_success_timestamp_seconds"

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from exporter.errors import ConfigError
-from exporter.manifest import WindowRecord
+from exporter.store.manifest import WindowRecord
 from exporter.windows import Slot, Window
 
 Source = Literal["jobs", "query"]

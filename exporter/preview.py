@@ -11,12 +11,12 @@ import asyncio
 import math
 from dataclasses import dataclass
 
-from exporter import analytics
+from exporter.client.http import ApiClient
 from exporter.config import Settings
-from exporter.http import ApiClient
-from exporter.manifest import Manifest
+from exporter.engine import jobs as analytics
 from exporter.plan import WorkItem
 from exporter.runner import ExportRequest, plan_export
+from exporter.store.manifest import Manifest
 
 JOB_OVERHEAD = 3  # submit, one poll, delete
 

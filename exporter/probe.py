@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import orjson
 
-from exporter import analytics
+from exporter.client.http import ANALYTICS_PERMISSION, ApiClient
 from exporter.config import Settings
+from exporter.engine import jobs as analytics
 from exporter.errors import ApiError, AuthError, PermissionDenied
-from exporter.http import ANALYTICS_PERMISSION, ApiClient
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,16 +16,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from exporter import analytics
+from exporter.client.http import ApiClient
 from exporter.config import Settings
-from exporter.engine import ENTITY, ExportRun, RunCounters, new_run_id
+from exporter.engine import jobs as analytics
+from exporter.engine.scheduler import ENTITY, ExportRun, RunCounters, new_run_id
 from exporter.errors import ApiError, ConfigError, ExportError, Interrupted, OutputError
-from exporter.http import ApiClient
-from exporter.ledger import Ledger
-from exporter.lock import RunLock
-from exporter.manifest import Manifest, WindowRecord
 from exporter.plan import Batch, WorkItem, batch_work, jobs_for_budget, plan_work
 from exporter.progress import Progress
+from exporter.store.ledger import Ledger
+from exporter.store.lock import RunLock
+from exporter.store.manifest import Manifest, WindowRecord
 from exporter.windows import format_instant, plan_slots
 
 log = logging.getLogger("exporter")

@@ -21,7 +21,7 @@ from exporter.config import (
     SandboxOptions,
     Settings,
 )
-from exporter.output import read_records
+from exporter.store.jsonl import read_records
 from genesys_sandbox import DatasetSpec, SandboxSettings
 
 START = datetime(2026, 11, 1, tzinfo=UTC)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from exporter.auth import TokenProvider, explain_token_rejection
+from exporter.client.auth import TokenProvider, explain_token_rejection
 
 
 class FakeClock:
@@ -77,7 +77,7 @@ async def test_invalidate_only_drops_the_failed_token() -> None:
 
 def test_token_repr_hides_the_value() -> None:
     """A token's repr never shows the bearer value."""
-    from exporter.auth import Token
+    from exporter.client.auth import Token
 
     token = Token(value="s3cr3t-bearer", lifetime_s=60, refresh_at=1, generation=1)
     assert "s3cr3t" not in repr(token) and "s3cr3t" not in str(token)

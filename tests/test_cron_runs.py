@@ -12,13 +12,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from exporter.engine import QUEUED_PAGES
+from exporter.engine.scheduler import QUEUED_PAGES
 from exporter.errors import OutputError
-from exporter.lock import RunLock
-from exporter.manifest import Manifest
 from exporter.preview import plan_only
 from exporter.progress import NoProgress
 from exporter.runner import ExportRequest, export
+from exporter.store.lock import RunLock
+from exporter.store.manifest import Manifest
 from genesys_sandbox import Sandbox, run_sandbox_in_thread
 from tests.support import (
     START,

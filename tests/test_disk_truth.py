@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from exporter.manifest import Manifest
-from exporter.output import read_records
 from exporter.progress import NoProgress
 from exporter.runner import ExportRequest, export
+from exporter.store.jsonl import read_records
+from exporter.store.manifest import Manifest
 from genesys_sandbox import DatasetSpec, FaultRule, Sandbox
 from tests.support import (
     START,

@@ -15,8 +15,8 @@ import pytest
 import trustme
 from aiohttp import web
 
+from exporter.client.http import _transport_error
 from exporter.errors import ConnectFailed
-from exporter.http import _transport_error
 from exporter.progress import NoProgress
 from exporter.runner import ExportRequest, Summary, export
 from tests.support import START, days, exporter_settings

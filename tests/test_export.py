@@ -7,13 +7,13 @@ import dataclasses
 
 import orjson
 
-from exporter import analytics
+from exporter.client.http import ApiClient
+from exporter.client.ratelimit import URGENT
+from exporter.engine import jobs as analytics
 from exporter.errors import QuotaExhausted
-from exporter.http import ApiClient
-from exporter.manifest import Manifest
 from exporter.progress import NoProgress
-from exporter.ratelimit import URGENT
 from exporter.runner import ExportRequest, export
+from exporter.store.manifest import Manifest
 from exporter.windows import Window
 from genesys_sandbox import FaultRule, Sandbox
 from tests.support import (

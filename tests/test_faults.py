@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from exporter.config import JobSettings
-from exporter.manifest import Manifest
-from exporter.output import JsonlFile
 from exporter.progress import NoProgress
 from exporter.runner import ExportRequest, export
+from exporter.store.jsonl import JsonlFile
+from exporter.store.manifest import Manifest
 from genesys_sandbox import FaultRule, Sandbox
 from tests.support import (
     START,

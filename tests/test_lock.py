@@ -16,13 +16,13 @@ import orjson
 import pytest
 
 from exporter.errors import LockHeld, OutputError
-from exporter.lock import LOCK_NAME, RunLock
+from exporter.store.lock import LOCK_NAME, RunLock
 
 THREADS = 8
 HOLDER = """
 import sys, time
 from pathlib import Path
-from exporter.lock import RunLock
+from exporter.store.lock import RunLock
 RunLock(Path(sys.argv[1]), "child").acquire()
 print("held", flush=True)
 time.sleep(60)

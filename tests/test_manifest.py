@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from exporter.errors import OutputError
-from exporter.manifest import MANIFEST_NAME, VERSION, Manifest, WindowRecord, instant_ms
+from exporter.store.manifest import MANIFEST_NAME, VERSION, Manifest, WindowRecord, instant_ms
 
 DAY_MS = 86_400_000
 

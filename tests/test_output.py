@@ -18,9 +18,9 @@ import orjson
 import pytest
 import zstandard
 
+from exporter.engine.writer import FilesThread
 from exporter.errors import OutputError
-from exporter.output import SUFFIXES, JsonlFile, PartFileLost, read_records
-from exporter.writer import FilesThread
+from exporter.store.jsonl import SUFFIXES, JsonlFile, PartFileLost, read_records
 
 COMPRESSIONS = ["none", "gzip", "zstd"]
 REPO = Path(__file__).resolve().parents[1]
@@ -161,7 +161,7 @@ FULL_DISK = textwrap.dedent(
     from pathlib import Path
     import orjson
     from exporter.errors import OutputError
-    from exporter.output import JsonlFile
+    from exporter.store.jsonl import JsonlFile
 
     def main(final, compression):
         wf = JsonlFile(Path(final), compression)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from exporter.ratelimit import (
+from exporter.client.ratelimit import (
     BUCKET_SHARE,
     SAFETY_SHARE,
     SAFETY_SHARE_MOST,

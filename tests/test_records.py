@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.records import (
+from exporter.engine.records import (
     CONVERSATION_HEAD,
     HeadDecoder,
     WindowBounds,
@@ -19,7 +19,7 @@ from exporter.records import (
     decode_query_page,
     select_for_windows,
 )
-from exporter.seen import SeenKeys
+from exporter.engine.seen import SeenKeys
 from exporter.windows import parse_api_instant, plan_windows
 from tests.support import START, days
 
@@ -246,11 +246,11 @@ def test_job_pages_are_routed_as_by_parsing_every_start(starts: list[str], sort:
 def test_a_record_without_a_usable_start_fails_its_batch_in_one_line(tmp_path) -> None:
     """A record whose start is no instant is an ApiError (its window fails, the run goes
     on), not a traceback."""
+    from exporter.engine.fetch import _select
+    from exporter.engine.windowset import WindowSet
+    from exporter.engine.writer import BatchRun
     from exporter.errors import ApiError
-    from exporter.fetch import _select
     from exporter.plan import Batch
-    from exporter.windowset import WindowSet
-    from exporter.writer import BatchRun
 
     windows = plan_windows(START, START + days(1), timedelta(days=1))
     run = BatchRun(Batch(()), WindowSet([tmp_path / "x.jsonl"], "none"), WindowBounds(windows))

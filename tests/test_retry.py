@@ -8,7 +8,12 @@ from email.utils import format_datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.retry import RETRY_AFTER_CLAMP_S, RetryPolicy, delay_before_retry, parse_retry_after
+from exporter.client.retry import (
+    RETRY_AFTER_CLAMP_S,
+    RetryPolicy,
+    delay_before_retry,
+    parse_retry_after,
+)
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 

@@ -17,11 +17,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from exporter.engine import QUEUED_PAGES
-from exporter.manifest import Manifest
-from exporter.output import read_records
+from exporter.engine.scheduler import QUEUED_PAGES
 from exporter.progress import NoProgress
 from exporter.runner import ExportRequest, Stopper, Summary, export
+from exporter.store.jsonl import read_records
+from exporter.store.manifest import Manifest
 from genesys_sandbox import FaultRule, Sandbox, run_sandbox_in_thread
 from tests.support import (
     START,

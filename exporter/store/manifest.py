@@ -21,7 +21,7 @@ import orjson
 
 from exporter import __version__
 from exporter.errors import OutputError
-from exporter.output import fsync_dir, output_error
+from exporter.store.jsonl import fsync_dir, output_error
 
 MANIFEST_NAME = "manifest.json"
 VERSION = 1

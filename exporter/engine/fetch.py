@@ -10,13 +10,13 @@ import asyncio
 
 import msgspec
 
-from exporter import analytics
+from exporter.client.http import ApiClient
 from exporter.config import JobSettings
+from exporter.engine import jobs as analytics
+from exporter.engine.records import Selection, select_for_windows
+from exporter.engine.writer import BatchRun, JobStarted, Message, WritePage
 from exporter.errors import ApiError
-from exporter.http import ApiClient
-from exporter.records import Selection, select_for_windows
 from exporter.windows import Window
-from exporter.writer import BatchRun, JobStarted, Message, WritePage
 
 
 class Fetcher:

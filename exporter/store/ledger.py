@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from exporter.manifest import Manifest, Source, Status, WindowRecord
-from exporter.output import SUFFIXES, FileDigest
+from exporter.engine.windowset import ResumePoint
 from exporter.plan import WorkItem
+from exporter.store.jsonl import SUFFIXES, FileDigest
+from exporter.store.manifest import Manifest, Source, Status, WindowRecord
 from exporter.windows import format_instant
-from exporter.windowset import ResumePoint
 
 log = logging.getLogger("exporter")
 

@@ -29,19 +29,19 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from exporter.analytics import CursorRejected, JobExpired, JobFailed, delete_job
+from exporter.client.http import ApiClient
 from exporter.config import Settings
+from exporter.engine.fetch import Fetcher
+from exporter.engine.jobs import CursorRejected, JobExpired, JobFailed, delete_job
+from exporter.engine.records import CONVERSATION_HEAD, WindowBounds
+from exporter.engine.windowset import WindowSet
+from exporter.engine.writer import BatchRun, Commit, FilesThread, Message, Writer
 from exporter.errors import ApiError
-from exporter.fetch import Fetcher
-from exporter.http import ApiClient
-from exporter.ledger import Ledger
-from exporter.output import PartFileLost
 from exporter.plan import Batch
 from exporter.progress import Progress
-from exporter.records import CONVERSATION_HEAD, WindowBounds
+from exporter.store.jsonl import PartFileLost
+from exporter.store.ledger import Ledger
 from exporter.windows import Window, format_instant
-from exporter.windowset import WindowSet
-from exporter.writer import BatchRun, Commit, FilesThread, Message, Writer
 
 log = logging.getLogger("exporter")
 ENTITY = "conversations"

@@ -14,10 +14,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from exporter.engine.records import Records
 from exporter.errors import OutputError
-from exporter.manifest import WindowRecord
-from exporter.output import Compression, FileDigest, JsonlFile, read_records
-from exporter.records import Records
+from exporter.store.jsonl import Compression, FileDigest, JsonlFile, read_records
+from exporter.store.manifest import WindowRecord
 from exporter.windows import Window
 
 Offsets = tuple[tuple[int, int], ...]  # per file: (bytes, records)

@@ -1,6 +1,6 @@
 """The analytics conversation-details endpoints: async jobs (bulk history) and the sync query.
 
-Each function is one API conversation; windows, files and resume live in ``exporter.engine``.
+Each function is one API conversation; windows, files and resume live in the scheduler.
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from typing import Any
 
 import orjson
 
-from exporter.errors import ApiError
-from exporter.http import ApiClient
-from exporter.records import (
+from exporter.client.http import ApiClient
+from exporter.engine.records import (
     JobResultsPage,
     QueryPage,
     decode_job_page,
     decode_query_page,
     start_ms,
 )
+from exporter.errors import ApiError
 from exporter.windows import Window
 
 JOBS = "/api/v2/analytics/conversations/details/jobs"

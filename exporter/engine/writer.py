@@ -17,13 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import ParamSpec, TypeVar
 
-from exporter.ledger import Ledger
+from exporter.engine.records import Records, WindowBounds
+from exporter.engine.seen import SeenKeys
+from exporter.engine.windowset import WindowSet
 from exporter.plan import Batch
 from exporter.progress import Progress
-from exporter.records import Records, WindowBounds
-from exporter.seen import SeenKeys
+from exporter.store.ledger import Ledger
 from exporter.windows import Window
-from exporter.windowset import WindowSet
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")

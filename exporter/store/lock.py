@@ -28,7 +28,7 @@ from types import TracebackType
 import orjson
 
 from exporter.errors import LockHeld
-from exporter.output import output_error
+from exporter.store.jsonl import output_error
 
 LOCK_NAME = ".genesys-export.lock"
 # Opening, locking and finding the file unlinked by a releasing run can repeat only while runs

@@ -18,7 +18,9 @@ from typing import Any, TypeVar
 import aiohttp
 import orjson
 
-from exporter.auth import Token, TokenProvider, explain_token_rejection
+from exporter.client.auth import Token, TokenProvider, explain_token_rejection
+from exporter.client.ratelimit import URGENT, RateLimiter
+from exporter.client.retry import RetryPolicy, parse_retry_after
 from exporter.config import Connection, HttpSettings
 from exporter.errors import (
     ApiError,
@@ -34,8 +36,6 @@ from exporter.errors import (
     TransportError,
     Unreachable,
 )
-from exporter.ratelimit import URGENT, RateLimiter
-from exporter.retry import RetryPolicy, parse_retry_after
 
 log = logging.getLogger("exporter")
 T = TypeVar("T")

@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 import msgspec
 import orjson
 
-from exporter.seen import SeenKeys
+from exporter.engine.seen import SeenKeys
 from exporter.windows import EPOCH, Window, format_instant, parse_api_instant
 
 

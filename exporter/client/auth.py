@@ -3,8 +3,8 @@
 The fast path reads the current token without a lock. When it is missing or about to expire,
 callers queue on one lock and re-check: the first mints a token, the rest find it fresh. A 401
 invalidates only the token that failed, so 64 requests that meet an expired token cause exactly
-one token request. Minting itself is injected (``exporter.http`` does the HTTP), so this module
-never sees aiohttp.
+one token request. Minting itself is injected (``exporter.client.http`` does the HTTP), so this
+module never sees aiohttp.
 """
 
 from __future__ import annotations

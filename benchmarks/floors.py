@@ -36,7 +36,8 @@ import msgspec
 import orjson
 
 from benchmarks.scenarios import utc_instant
-from exporter.engine.records import WindowBounds, decode_job_page, select_for_windows
+from exporter.datasets.conversations import CONVERSATIONS
+from exporter.engine.records import WindowBounds, select_for_windows
 from exporter.engine.seen import SeenKeys
 from exporter.windows import Window
 
@@ -91,9 +92,9 @@ def via_exporter(pages: list[bytes], out: BinaryIO, window: Window) -> int:
     the window and were not written before, join them as JSONL."""
     records, bounds, seen = 0, WindowBounds([window]), SeenKeys()
     for body in pages:
-        page = decode_job_page(body)
+        page = CONVERSATIONS.api.decode_results(body)
         (kept,) = select_for_windows(
-            page.conversations, bounds, seen, single_line=b"\n" not in body
+            page.records, bounds, seen, single_line=b"\n" not in body
         ).windows
         out.write(b"\n".join([*kept, b""]))
         records += len(kept)

@@ -25,7 +25,7 @@ from benchmarks.scenarios import Scenario
 # (substring of a frame, bucket): the first rule matching any frame of a stack wins.
 BUCKETS = (
     ("select_for_windows", "records.select_for_windows: key decode, routing to windows"),
-    ("decode_job_page", "records.decode_job_page: msgspec split of the page into Raw records"),
+    ("decode_results", "JobsApi.decode_results: msgspec split of the page into Raw records"),
     ("ClientResponse.read", "aiohttp: reading the body"),
     ("_read_ready", "asyncio/aiohttp: socket reads and HTTP parsing"),
     ("data_received", "asyncio/aiohttp: socket reads and HTTP parsing"),

@@ -25,6 +25,7 @@ import orjson
 
 from exporter import __version__
 from exporter.config import Settings, load_settings
+from exporter.datasets import DATASETS, Listing, Windowed, select
 from exporter.errors import ConfigError, ExportError, OutputError
 from exporter.metrics import write_metrics
 from exporter.preview import PlanReport, plan_only
@@ -46,6 +47,7 @@ FLAG_KEYS = {
     "window": "jobs.window",
     "concurrency": "http.concurrency",
     "metrics_file": "output.metrics_file",
+    "datasets": "export.datasets",
 }
 EXIT_CODES = (
     "exit codes: 0 done; 1 a window failed or the output cannot be written; 2 bad usage, config "
@@ -93,7 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
     )
     _add_connection_flags(exp)
-    exp.add_argument("--start", help="first day, YYYY-MM-DD or ISO datetime (UTC default)")
+    exp.add_argument(
+        "--datasets",
+        help="what to export: names from 'genesys-export datasets', comma-separated, "
+        "'dimensions' (every snapshot) or 'all' (default: conversations)",
+    )
+    exp.add_argument(
+        "--start",
+        help="first day, YYYY-MM-DD or ISO datetime (UTC default); snapshots need none",
+    )
     exp.add_argument(
         "--end", help="end, exclusive (default: now; a later end is cut to now with a note)"
     )
@@ -126,7 +136,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     auth = commands.add_parser("auth", help="check credentials and permissions")
     auth_commands = auth.add_subparsers(dest="auth_command", required=True, parser_class=_Parser)
-    _add_connection_flags(auth_commands.add_parser("check", help="log in and probe access"))
+    check = auth_commands.add_parser(
+        "check",
+        help="log in; probe each dataset's permission, the analytics limits and the retention",
+        epilog="exit codes: 0 every dataset readable; 2 bad input; 3 a login or permission "
+        "problem; 5 the service cannot be reached.",
+    )
+    _add_connection_flags(check)
+    check.add_argument("--datasets", help="datasets to probe (default: as for export)")
+    check.add_argument("--start", help="warn if this day is older than the org's retention")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    commands.add_parser("datasets", help="list every dataset: endpoint, kind, permission")
 
     sandbox = commands.add_parser("sandbox", help="run the bundled Genesys Cloud sandbox")
     from genesys_sandbox import cli as sandbox_cli
@@ -159,10 +180,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             from genesys_sandbox import cli as sandbox_cli
 
             return sandbox_cli.run(args)
+        if args.command == "datasets":
+            _print_datasets()
+            return 0
         settings = _load(args)
         with _redacting(settings), _maybe_sandbox(settings) as live:
             if args.command == "auth":
-                return asyncio.run(_auth_check(live))
+                return asyncio.run(_auth_check(args, live))
             return _export_command(args, live)
     except ExportError as exc:
         _say(f"error: {exc}")
@@ -191,7 +215,7 @@ def _load(args: argparse.Namespace) -> Settings:
 
 
 def _export_command(args: argparse.Namespace, settings: Settings) -> int:
-    request = _request(args)
+    request = _request(args, settings)
     if args.plan:
         report = asyncio.run(plan_only(settings, request))
         _print_plan(report)
@@ -208,8 +232,9 @@ def _export_command(args: argparse.Namespace, settings: Settings) -> int:
     return summary.exit_code
 
 
-def _request(args: argparse.Namespace) -> ExportRequest:
+def _request(args: argparse.Namespace, settings: Settings) -> ExportRequest:
     now = datetime.now(UTC)
+    datasets = select(settings.export.datasets)
     end = parse_instant(args.end, what="--end") if args.end else now
     if end > now:
         _say(
@@ -218,18 +243,21 @@ def _request(args: argparse.Namespace) -> ExportRequest:
         )
         end = now
     lookback = parse_duration(args.lookback, what="--lookback") if args.lookback else None
+    windowed = any(isinstance(d, Windowed) for d in datasets)
     if args.since_last:
         if args.start:
             raise ConfigError("--since-last and --start contradict each other; give one of them.")
-        return ExportRequest(None, end, force=args.force, lookback=lookback, since_last=True)
-    if not args.start:
+        return ExportRequest(None, end, force=args.force, lookback=lookback, since_last=True,
+                             datasets=datasets)  # fmt: skip
+    if not args.start and windowed:
         raise ConfigError(
             "No --start given; add --start YYYY-MM-DD, or --since-last to continue "
-            "from the earliest window that is not complete."
+            "from the earliest window that is not complete (snapshots alone need neither)."
         )
-    start = parse_instant(args.start, what="--start")
-    validate_range(start, end, now=now)
-    return ExportRequest(start=start, end=end, force=args.force, lookback=lookback)
+    start = parse_instant(args.start, what="--start") if args.start else None
+    if start is not None:
+        validate_range(start, end, now=now)
+    return ExportRequest(start, end, force=args.force, lookback=lookback, datasets=datasets)
 
 
 async def _export_with_signals(
@@ -261,13 +289,29 @@ async def _export_with_signals(
             loop.remove_signal_handler(sig)
 
 
-async def _auth_check(settings: Settings) -> int:
+async def _auth_check(args: argparse.Namespace, settings: Settings) -> int:
     from exporter.probe import check_access
 
-    report = await check_access(settings)
-    for line in report.lines():
-        print(line)
+    start = parse_instant(args.start, what="--start") if args.start else None
+    report = await check_access(settings, select(settings.export.datasets), start=start)
+    if args.json:
+        print(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        for line in report.lines():
+            print(line)
     return report.exit_code
+
+
+def _print_datasets() -> None:
+    print(f"{'dataset':<22} {'kind':<9} {'permission':<36} endpoint")
+    for dataset in DATASETS.values():
+        if isinstance(dataset, Listing):
+            kind, endpoint = "snapshot", dataset.endpoint
+        else:
+            kind, endpoint = "windowed", f"POST {dataset.api.jobs} (+ {dataset.api.query})"
+        print(f"{dataset.name:<22} {kind:<9} {dataset.permission or '(none declared)':<36} "
+              f"{endpoint}")  # fmt: skip
+        print(f"{'':<22} {dataset.summary}")
 
 
 @contextlib.contextmanager
@@ -339,15 +383,18 @@ def _print_plan(report: PlanReport) -> None:
 def _print_summary(summary: Summary, settings: Settings) -> None:
     if summary.error:
         _say(f"error: {summary.error}")
+    for denied in summary.denied:
+        _say(f"dataset denied: {denied}")
     for failed in summary.failed_windows:
-        _say(f"window failed: {failed}")
+        _say(f"failed: {failed}")
     rate = summary.records / summary.seconds if summary.seconds else 0.0
     repeats = (
         f", {summary.repeats_dropped} repeated records dropped" if summary.repeats_dropped else ""
     )
     _say(
-        f"{summary.status}: {summary.records} records in {summary.windows} windows "
-        f"({summary.skipped} already complete, {summary.provisional} provisional{repeats}) in "
+        f"{summary.status}: {summary.records} records in {summary.windows} windows and "
+        f"{summary.snapshots} snapshots ({summary.skipped} windows already complete, "
+        f"{summary.provisional} provisional{repeats}) in "
         f"{summary.seconds:.1f} s ({rate:,.0f} records/s); {summary.requests} requests, "
         f"{summary.retries} retries, {summary.rate_limited} rate-limited, "
         f"{summary.token_refreshes} tokens; output in {settings.output.out_dir}"

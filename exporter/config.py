@@ -131,6 +131,16 @@ class OutputSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ExportSettings:
+    """What an export covers: the datasets (``export.datasets``, --datasets)."""
+
+    datasets: str = "conversations"
+
+    def __post_init__(self) -> None:
+        validate_fields(self, "export")
+
+
+@dataclass(frozen=True, slots=True)
 class SandboxOptions:
     """The demo data set and pace of the bundled sandbox (used only when api_url = "sandbox")."""
 
@@ -156,6 +166,7 @@ class Settings:
     jobs: JobSettings
     output: OutputSettings
     sandbox: SandboxOptions
+    export: ExportSettings = ExportSettings()
     config_path: Path | None = None
 
 
@@ -163,6 +174,7 @@ SECTIONS: Mapping[str, type] = {
     "http": HttpSettings,
     "jobs": JobSettings,
     "output": OutputSettings,
+    "export": ExportSettings,
     "sandbox": SandboxOptions,
 }
 

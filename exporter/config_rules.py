@@ -27,7 +27,18 @@ from exporter.windows import DURATION_FORMS, as_utc, parse_duration, parse_insta
 class Rule:
     """What one setting accepts: ``kind`` plus bounds (inclusive ``low``/``high``, or ``above``)."""
 
-    kind: Literal["int", "number", "duration", "choice", "path", "file", "instant", "rate", "text"]
+    kind: Literal[
+        "int",
+        "number",
+        "duration",
+        "choice",
+        "path",
+        "file",
+        "instant",
+        "rate",
+        "text",
+        "datasets",
+    ]
     low: float | None = None
     high: float | None = None
     above: float | None = None
@@ -46,6 +57,10 @@ class Rule:
             "choice": f"one of {', '.join(self.choices)}",
             "path": "a folder path",
             "file": 'a file path ("" for none)',
+            "datasets": (
+                "comma-separated dataset names (genesys-export datasets lists them), "
+                "dimensions or all"
+            ),
             "instant": "a date such as 2026-11-01 or an ISO datetime such as 2026-11-01T00:00:00Z",
             "rate": "an integer >= 0 (0 = unlimited)",
             "text": "a string",
@@ -87,6 +102,7 @@ RULES: Mapping[str, Mapping[str, Rule]] = {
         "checkpoint_s": _NONNEG,
         "metrics_file": Rule("file"),
     },
+    "export": {"datasets": Rule("datasets")},
     "sandbox": {
         "conversations": Rule("int", low=0),
         "start": Rule("instant"),
@@ -169,6 +185,15 @@ def _as_file(raw: object, _rule: Rule) -> Path | None:
     return _as_path(raw, _rule)
 
 
+def _as_datasets(raw: object, _rule: Rule) -> str:
+    """The selection, checked and written out name by name (``dimensions`` expanded)."""
+    from exporter.datasets import select  # the registry imports the engine: only when needed
+
+    if not isinstance(raw, str):
+        raise TypeError(raw)
+    return ",".join(d.name for d in select(raw))
+
+
 def _as_choice(raw: object, rule: Rule) -> str:
     if not isinstance(raw, str) or raw.strip().lower() not in rule.choices:
         raise ValueError(raw)
@@ -189,6 +214,7 @@ _CONVERT: Mapping[str, Any] = {
     "rate": _as_rate,
     "path": _as_path,
     "file": _as_file,
+    "datasets": _as_datasets,
     "choice": _as_choice,
     "text": _as_text,
 }

@@ -12,13 +12,16 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from exporter.errors import ConfigError
 from exporter.store.manifest import WindowRecord
 from exporter.windows import Slot, Window
 
-Source = Literal["jobs", "query"]
+if TYPE_CHECKING:
+    from exporter.datasets.base import Windowed
+
+Source = Literal["jobs", "query", "listing"]
 Action = Literal["skip", "fetch", "resume"]
 
 
@@ -45,11 +48,11 @@ class WorkItem:
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """Consecutive windows fetched by one job (or one window by the query), written to one file
-    each and committed together. ``jobs`` counts the jobs already spent on them this run."""
+    """Consecutive windows of one dataset fetched by one job (or one window by the query),
+    written to one file each and committed together."""
 
+    dataset: Windowed
     items: tuple[WorkItem, ...]
-    jobs: int = 0
 
     @property
     def source(self) -> Source:
@@ -72,11 +75,11 @@ class Batch:
     def afresh(self) -> Batch:
         """The same windows as a new job from the first page (after an expiry or a lost file)."""
         items = tuple(replace(item, action="fetch", resume=None) for item in self.items)
-        return Batch(items, self.jobs)
+        return Batch(self.dataset, items)
 
     def alone(self) -> list[Batch]:
-        """Each window as a batch of its own, keeping the jobs spent so far."""
-        return [Batch((item,), self.jobs) for item in self.afresh().items]
+        """Each window as a batch of its own, from the start."""
+        return [Batch(self.dataset, (item,)) for item in self.afresh().items]
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +229,9 @@ def jobs_for_budget(per_minute: int, round_trip_s: float, most: int) -> int:
     return min(most, max(1, math.ceil(per_minute / 60 * page_s * CURSOR_HEADROOM)))
 
 
-def batch_work(items: Sequence[WorkItem], *, jobs: int, max_span: timedelta) -> list[Batch]:
+def batch_work(
+    dataset: Windowed, items: Sequence[WorkItem], *, jobs: int, max_span: timedelta
+) -> list[Batch]:
     """Group what must be fetched into batches, one job each; skipped windows are left out.
 
     Each job costs a submit, a poll or more and a delete, and ends on a partial page: one job
@@ -244,9 +249,9 @@ def batch_work(items: Sequence[WorkItem], *, jobs: int, max_span: timedelta) -> 
     batches: list[Batch] = []
     for run in _runs(todo):
         if _groupable(run[0]):
-            batches.extend(_even_groups(run, size, max_span))
+            batches.extend(_even_groups(dataset, run, size, max_span))
         else:
-            batches.append(Batch(tuple(run)))
+            batches.append(Batch(dataset, tuple(run)))
     return batches
 
 
@@ -280,10 +285,12 @@ def _joins(last: WorkItem, item: WorkItem) -> bool:
     )
 
 
-def _even_groups(run: list[WorkItem], size: int, max_span: timedelta) -> Iterator[Batch]:
+def _even_groups(
+    dataset: Windowed, run: list[WorkItem], size: int, max_span: timedelta
+) -> Iterator[Batch]:
     longest = max(item.window.end - item.window.start for item in run)
     per_span = max(1, int(max_span / longest))
     count = math.ceil(len(run) / min(size, per_span))
     for i in range(count):
         group = run[len(run) * i // count : len(run) * (i + 1) // count]
-        yield Batch(tuple(group))
+        yield Batch(dataset, tuple(group))

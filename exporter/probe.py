@@ -1,15 +1,37 @@
-"""``auth check``: log in, probe what the token can reach, and say so in a few lines."""
+"""``auth check``: log in, probe each selected dataset's permission, read the org's analytics
+limits and data retention, and say it all as a table (or JSON).
+
+One cheap request per dataset: a windowed dataset's watermark, a listing's one-entity first page
+(a per-queue listing: the first queue's). A denied dataset is reported with the permission to
+add; the exit code is 3 when any is denied.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 
-from exporter.client.http import ANALYTICS_PERMISSION, ApiClient
+from exporter.client.http import ApiClient
 from exporter.config import Settings
-from exporter.engine import jobs as analytics
-from exporter.errors import ApiError, AuthError, PermissionDenied
+from exporter.datasets import Dataset, Listing, Windowed
+from exporter.engine import jobs
+from exporter.engine.listing import first_page
+from exporter.errors import ApiError, PermissionDenied
+
+LIMITS = "/api/v2/organizations/limits/namespaces/analytics"
+RETENTION = "/api/v2/analytics/dataretention/settings"
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    dataset: str
+    kind: str
+    permission: str
+    verdict: str  # ok, denied, error
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,8 +40,15 @@ class AccessReport:
     login_url: str
     api_url: str
     token_lifetime_s: float
-    reachable: tuple[tuple[str, str], ...]
-    exit_code: int
+    probes: tuple[Probe, ...]
+    limits: dict[str, Any]
+    retention_days: int | None
+    warnings: tuple[str, ...]
+
+    @property
+    def exit_code(self) -> int:
+        denied = any(probe.verdict == "denied" for probe in self.probes)
+        return PermissionDenied.exit_code if denied else 0
 
     def lines(self) -> list[str]:
         out = [
@@ -27,47 +56,108 @@ class AccessReport:
             f"login:           ok ({self.login_url}/oauth/token, client credentials)",
             f"api:             {self.api_url}",
             f"token lifetime:  {self.token_lifetime_s:.0f} s",
+            f"data retention:  {_days(self.retention_days)}",
+            "",
+            f"{'dataset':<22} {'kind':<9} {'permission':<36} {'access':<7} detail",
         ]
-        out += [f"{name + ':':<16} {verdict}" for name, verdict in self.reachable]
+        for p in self.probes:
+            out.append(
+                f"{p.dataset:<22} {p.kind:<9} {p.permission or '(none declared)':<36} "
+                f"{p.verdict:<7} {p.detail}"
+            )
+        if self.limits:
+            out += ["", "analytics limits:"]
+            out += [f"  {key} = {value}" for key, value in sorted(self.limits.items())]
+        out += [f"warning: {warning}" for warning in self.warnings]
         return out
 
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["exit_code"] = self.exit_code
+        return data
 
-async def check_access(settings: Settings) -> AccessReport:
-    """Mint a token and try one cheap request per capability the exporter needs."""
+
+async def check_access(
+    settings: Settings, datasets: tuple[Dataset, ...], *, start: datetime | None = None
+) -> AccessReport:
+    """Mint a token, probe each dataset, read the limits and the retention."""
     conn = settings.connection
     async with ApiClient(conn, settings.http) as api:
         token = await api.tokens.get()  # AuthError (exit 3) explains a rejected login
-        checks = [
-            ("conversations", await _probe_details(api)),
-            ("users", await _probe(api, "/api/v2/users?pageSize=1", "directory:user:view")),
-        ]
-    denied = any(verdict.startswith("denied") for name, verdict in checks[:1])
-    region = conn.region or ("sandbox" if conn.sandbox else "custom URL")
+        probes = tuple([await _probe(api, dataset) for dataset in datasets])
+        limits = await _limits(api)
+        retention = await _retention(api)
+    warnings = []
+    if start is not None and retention is not None:
+        oldest = datetime.now(UTC) - timedelta(days=retention)
+        if start < oldest:
+            warnings.append(
+                f"--start {start:%Y-%m-%d} is older than the org's {retention}-day analytics "
+                f"retention: windows before {oldest:%Y-%m-%d} can only come back empty."
+            )
     return AccessReport(
-        region=region,
+        region=conn.region or ("sandbox" if conn.sandbox else "custom URL"),
         login_url=conn.login_url,
         api_url=conn.api_url,
         token_lifetime_s=token.lifetime_s,
-        reachable=tuple(checks),
-        exit_code=PermissionDenied.exit_code if denied else 0,
+        probes=probes,
+        limits=limits,
+        retention_days=retention,
+        warnings=tuple(warnings),
     )
 
 
-async def _probe_details(api: ApiClient) -> str:
+async def _probe(api: ApiClient, dataset: Dataset) -> Probe:
+    kind = "windowed" if isinstance(dataset, Windowed) else "snapshot"
     try:
-        watermark = await analytics.data_availability(api)
+        detail = await _reach(api, dataset)
     except PermissionDenied:
-        return f"denied: give the OAuth client a role with {ANALYTICS_PERMISSION}"
+        need = dataset.permission or "a role that can read it"
+        return Probe(dataset.name, kind, dataset.permission, "denied", f"add {need}")
     except ApiError as exc:
-        return f"error: {exc}"
-    return f"ok, details jobs complete up to {watermark.isoformat()}"
+        return Probe(dataset.name, kind, dataset.permission, "error", str(exc))
+    return Probe(dataset.name, kind, dataset.permission, "ok", detail)
 
 
-async def _probe(api: ApiClient, path: str, permission: str) -> str:
+async def _reach(api: ApiClient, dataset: Dataset) -> str:
+    if isinstance(dataset, Windowed):
+        watermark = await jobs.data_availability(api, dataset.api)
+        return f"jobs complete up to {watermark:%Y-%m-%dT%H:%M:%SZ}"
+    return await _reach_listing(api, dataset)
+
+
+async def _reach_listing(api: ApiClient, dataset: Listing) -> str:
+    path = dataset.path
+    if dataset.parent is not None:
+        parent = dataset.parent
+        first = await first_page(api, parent.path, parent.params, numbered=parent.offset_paging)
+        if not first.entities:
+            return f"no {parent.name} to list members of"
+        path = path.replace("{id}", orjson.loads(bytes(first.entities[0]))["id"])
+    page = await first_page(api, path, dataset.params, numbered=dataset.offset_paging)
+    return f"{page.total} entities" if page.total is not None else "readable"
+
+
+async def _limits(api: ApiClient) -> dict[str, Any]:
+    """The org's effective analytics limits, key -> value (empty when unreadable)."""
     try:
-        await api.request("GET", path, parse=orjson.loads)
-    except PermissionDenied:
-        return f"denied (needs {permission}; optional)"
-    except (ApiError, AuthError) as exc:
-        return f"error: {exc}"
-    return "ok"
+        data = await api.request("GET", LIMITS, parse=orjson.loads)
+    except (ApiError, PermissionDenied):
+        return {}
+    entities = data.get("entities") if isinstance(data, dict) else None
+    if not isinstance(entities, list):
+        return {}
+    return {str(e.get("key")): e.get("value") for e in entities if isinstance(e, dict)}
+
+
+async def _retention(api: ApiClient) -> int | None:
+    try:
+        data = await api.request("GET", RETENTION, parse=orjson.loads)
+    except (ApiError, PermissionDenied):
+        return None
+    days = data.get("retentionDays") if isinstance(data, dict) else None
+    return days if isinstance(days, int) else None
+
+
+def _days(days: int | None) -> str:
+    return "unknown (needs analytics:dataRetention:view)" if days is None else f"{days} days"

@@ -1,7 +1,10 @@
-"""One export from start to end: lock, connect, read the watermark and manifest, plan, run, sum up.
+"""One export from start to end: lock, connect, read the manifest, plan, run, sum up.
 
-The lock is taken first and held for the whole run. Every outcome, failures included, ends in
-a ``Summary`` whose counts come from the manifest (what this run committed, what it kept to
+The lock is taken first and held for the whole run. Windowed datasets (conversations) are
+planned window by window against their own watermark and fetched by one ``ExportRun``;
+listings are snapshotted by one ``SnapshotRun`` beside it, through the same client, pool and
+limiter. A dataset the OAuth client may not read fails alone. Every outcome ends in a
+``Summary`` whose counts come from the manifest (what this run committed, what it kept to
 resume), so they are right on every exit; the CLI prints it as the last line of stdout.
 """
 
@@ -11,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,9 +22,20 @@ from typing import Any
 
 from exporter.client.http import ApiClient
 from exporter.config import Settings
-from exporter.engine import jobs as analytics
-from exporter.engine.scheduler import ENTITY, ExportRun, RunCounters, new_run_id
-from exporter.errors import ApiError, ConfigError, ExportError, Interrupted, OutputError
+from exporter.datasets import Dataset, Listing, Windowed, select
+from exporter.datasets.base import denied_message
+from exporter.engine import jobs
+from exporter.engine.scheduler import ExportRun, RunCounters, new_run_id
+from exporter.engine.snapshot import SnapshotCounters, SnapshotRun
+from exporter.engine.writer import FilesThread
+from exporter.errors import (
+    ApiError,
+    ConfigError,
+    ExportError,
+    Interrupted,
+    OutputError,
+    PermissionDenied,
+)
 from exporter.plan import Batch, WorkItem, batch_work, jobs_for_budget, plan_work
 from exporter.progress import Progress
 from exporter.store.ledger import Ledger
@@ -29,35 +44,40 @@ from exporter.store.manifest import Manifest, WindowRecord
 from exporter.windows import format_instant, plan_slots
 
 log = logging.getLogger("exporter")
+DEFAULT_DATASETS = select("conversations")
 
 
 @dataclass(frozen=True, slots=True)
 class ExportRequest:
-    """What to export: the windows holding [start, end), and how to treat those on disk.
+    """What to export: the windows holding [start, end) of the windowed datasets, a snapshot
+    of each listing, and how to treat what is on disk.
 
-    ``since_last``: start at the earliest window not complete (``start`` is then ignored).
-    ``lookback``: also export again the complete windows that end within it of the start of
-    the fetching (with ``since_last``) or of ``end`` (otherwise)."""
+    ``since_last``: start each windowed dataset at its earliest window not complete (``start``
+    is then ignored). ``lookback``: also export again the complete windows that end within it
+    of where fetching starts (with ``since_last``) or of ``end`` (otherwise)."""
 
     start: datetime | None
     end: datetime
     force: bool = False
     lookback: timedelta | None = None
     since_last: bool = False
+    datasets: tuple[Dataset, ...] = DEFAULT_DATASETS
 
 
 @dataclass(frozen=True, slots=True)
 class Summary:
-    """What a run did; ``status`` is ok, failed, interrupted, quota_exhausted, unreachable,
-    locked, auth_failed, bad_input or error."""
+    """What a run did; ``status`` is ok, failed, denied, interrupted, quota_exhausted,
+    unreachable, locked, auth_failed, bad_input or error."""
 
     status: str
     exit_code: int
-    records: int = 0  # in the windows this run committed
-    windows: int = 0  # committed by this run
+    records: int = 0  # in the windows and snapshots this run committed
+    windows: int = 0  # windows committed by this run
     skipped: int = 0
     provisional: int = 0
+    snapshots: int = 0  # snapshot files committed by this run
     failed_windows: tuple[str, ...] = ()
+    denied: tuple[str, ...] = ()  # one line per dataset the OAuth client may not read
     repeats_dropped: int = 0
     kept_windows: int = 0  # unfinished, checkpointed for the next run to continue
     kept_jobs: int = 0
@@ -66,13 +86,15 @@ class Summary:
     rate_limited: int = 0
     token_refreshes: int = 0
     seconds: float = 0.0
-    watermark: str | None = None
+    watermark: str | None = None  # the first windowed dataset's
     windows_by_status: dict[str, int] = field(default_factory=dict)
+    datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
     error: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["failed_windows"] = list(self.failed_windows)
+        data["denied"] = list(self.denied)
         return data
 
 
@@ -82,25 +104,27 @@ class Stopper:
 
     requested: bool = False
     signal_name: str = ""
-    _task: asyncio.Task[Any] | None = field(default=None, repr=False)
-    _run: ExportRun | None = field(default=None, repr=False)
+    _stop: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     def attach(self, task: asyncio.Task[Any]) -> None:
-        self._task = task
+        """Before any work starts, a stop cancels ``task`` (planning) at once."""
+        self._stop = [lambda: _cancel(task)]
 
-    def attach_run(self, run: ExportRun) -> None:
-        self._run = run
+    def attach_work(self, *stops: Callable[[], None]) -> None:
+        """Once work starts, a stop asks the work itself to end, keeping what it did."""
+        self._stop = list(stops)
         if self.requested:
-            run.stop()
+            self._fire()
 
     def stop(self, signal_name: str) -> None:
         if self.requested:
             return
         self.requested, self.signal_name = True, signal_name
-        if self._run is not None:
-            self._run.stop()  # the run ends itself, keeping its work
-        elif self._task is not None:
-            self._task.cancel()  # nothing fetched yet: stop planning at once
+        self._fire()
+
+    def _fire(self) -> None:
+        for stop in self._stop:
+            stop()
 
 
 @dataclass(slots=True)
@@ -109,10 +133,22 @@ class _Outcome:
 
     run_id: str
     manifest: Manifest | None = None
+    windowed: list[Windowed] = field(default_factory=list)
     counters: RunCounters = field(default_factory=RunCounters)
+    snapshots: SnapshotCounters = field(default_factory=SnapshotCounters)
     skipped: int = 0
-    watermark: datetime | None = None
-    started: bool = False  # whether any batch began
+    watermarks: dict[str, datetime] = field(default_factory=dict)
+    started: bool = False  # whether any work began
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetPlan:
+    """One windowed dataset's decisions."""
+
+    dataset: Windowed
+    items: list[WorkItem]
+    batches: list[Batch]
+    watermark: datetime
 
 
 async def export(
@@ -160,35 +196,66 @@ async def _export(
     estimate: bool,
 ) -> None:
     manifest = outcome.manifest = await asyncio.to_thread(Manifest.load, settings.output.out_dir)
-    items, batches, watermark = await plan_export(api, settings, request, manifest)
-    outcome.skipped = sum(item.action == "skip" for item in items)
-    outcome.watermark = watermark
-    ledger = Ledger(
-        manifest, ENTITY, run_id=outcome.run_id, compression=settings.output.compression
-    )
-    run = ExportRun(settings, api, ledger, watermark=watermark, progress=progress)
-    outcome.counters = run.counters
-    stopper.attach_run(run)
-    expected = await _expected_records(api, batches) if estimate and batches else None
-    done = sum(item.resume.part_records for b in batches for item in b.items if item.resume)
-    progress.start(records=expected, windows=sum(len(b.items) for b in batches), done=done)
-    outcome.started = bool(batches)
-    await run.run(batches)
+    outcome.windowed = [d for d in request.datasets if isinstance(d, Windowed)]
+    listings = [d for d in request.datasets if isinstance(d, Listing)]
+    plans = []
+    for dataset in outcome.windowed:
+        try:
+            plans.append(await plan_export(api, settings, request, manifest, dataset))
+        except PermissionDenied as exc:  # its watermark: this dataset fails, the others go on
+            outcome.counters.denied[dataset.name] = denied_message(dataset, exc)
+            log.error("%s", outcome.counters.denied[dataset.name])
+    outcome.skipped = sum(i.action == "skip" for p in plans for i in p.items)
+    outcome.watermarks = {p.dataset.name: p.watermark for p in plans}
+    ledger = _ledgers(manifest, settings, outcome.run_id, request.datasets)
+    batches = [b for p in plans for b in p.batches]
+    files = FilesThread()
+    try:
+        run = ExportRun(settings, api, files, ledgers=ledger, watermarks=outcome.watermarks,
+                        progress=progress)  # fmt: skip
+        run.counters.denied.update(outcome.counters.denied)
+        outcome.counters = run.counters
+        snapshots = SnapshotRun(api, files, ledger, taken_at=datetime.now(UTC))
+        outcome.snapshots = snapshots.counters
+        expected = await _expected_records(api, batches) if estimate and batches else None
+        done = sum(i.resume.part_records for b in batches for i in b.items if i.resume)
+        progress.start(records=expected, windows=sum(len(b.items) for b in batches), done=done)
+        outcome.started = bool(batches or listings)
+        async with asyncio.TaskGroup() as group:
+            taking = group.create_task(snapshots.run(listings))
+            stopper.attach_work(run.stop, lambda: _cancel(taking))
+            await run.run(batches)
+    finally:
+        files.close()  # even work whose await was cancelled is done after this
+
+
+def _ledgers(
+    manifest: Manifest, settings: Settings, run_id: str, datasets: tuple[Dataset, ...]
+) -> dict[str, Ledger]:
+    compression = settings.output.compression
+    return {
+        d.name: Ledger(manifest, d.name, run_id=run_id, compression=compression) for d in datasets
+    }
 
 
 async def plan_export(
-    api: ApiClient, settings: Settings, request: ExportRequest, manifest: Manifest
-) -> tuple[list[WorkItem], list[Batch], datetime]:
-    """Decide every window, then batch them into as many jobs as the rate budget can use."""
+    api: ApiClient,
+    settings: Settings,
+    request: ExportRequest,
+    manifest: Manifest,
+    dataset: Windowed,
+) -> DatasetPlan:
+    """Decide every window of ``dataset``, then batch them into as many jobs as the rate
+    budget can use."""
     now = datetime.now(UTC)
-    start, redo_after = _range_start(request, manifest.records(ENTITY))
+    records = manifest.records(dataset.name)
+    start, redo_after = _range_start(request, records, dataset)
     slots = plan_slots(start, request.end, settings.jobs.window, now=now) if start else []
     await api.tokens.get()  # mint first, so the request timed below is one API round trip
     clock = asyncio.get_running_loop().time
     began = clock()
-    watermark = await _watermark(api)  # its headers announce the budget too
+    watermark = await _watermark(api, dataset)  # its headers announce the budget too
     round_trip_s = clock() - began
-    records = manifest.records(ENTITY)
     on_disk = await asyncio.to_thread(_file_sizes, settings.output.out_dir, records)
     plan = plan_work(
         slots,
@@ -200,29 +267,32 @@ async def plan_export(
         redo_after=redo_after,
     )
     for warning in plan.warnings:
-        log.warning("%s", warning)
-    jobs = settings.jobs
+        log.warning("%s: %s", dataset.name, warning)
+    jobs_ = settings.jobs
     per_minute = api.limiter.statistics().allowed_per_minute
-    count = jobs_for_budget(per_minute, round_trip_s, most=jobs.max_concurrent_jobs)
+    count = jobs_for_budget(per_minute, round_trip_s, most=jobs_.max_concurrent_jobs)
     log.debug("%d jobs for %d requests/min at a %.3f s round trip", count, per_minute, round_trip_s)
-    batches = batch_work(plan.items, jobs=count, max_span=jobs.max_job_span)
-    return plan.items, batches, watermark
+    batches = batch_work(dataset, plan.items, jobs=count, max_span=jobs_.max_job_span)
+    return DatasetPlan(dataset, plan.items, batches, watermark)
 
 
 def _range_start(
-    request: ExportRequest, records: list[WindowRecord]
+    request: ExportRequest, records: list[WindowRecord], dataset: Windowed
 ) -> tuple[datetime | None, datetime | None]:
     """(first instant to export or None for nothing, instant after which complete windows are
     exported again)."""
     if not request.since_last:
-        assert request.start is not None
+        if request.start is None:
+            raise ConfigError(
+                f"{dataset.name} needs --start (or --since-last); only snapshots need none."
+            )
         redo = request.end - request.lookback if request.lookback else None
         return request.start, redo
     resume_at = since_last_start(records)
     if resume_at is None:
         raise ConfigError(
-            "--since-last found no window in the output folder's manifest; run once with "
-            "--start first."
+            f"--since-last found no {dataset.name} window in the output folder's manifest; run "
+            "once with --start first."
         )
     start = resume_at - request.lookback if request.lookback else resume_at
     if start >= request.end:
@@ -244,9 +314,9 @@ def since_last_start(records: list[WindowRecord]) -> datetime | None:
     return None if cursor is None else datetime.fromtimestamp(cursor / 1000, UTC)
 
 
-async def _watermark(api: ApiClient) -> datetime:
+async def _watermark(api: ApiClient, dataset: Windowed) -> datetime:
     try:
-        return await analytics.data_availability(api)
+        return await jobs.data_availability(api, dataset.api)
     except ApiError as exc:
         if exc.status != 404:
             raise
@@ -270,8 +340,8 @@ def _file_sizes(out: Path, records: list[WindowRecord]) -> dict[str, int]:
 async def _expected_records(api: ApiClient, batches: list[Batch]) -> int | None:
     """The query's count over each batch, summed (whole touched days: a little high)."""
     try:
-        return sum([await analytics.count_conversations(api, b.span) for b in batches])
-    except ApiError as exc:
+        return sum([await jobs.count_records(api, b.dataset.api, b.span) for b in batches])
+    except (ApiError, PermissionDenied) as exc:
         log.info("could not estimate the records to fetch (%s); progress shows no total", exc)
         return None
 
@@ -283,22 +353,26 @@ def _summarize(
     api: ApiClient | None,
     seconds: float,
 ) -> Summary:
-    records = outcome.manifest.records(ENTITY) if outcome.manifest else []
-    ours = [r for r in records if r.run_id == outcome.run_id]
+    manifest = outcome.manifest
+    windowed = [r for d in outcome.windowed for r in (manifest.records(d.name) if manifest else [])]
+    ours = [r for r in _all_records(manifest) if r.run_id == outcome.run_id]
     committed = [r for r in ours if r.status in ("complete", "provisional")]
     kept = [r for r in ours if r.status == "in-progress"]
-    counters = outcome.counters
-    status, code, message = _verdict(outcome, stopper, error, len(committed), kept)
+    denied = {**outcome.counters.denied, **outcome.snapshots.denied}
+    status, code, message = _verdict(outcome, stopper, error, denied, committed, kept)
     stats = api.statistics() if api is not None else None
+    watermark = next(iter(outcome.watermarks.values()), None)
     return Summary(
         status=status,
         exit_code=code,
         records=sum(r.records for r in committed),
-        windows=len(committed),
+        windows=sum(r.source != "listing" for r in committed),
         skipped=outcome.skipped,
         provisional=sum(r.status == "provisional" for r in committed),
-        failed_windows=tuple(sorted(counters.failed)),
-        repeats_dropped=counters.repeats,
+        snapshots=sum(r.source == "listing" for r in committed),
+        failed_windows=tuple(sorted(outcome.counters.failed + outcome.snapshots.failed)),
+        denied=tuple(denied[name] for name in sorted(denied)),
+        repeats_dropped=outcome.counters.repeats,
         kept_windows=len(kept),
         kept_jobs=len({r.job_id for r in kept}),
         requests=stats.requests if stats else 0,
@@ -306,48 +380,72 @@ def _summarize(
         rate_limited=stats.rate_limited if stats else 0,
         token_refreshes=stats.token_refreshes if stats else 0,
         seconds=round(seconds, 3),
-        watermark=format_instant(outcome.watermark) if outcome.watermark else None,
-        windows_by_status=dict(sorted(Counter(r.status for r in records).items())),
+        watermark=format_instant(watermark) if watermark else None,
+        windows_by_status=dict(sorted(Counter(r.status for r in windowed).items())),
+        datasets=_per_dataset(manifest, committed, denied),
         error=message,
     )
+
+
+def _all_records(manifest: Manifest | None) -> list[WindowRecord]:
+    if manifest is None:
+        return []
+    return [r for entity in manifest.entities() for r in manifest.records(entity)]
+
+
+def _per_dataset(
+    manifest: Manifest | None, committed: list[WindowRecord], denied: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """Per dataset: what this run committed, or that it was denied."""
+    found: dict[str, dict[str, Any]] = {}
+    if manifest is None:
+        return found
+    for entity in manifest.entities():
+        ours = [r for r in committed if manifest.get(entity, r.name) is r]
+        if ours:
+            found[entity] = {"files": len(ours), "records": sum(r.records for r in ours)}
+    for name in denied:
+        found[name] = {"files": 0, "records": 0, "denied": True}
+    return dict(sorted(found.items()))
 
 
 def _verdict(
     outcome: _Outcome,
     stopper: Stopper,
     error: ExportError | None,
-    committed: int,
+    denied: dict[str, str],
+    committed: list[WindowRecord],
     kept: list[WindowRecord],
 ) -> tuple[str, int, str | None]:
-    kept_note = _kept_note(committed, kept)
+    kept_note = _kept_note(len(committed), kept)
     if error is not None:
         note = f" ({kept_note})" if outcome.started else ""
         return _status_of(error), error.exit_code, f"{error}{note}"
     if stopper.requested:
         if not outcome.started:
-            what = (
-                f"Stopped by {stopper.signal_name} before any window was fetched; nothing to keep."
-            )
+            what = f"Stopped by {stopper.signal_name} before anything was fetched; nothing to keep."
         else:
             what = (
                 f"Stopped by {stopper.signal_name}: {kept_note}. Run the same command again "
                 "to continue."
             )
         return "interrupted", Interrupted.exit_code, what
-    if outcome.counters.failed:
+    if denied:
+        return "denied", PermissionDenied.exit_code, None
+    if outcome.counters.failed or outcome.snapshots.failed:
         return "failed", 1, None
     return "ok", 0, None
 
 
 def _kept_note(committed: int, kept: list[WindowRecord]) -> str:
-    jobs = len({r.job_id for r in kept})
+    jobs_ = len({r.job_id for r in kept})
     unfinished = (
-        f"{len(kept)} unfinished windows kept at their checkpoints, {jobs} jobs left running "
+        f"{len(kept)} unfinished windows kept at their checkpoints, {jobs_} jobs left running "
         "for the next run to continue"
         if kept
         else "no unfinished window to keep"
     )
-    return f"{committed} windows committed this run; {unfinished}"
+    return f"{committed} windows and snapshots committed this run; {unfinished}"
 
 
 def _make_dir(path: Path) -> None:
@@ -382,6 +480,10 @@ def _status_of(exc: ExportError) -> str:
     names = {2: "bad_input", 3: "auth_failed", 4: "quota_exhausted", 5: "unreachable",
              75: "locked", 130: "interrupted"}  # fmt: skip
     return names.get(exc.exit_code, "error")
+
+
+def _cancel(task: asyncio.Task[Any]) -> None:
+    task.cancel()
 
 
 def _uncancel() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -180,8 +181,9 @@ def test_auth_check_reports_region_lifetime_and_reach(empty_config) -> None:
     with run_sandbox_in_thread(sandbox_settings(token_ttl_s=3600)) as sb:
         result = run_cli("auth", "check", "--config", str(empty_config), env=sandbox_env(sb))
     assert result.returncode == 0, result.stderr
-    assert "3600 s" in result.stdout and "conversations:" in result.stdout
-    assert "ok" in result.stdout
+    assert "token lifetime:  3600 s" in result.stdout
+    assert re.search(r"^conversations +windowed +analytics:conversationDetail:view +ok ",
+                     result.stdout, re.MULTILINE)  # fmt: skip
 
 
 def test_auth_check_names_a_missing_permission(empty_config) -> None:

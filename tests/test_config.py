@@ -302,7 +302,7 @@ def test_bad_urls_name_their_source(tmp_path, env, expected) -> None:
         (
             "[zzz]\n",
             "config.toml: unknown section [zzz]; the sections are [genesys], [http], [jobs], "
-            "[output], [sandbox].",
+            "[output], [export], [sandbox].",
         ),
         (
             "[http]\nwindow = '1d'\n",

@@ -9,7 +9,8 @@ import orjson
 
 from exporter.client.http import ApiClient
 from exporter.client.ratelimit import URGENT
-from exporter.engine import jobs as analytics
+from exporter.datasets.conversations import CONVERSATIONS
+from exporter.engine import jobs
 from exporter.errors import QuotaExhausted
 from exporter.progress import NoProgress
 from exporter.runner import ExportRequest, export
@@ -140,13 +141,16 @@ async def test_job_pages_queue_for_turns_by_how_far_their_job_has_read(tmp_path)
 
             api.limiter.acquire = noted  # type: ignore[method-assign]
             span = Window(START, START + days(3))
-            job_id = await analytics.submit_job(api, span)
-            await analytics.wait_fulfilled(
-                api, job_id, first_poll_s=0.01, max_poll_s=0.05, timeout_s=10
+            job_id = await jobs.submit_job(api, CONVERSATIONS.api, span)
+            await jobs.wait_fulfilled(
+                api, CONVERSATIONS.api, job_id, first_poll_s=0.01, max_poll_s=0.05, timeout_s=10
             )
             asked.clear()
-            pages = analytics.job_pages(api, job_id, page_size=250, span=span)
-            count = sum([len(page.conversations) async for page, _ in pages])
+            pages = jobs.job_pages(
+                api, CONVERSATIONS.api, job_id, page_size=250, cursor=None, span=span,
+                time_ms=CONVERSATIONS.router.time_ms,
+            )  # fmt: skip
+            count = sum([len(page.records) async for page, _ in pages])
     assert count == len(ground_truth(sb, START, START + days(3)))
     assert asked[0] == 0.0 and asked == sorted(asked)
     assert 0.5 < asked[-1] <= 1.0 and len(set(asked)) > 5

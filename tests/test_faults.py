@@ -128,7 +128,7 @@ async def test_a_window_that_keeps_failing_is_reported_at_bounded_cost(sandbox, 
     summary = await export_with(sandbox, tmp_path)
     assert summary.exit_code == 1 and summary.status == "failed"
     assert [line.split(":")[0] for line in summary.failed_windows] == [
-        "2026-11-01", "2026-11-02", "2026-11-03"
+        "conversations 2026-11-01", "conversations 2026-11-02", "conversations 2026-11-03"
     ]  # fmt: skip
     assert all("\n" not in line for line in summary.failed_windows)
     assert sandbox.stats().jobs_created <= 3 * JobSettings().max_jobs_per_window
@@ -159,13 +159,18 @@ async def test_token_expiring_mid_run_is_refreshed(tmp_path) -> None:
         assert_exact(sb, tmp_path)
 
 
-async def test_403_mid_run_stops_with_exit_3(sandbox, tmp_path) -> None:
-    """A permission lost mid-run stops with exit 3 naming the permission, nothing half-done."""
+async def test_403_mid_run_stops_the_dataset_with_exit_3(sandbox, tmp_path) -> None:
+    """A permission lost mid-run stops the dataset with exit 3 and one line naming the
+    permission, nothing half-done; the next run continues where it stopped."""
     sandbox.add_fault(FaultRule(kind="forbidden", routes=("jobs.results",), skip=3, count=1))
     summary = await export_with(sandbox, tmp_path)
-    assert summary.exit_code == 3
-    assert "analytics:conversationDetail:view" in summary.error
+    assert (summary.exit_code, summary.status) == (3, "denied")
+    (line,) = summary.denied
+    assert line.startswith("conversations: ") and "analytics:conversationDetail:view" in line
     assert_nothing_looks_complete(tmp_path)
+    again = await export_with(sandbox, tmp_path)
+    assert again.status == "ok", again
+    assert_exact(sandbox, tmp_path)
 
 
 async def test_403_while_pages_wait_for_a_slow_disk_still_stops_with_exit_3(
@@ -184,7 +189,7 @@ async def test_403_while_pages_wait_for_a_slow_disk_still_stops_with_exit_3(
     sandbox.add_fault(FaultRule(kind="forbidden", routes=("jobs.results",), skip=3, count=1))
     summary = await export_with(sandbox, tmp_path, jobs={**SMALL_PAGES, "max_concurrent_jobs": 1})
     assert summary.exit_code == 3, summary
-    assert "analytics:conversationDetail:view" in summary.error
+    assert "analytics:conversationDetail:view" in summary.denied[0]
     assert_nothing_looks_complete(tmp_path)
 
 

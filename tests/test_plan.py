@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from exporter.datasets.conversations import CONVERSATIONS
 from exporter.plan import Batch, WorkItem, batch_work, jobs_for_budget, plan_work
 from exporter.runner import since_last_start
 from exporter.store.manifest import WindowRecord
@@ -49,7 +50,7 @@ plans = st.tuples(
 def build(kinds: list[str], jobs: int, span_days: int) -> tuple[list[WorkItem], list[Batch]]:
     windows = plan_windows(START, START + days(len(kinds)), timedelta(days=1))
     items = [item(w, k) for w, k in zip(windows, kinds, strict=True)]
-    return items, batch_work(items, jobs=jobs, max_span=days(span_days))
+    return items, batch_work(CONVERSATIONS, items, jobs=jobs, max_span=days(span_days))
 
 
 @given(plans)

@@ -10,13 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from exporter.datasets.conversations import CONVERSATIONS
 from exporter.engine.records import (
     CONVERSATION_HEAD,
     HeadDecoder,
     WindowBounds,
     canonical_start,
-    decode_job_page,
-    decode_query_page,
     select_for_windows,
 )
 from exporter.engine.seen import SeenKeys
@@ -177,7 +176,7 @@ def test_records_go_to_the_window_they_started_in_and_others_are_dropped() -> No
         record("offset", "2026-11-02T23:30:00+00:00"),  # not the API's shape: parsed instead
         record("after", "2026-11-03T00:00:00.000Z"),
     )
-    raws = decode_job_page(body).conversations
+    raws = CONVERSATIONS.api.decode_results(body).records
     chosen = select_for_windows(raws, WindowBounds(windows), SeenKeys(), single_line=True)
     ids = [[orjson.loads(bytes(r))["conversationId"] for r in w] for w in chosen.windows]
     assert ids == [["first"], ["second", "offset"]] and chosen.repeats == 0
@@ -189,7 +188,7 @@ def test_seen_ids_are_dropped_and_pretty_records_are_written_on_one_line() -> No
                 pretty=True)  # fmt: skip
     seen = SeenKeys()
     seen.update([(b"a", b"2026-11-01T01:00:00.000Z")])
-    raws = decode_query_page(body).conversations
+    raws = CONVERSATIONS.api.decode_query(body).records
     chosen = select_for_windows(raws, WindowBounds(windows), seen, single_line=False)
     (records_,) = chosen.windows
     assert [bytes(r) for r in records_] == [orjson.dumps(record("b", "2026-11-01T02:00:00.000Z"))]
@@ -203,10 +202,10 @@ def test_repeats_within_a_page_and_across_pages_are_written_once() -> None:
     a, b = record("a", "2026-11-01T01:00:00.000Z"), record("b", "2026-11-01T02:00:00.000Z")
     seen, bounds = SeenKeys(), WindowBounds(windows)
     first = select_for_windows(
-        decode_job_page(page(a, a, b)).conversations, bounds, seen, single_line=True
+        CONVERSATIONS.api.decode_results(page(a, a, b)).records, bounds, seen, single_line=True
     )
     second = select_for_windows(
-        decode_job_page(page(b, record("c", "2026-11-01T03:00:00.000Z"))).conversations,
+        CONVERSATIONS.api.decode_results(page(b, record("c", "2026-11-01T03:00:00.000Z"))).records,
         bounds,
         seen,
         single_line=True,
@@ -231,7 +230,10 @@ def test_job_pages_are_routed_as_by_parsing_every_start(starts: list[str], sort:
     starts = sorted(starts) if sort else starts
     body = page(*(record(f"c{n}", start) for n, start in enumerate(starts)))
     chosen = select_for_windows(
-        decode_job_page(body).conversations, WindowBounds(windows), SeenKeys(), single_line=True
+        CONVERSATIONS.api.decode_results(body).records,
+        WindowBounds(windows),
+        SeenKeys(),
+        single_line=True,
     ).windows
     expected: list[list[str]] = [[] for _ in windows]
     for n, start in enumerate(starts):
@@ -251,9 +253,13 @@ def test_a_record_without_a_usable_start_fails_its_batch_in_one_line(tmp_path) -
     from exporter.engine.writer import BatchRun
     from exporter.errors import ApiError
     from exporter.plan import Batch
+    from exporter.store.ledger import Ledger
+    from exporter.store.manifest import Manifest
 
     windows = plan_windows(START, START + days(1), timedelta(days=1))
-    run = BatchRun(Batch(()), WindowSet([tmp_path / "x.jsonl"], "none"), WindowBounds(windows))
-    raws = decode_job_page(page(record("a", "soon"))).conversations
+    ledger = Ledger(Manifest(tmp_path), "conversations", run_id="r", compression="none")
+    files = WindowSet([tmp_path / "x.jsonl"], "none")
+    run = BatchRun(Batch(CONVERSATIONS, ()), files, WindowBounds(windows), ledger)
+    raws = CONVERSATIONS.api.decode_results(page(record("a", "soon"))).records
     with pytest.raises(ApiError, match="without a usable key or time"):
         _select(run, raws, single_line=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -39,8 +39,9 @@ from exporter.errors import (
 
 log = logging.getLogger("exporter")
 T = TypeVar("T")
+# Query parameters: a mapping, or pairs when a name repeats (expand=team&expand=skills).
+Params = Mapping[str, str] | Sequence[tuple[str, str]]
 BODY_EXCERPT_CHARS = 300
-ANALYTICS_PERMISSION = "analytics:conversationDetail:view"
 # Every body is read whole (a page is parsed whole), so aiohttp's stream needs no flow control
 # while it fills; see _send_once.
 WHOLE_BODY_BUFFER = 1 << 30
@@ -139,7 +140,7 @@ class ApiClient:
         path: str,
         *,
         json: Any = None,
-        params: Mapping[str, str] | None = None,
+        params: Params | None = None,
         expect: tuple[int, ...] = (200,),
         parse: Callable[[bytes], T],
         priority: float = URGENT,
@@ -203,7 +204,7 @@ class ApiClient:
         method: str,
         path: str,
         body: bytes | None,
-        params: Mapping[str, str] | None,
+        params: Params | None,
         priority: float,
     ) -> Response:
         token = await self.tokens.get()
@@ -229,7 +230,7 @@ class ApiClient:
         method: str,
         path: str,
         body: bytes | None,
-        params: Mapping[str, str] | None,
+        params: Params | None,
         token: Token,
         priority: float,
     ) -> Response:
@@ -265,7 +266,7 @@ class ApiClient:
         method: str,
         path: str,
         body: bytes | None,
-        params: Mapping[str, str] | None,
+        params: Params | None,
         token: Token,
     ) -> Response:
         assert self._session is not None, "ApiClient used outside 'async with'"
@@ -384,10 +385,9 @@ def _status_error(response: Response) -> ApiError | PermissionDenied:
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         return ServerError(f"HTTP {status} from {response.url}", retry_after=retry_after, **fields)
     if status == 403:
+        # The URL and the server's words only: the caller knows which dataset and permission.
         return PermissionDenied(
-            f"The OAuth client lacks a permission for {response.url} (HTTP 403 {code}). "
-            f"Give the OAuth client a role that has {ANALYTICS_PERMISSION} (Admin > Roles), "
-            "then run again."
+            f"HTTP 403 {code} from {response.url}: {_error_message(response.body) or 'forbidden'}"
         )
     message = _error_message(response.body) or f"HTTP {status}"
     return ApiError(

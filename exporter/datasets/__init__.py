@@ -1,0 +1,36 @@
+"""Every dataset the exporter knows, by name, and how a selection names them."""
+
+from __future__ import annotations
+
+from exporter.datasets.base import Dataset, Listing, Windowed
+from exporter.datasets.conversations import CONVERSATIONS
+from exporter.datasets.listings import LISTINGS
+from exporter.errors import ConfigError
+
+_ALL: tuple[Dataset, ...] = (CONVERSATIONS, *LISTINGS)
+DATASETS: dict[str, Dataset] = {d.name: d for d in _ALL}
+GROUPS = {"dimensions": [d.name for d in LISTINGS], "all": list(DATASETS)}
+DEFAULT = "conversations"
+
+
+def select(spec: str, *, what: str = "--datasets") -> tuple[Dataset, ...]:
+    """The datasets a comma-separated selection names, in the registry's order, each once.
+
+    ``dimensions`` means every snapshot dataset, ``all`` every dataset."""
+    chosen: set[str] = set()
+    for word in (part.strip().lower() for part in spec.split(",")):
+        if not word:
+            continue
+        if word in GROUPS:
+            chosen.update(GROUPS[word])
+        elif word in DATASETS:
+            chosen.add(word)
+        else:
+            names = ", ".join([*DATASETS, *GROUPS])
+            raise ConfigError(f"{what} names an unknown dataset {word!r}; choose from {names}.")
+    if not chosen:
+        raise ConfigError(f"{what} is empty; name at least one dataset, e.g. conversations.")
+    return tuple(d for name, d in DATASETS.items() if name in chosen)
+
+
+__all__ = ["DATASETS", "DEFAULT", "Dataset", "Listing", "Windowed", "select"]

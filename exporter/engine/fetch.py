@@ -1,7 +1,7 @@
 """Reading a batch from the API: the job loop (submit, wait, pages by cursor) and the query loop.
 
-Each page is sorted into the batch's windows here, repeats dropped, and handed to the writer
-as a message; nothing here touches a file.
+Each page is sorted into the batch's windows by the dataset's router, repeats dropped, and
+handed to the writer as a message; nothing here touches a file.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import msgspec
 
 from exporter.client.http import ApiClient
 from exporter.config import JobSettings
-from exporter.engine import jobs as analytics
-from exporter.engine.records import Selection, select_for_windows
+from exporter.engine import jobs
+from exporter.engine.records import Selection
 from exporter.engine.writer import BatchRun, JobStarted, Message, WritePage
 from exporter.errors import ApiError
 from exporter.windows import Window
@@ -23,72 +23,65 @@ class Fetcher:
     """Fetches batches through one API client into one writer queue."""
 
     def __init__(
-        self,
-        api: ApiClient,
-        jobs: JobSettings,
-        queue: asyncio.Queue[Message | None],
-        *,
-        watermark: str,
+        self, api: ApiClient, settings: JobSettings, queue: asyncio.Queue[Message | None]
     ) -> None:
         self._api = api
-        self._jobs = jobs
+        self._jobs = settings
         self._queue = queue
-        self._watermark = watermark
 
     async def submit(self, run: BatchRun, span: Window) -> str:
         """Submit a job over ``span``; the writer checkpoints it before any of its pages."""
-        job_id = await analytics.submit_job(self._api, span)
+        job_id = await jobs.submit_job(self._api, run.dataset.api, span)
         run.job_id = job_id
         await self._queue.put(JobStarted(run, job_id, span))
-        await self._wait(job_id, first_poll_s=self._jobs.poll_initial_s)
+        await self._wait(run, job_id, first_poll_s=self._jobs.poll_initial_s)
         return job_id
 
     async def resume(self, run: BatchRun, job_id: str) -> None:
         """Continue a job submitted by an earlier run: it must still be FULFILLED."""
         run.job_id = job_id
-        await self._wait(job_id, first_poll_s=0.0)
+        await self._wait(run, job_id, first_poll_s=0.0)
 
     async def read_job(self, run: BatchRun, span: Window, cursor: str | None) -> None:
         """Read the job's pages from ``cursor`` (None: the first page) to the last."""
         assert run.job_id is not None
-        pages = analytics.job_pages(
-            self._api, run.job_id, page_size=self._jobs.page_size, cursor=cursor, span=span
-        )
+        dataset = run.dataset
+        pages = jobs.job_pages(
+            self._api, dataset.api, run.job_id, page_size=self._jobs.page_size, cursor=cursor,
+            span=span, time_ms=dataset.router.time_ms,
+        )  # fmt: skip
         async for page, single_line in pages:
-            selection = _select(run, page.conversations, single_line)
+            selection = _select(run, page.records, single_line)
             await self._queue.put(
                 WritePage(run, selection.windows, page.cursor, page.dataAvailabilityDate)
             )
 
-    async def read_query(self, run: BatchRun) -> None:
+    async def read_query(self, run: BatchRun, watermark: str) -> None:
         """Read the batch's window by the sync query (its data is past the watermark)."""
-        run.availability = self._watermark
-        pages = analytics.query_pages(
-            self._api, run.batch.span, page_size=self._jobs.query_page_size
+        run.availability = watermark
+        pages = jobs.query_pages(
+            self._api, run.dataset.api, run.batch.span, page_size=self._jobs.query_page_size
         )
         async for page, single_line in pages:
-            selection = _select(run, page.conversations, single_line)
+            selection = _select(run, page.records, single_line)
             await self._queue.put(WritePage(run, selection.windows, None, None))
 
-    async def _wait(self, job_id: str, *, first_poll_s: float) -> None:
-        await analytics.wait_fulfilled(
-            self._api,
-            job_id,
-            first_poll_s=first_poll_s,
-            max_poll_s=self._jobs.poll_max_s,
-            timeout_s=self._jobs.job_timeout_s,
-        )
+    async def _wait(self, run: BatchRun, job_id: str, *, first_poll_s: float) -> None:
+        await jobs.wait_fulfilled(
+            self._api, run.dataset.api, job_id, first_poll_s=first_poll_s,
+            max_poll_s=self._jobs.poll_max_s, timeout_s=self._jobs.job_timeout_s,
+        )  # fmt: skip
 
 
 def _select(run: BatchRun, raws: list[msgspec.Raw], single_line: bool) -> Selection:
     """The page sorted into the batch's windows; a record without a usable key or time fails
     the batch (an API error, reported in one line), never the run."""
     try:
-        selection = select_for_windows(raws, run.bounds, run.seen, single_line=single_line)
+        selection = run.dataset.router.route(raws, run.bounds, run.seen, single_line=single_line)
     except ValueError as exc:  # msgspec's ValidationError and a time that is no instant
         raise ApiError(
-            f"The API sent a record without a usable key or time ({exc}); the window is "
-            "reported failed and exported again by the next run."
+            f"The API sent a {run.dataset.name} record without a usable key or time ({exc}); "
+            "the window is reported failed and exported again by the next run."
         ) from exc
     run.repeats += selection.repeats
     return selection

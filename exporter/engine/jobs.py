@@ -1,33 +1,25 @@
-"""The analytics conversation-details endpoints: async jobs (bulk history) and the sync query.
+"""An analytics details family's endpoints: async jobs (bulk history) and the sync query.
 
-Each function is one API conversation; windows, files and resume live in the scheduler.
+Each function is one API conversation about one family (``JobsApi``: conversation details,
+user details, ...); windows, files and resume live in the scheduler.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
 import orjson
 
 from exporter.client.http import ApiClient
-from exporter.engine.records import (
-    JobResultsPage,
-    QueryPage,
-    decode_job_page,
-    decode_query_page,
-    start_ms,
-)
+from exporter.datasets.base import JobsApi, QueryPage, ResultsPage
 from exporter.errors import ApiError
 from exporter.windows import Window
 
-JOBS = "/api/v2/analytics/conversations/details/jobs"
-QUERY = "/api/v2/analytics/conversations/details/query"
-# The documented query limit is 7 days per request (estuary, API doc §5.1).
-QUERY_MAX_SPAN_S = 7 * 86400
 POLL_GROWTH = 1.5
 
 
@@ -54,39 +46,22 @@ def _json(body: bytes) -> Any:
     return orjson.loads(body)
 
 
-async def data_availability(api: ApiClient) -> datetime:
-    """The instant up to which the datalake (and so every job) is complete."""
-    data = await api.request("GET", f"{JOBS}/availability", parse=_json)
+async def data_availability(api: ApiClient, family: JobsApi) -> datetime:
+    """The instant up to which the datalake (and so every job of the family) is complete."""
+    data = await api.request("GET", f"{family.jobs}/availability", parse=_json)
     return datetime.fromisoformat(str(data["dataAvailabilityDate"]).replace("Z", "+00:00"))
 
 
-async def submit_job(api: ApiClient, window: Window) -> str:
-    """Submit a details job for ``window``, ordered by start.
-
-    A job matches by lifetime overlap, so its first pages also carry every conversation still
-    going on at the interval's start, which the exporter then drops (1% of a job's records in
-    the sandbox; far more in an org whose messaging conversations stay open for days). For
-    whole UTC days ``startOfDayIntervalMatching`` selects by start day instead, which is exactly
-    the conversations that started in the window. The API documents no rule for an end on a
-    midnight; like every Genesys interval we take it as exclusive. Were it taken as touching
-    the next day, that day would come back too and be dropped by each record's start: more to
-    read, nothing lost. Not ordering-dependent either: each record is routed by its own start;
-    the order only makes a job spanning several windows fill their files one after another.
-    """
-    body: dict[str, Any] = {
-        "interval": window.interval,
-        "order": "asc",
-        "orderBy": "conversationStart",
-    }
-    if window.whole_days:
-        body["startOfDayIntervalMatching"] = True
-    data = await api.request("POST", JOBS, json=body, expect=(202, 200), parse=_json)
+async def submit_job(api: ApiClient, family: JobsApi, window: Window) -> str:
+    """Submit a details job over ``window``; returns its id."""
+    body = family.job_body(window)
+    data = await api.request("POST", family.jobs, json=body, expect=(202, 200), parse=_json)
     return str(data["jobId"])
 
 
-async def job_status(api: ApiClient, job_id: str) -> JobStatus:
+async def job_status(api: ApiClient, family: JobsApi, job_id: str) -> JobStatus:
     try:
-        data = await api.request("GET", f"{JOBS}/{job_id}", expect=(200, 202), parse=_json)
+        data = await api.request("GET", f"{family.jobs}/{job_id}", expect=(200, 202), parse=_json)
     except ApiError as exc:
         raise _job_gone(exc, job_id) from exc
     return JobStatus(
@@ -97,7 +72,13 @@ async def job_status(api: ApiClient, job_id: str) -> JobStatus:
 
 
 async def wait_fulfilled(
-    api: ApiClient, job_id: str, *, first_poll_s: float, max_poll_s: float, timeout_s: float
+    api: ApiClient,
+    family: JobsApi,
+    job_id: str,
+    *,
+    first_poll_s: float,
+    max_poll_s: float,
+    timeout_s: float,
 ) -> JobStatus:
     """Poll with a growing interval until FULFILLED; FAILED/CANCELLED/timeout -> JobFailed."""
     loop = asyncio.get_running_loop()
@@ -105,7 +86,7 @@ async def wait_fulfilled(
     delay = first_poll_s
     while True:
         await asyncio.sleep(delay)
-        status = await job_status(api, job_id)
+        status = await job_status(api, family, job_id)
         if status.state == "FULFILLED":
             return status
         if status.state == "EXPIRED":
@@ -120,32 +101,34 @@ async def wait_fulfilled(
 
 async def job_pages(
     api: ApiClient,
+    family: JobsApi,
     job_id: str,
     *,
     page_size: int,
-    cursor: str | None = None,
-    span: Window | None = None,
-) -> AsyncIterator[tuple[JobResultsPage, bool]]:
+    cursor: str | None,
+    span: Window,
+    time_ms: Callable[[msgspec.Raw], int],
+) -> AsyncIterator[tuple[ResultsPage, bool]]:
     """Yield (page, single_line) from ``cursor`` (None = first page) until the cursor is absent.
 
-    ``single_line``: the body held no newline, so its records can be written as they came.
-    Each request's rate-limit priority is how far through ``span`` (the job's interval) the
-    last page reached: results come in start order, so jobs behind take turns first. Were the
-    order not kept, only the pacing would suffer: every record is still routed by its start.
+    A page shorter than ``page_size`` is not the last (user details de-duplicate within a
+    page only); only a missing cursor ends the job. ``single_line``: the body held no
+    newline, so its records can be written as they came. Each request's rate-limit priority
+    is how far through ``span`` the last page reached (``time_ms`` of its last record):
+    results come in time order, so jobs behind take turns first. Were the order not kept,
+    only the pacing would suffer: every record is still routed by its own time.
     """
     progress = 0.0
+    parse = _lines(family.decode_results)
     while True:
         params = {"pageSize": str(page_size)}
         if cursor:
             params["cursor"] = cursor
         try:
             page, single_line = await api.request(
-                "GET",
-                f"{JOBS}/{job_id}/results",
-                params=params,
-                parse=_lines(decode_job_page),
+                "GET", f"{family.jobs}/{job_id}/results", params=params, parse=parse,
                 priority=progress,
-            )
+            )  # fmt: skip
         except ApiError as exc:
             if exc.status == 400 and cursor:
                 raise CursorRejected(f"Job {job_id} refused its cursor: {exc}") from exc
@@ -154,8 +137,8 @@ async def job_pages(
         if not page.cursor:
             return
         cursor = page.cursor
-        if span is not None and page.conversations:
-            progress = _progress(span, start_ms(page.conversations[-1]))
+        if page.records:
+            progress = _progress(span, time_ms(page.records[-1]))
 
 
 def _progress(span: Window, ms: int) -> float:
@@ -163,51 +146,54 @@ def _progress(span: Window, ms: int) -> float:
     return min(1.0, max(0.0, (ms - span.start_ms) / (span.end_ms - span.start_ms)))
 
 
-async def delete_job(api: ApiClient, job_id: str) -> None:
+async def delete_job(api: ApiClient, family: JobsApi, job_id: str) -> None:
     """Delete a job we will not read, so it stops counting against the concurrent-job cap."""
     try:
-        await api.request("DELETE", f"{JOBS}/{job_id}", expect=(200, 202, 204), parse=bytes)
+        await api.request("DELETE", f"{family.jobs}/{job_id}", expect=(200, 202, 204), parse=bytes)
     except ApiError as exc:
         if exc.status != 404:
             raise
 
 
 async def query_pages(
-    api: ApiClient, window: Window, *, page_size: int
+    api: ApiClient, family: JobsApi, window: Window, *, page_size: int
 ) -> AsyncIterator[tuple[QueryPage, bool]]:
-    """Yield (page, single_line) of the sync query over ``window``, in spans of at most 7 days."""
-    for span in _query_spans(window):
-        page_number = 1
+    """Yield (page, single_line) of the sync query over ``window``, in spans the query
+    allows, each paged by number until a page comes back empty (a short page is not the end:
+    a family may de-duplicate within pages)."""
+    parse = _lines(family.decode_query)
+    for span in query_spans(window, family.query_max_span):
+        number = 1
         while True:
-            body = {
-                "interval": span.interval,
-                "order": "asc",
-                "orderBy": "conversationStart",
-                "paging": {"pageSize": page_size, "pageNumber": page_number},
-            }
-            page, single_line = await api.request(
-                "POST", QUERY, json=body, parse=_lines(decode_query_page)
-            )
-            if not page.conversations:
+            body = family.query_body(span, page_size, number)
+            page, single_line = await api.request("POST", family.query, json=body, parse=parse)
+            if not page.records:
                 break
             yield page, single_line
-            if len(page.conversations) < page_size:
-                break
-            page_number += 1
+            number += 1
 
 
-def _query_spans(window: Window) -> list[Window]:
+def query_spans(window: Window, longest: timedelta) -> list[Window]:
     spans, start = [], window.start
     while start < window.end:
-        end = min(
-            window.end, datetime.fromtimestamp(start.timestamp() + QUERY_MAX_SPAN_S, start.tzinfo)
-        )
+        end = min(window.end, start + longest)
         spans.append(Window(start, end))
         start = end
     return spans
 
 
-def _lines(decode: Any) -> Any:
+async def count_records(api: ApiClient, family: JobsApi, window: Window) -> int:
+    """The query's ``totalHits`` over ``window`` with one-record pages: a cheap size estimate
+    (it counts whole touched days, so partial-day windows are over-estimated)."""
+    total = 0
+    for span in query_spans(window, family.query_max_span):
+        body = family.query_body(span, 1, 1)
+        page = await api.request("POST", family.query, json=body, parse=family.decode_query)
+        total += page.totalHits
+    return total
+
+
+def _lines(decode: Callable[[bytes], Any]) -> Callable[[bytes], tuple[Any, bool]]:
     """A parser returning (page, whether the body held no newline), so callers need not keep
     the body: the page's records are views of it already."""
 
@@ -221,29 +207,3 @@ def _job_gone(exc: ApiError, job_id: str) -> ApiError:
     if exc.status == 404:
         return JobExpired(f"Job {job_id} is gone (HTTP 404); its results expired.")
     return exc
-
-
-__all__ = [
-    "CursorRejected",
-    "JobExpired",
-    "JobFailed",
-    "JobStatus",
-    "data_availability",
-    "delete_job",
-    "job_pages",
-    "job_status",
-    "query_pages",
-    "submit_job",
-    "wait_fulfilled",
-]
-
-
-async def count_conversations(api: ApiClient, window: Window) -> int:
-    """The query's ``totalHits`` over ``window`` with one-record pages: a cheap size estimate
-    (it counts whole touched days, so partial-day windows are over-estimated)."""
-    total = 0
-    for span in _query_spans(window):
-        body = {"interval": span.interval, "paging": {"pageSize": 1, "pageNumber": 1}}
-        page = await api.request("POST", QUERY, json=body, parse=decode_query_page)
-        total += page.totalHits
-    return total

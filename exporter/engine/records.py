@@ -1,8 +1,9 @@
-"""Split API pages into records and keep those that belong to a window, without a model round trip.
+"""Sort page records into the windows they belong to, without a model round trip.
 
 Pages are decoded with msgspec into ``Raw`` slices: each record stays the exact bytes the server
-sent (so new fields and enum values survive), and only its key (``conversationId``) and time
-(``conversationStart``) are read from it. This is the hot path: no per-record Python dicts.
+sent (so new fields and enum values survive), and only its key and time (``conversationId`` and
+``conversationStart`` for conversations) are read from it. This is the hot path: no per-record
+Python dicts.
 """
 
 from __future__ import annotations
@@ -18,25 +19,6 @@ import orjson
 
 from exporter.engine.seen import SeenKeys
 from exporter.windows import EPOCH, Window, format_instant, parse_api_instant
-
-
-class JobResultsPage(msgspec.Struct):
-    """``GET .../details/jobs/{id}/results``: the cursor is absent on the last page."""
-
-    conversations: list[msgspec.Raw] = []
-    cursor: str | None = None
-    dataAvailabilityDate: str | None = None
-
-
-class QueryPage(msgspec.Struct):
-    """``POST .../details/query``: no ``conversations`` key past the last page."""
-
-    conversations: list[msgspec.Raw] = []
-    totalHits: int = 0
-
-
-_job_page_decoder = msgspec.json.Decoder(JobResultsPage)
-_query_page_decoder = msgspec.json.Decoder(QueryPage)
 
 _T = TypeVar("_T", bound=msgspec.Struct)
 
@@ -174,16 +156,6 @@ def canonical_start(raw: msgspec.Raw | bytes) -> bytes | None:
 def start_ms(raw: msgspec.Raw | bytes) -> int:
     """Epoch milliseconds of a record's ``conversationStart``."""
     return CONVERSATION_HEAD.time_ms(raw)
-
-
-def decode_job_page(body: bytes) -> JobResultsPage:
-    """Decode a results page; raises ValueError (msgspec.DecodeError) when it is not one."""
-    return _job_page_decoder.decode(body)
-
-
-def decode_query_page(body: bytes) -> QueryPage:
-    """Decode a sync-query page; raises ValueError (msgspec.DecodeError) when it is not one."""
-    return _query_page_decoder.decode(body)
 
 
 class WindowBounds:

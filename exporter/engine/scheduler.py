@@ -26,25 +26,30 @@ import logging
 import time
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from exporter.client.http import ApiClient
 from exporter.config import Settings
+from exporter.datasets.base import denied_message
 from exporter.engine.fetch import Fetcher
 from exporter.engine.jobs import CursorRejected, JobExpired, JobFailed, delete_job
-from exporter.engine.records import CONVERSATION_HEAD, WindowBounds
+from exporter.engine.records import WindowBounds
 from exporter.engine.windowset import WindowSet
 from exporter.engine.writer import BatchRun, Commit, FilesThread, Message, Writer
-from exporter.errors import ApiError
+from exporter.errors import ApiError, PermissionDenied
 from exporter.plan import Batch
 from exporter.progress import Progress
 from exporter.store.jsonl import PartFileLost
 from exporter.store.ledger import Ledger
 from exporter.windows import Window, format_instant
 
+if TYPE_CHECKING:
+    from exporter.datasets.base import Windowed
+
 log = logging.getLogger("exporter")
-ENTITY = "conversations"
 DELETE_TIMEOUT_S = 10.0
 # Pages waiting for the writer. Each holds a whole body (~5 MB at 1,000 records); two keep the
 # writer busy while the next arrives, and more only add memory (measured in benchmarks/).
@@ -59,36 +64,37 @@ class WindowFailed(ApiError):
 class RunCounters:
     """What the run did beyond what the manifest records."""
 
-    failed: list[str] = field(default_factory=list)  # "window: reason", one line each
+    failed: list[str] = field(default_factory=list)  # "dataset window: reason", one line each
     repeats: int = 0  # records dropped from committed windows as already written
+    denied: dict[str, str] = field(default_factory=dict)  # dataset -> the missing permission
 
 
 class ExportRun:
-    """Exports a list of batches into ``settings.output.out_dir``."""
+    """Exports the batches of every windowed dataset into ``settings.output.out_dir``."""
 
     def __init__(
         self,
         settings: Settings,
         api: ApiClient,
-        ledger: Ledger,
+        files: FilesThread,
         *,
-        watermark: datetime,
+        ledgers: Mapping[str, Ledger],
+        watermarks: Mapping[str, datetime],
         progress: Progress,
     ) -> None:
         self._settings = settings
         self._jobs = settings.jobs
         self._api = api
-        self._ledger = ledger
+        self._files = files
+        self._ledgers = ledgers
+        self._watermarks = {name: format_instant(w) for name, w in watermarks.items()}
         self._progress = progress
         self._queue: asyncio.Queue[Message | None] = asyncio.Queue(maxsize=QUEUED_PAGES)
-        self._fetcher = Fetcher(
-            api, settings.jobs, self._queue, watermark=format_instant(watermark)
-        )
+        self._fetcher = Fetcher(api, settings.jobs, self._queue)
         self._batches: asyncio.Queue[Batch | None] = asyncio.Queue()
         self._outstanding = 0
         self._workers: list[asyncio.Task[None]] = []
-        self._jobs_spent: Counter[str] = Counter()
-        self._files = FilesThread()
+        self._jobs_spent: Counter[tuple[str, str]] = Counter()
         self.stopping = False
         self.counters = RunCounters()
 
@@ -102,18 +108,14 @@ class ExportRun:
         writer = Writer(
             self._queue,
             self._files,
-            self._ledger,
             checkpoint_s=self._settings.output.checkpoint_s,
             progress=self._progress,
         )
-        try:
-            async with asyncio.TaskGroup() as group:
-                group.create_task(writer.run())
-                async with asyncio.TaskGroup() as workers:
-                    self._workers = [workers.create_task(self._worker()) for _ in range(count)]
-                await self._queue.put(None)  # every message is queued: let the writer finish
-        finally:
-            self._files.close()  # even work whose await was cancelled is done after this
+        async with asyncio.TaskGroup() as group:
+            group.create_task(writer.run())
+            async with asyncio.TaskGroup() as workers:
+                self._workers = [workers.create_task(self._worker()) for _ in range(count)]
+            await self._queue.put(None)  # every message is queued: let the writer finish
         return self.counters
 
     def stop(self) -> None:
@@ -143,7 +145,7 @@ class ExportRun:
                 self._finished_batch()
 
     async def _export_batch(self, batch: Batch) -> None:
-        while True:
+        while batch.dataset.name not in self.counters.denied:
             try:
                 await self._export_once(batch)
                 return
@@ -155,28 +157,38 @@ class ExportRun:
                 for alone in batch.alone():
                     self._enqueue(alone)
                 return
+            except PermissionDenied as exc:  # this dataset stops; the others go on
+                self._deny(batch.dataset, exc)
+                return
             except ApiError as exc:  # retries exhausted, or WindowFailed: the others go on
                 await self._fail(batch, str(exc))
                 return
 
+    def _deny(self, dataset: Windowed, exc: PermissionDenied) -> None:
+        if dataset.name not in self.counters.denied:
+            self.counters.denied[dataset.name] = denied_message(dataset, exc)
+            log.error("%s", self.counters.denied[dataset.name])
+
     async def _fail(self, batch: Batch, reason: str) -> None:
+        name = batch.dataset.name
         for item in batch.items:
-            self.counters.failed.append(f"{item.name}: {reason}")
-            log.error("window %s failed: %s", item.name, reason)
-        await self._files.call(self._ledger.fail, batch.items, reason)
+            self.counters.failed.append(f"{name} {item.name}: {reason}")
+            log.error("%s window %s failed: %s", name, item.name, reason)
+        await self._files.call(self._ledgers[name].fail, batch.items, reason)
 
     # -- one batch ------------------------------------------------------------------------
 
     async def _export_once(self, batch: Batch) -> None:
+        ledger = self._ledgers[batch.dataset.name]
         resume = [item.resume for item in batch.items]
-        paths = [self._ledger.path_of(item) for item in batch.items]
+        paths = [ledger.path_of(item) for item in batch.items]
         checkpoints = resume if all(resume) else None
         files = WindowSet(paths, self._settings.output.compression, checkpoints)  # type: ignore[arg-type]
-        run = BatchRun(batch, files, WindowBounds(batch.windows))
+        run = BatchRun(batch, files, WindowBounds(batch.windows), ledger)
         try:
             await self._files.call(self._open, run)
             if batch.source == "query":
-                await self._fetcher.read_query(run)
+                await self._fetcher.read_query(run, self._watermarks[batch.dataset.name])
             else:
                 await self._read_jobs(run)
             done = asyncio.get_running_loop().create_future()
@@ -189,7 +201,7 @@ class ExportRun:
             raise
         self.counters.repeats += run.repeats
         if run.job_id is not None:
-            await self._delete_job_quietly(run.job_id)
+            await self._delete_job_quietly(run)
 
     async def _wait_commit(self, done: asyncio.Future[None]) -> None:
         """Wait for the writer to commit; a stop meanwhile does not stop the commit, and the
@@ -206,7 +218,8 @@ class ExportRun:
     def _open(self, run: BatchRun) -> None:
         """Open the files; a resumed batch also learns the keys its files already hold."""
         run.files.open()
-        run.seen.update(CONVERSATION_HEAD.read(raw) for raw in run.files.written())
+        keys = run.dataset.router.keys
+        run.seen.update(pair for line in run.files.written() for pair in keys(line))
 
     async def _read_jobs(self, run: BatchRun) -> None:
         """Read the batch's interval by job, continuing a checkpointed job first, and splitting
@@ -234,7 +247,7 @@ class ExportRun:
 
     def _spend_job(self, batch: Batch) -> None:
         most = self._jobs.max_jobs_per_window
-        names = [item.name for item in batch.items]
+        names = [(batch.dataset.name, item.name) for item in batch.items]
         if max(self._jobs_spent[name] for name in names) >= most:
             raise WindowFailed(
                 f"{most} jobs were spent on it this run (failed or expired); run again later, "
@@ -260,7 +273,7 @@ class ExportRun:
             return
         await self._files.call(run.files.discard)
         if run.job_id is not None:
-            await self._delete_job_quietly(run.job_id)
+            await self._delete_job_quietly(run)
 
     def _keep(self, run: BatchRun) -> None:
         """Keep the files at the resume point; with no job to continue there is nothing a
@@ -268,14 +281,15 @@ class ExportRun:
         if run.files.point.job_id is None:
             run.files.discard()
             return
-        self._ledger.checkpoint(run.batch.items, run.files.keep())
+        run.ledger.checkpoint(run.batch.items, run.files.keep())
 
-    async def _delete_job_quietly(self, job_id: str) -> None:
+    async def _delete_job_quietly(self, run: BatchRun) -> None:
+        assert run.job_id is not None
         try:
             async with asyncio.timeout(DELETE_TIMEOUT_S):
-                await delete_job(self._api, job_id)
-        except (ApiError, TimeoutError) as exc:
-            log.info("could not delete job %s (%s); it expires on its own", job_id, exc)
+                await delete_job(self._api, run.dataset.api, run.job_id)
+        except (ApiError, PermissionDenied, TimeoutError) as exc:
+            log.info("could not delete job %s (%s); it expires on its own", run.job_id, exc)
 
 
 def new_run_id() -> str:

@@ -10,7 +10,7 @@ them in its one files thread, so each runs whole even when the await on it is ca
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from exporter.store.manifest import WindowRecord
 from exporter.windows import Window
 
 Offsets = tuple[tuple[int, int], ...]  # per file: (bytes, records)
+Finish = Callable[[Iterator[bytes]], Records | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +94,14 @@ class WindowSet:
             file.sync()
         return self.point
 
-    def commit(self) -> list[FileDigest]:
-        """Make every file durable and rename it into place."""
+    def commit(self, finish: Finish) -> list[FileDigest]:
+        """Make every file durable and rename it into place; ``finish`` may first turn the
+        lines written into the window's final lines (user details merge a user's pages)."""
+        for file in self.files:
+            final = finish(_lines(file))
+            if final is not None:
+                file.create()
+                file.append(final)
         return [file.commit() for file in self.files]
 
     def keep(self) -> ResumePoint:
@@ -111,3 +118,9 @@ class WindowSet:
         for file in self.files:
             with contextlib.suppress(OutputError):
                 file.discard()
+
+
+def _lines(file: JsonlFile) -> Iterator[bytes]:
+    """The lines of a part file, read only if asked for (then flushed first)."""
+    file.sync()
+    yield from read_records(file.part_path)

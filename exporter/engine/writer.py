@@ -15,7 +15,7 @@ import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from exporter.engine.records import Records, WindowBounds
 from exporter.engine.seen import SeenKeys
@@ -24,6 +24,9 @@ from exporter.plan import Batch
 from exporter.progress import Progress
 from exporter.store.ledger import Ledger
 from exporter.windows import Window
+
+if TYPE_CHECKING:
+    from exporter.datasets.base import Windowed
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -51,12 +54,17 @@ class BatchRun:
     batch: Batch
     files: WindowSet
     bounds: WindowBounds
+    ledger: Ledger  # its dataset's manifest records
     seen: SeenKeys = field(default_factory=SeenKeys)
     job_id: str | None = None  # the job being read (the worker's view)
     availability: str | None = None
     checkpointed_at: float = 0.0
     abandoned: bool = False  # its queued messages are dropped
     repeats: int = 0  # records dropped because they were already written
+
+    @property
+    def dataset(self) -> Windowed:
+        return self.batch.dataset
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +104,12 @@ class Writer:
         self,
         queue: asyncio.Queue[Message | None],
         files: FilesThread,
-        ledger: Ledger,
         *,
         checkpoint_s: float,
         progress: Progress,
     ) -> None:
         self._queue = queue
         self._files = files
-        self._ledger = ledger
         self._checkpoint_s = checkpoint_s
         self._progress = progress
         self._clock = asyncio.get_running_loop().time
@@ -145,21 +151,21 @@ class Writer:
 
     def _checkpoint(self, run: BatchRun) -> None:
         if not run.abandoned:
-            self._ledger.checkpoint(run.batch.items, run.files.sync())
+            run.ledger.checkpoint(run.batch.items, run.files.sync())
 
     def _start_job(self, message: JobStarted) -> None:
         run = message.run
         if run.abandoned:
             return
         point = run.files.start_job(message.job_id, message.interval)
-        self._ledger.checkpoint(run.batch.items, point)
+        run.ledger.checkpoint(run.batch.items, point)
 
     def _commit(self, run: BatchRun) -> None:
         batch = run.batch
         provisional = batch.source == "query" or not all(i.slot.full for i in batch.items)
-        self._ledger.commit(
+        run.ledger.commit(
             batch.items,
-            run.files.commit(),
+            run.files.commit(run.dataset.router.finish),
             status="provisional" if provisional else "complete",
             source=batch.source,
             job_id=run.job_id,

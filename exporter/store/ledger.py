@@ -17,7 +17,7 @@ from typing import Any
 
 from exporter.engine.windowset import ResumePoint
 from exporter.plan import WorkItem
-from exporter.store.jsonl import SUFFIXES, FileDigest
+from exporter.store.jsonl import SUFFIXES, Compression, FileDigest
 from exporter.store.manifest import Manifest, Source, Status, WindowRecord
 from exporter.windows import format_instant
 
@@ -27,16 +27,22 @@ log = logging.getLogger("exporter")
 class Ledger:
     """One entity's manifest records, written by one run."""
 
-    def __init__(self, manifest: Manifest, entity: str, *, run_id: str, compression: str) -> None:
+    def __init__(
+        self, manifest: Manifest, entity: str, *, run_id: str, compression: Compression
+    ) -> None:
         self.manifest = manifest
         self.entity = entity
         self.run_id = run_id
         self._compression = compression
         self._out = manifest.out_dir
 
+    @property
+    def compression(self) -> Compression:
+        return self._compression
+
     def path_of(self, item: WorkItem) -> Path:
         """Where the window's file goes."""
-        return self._out / self.entity / (item.name + SUFFIXES[self._compression])  # type: ignore[index]
+        return self._out / self.entity / (item.name + SUFFIXES[self._compression])
 
     def checkpoint(self, items: Sequence[WorkItem], point: ResumePoint) -> None:
         """Record that the batch's job can continue at ``point`` (a job must be named)."""
@@ -86,6 +92,17 @@ class Ledger:
             committed.append(record)
         self.manifest.save()
         return committed
+
+    def commit_snapshot(self, item: WorkItem, digest: FileDigest, taken_at: str) -> WindowRecord:
+        """Record a snapshot's file, replacing the same day's earlier one."""
+        record = self._record(
+            item, "complete", "listing", file=digest.path.relative_to(self._out).as_posix(),
+            records=digest.records, bytes=digest.bytes, sha256=digest.sha256, taken_at=taken_at,
+        )  # fmt: skip
+        self._replace(record, digest.path)
+        self.manifest.put(self.entity, record)
+        self.manifest.save()
+        return record
 
     def fail(self, items: Sequence[WorkItem], reason: str) -> None:
         """Record windows that failed, unless an earlier run left their file whole."""

@@ -24,10 +24,11 @@ from exporter.errors import OutputError
 from exporter.store.jsonl import fsync_dir, output_error
 
 MANIFEST_NAME = "manifest.json"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 2 added snapshots (source listing, taken_at)
 
 Status = Literal["complete", "provisional", "in-progress", "failed"]
-Source = Literal["jobs", "query"]
+Source = Literal["jobs", "query", "listing"]
 _STATUSES: frozenset[str] = frozenset(get_args(Status))
 _SOURCES: frozenset[str | None] = frozenset((*get_args(Source), None))
 _COMPRESSIONS = frozenset(("none", "gzip", "zstd"))
@@ -64,6 +65,7 @@ class WindowRecord:
     part_records: int = 0  # ... and the records it holds
     job_expires: str | None = None
     data_availability_date: str | None = None
+    taken_at: str | None = None  # a snapshot: when its walk began
     run_id: str = ""
     updated: str = ""
     error: str | None = None
@@ -173,10 +175,10 @@ class Manifest:
         if not isinstance(data, dict) or not isinstance(data.get("entities"), dict):
             raise _corrupt(path, "it has no 'entities' object")
         version = data.get("version")
-        if version != VERSION:
+        if version not in READABLE_VERSIONS:
             raise OutputError(
                 f"The manifest {path} has format version {version!r}, but this genesys-export "
-                f"reads version {VERSION}; use the genesys-export that wrote it "
+                f"reads versions 1 and 2; use the genesys-export that wrote it "
                 f"({data.get('tool', 'unknown')}) or choose another --out."
             )
         entities: dict[str, dict[str, WindowRecord]] = {}

@@ -1,0 +1,158 @@
+"""The description of a dataset: everything the engine needs to know of one, and nothing else.
+
+Two kinds. A ``Windowed`` dataset is exported window by window (UTC days) from an analytics
+details family: async jobs for the history, the sync query for the tail past the watermark.
+Its ``router`` sorts a results page into the windows' files. A ``Listing`` is a configuration
+entity list with no modified-since filter, so it is taken whole, as a snapshot, each run.
+
+A new dataset is one such description, plus (for a windowed one) a router; the engine, the
+HTTP client, the writer and the sinks never name a dataset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
+
+import msgspec
+
+from exporter.engine.records import RecordHead, Records, Selection, WindowBounds
+from exporter.engine.seen import SeenKeys
+from exporter.windows import Window
+
+QUERY_MAX_SPAN = timedelta(days=7)  # the documented sync-query limit (genesys-api.md §5.1)
+
+
+class Router(Protocol):
+    """How one windowed dataset's records go into window files."""
+
+    def route(
+        self, raws: list[msgspec.Raw], bounds: WindowBounds, seen: SeenKeys, *, single_line: bool
+    ) -> Selection:
+        """A page's records sorted into the windows' lines, repeats (by ``seen``) dropped."""
+        ...
+
+    def keys(self, line: bytes) -> Iterable[tuple[bytes, bytes]]:
+        """The (key, time) pairs of a line already written (to resume a batch's ``seen``)."""
+        ...
+
+    def finish(self, lines: Iterator[bytes]) -> Records | None:
+        """A window's final lines from those written, or None when they are final already."""
+        ...
+
+    def time_ms(self, raw: msgspec.Raw) -> int:
+        """A record's time, for pacing: how far a job has read through its interval."""
+        ...
+
+
+class ResultsPage(msgspec.Struct):
+    """``GET .../jobs/{id}/results``: the cursor is absent on the last page."""
+
+    records: list[msgspec.Raw] = []
+    cursor: str | None = None
+    dataAvailabilityDate: str | None = None
+
+
+class QueryPage(msgspec.Struct):
+    """``POST .../query``: no records key past the last page."""
+
+    records: list[msgspec.Raw] = []
+    totalHits: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class JobsApi:
+    """One analytics details family: ``jobs`` (submit; ``/{id}``, ``/{id}/results``,
+    ``/availability`` below it) and ``query``, whose pages list records under ``records``."""
+
+    jobs: str
+    query: str
+    records: str
+    job_body: Callable[[Window], dict[str, Any]]
+    query_body: Callable[[Window, int, int], dict[str, Any]]  # interval, page size, number
+    query_max_span: timedelta = QUERY_MAX_SPAN
+    _results: Any = field(init=False, repr=False, compare=False)
+    _query: Any = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        rename = {"records": self.records}
+        results = msgspec.defstruct("Results", _fields(ResultsPage), rename=rename)
+        query = msgspec.defstruct("Query", _fields(QueryPage), rename=rename)
+        object.__setattr__(self, "_results", msgspec.json.Decoder(results))
+        object.__setattr__(self, "_query", msgspec.json.Decoder(query))
+
+    def decode_results(self, body: bytes) -> ResultsPage:
+        """A results page; ValueError (msgspec.DecodeError) when the body is not one."""
+        page = self._results.decode(body)
+        return ResultsPage(page.records, page.cursor, page.dataAvailabilityDate)
+
+    def decode_query(self, body: bytes) -> QueryPage:
+        """A sync-query page; ValueError (msgspec.DecodeError) when the body is not one."""
+        page = self._query.decode(body)
+        return QueryPage(page.records, page.totalHits)
+
+
+@dataclass(frozen=True, slots=True)
+class Windowed:
+    """A dataset exported by UTC windows through an analytics details family."""
+
+    name: str
+    summary: str
+    permission: str  # what a role needs; a 403 names it
+    api: JobsApi
+    router: Router
+    head: RecordHead  # the key and time every record carries
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A configuration entity list, taken whole as a snapshot.
+
+    ``parent``: the listing is per entity of another (queue members per queue); ``path`` then
+    holds ``{id}`` and every line gets the parent's id first, as ``parent_key``.
+    ``offset_paging``: pages are by number, so entities created or deleted during a walk
+    shift them (walks are repeated until one adds nothing); cursor paging does not drift.
+    """
+
+    name: str
+    summary: str
+    path: str
+    permission: str  # "" when the API declares none
+    page_size: int = 500
+    params: tuple[tuple[str, str], ...] = ()
+    offset_paging: bool = True
+    parent: Listing | None = None
+    parent_key: str = ""
+
+    @property
+    def endpoint(self) -> str:
+        return f"GET {self.path}"
+
+
+Dataset = Windowed | Listing
+
+
+def denied_message(dataset: Dataset, reason: object) -> str:
+    """One line for a dataset the OAuth client may not read: what it lacks, and the fix."""
+    needs = (
+        f"a role with {dataset.permission}"
+        if dataset.permission
+        else "a role that can read it (the API declares no permission: check the role's divisions)"
+    )
+    return (
+        f"{dataset.name}: the OAuth client may not read it ({reason}); give the OAuth client "
+        f"{needs} (Admin > Roles), then run again."
+    )
+
+
+def _fields(struct: type[msgspec.Struct]) -> list[tuple[str, Any, Any]]:
+    """The fields of ``struct`` in the form ``defstruct`` takes, defaults kept."""
+    fields = []
+    for info in msgspec.structs.fields(struct):
+        default = info.default
+        if info.default_factory is not msgspec.NODEFAULT:
+            default = msgspec.field(default_factory=info.default_factory)
+        fields.append((info.name, info.type, default))
+    return fields

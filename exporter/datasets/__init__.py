@@ -5,9 +5,10 @@ from __future__ import annotations
 from exporter.datasets.base import Dataset, Listing, Windowed
 from exporter.datasets.conversations import CONVERSATIONS
 from exporter.datasets.listings import LISTINGS
+from exporter.datasets.user_details import USER_DETAILS
 from exporter.errors import ConfigError
 
-_ALL: tuple[Dataset, ...] = (CONVERSATIONS, *LISTINGS)
+_ALL: tuple[Dataset, ...] = (CONVERSATIONS, USER_DETAILS, *LISTINGS)
 DATASETS: dict[str, Dataset] = {d.name: d for d in _ALL}
 GROUPS = {"dimensions": [d.name for d in LISTINGS], "all": list(DATASETS)}
 DEFAULT = "conversations"

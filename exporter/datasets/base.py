@@ -18,11 +18,20 @@ from typing import Any, Protocol
 
 import msgspec
 
-from exporter.engine.records import RecordHead, Records, Selection, WindowBounds
+from exporter.engine.records import Records, Selection, WindowBounds
 from exporter.engine.seen import SeenKeys
 from exporter.windows import Window
 
 QUERY_MAX_SPAN = timedelta(days=7)  # the documented sync-query limit (genesys-api.md §5.1)
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """A window's final lines, and whether they hold a record still going on (then the
+    window stays provisional, to be exported again)."""
+
+    records: Records
+    provisional: bool = False
 
 
 class Router(Protocol):
@@ -38,8 +47,9 @@ class Router(Protocol):
         """The (key, time) pairs of a line already written (to resume a batch's ``seen``)."""
         ...
 
-    def finish(self, lines: Iterator[bytes]) -> Records | None:
-        """A window's final lines from those written, or None when they are final already."""
+    def finish(self, lines: Iterator[bytes]) -> Finished | None:
+        """A window's final lines from those written, or None when they are final already
+        (``lines`` is then never read)."""
         ...
 
     def time_ms(self, raw: msgspec.Raw) -> int:
@@ -103,7 +113,6 @@ class Windowed:
     permission: str  # what a role needs; a 403 names it
     api: JobsApi
     router: Router
-    head: RecordHead  # the key and time every record carries
 
 
 @dataclass(frozen=True, slots=True)

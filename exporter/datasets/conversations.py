@@ -11,10 +11,9 @@ from typing import Any
 
 import msgspec
 
-from exporter.datasets.base import JobsApi, Windowed
+from exporter.datasets.base import Finished, JobsApi, Windowed
 from exporter.engine.records import (
     CONVERSATION_HEAD,
-    Records,
     Selection,
     WindowBounds,
     select_for_windows,
@@ -65,7 +64,7 @@ class ConversationRouter:
     def keys(self, line: bytes) -> Iterable[tuple[bytes, bytes]]:
         return (CONVERSATION_HEAD.read(line),)
 
-    def finish(self, lines: Iterator[bytes]) -> Records | None:
+    def finish(self, lines: Iterator[bytes]) -> Finished | None:
         return None
 
     def time_ms(self, raw: msgspec.Raw) -> int:
@@ -84,5 +83,4 @@ CONVERSATIONS = Windowed(
         query_body=query_body,
     ),
     router=ConversationRouter(),
-    head=CONVERSATION_HEAD,
 )

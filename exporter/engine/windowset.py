@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from exporter.engine.records import Records
 from exporter.errors import OutputError
@@ -20,8 +21,11 @@ from exporter.store.jsonl import Compression, FileDigest, JsonlFile, read_record
 from exporter.store.manifest import WindowRecord
 from exporter.windows import Window
 
+if TYPE_CHECKING:
+    from exporter.datasets.base import Finished
+
 Offsets = tuple[tuple[int, int], ...]  # per file: (bytes, records)
-Finish = Callable[[Iterator[bytes]], Records | None]
+Finish = Callable[[Iterator[bytes]], "Finished | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,15 +98,18 @@ class WindowSet:
             file.sync()
         return self.point
 
-    def commit(self, finish: Finish) -> list[FileDigest]:
+    def commit(self, finish: Finish) -> list[tuple[FileDigest, bool]]:
         """Make every file durable and rename it into place; ``finish`` may first turn the
-        lines written into the window's final lines (user details merge a user's pages)."""
+        lines written into the window's final lines (user details merge a user's pages).
+        Returns each file's digest and whether its window must stay provisional."""
+        provisional = []
         for file in self.files:
             final = finish(_lines(file))
+            provisional.append(final is not None and final.provisional)
             if final is not None:
                 file.create()
-                file.append(final)
-        return [file.commit() for file in self.files]
+                file.append(final.records)
+        return [(file.commit(), p) for file, p in zip(self.files, provisional, strict=True)]
 
     def keep(self) -> ResumePoint:
         """Make the files durable as far as possible and close them, for a later run to

@@ -162,11 +162,14 @@ class Writer:
 
     def _commit(self, run: BatchRun) -> None:
         batch = run.batch
-        provisional = batch.source == "query" or not all(i.slot.full for i in batch.items)
+        committed = run.files.commit(run.dataset.router.finish)
         run.ledger.commit(
             batch.items,
-            run.files.commit(run.dataset.router.finish),
-            status="provisional" if provisional else "complete",
+            [digest for digest, _ in committed],
+            provisional=[
+                batch.source == "query" or not item.slot.full or still_open
+                for item, (_, still_open) in zip(batch.items, committed, strict=True)
+            ],
             source=batch.source,
             job_id=run.job_id,
             availability=run.availability,

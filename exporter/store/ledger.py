@@ -68,14 +68,15 @@ class Ledger:
         items: Sequence[WorkItem],
         digests: Sequence[FileDigest],
         *,
-        status: Status,
+        provisional: Sequence[bool],
         source: Source,
         job_id: str | None,
         availability: str | None,
     ) -> list[WindowRecord]:
         """Record the batch's windows as written, and remove what they replace."""
         committed = []
-        for item, digest in zip(items, digests, strict=True):
+        for item, digest, temporary in zip(items, digests, provisional, strict=True):
+            status: Status = "provisional" if temporary else "complete"
             record = self._record(
                 item,
                 status,

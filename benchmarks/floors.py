@@ -36,7 +36,7 @@ import msgspec
 import orjson
 
 from benchmarks.scenarios import utc_instant
-from exporter.datasets.conversations import CONVERSATIONS
+from exporter.datasets.conversations import CONVERSATIONS, HEAD
 from exporter.engine.records import WindowBounds, select_for_windows
 from exporter.engine.seen import SeenKeys
 from exporter.windows import Window
@@ -94,7 +94,7 @@ def via_exporter(pages: list[bytes], out: BinaryIO, window: Window) -> int:
     for body in pages:
         page = CONVERSATIONS.api.decode_results(body)
         (kept,) = select_for_windows(
-            page.records, bounds, seen, single_line=b"\n" not in body
+            page.records, bounds, seen, single_line=b"\n" not in body, head=HEAD
         ).windows
         out.write(b"\n".join([*kept, b""]))
         records += len(kept)

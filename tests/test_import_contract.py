@@ -48,3 +48,26 @@ def test_the_sandbox_runs_with_the_exporter_unimportable() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_the_client_imports_no_dataset_no_engine_and_no_store() -> None:
+    """exporter.client is HTTP with no domain words: it imports none of the layers above."""
+    above = ("exporter.datasets", "exporter.engine", "exporter.store", "exporter.runner")
+    offenders = {
+        path: sorted(n for n in names if n.startswith(above))
+        for path, names in imported_modules(ROOT / "exporter" / "client").items()
+    }
+    assert {path: names for path, names in offenders.items() if names} == {}
+
+
+def test_the_engine_names_no_dataset() -> None:
+    """The engine knows descriptions (datasets.base), never a dataset by its module."""
+    concrete = ("exporter.datasets.conversations", "exporter.datasets.user_details",
+                "exporter.datasets.listings")  # fmt: skip
+    offenders = {
+        path: sorted(n for n in names if n.startswith(concrete) or n == "exporter.datasets")
+        for path, names in imported_modules(ROOT / "exporter" / "engine").items()
+    }
+    assert {path: names for path, names in offenders.items() if names} == {}
+    for path in (ROOT / "exporter" / "engine").glob("*.py"):
+        assert "conversationStart" not in path.read_text(), path

@@ -10,12 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.datasets.conversations import CONVERSATIONS
+from exporter.datasets.conversations import CONVERSATIONS, HEAD
 from exporter.engine.records import (
-    CONVERSATION_HEAD,
     HeadDecoder,
     WindowBounds,
-    canonical_start,
     select_for_windows,
 )
 from exporter.engine.seen import SeenKeys
@@ -102,7 +100,7 @@ full_start = msgspec.json.Decoder(_Start).decode
 @given(records())
 def test_canonical_start_is_the_full_decode_or_nothing(raw: bytes) -> None:
     """When the plain reading answers, it is the top-level value a full decode finds."""
-    start = canonical_start(raw)
+    start = HEAD.plain_time(raw)
     if start is not None:
         assert full_start(raw).conversationStart == start.decode()
 
@@ -129,7 +127,7 @@ def test_canonical_start_is_the_full_decode_or_nothing(raw: bytes) -> None:
     ],
 )  # fmt: skip
 def test_canonical_start_reads_only_a_plain_top_level_value(raw, expected) -> None:
-    assert canonical_start(raw) == expected
+    assert HEAD.plain_time(raw) == expected
 
 
 @given(records())
@@ -139,7 +137,7 @@ def test_record_head_reads_what_a_full_decode_reads(raw: bytes) -> None:
     an instant."""
     expected = decode_or_error(full_decode, raw)
     try:
-        key, time = CONVERSATION_HEAD.read(raw)
+        key, time = HEAD.read(raw)
     except msgspec.ValidationError as exc:
         assert expected is type(exc)
         return
@@ -177,7 +175,9 @@ def test_records_go_to_the_window_they_started_in_and_others_are_dropped() -> No
         record("after", "2026-11-03T00:00:00.000Z"),
     )
     raws = CONVERSATIONS.api.decode_results(body).records
-    chosen = select_for_windows(raws, WindowBounds(windows), SeenKeys(), single_line=True)
+    chosen = select_for_windows(
+        raws, WindowBounds(windows), SeenKeys(), single_line=True, head=HEAD
+    )
     ids = [[orjson.loads(bytes(r))["conversationId"] for r in w] for w in chosen.windows]
     assert ids == [["first"], ["second", "offset"]] and chosen.repeats == 0
 
@@ -189,7 +189,7 @@ def test_seen_ids_are_dropped_and_pretty_records_are_written_on_one_line() -> No
     seen = SeenKeys()
     seen.update([(b"a", b"2026-11-01T01:00:00.000Z")])
     raws = CONVERSATIONS.api.decode_query(body).records
-    chosen = select_for_windows(raws, WindowBounds(windows), seen, single_line=False)
+    chosen = select_for_windows(raws, WindowBounds(windows), seen, single_line=False, head=HEAD)
     (records_,) = chosen.windows
     assert [bytes(r) for r in records_] == [orjson.dumps(record("b", "2026-11-01T02:00:00.000Z"))]
     assert chosen.repeats == 1 and len(seen) == 2
@@ -202,13 +202,18 @@ def test_repeats_within_a_page_and_across_pages_are_written_once() -> None:
     a, b = record("a", "2026-11-01T01:00:00.000Z"), record("b", "2026-11-01T02:00:00.000Z")
     seen, bounds = SeenKeys(), WindowBounds(windows)
     first = select_for_windows(
-        CONVERSATIONS.api.decode_results(page(a, a, b)).records, bounds, seen, single_line=True
+        CONVERSATIONS.api.decode_results(page(a, a, b)).records,
+        bounds,
+        seen,
+        single_line=True,
+        head=HEAD,
     )
     second = select_for_windows(
         CONVERSATIONS.api.decode_results(page(b, record("c", "2026-11-01T03:00:00.000Z"))).records,
         bounds,
         seen,
         single_line=True,
+        head=HEAD,
     )
     ids = [orjson.loads(bytes(r))["conversationId"] for r in first.windows[0] + second.windows[0]]
     assert ids == ["a", "b", "c"] and (first.repeats, second.repeats) == (1, 1)
@@ -234,6 +239,7 @@ def test_job_pages_are_routed_as_by_parsing_every_start(starts: list[str], sort:
         WindowBounds(windows),
         SeenKeys(),
         single_line=True,
+        head=HEAD,
     ).windows
     expected: list[list[str]] = [[] for _ in windows]
     for n, start in enumerate(starts):

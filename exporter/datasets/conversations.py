@@ -12,16 +12,12 @@ from typing import Any
 import msgspec
 
 from exporter.datasets.base import Finished, JobsApi, Windowed
-from exporter.engine.records import (
-    CONVERSATION_HEAD,
-    Selection,
-    WindowBounds,
-    select_for_windows,
-)
+from exporter.engine.records import RecordHead, Selection, WindowBounds, select_for_windows
 from exporter.engine.seen import SeenKeys
 from exporter.windows import Window
 
 PATH = "/api/v2/analytics/conversations/details"
+HEAD = RecordHead("conversationId", "conversationStart")
 
 
 def job_body(window: Window) -> dict[str, Any]:
@@ -59,16 +55,16 @@ class ConversationRouter:
     def route(
         self, raws: list[msgspec.Raw], bounds: WindowBounds, seen: SeenKeys, *, single_line: bool
     ) -> Selection:
-        return select_for_windows(raws, bounds, seen, single_line=single_line)
+        return select_for_windows(raws, bounds, seen, single_line=single_line, head=HEAD)
 
     def keys(self, line: bytes) -> Iterable[tuple[bytes, bytes]]:
-        return (CONVERSATION_HEAD.read(line),)
+        return (HEAD.read(line),)
 
     def finish(self, lines: Iterator[bytes]) -> Finished | None:
         return None
 
     def time_ms(self, raw: msgspec.Raw) -> int:
-        return CONVERSATION_HEAD.time_ms(raw)
+        return HEAD.time_ms(raw)
 
 
 CONVERSATIONS = Windowed(

@@ -1,9 +1,9 @@
 """Sort page records into the windows they belong to, without a model round trip.
 
 Pages are decoded with msgspec into ``Raw`` slices: each record stays the exact bytes the server
-sent (so new fields and enum values survive), and only its key and time (``conversationId`` and
-``conversationStart`` for conversations) are read from it. This is the hot path: no per-record
-Python dicts.
+sent (so new fields and enum values survive), and only its key and time (a ``RecordHead``: two
+top-level string fields the dataset names) are read from it. This is the hot path: no
+per-record Python dicts.
 """
 
 from __future__ import annotations
@@ -123,10 +123,14 @@ class RecordHead:
             getattr(decoded, self.time_field)
         )
 
+    def plain_time(self, raw: msgspec.Raw | bytes) -> bytes | None:
+        """The time as its own bytes when the head shows it plainly in canonical form."""
+        head = memoryview(raw)[: HeadDecoder.HEAD_BYTES].tobytes()
+        return _canonical_time(_plain_value(head, self._time))
+
     def time(self, raw: msgspec.Raw | bytes) -> bytes:
         """The record's time as canonical instant bytes."""
-        head = memoryview(raw)[: HeadDecoder.HEAD_BYTES].tobytes()
-        time = _canonical_time(_plain_value(head, self._time))
+        time = self.plain_time(raw)
         return time if time is not None else canonical(getattr(self._decode(raw), self.time_field))
 
     def time_ms(self, raw: msgspec.Raw | bytes) -> int:
@@ -143,25 +147,10 @@ def canonical(text: str) -> bytes:
     return format_instant(EPOCH + timedelta(milliseconds=ms)).encode()
 
 
-CONVERSATION_HEAD = RecordHead("conversationId", "conversationStart")
-
-
-def canonical_start(raw: msgspec.Raw | bytes) -> bytes | None:
-    """A conversation's ``conversationStart`` as its own bytes, when its head shows it plainly
-    in the API's canonical shape; else None."""
-    head = memoryview(raw)[: HeadDecoder.HEAD_BYTES].tobytes()
-    return _canonical_time(_plain_value(head, CONVERSATION_HEAD._time))
-
-
-def start_ms(raw: msgspec.Raw | bytes) -> int:
-    """Epoch milliseconds of a record's ``conversationStart``."""
-    return CONVERSATION_HEAD.time_ms(raw)
-
-
 class WindowBounds:
     """The edges of consecutive windows, to find the window a record started in.
 
-    Records carry ``conversationStart`` as ``2026-11-01T13:45:12.345Z``; for that fixed shape
+    Records carry their time as ``2026-11-01T13:45:12.345Z``; for that fixed shape
     string order is time order, so the edges are compared as bytes (no parsing per record:
     about a tenth of the CPU of an export). Any other shape is parsed and compared in ms.
     """
@@ -216,7 +205,7 @@ def select_for_windows(
     seen: SeenKeys,
     *,
     single_line: bool,
-    head: RecordHead = CONVERSATION_HEAD,
+    head: RecordHead,
 ) -> Selection:
     """Sort a page's records into the windows they started in; drop those that started in none
     and those already written (``seen``, updated in place).

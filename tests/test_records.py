@@ -264,7 +264,7 @@ def test_a_record_without_a_usable_start_fails_its_batch_in_one_line(tmp_path) -
 
     windows = plan_windows(START, START + days(1), timedelta(days=1))
     ledger = Ledger(Manifest(tmp_path), "conversations", run_id="r", compression="none")
-    files = WindowSet([tmp_path / "x.jsonl"], "none")
+    files = WindowSet([tmp_path / "x.jsonl"], ledger.sink)
     run = BatchRun(Batch(CONVERSATIONS, ()), files, WindowBounds(windows), ledger)
     raws = CONVERSATIONS.api.decode_results(page(record("a", "soon"))).records
     with pytest.raises(ApiError, match="without a usable key or time"):

@@ -180,10 +180,10 @@ class ExportRun:
 
     async def _export_once(self, batch: Batch) -> None:
         ledger = self._ledgers[batch.dataset.name]
-        resume = [item.resume for item in batch.items]
+        resume = [item.resume for item in batch.items if item.resume is not None]
         paths = [ledger.path_of(item) for item in batch.items]
-        checkpoints = resume if all(resume) else None
-        files = WindowSet(paths, self._settings.output.compression, checkpoints)  # type: ignore[arg-type]
+        checkpoints = resume if len(resume) == len(batch.items) else None
+        files = WindowSet(paths, ledger.sink, checkpoints)
         run = BatchRun(batch, files, WindowBounds(batch.windows), ledger)
         try:
             await self._files.call(self._open, run)

@@ -33,8 +33,8 @@ from exporter.engine.seen import SeenKeys
 from exporter.engine.writer import FilesThread
 from exporter.errors import ApiError, PermissionDenied
 from exporter.plan import WorkItem
-from exporter.store.jsonl import JsonlFile
 from exporter.store.ledger import Ledger
+from exporter.store.sink import Sink
 from exporter.windows import Slot, Window, format_instant
 
 log = logging.getLogger("exporter")
@@ -109,7 +109,7 @@ class SnapshotRun:
     async def _take(self, dataset: Listing) -> None:
         ledger = self._ledgers[dataset.name]
         item = self._item()
-        file = JsonlFile(ledger.path_of(item), ledger.compression)
+        file = ledger.sink(ledger.path_of(item))
         await self._files.call(file.create)
         try:
             parents = [""] if dataset.parent is None else await self._ids(dataset.parent)
@@ -129,7 +129,7 @@ class SnapshotRun:
                 await self._files.call(file.discard)
             raise
 
-    def _commit(self, ledger: Ledger, item: WorkItem, file: JsonlFile) -> None:
+    def _commit(self, ledger: Ledger, item: WorkItem, file: Sink) -> None:
         ledger.commit_snapshot(item, file.commit(), format_instant(self._taken_at))
 
     def _item(self) -> WorkItem:
@@ -138,7 +138,7 @@ class SnapshotRun:
         return WorkItem(Slot(window, window), "fetch", "listing", "snapshot")
 
     async def _walk(
-        self, dataset: Listing, parents: list[str], file: JsonlFile, seen: SeenKeys
+        self, dataset: Listing, parents: list[str], file: Sink, seen: SeenKeys
     ) -> _Walk:
         """One walk over every page (of every parent, for a per-parent listing)."""
         walk = _Walk()

@@ -1,6 +1,6 @@
 """One batch's window files, and the protocol that turns them into committed windows.
 
-A batch writes one part file per window (the sink, ``output.JsonlFile``). The protocol: open
+A batch writes one part file per window (a ``store.sink.Sink``: JSONL today). The protocol: open
 (fresh, or at a checkpoint), write pages, keep a resume point that always names a state the
 files can return to, then commit (every file durable and renamed into place), keep (a stop:
 durable and closed, to resume), or discard (a failure). Every method blocks: the engine calls
@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 
 from exporter.engine.records import Records
 from exporter.errors import OutputError
-from exporter.store.jsonl import Compression, FileDigest, JsonlFile, read_records
+from exporter.store.jsonl import FileDigest
 from exporter.store.manifest import WindowRecord
+from exporter.store.sink import Sink, SinkFactory
 from exporter.windows import Window
 
 if TYPE_CHECKING:
@@ -45,10 +46,10 @@ class WindowSet:
     def __init__(
         self,
         paths: Sequence[Path],
-        compression: Compression,
+        sink: SinkFactory,
         resume: Sequence[WindowRecord] | None = None,
     ) -> None:
-        self.files = [JsonlFile(path, compression) for path in paths]
+        self.files = [sink(path) for path in paths]
         self._resume = resume
         first = resume[0] if resume else None
         interval = first.job_interval if first is not None else None
@@ -73,7 +74,7 @@ class WindowSet:
         """Every record already in the part files (a resumed batch's, to know its keys)."""
         for file in self.files:
             if file.records:
-                yield from read_records(file.part_path)
+                yield from file.written()
 
     def start_job(self, job_id: str, interval: Window) -> ResumePoint:
         """A job was submitted for ``interval``: resume at its first page from here on."""
@@ -127,7 +128,6 @@ class WindowSet:
                 file.discard()
 
 
-def _lines(file: JsonlFile) -> Iterator[bytes]:
-    """The lines of a part file, read only if asked for (then flushed first)."""
-    file.sync()
-    yield from read_records(file.part_path)
+def _lines(file: Sink) -> Iterator[bytes]:
+    """The lines of a part file, read only if asked for."""
+    yield from file.written()

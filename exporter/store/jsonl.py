@@ -175,6 +175,13 @@ class JsonlFile:
         if records:
             self._append(b"\n".join([*records, b""]), len(records))
 
+    def written(self) -> Iterator[bytes]:
+        """The records appended so far, read back from the part file."""
+        if self._file is not None:
+            with self._guard("flush"):
+                self._file.flush()
+        return read_records(self.part_path)
+
     def sync(self) -> tuple[int, int]:
         """Make everything written so far durable; return the (offset, records) to resume at."""
         file = self._writable()

@@ -17,8 +17,9 @@ from typing import Any
 
 from exporter.engine.windowset import ResumePoint
 from exporter.plan import WorkItem
-from exporter.store.jsonl import SUFFIXES, Compression, FileDigest
+from exporter.store.jsonl import SUFFIXES, Compression, FileDigest, JsonlFile
 from exporter.store.manifest import Manifest, Source, Status, WindowRecord
+from exporter.store.sink import Sink
 from exporter.windows import format_instant
 
 log = logging.getLogger("exporter")
@@ -39,6 +40,10 @@ class Ledger:
     @property
     def compression(self) -> Compression:
         return self._compression
+
+    def sink(self, path: Path) -> Sink:
+        """The sink a window's file is written through."""
+        return JsonlFile(path, self._compression)
 
     def path_of(self, item: WorkItem) -> Path:
         """Where the window's file goes."""

@@ -36,7 +36,7 @@ class SandboxState:
         self.clock = clock
         self.stats = StatsRecorder()
         self.tokens = TokenStore()
-        self.jobs = JobBoard(dataset, clock)
+        self.jobs = JobBoard(clock)
         self.users = build_users(settings.dataset.seed)
         self.closing = asyncio.Event()  # set on shutdown: hung requests give up at once
         self._configure_randomness()

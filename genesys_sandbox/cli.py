@@ -35,8 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--token-ttl", type=float, default=_DEMO.token_ttl_s, help="token lifetime, seconds")
     add("--token-error-status", type=int, choices=(400, 401), default=400,
         help="status of a wrong-secret answer (default 400, as observed)")  # fmt: skip
-    add("--no-analytics-permission", action="store_true",
-        help="answer analytics routes 403 missing.any.permissions")  # fmt: skip
+    add(
+        "--no-analytics-permission",
+        action="store_true",
+        help="answer analytics routes 403 missing.any.permissions",
+    )
     add("--latency-ms", type=float, default=0.0, help="added latency per request")
     add("--jitter-ms", type=float, default=0.0, help="plus up to this much random latency")
     add("--rate-per-minute", type=int, default=_DEMO.rate_per_minute,
@@ -47,7 +50,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--job-expiry", type=float, default=_DEMO.job_expiry_s, help="seconds until EXPIRED")
     _add_availability(parser)
     add("--query-drift", type=float, default=0.0, help="fraction of query pages that repeat")
+    _add_listings(parser)
     _add_faults(parser)
+
+
+def _add_listings(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add(
+        "--listing-max-page-size",
+        type=int,
+        default=_DEMO.listing_max_page_size,
+        help="largest page of the entity listings (a larger pageSize is served at it)",
+    )
+    add(
+        "--queue-members-max-page-size",
+        type=int,
+        default=_DEMO.queue_members_max_page_size,
+        help="largest page of a queue's members",
+    )
+    add(
+        "--listing-drift",
+        type=float,
+        default=0.0,
+        help="chance that a listing page is preceded by one entity deleted and one created",
+    )
+    add("--retention-days", type=int, default=_DEMO.retention_days,
+        help="analytics data retention the org reports (90-1825)")  # fmt: skip
 
 
 def _add_availability(parser: argparse.ArgumentParser) -> None:
@@ -96,6 +124,9 @@ def settings_from_args(args: argparse.Namespace) -> SandboxSettings:
         latency_jitter_ms=args.jitter_ms, job_delay_s=args.job_delay,
         job_expiry_s=args.job_expiry, availability_date=args.availability_date,
         availability_lag_s=args.availability_lag, query_drift=args.query_drift,
+        listing_max_page_size=args.listing_max_page_size,
+        queue_members_max_page_size=args.queue_members_max_page_size,
+        listing_drift=args.listing_drift, retention_days=args.retention_days,
         faults=(*fault_mix(args.fault_rate), *args.fault) if args.fault_rate else tuple(args.fault),
         fault_seed=args.fault_seed,
     )  # fmt: skip

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from genesys_sandbox import conversation_jobs
 from genesys_sandbox.auth import client_credentials, login
+from genesys_sandbox.listing_routes import ListingRoutes
 from genesys_sandbox.queries import (
     check_interval_length,
     parse_body,
@@ -20,7 +21,6 @@ from genesys_sandbox.queries import (
     parse_selection,
 )
 from genesys_sandbox.state import SandboxState
-from genesys_sandbox.users import users_page
 from genesys_sandbox.wire import ApiProblem, json_response, login_error, to_ms
 
 JOBS = "/api/v2/analytics/conversations/details/jobs"
@@ -47,6 +47,7 @@ class Routes:
 
     def table(self) -> list[tuple[str, str, str, Any]]:
         """(method, path, route name, handler); availability before {job_id} so it wins."""
+        listings = ListingRoutes(self.state).table()
         return [
             ("POST", "/oauth/token", "oauth.token", self.token),
             ("POST", JOBS, "jobs.submit", self.submit_job),
@@ -55,7 +56,7 @@ class Routes:
             ("GET", f"{JOBS}/{{job_id}}/results", "jobs.results", self.job_results),
             ("DELETE", f"{JOBS}/{{job_id}}", "jobs.delete", self.delete_job),
             ("POST", "/api/v2/analytics/conversations/details/query", "query", self.query),
-            ("GET", "/api/v2/users", "users", self.list_users),
+            *listings,
             ("GET", "/api/v2/tokens/me", "tokens.me", self.token_info),
             ("DELETE", "/api/v2/tokens/me", "tokens.me", self.revoke_token),
         ]
@@ -125,9 +126,6 @@ class Routes:
         check_interval_length(selection, s.query_max_interval_days)
         size, number = parse_paging(body, s.query_default_page_size, s.query_max_page_size)
         return json_response(self.state.pager.page(selection, size, number, s.query_drift))
-
-    async def list_users(self, request: web.Request) -> web.Response:
-        return json_response(users_page(self.state.users, dict(request.query)))
 
     async def token_info(self, request: web.Request) -> web.Response:
         """GET /api/v2/tokens/me: a cheap TokenInfo, handy as a credentials probe."""

@@ -13,6 +13,7 @@ import time
 from datetime import UTC, datetime
 
 from genesys_sandbox.data import DatasetSpec
+from genesys_sandbox.permissions import CONVERSATION_DETAIL_ANY
 from genesys_sandbox.server import Sandbox
 from genesys_sandbox.settings import FaultRule, SandboxSettings, fault_mix
 
@@ -38,8 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add(
         "--no-analytics-permission",
         action="store_true",
-        help="answer analytics routes 403 missing.any.permissions",
+        help="shorthand: deny both conversation-detail permissions (analytics routes 403)",
     )
+    add("--deny-permission", action="append", default=[], metavar="NAME",
+        help="repeatable: a permission the client lacks, e.g. routing:queue:view")  # fmt: skip
     add("--latency-ms", type=float, default=0.0, help="added latency per request")
     add("--jitter-ms", type=float, default=0.0, help="plus up to this much random latency")
     add("--rate-per-minute", type=int, default=_DEMO.rate_per_minute,
@@ -118,7 +121,7 @@ def settings_from_args(args: argparse.Namespace) -> SandboxSettings:
         dataset=dataset, host=args.host, port=args.port, client_id=args.client_id,
         client_secret=args.client_secret, token_ttl_s=args.token_ttl,
         token_error_status=args.token_error_status,
-        analytics_permission=not args.no_analytics_permission,
+        denied_permissions=_denied(args),
         rate_per_minute=args.rate_per_minute or None, rate_window_s=args.rate_window,
         max_concurrent_jobs=args.max_concurrent_jobs, latency_ms=args.latency_ms,
         latency_jitter_ms=args.jitter_ms, job_delay_s=args.job_delay,
@@ -130,6 +133,11 @@ def settings_from_args(args: argparse.Namespace) -> SandboxSettings:
         faults=(*fault_mix(args.fault_rate), *args.fault) if args.fault_rate else tuple(args.fault),
         fault_seed=args.fault_seed,
     )  # fmt: skip
+
+
+def _denied(args: argparse.Namespace) -> tuple[str, ...]:
+    shorthand = CONVERSATION_DETAIL_ANY if args.no_analytics_permission else ()
+    return tuple(dict.fromkeys([*shorthand, *args.deny_permission]))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from genesys_sandbox.wire import ApiProblem, format_instant, parse_instant
 
 # Settings PATCH /sandbox/settings accepts: the scalar ones (faults have their own endpoint).
 SCALAR_SETTINGS = frozenset({
-    "client_id", "client_secret", "token_ttl_s", "token_error_status", "analytics_permission",
+    "client_id", "client_secret", "token_ttl_s", "token_error_status", "denied_permissions",
     "rate_per_minute", "rate_window_s", "max_concurrent_jobs", "latency_ms", "latency_jitter_ms",
     "job_delay_s", "job_expiry_s", "availability_date", "availability_lag_s",
     "query_default_page_size", "query_max_page_size", "query_max_interval_days",
@@ -112,6 +112,8 @@ class _Control:
                 raise ValueError(f"settings {sorted(unknown)} cannot be patched")
             if changes.get("availability_date") is not None:
                 changes["availability_date"] = _instant(changes["availability_date"])
+            if isinstance(changes.get("denied_permissions"), list):
+                changes["denied_permissions"] = tuple(changes["denied_permissions"])
             settings = self.state.update(**changes)
         except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
             return _bad(f"Send a JSON object of scalar settings: {exc}")

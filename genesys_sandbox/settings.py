@@ -180,6 +180,8 @@ def fault_mix(rate: float, retry_after: str = "1") -> tuple[FaultRule, ...]:
 class SandboxSettings:
     """Every behaviour of the sandbox; defaults are the real service's as far as we know.
 
+    ``denied_permissions``: permissions the client lacks; a route whose every accepted
+    permission is denied answers 403 missing.any.permissions (``permissions.PERMISSIONS``).
     Listings page at most ``listing_max_page_size`` entities (``queue_members_max_page_size``
     for queue members), serving a larger request at the maximum. ``listing_drift``: the
     probability that a listing page is preceded by one entity deleted and one created.
@@ -193,7 +195,7 @@ class SandboxSettings:
     client_secret: str = "sandbox-secret"
     token_ttl_s: float = 86_400
     token_error_status: int = 400  # status of a wrong-secret answer (400 observed, 401 possible)
-    analytics_permission: bool = True
+    denied_permissions: tuple[str, ...] = ()
     rate_per_minute: int | None = 300  # budget per token per window (None = unlimited)
     rate_window_s: float = 60.0
     max_concurrent_jobs: int = 10
@@ -240,6 +242,9 @@ class SandboxSettings:
         self._check_org_settings()
 
     def _check_org_settings(self) -> None:
+        denied = self.denied_permissions
+        if not isinstance(denied, tuple) or not all(isinstance(p, str) for p in denied):
+            raise ValueError("Sandbox denied_permissions must be a tuple of permission names.")
         if not 90 <= self.retention_days <= 1825:
             raise ValueError("Sandbox retention_days must be between 90 and 1825 (5 years).")
 

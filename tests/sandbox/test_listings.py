@@ -1,5 +1,5 @@
 """Entity listings: envelopes, the three paging styles, page-size clamps, filters, expand,
-org limits, data retention, and drift with its ground truth."""
+permissions, org limits, data retention, and drift with its ground truth."""
 
 from __future__ import annotations
 
@@ -193,6 +193,21 @@ async def test_org_limits_and_data_retention() -> None:
         assert nowhere.status == 404
         retention = await get(c, "/api/v2/analytics/dataretention/settings")
         assert retention["retentionDays"] == 400 and "dateCreated" in retention
+
+
+async def test_denied_permissions_refuse_only_routes_left_without_any() -> None:
+    """Denying routing:queue:view refuses queues and members 403 naming it; the rest serve."""
+    async with running(denied_permissions=("routing:queue:view", "groups:team:view")) as c:
+        queue = c.sb.dataset.entities.queues[0].id
+        for path in (QUEUES, f"{QUEUES}/{queue}/members", TEAMS):
+            reply = await c.call("GET", path)
+            body = error_of(reply)
+            assert reply.status == 403 and body["code"] == "missing.any.permissions", path
+        assert "routing:queue:view" in error_of(await c.call("GET", QUEUES))["message"]
+        for path in (USERS, "/api/v2/routing/wrapupcodes", "/api/v2/flows"):
+            assert (await c.call("GET", path)).status == 200
+        stats = c.sb.stats()
+        assert stats.count("queues", 403) == 2 and stats.count("teams", 403) == 1
 
 
 async def walk_drifting(c: Client, clock: ManualClock, path: str, **params: Any) -> list[str]:

@@ -90,10 +90,10 @@ async def test_control_endpoints_drive_the_sandbox_and_are_not_counted() -> None
         async with session.delete(url + "/sandbox/faults") as r:
             assert r.status == 204 and c.sb.settings.faults == ()
         patch = {"availability_date": "2026-11-02T00:00:00Z", "rate_per_minute": 50,
-                 "listing_drift": 0.5}  # fmt: skip
+                 "denied_permissions": ["routing:queue:view"], "listing_drift": 0.5}  # fmt: skip
         async with session.patch(url + "/sandbox/settings", json=patch) as r:
             assert r.status == 200 and "client_secret" not in await r.json()
-        assert c.sb.settings.listing_drift == 0.5
+        assert c.sb.settings.denied_permissions == ("routing:queue:view",)
         avail = (await c.call("GET", f"{JOBS}/availability")).json()
         assert avail["dataAvailabilityDate"] == "2026-11-02T00:00:00.000Z"
         stats = c.sb.stats()
@@ -111,6 +111,7 @@ async def test_control_endpoints_refuse_bad_input() -> None:
             ("PATCH", "/sandbox/settings", {"port": 1}),
             ("PATCH", "/sandbox/settings", {"availability_date": "soon"}),
             ("PATCH", "/sandbox/settings", {"query_drift": 5}),
+            ("PATCH", "/sandbox/settings", {"denied_permissions": "routing:queue:view"}),
             ("PATCH", "/sandbox/settings", {"retention_days": 10}),
         ]:
             async with session.request(method, url + path, json=body) as r:
@@ -128,7 +129,8 @@ async def test_control_endpoints_refuse_bad_input() -> None:
 async def test_update_changes_live_settings_but_not_fixed_ones() -> None:
     """update() replaces settings live; dataset, host and port cannot change."""
     async with running() as c:
-        assert c.sb.update(analytics_permission=False).analytics_permission is False
+        denied = ("analytics:conversationDetail:view",)
+        assert c.sb.update(denied_permissions=denied).denied_permissions == denied
         assert (await c.call("GET", f"{JOBS}/availability")).status == 403
         with pytest.raises(ValueError, match="cannot change"):
             c.sb.update(port=1)
@@ -149,6 +151,7 @@ def test_settings_reject_impossible_values() -> None:
         {"listing_drift": 1.5},
         {"listing_max_page_size": 0},
         {"retention_days": 10},
+        {"denied_permissions": ["routing:queue:view"]},
     ):
         with pytest.raises(ValueError):
             SandboxSettings(**changes)
@@ -179,6 +182,10 @@ def test_cli_flags_build_the_settings() -> None:
             "--token-error-status",
             "401",
             "--no-analytics-permission",
+            "--deny-permission",
+            "routing:queue:view",
+            "--deny-permission",
+            "groups:team:view",
             "--listing-max-page-size",
             "200",
             "--queue-members-max-page-size",
@@ -222,7 +229,9 @@ def test_cli_flags_build_the_settings() -> None:
         60,
         401,
     )
-    assert (s.analytics_permission, s.latency_ms, s.latency_jitter_ms) == (False, 5, 2)
+    denied = ("analytics:conversationDetail:view", "analytics:agentConversationDetail:view",
+              "routing:queue:view", "groups:team:view")  # fmt: skip
+    assert (s.denied_permissions, s.latency_ms, s.latency_jitter_ms) == (denied, 5, 2)
     assert (s.listing_max_page_size, s.queue_members_max_page_size) == (200, 50)
     assert (s.listing_drift, s.retention_days) == (0.25, 365)
     assert (s.rate_per_minute, s.rate_window_s, s.max_concurrent_jobs) == (None, 30, 3)

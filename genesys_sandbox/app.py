@@ -1,6 +1,6 @@
 """The aiohttp application: routes plus one middleware that does, in order, what the real
-platform does around every API call: latency, bearer auth, the per-token rate limit, the
-analytics permission, injected faults, then the ErrorBody/correlation-id/rate-limit headers."""
+platform does around every API call: latency, bearer auth, the per-token rate limit, the route's
+permissions, injected faults, then the ErrorBody/correlation-id/rate-limit headers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 
-from genesys_sandbox import faults
+from genesys_sandbox import faults, permissions
 from genesys_sandbox.control import add_control_routes
 from genesys_sandbox.routes import CALL, Call, Routes
 from genesys_sandbox.settings import FaultRule
@@ -20,14 +20,10 @@ from genesys_sandbox.wire import (
     CORRELATION_HEADER,
     ApiProblem,
     error_response,
-    forbidden,
     new_correlation_id,
 )
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-ANALYTICS_ROUTES = frozenset(
-    {"jobs.submit", "jobs.status", "jobs.results", "jobs.delete", "jobs.availability", "query"}
-)
 NO_CACHE = {"Cache-Control": "no-cache, no-store, must-revalidate"}
 
 
@@ -97,7 +93,7 @@ class SandboxApp:
         return response
 
     def _admit(self, request: web.Request, route: str) -> dict[str, str]:
-        """Auth, then the rate limit, then the permission; returns the rate-limit headers."""
+        """Auth, then the rate limit, then the permissions; returns the rate-limit headers."""
         state, now = self.state, self.state.clock.now()
         authorization = request.headers.get("Authorization")
         limiter = state.limiter
@@ -117,10 +113,11 @@ class SandboxApp:
                 raise ApiProblem.of(
                     429, "too.many.requests.retry.after", seconds, headers=rate_headers
                 )
-        if route in ANALYTICS_ROUTES and not state.settings.analytics_permission:
-            denied = forbidden()
+        try:
+            permissions.check(route, state.settings.denied_permissions)
+        except ApiProblem as denied:
             denied.headers.update(rate_headers)
-            raise denied
+            raise
         return rate_headers
 
     async def _answer(
@@ -131,7 +128,7 @@ class SandboxApp:
         if rule is not None:
             self.state.stats.faults_injected[rule.kind] += 1
             if rule.kind in faults.BEFORE_HANDLER:
-                return await self._fault_answer(request, rule)
+                return await self._fault_answer(request, rule, route)
             CALL.get().fault = rule.kind
         try:
             response = await handler(request)
@@ -142,15 +139,17 @@ class SandboxApp:
             return await self._mangle(request, response, rule)
         return response
 
-    async def _fault_answer(self, request: web.Request, rule: FaultRule) -> web.StreamResponse:
+    async def _fault_answer(
+        self, request: web.Request, rule: FaultRule, route: str
+    ) -> web.StreamResponse:
         if rule.kind == "drop":
             CALL.get().dropped = True
             return faults.drop_connection(request)
         if rule.kind == "hang":
             CALL.get().dropped = True
             return await faults.hang(request, rule.hang_s, self.state.closing)
-        if rule.kind == "forbidden":
-            raise forbidden()
+        if rule.kind == "forbidden" or (rule.kind == "status" and rule.status == 403):
+            raise permissions.forbidden(permissions.required(route))
         if rule.kind == "cursor-rejected":
             raise ApiProblem(400, "bad.request", "The cursor is not valid for this job.")
         headers = {}

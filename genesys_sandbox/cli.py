@@ -13,6 +13,7 @@ import time
 from datetime import UTC, datetime
 
 from genesys_sandbox.data import DatasetSpec
+from genesys_sandbox.permissions import CONVERSATION_DETAIL_ANY
 from genesys_sandbox.server import Sandbox
 from genesys_sandbox.settings import FaultRule, SandboxSettings, fault_mix
 
@@ -35,8 +36,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--token-ttl", type=float, default=_DEMO.token_ttl_s, help="token lifetime, seconds")
     add("--token-error-status", type=int, choices=(400, 401), default=400,
         help="status of a wrong-secret answer (default 400, as observed)")  # fmt: skip
-    add("--no-analytics-permission", action="store_true",
-        help="answer analytics routes 403 missing.any.permissions")  # fmt: skip
+    add(
+        "--no-analytics-permission",
+        action="store_true",
+        help="shorthand: deny both conversation-detail permissions (analytics routes 403)",
+    )
+    add("--deny-permission", action="append", default=[], metavar="NAME",
+        help="repeatable: a permission the client lacks, e.g. routing:queue:view")  # fmt: skip
     add("--latency-ms", type=float, default=0.0, help="added latency per request")
     add("--jitter-ms", type=float, default=0.0, help="plus up to this much random latency")
     add("--rate-per-minute", type=int, default=_DEMO.rate_per_minute,
@@ -47,7 +53,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--job-expiry", type=float, default=_DEMO.job_expiry_s, help="seconds until EXPIRED")
     _add_availability(parser)
     add("--query-drift", type=float, default=0.0, help="fraction of query pages that repeat")
+    _add_listings(parser)
     _add_faults(parser)
+
+
+def _add_listings(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add(
+        "--listing-max-page-size",
+        type=int,
+        default=_DEMO.listing_max_page_size,
+        help="largest page of the entity listings (a larger pageSize is served at it)",
+    )
+    add(
+        "--queue-members-max-page-size",
+        type=int,
+        default=_DEMO.queue_members_max_page_size,
+        help="largest page of a queue's members",
+    )
+    add(
+        "--listing-drift",
+        type=float,
+        default=0.0,
+        help="chance that a listing page is preceded by one entity deleted and one created",
+    )
+    add("--retention-days", type=int, default=_DEMO.retention_days,
+        help="analytics data retention the org reports (90-1825)")  # fmt: skip
 
 
 def _add_availability(parser: argparse.ArgumentParser) -> None:
@@ -90,15 +121,23 @@ def settings_from_args(args: argparse.Namespace) -> SandboxSettings:
         dataset=dataset, host=args.host, port=args.port, client_id=args.client_id,
         client_secret=args.client_secret, token_ttl_s=args.token_ttl,
         token_error_status=args.token_error_status,
-        analytics_permission=not args.no_analytics_permission,
+        denied_permissions=_denied(args),
         rate_per_minute=args.rate_per_minute or None, rate_window_s=args.rate_window,
         max_concurrent_jobs=args.max_concurrent_jobs, latency_ms=args.latency_ms,
         latency_jitter_ms=args.jitter_ms, job_delay_s=args.job_delay,
         job_expiry_s=args.job_expiry, availability_date=args.availability_date,
         availability_lag_s=args.availability_lag, query_drift=args.query_drift,
+        listing_max_page_size=args.listing_max_page_size,
+        queue_members_max_page_size=args.queue_members_max_page_size,
+        listing_drift=args.listing_drift, retention_days=args.retention_days,
         faults=(*fault_mix(args.fault_rate), *args.fault) if args.fault_rate else tuple(args.fault),
         fault_seed=args.fault_seed,
     )  # fmt: skip
+
+
+def _denied(args: argparse.Namespace) -> tuple[str, ...]:
+    shorthand = CONVERSATION_DETAIL_ANY if args.no_analytics_permission else ()
+    return tuple(dict.fromkeys([*shorthand, *args.deny_permission]))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,6 +23,10 @@ class SandboxClock:
         moment = self._source() if at is None else at
         return self._anchor_wall + timedelta(seconds=moment - self._anchor_mono)
 
+    def at(self, wall: datetime) -> float:
+        """The monotonic instant of UTC wall time ``wall`` (the inverse of ``wall``)."""
+        return self._anchor_mono + (wall - self._anchor_wall).total_seconds()
+
 
 class ManualClock:
     """A clock source that only moves when told to: ``Sandbox(settings, clock=ManualClock())``."""

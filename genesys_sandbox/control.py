@@ -11,15 +11,16 @@ from aiohttp import web
 
 from genesys_sandbox.settings import FaultRule
 from genesys_sandbox.state import SandboxState
-from genesys_sandbox.wire import ApiProblem, parse_instant
+from genesys_sandbox.wire import ApiProblem, format_instant, parse_instant
 
 # Settings PATCH /sandbox/settings accepts: the scalar ones (faults have their own endpoint).
 SCALAR_SETTINGS = frozenset({
-    "client_id", "client_secret", "token_ttl_s", "token_error_status", "analytics_permission",
+    "client_id", "client_secret", "token_ttl_s", "token_error_status", "denied_permissions",
     "rate_per_minute", "rate_window_s", "max_concurrent_jobs", "latency_ms", "latency_jitter_ms",
     "job_delay_s", "job_expiry_s", "availability_date", "availability_lag_s",
     "query_default_page_size", "query_max_page_size", "query_max_interval_days",
-    "job_default_page_size", "job_max_page_size", "query_drift", "fault_seed",
+    "job_default_page_size", "job_max_page_size", "query_drift", "listing_max_page_size",
+    "queue_members_max_page_size", "listing_drift", "retention_days", "fault_seed",
 })  # fmt: skip
 
 
@@ -28,6 +29,7 @@ def add_control_routes(app: web.Application, state: SandboxState) -> None:
     app.router.add_get("/sandbox/stats", control.stats)
     app.router.add_post("/sandbox/reset-stats", control.reset_stats)
     app.router.add_get("/sandbox/ground-truth", control.ground_truth)
+    app.router.add_get("/sandbox/listings/{route}/ground-truth", control.listing_truth)
     app.router.add_post("/sandbox/revoke-tokens", control.revoke_tokens)
     app.router.add_post("/sandbox/faults", control.add_faults)
     app.router.add_delete("/sandbox/faults", control.clear_faults)
@@ -63,6 +65,26 @@ class _Control:
         ids = sorted(self.state.dataset.ids_starting_in(start, end))
         return _json({"count": len(ids), "ids": ids})
 
+    async def listing_truth(self, request: web.Request) -> web.Response:
+        """Ids of a listing present throughout [start, end] and ever present in it (sorted),
+        with its drift history; start and end are wall-clock instants of the sandbox's clock."""
+        collection = self.state.listings.get(request.match_info["route"])
+        if collection is None:
+            return _bad(f"Name a drifting listing: {sorted(self.state.listings)}.")
+        try:
+            start = parse_instant(request.query["start"])
+            end = parse_instant(request.query["end"])
+        except (KeyError, ApiProblem):
+            return _bad("Give start and end as ISO-8601 instants.")
+        t0, t1, wall = self.state.clock.at(start), self.state.clock.at(end), self.state.clock.wall
+        history = [{"at": format_instant(wall(t)), "event": event, "id": entity_id}
+                   for t, event, entity_id in collection.history()]  # fmt: skip
+        return _json({
+            "present_throughout": sorted(collection.present_throughout(t0, t1)),
+            "ever_present": sorted(collection.ever_present(t0, t1)),
+            "history": history,
+        })  # fmt: skip
+
     async def revoke_tokens(self, request: web.Request) -> web.Response:
         self.state.revoke_tokens()
         return web.Response(status=204)
@@ -90,6 +112,8 @@ class _Control:
                 raise ValueError(f"settings {sorted(unknown)} cannot be patched")
             if changes.get("availability_date") is not None:
                 changes["availability_date"] = _instant(changes["availability_date"])
+            if isinstance(changes.get("denied_permissions"), list):
+                changes["denied_permissions"] = tuple(changes["denied_permissions"])
             settings = self.state.update(**changes)
         except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
             return _bad(f"Send a JSON object of scalar settings: {exc}")

@@ -1,9 +1,12 @@
 """The sandbox's conversations: built once from a seed, held as ready-to-serve JSON bytes.
 
-`Dataset.build(spec)` draws N conversation start instants over the range (busier in the org's
-daytime, quieter at weekends), generates one nested AnalyticsConversation per start (see
-`recordgen`), and serialises each once. The server joins `job_record(i)` bytes into pages, so it
-never touches a dict; the index methods implement the two matching rules of genesys-api.md §5.1-5.2.
+`Dataset.build(spec)` draws the org's entities and its agents' shifts, then N conversation
+start instants over the range (busier in the org's daytime, quieter at weekends), generates one
+nested AnalyticsConversation per start (see `recordgen`), and serialises each once. The
+entities, the schedule and the log of who handled what when stay with the dataset: the listing
+routes serve the entities and the agents' status history is derived from the other two.
+The server joins `job_record(i)` bytes into pages, so it never touches a dict; the index
+methods implement the two matching rules of genesys-api.md §5.1-5.2.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from itertools import accumulate
 
 import orjson
 
+from genesys_sandbox.entities import Entities, build_entities
 from genesys_sandbox.orgdata import build_org, make_formatter
-from genesys_sandbox.recordgen import RecordGenerator, truncate_ongoing
+from genesys_sandbox.recordgen import HandlingLog, RecordGenerator, truncate_ongoing
+from genesys_sandbox.schedule import Schedule
 
 DAY_MS = 86_400_000
 _HOUR_MS = 3_600_000
@@ -83,7 +88,8 @@ class DatasetSpec:
 class Dataset:
     """N conversations sorted by conversationStart, with their records precomputed as bytes."""
 
-    __slots__ = ("_max_duration_ms", "_ongoing", "_records", "ends_ms", "ids", "spec", "starts_ms")
+    __slots__ = ("_max_duration_ms", "_ongoing", "_records", "ends_ms", "entities", "handling",
+                 "ids", "schedule", "spec", "starts_ms")  # fmt: skip
 
     def __init__(
         self,
@@ -92,8 +98,10 @@ class Dataset:
         starts_ms: list[int],
         ends_ms: list[int | None],
         records: list[bytes],
+        org: tuple[Entities, Schedule, HandlingLog],
     ) -> None:
         self.spec = spec
+        self.entities, self.schedule, self.handling = org
         self.ids = ids  # conversationId, index-aligned, sorted by conversationStart
         self.starts_ms = starts_ms  # epoch ms UTC, ascending
         self.ends_ms = ends_ms  # None = still ongoing
@@ -113,7 +121,11 @@ class Dataset:
     @classmethod
     def _build(cls, spec: DatasetSpec) -> Dataset:
         rng = random.Random(spec.seed)
-        generator = RecordGenerator(rng, build_org(rng), fmt := make_formatter())
+        entities = build_entities(rng, (spec.start_ms, spec.end_ms))
+        schedule = Schedule(entities, (spec.start_ms, spec.end_ms), rng)
+        fmt = make_formatter()
+        generator = RecordGenerator(rng, build_org(rng, entities), fmt, schedule)
+        handling = generator.handling
         starts = _draw_starts(rng, spec)
         tail_from, range_end = spec.end_ms - spec.ongoing_tail_minutes * 60_000, spec.end_ms
         ids: list[str] = []
@@ -121,6 +133,7 @@ class Dataset:
         ends: list[int | None] = []
         dumps, conversation = orjson.dumps, generator.conversation
         for start in starts:
+            logged = len(handling)
             record, end = conversation(start)
             ids.append(record["conversationId"])
             if start >= tail_from:
@@ -128,13 +141,14 @@ class Dataset:
                 # range ends, as the API would show it while it is still going on.
                 cut = start + int(rng.random() * (min(end, range_end) - start))
                 truncate_ongoing(record, fmt(cut))
+                handling.drop_started_after(logged, cut)
                 ends.append(None)
             else:
                 ends.append(end)
             # orjson over-allocates its output and shrinks it in place, leaving a hole next to
             # every kept record (9 KB resident per 5 KB record); an exact-size copy avoids that.
             records.append(bytes(memoryview(dumps(record))))
-        return cls(spec, ids, starts, ends, records)
+        return cls(spec, ids, starts, ends, records, (entities, schedule, handling))
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -1,9 +1,11 @@
-"""Conversation-details jobs: the state machine on the sandbox clock, cursors and result pages.
+"""Analytics details jobs of any family: the state machine on the sandbox clock, the concurrency
+cap, cursors and result windows. What a job selects and how a page reads belong to its family
+(``conversation_jobs``, ``userdetails``).
 
 Timeline of a job submitted at t with delay d and expiry e: QUEUED until t + d/2, PENDING until
 t + d, then FULFILLED (or FAILED when a fault said so) until t + d + e, then EXPIRED; once another
-e has passed the job is forgotten (404). Pages are joined from the dataset's precomputed record
-bytes, never re-serialised, so the server is not the bottleneck of a benchmark.
+e has passed the job is forgotten (404). A job of one family is unknown (404) to the other's
+routes, and each family has its own cap of active jobs per client [INF].
 """
 
 from __future__ import annotations
@@ -11,16 +13,14 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from genesys_sandbox.clock import SandboxClock
-from genesys_sandbox.data import Dataset
-from genesys_sandbox.queries import JobQuery
 from genesys_sandbox.wire import ApiProblem, format_instant
 
+T = TypeVar("T")
 ACTIVE = frozenset({"QUEUED", "PENDING"})
 CONCURRENCY_LIMIT = {"namespace": "analytics", "key": "details.jobs.concurrent.access.max"}
 FAILURE_MESSAGE = "The job failed to complete. Submit it again."
@@ -28,11 +28,12 @@ FAILURE_MESSAGE = "The job failed to complete. Submit it again."
 
 @dataclass(slots=True)
 class Job:
-    """One submitted job and the instants (sandbox clock) at which its state changes."""
+    """One submitted job, the rows it fixed at submission, and when its state changes."""
 
     id: str
     owner: str
-    indices: Sequence[int]
+    family: str  # "conversations" or "users"
+    rows: Sequence[Any]
     submitted_at: float
     pending_at: float
     completes_at: float
@@ -51,41 +52,33 @@ class Job:
         return "PENDING" if now >= self.pending_at else "QUEUED"
 
 
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The rows [offset, end) of one results page, and the cursor of the next (None: last)."""
+
+    offset: int
+    end: int
+    cursor: str | None
+
+
 class JobBoard:
     """Every job of the sandbox, and the answers of the job routes."""
 
-    def __init__(self, dataset: Dataset, clock: SandboxClock) -> None:
-        self._dataset = dataset
+    def __init__(self, clock: SandboxClock) -> None:
         self._clock = clock
         self._jobs: dict[str, Job] = {}
 
-    def select(self, query: JobQuery, availability_ms: int) -> Sequence[int]:
-        """The indices a job returns: overlap (or touched-day) matches that are available.
-
-        The datalake only holds what happened before its dataAvailabilityDate when the job
-        ran, so conversations starting at or after it are left out (a plausible model of the
-        lag; the live rule is not documented).
-        """
-        sel = query.selection
-        data = self._dataset
-        if query.start_of_day:
-            found: Sequence[int] = data.indices_starting_on_days_touched(sel.start_ms, sel.end_ms)
-        else:
-            found = data.indices_overlapping(sel.start_ms, sel.end_ms)
-        cutoff = bisect_left(data.starts_ms, availability_ms)
-        found = found[: bisect_left(found, cutoff)]
-        if sel.descending:
-            found = found[::-1]
-        return found[: query.limit] if query.limit is not None else found
-
     def submit(
-        self, owner: str, indices: Sequence[int], *, delay_s: float, expiry_s: float,
+        self, owner: str, family: str, rows: Sequence[Any], *, delay_s: float, expiry_s: float,
         max_active: int, failed: bool = False,
     ) -> Job:  # fmt: skip
-        """Create a job, unless ``owner`` already has ``max_active`` queued or pending jobs."""
+        """A new job, unless ``owner`` has ``max_active`` queued or pending ones of ``family``."""
         now = self._clock.now()
         self._forget_old(now)
-        active = sum(j.owner == owner and j.state(now) in ACTIVE for j in self._jobs.values())
+        active = sum(
+            j.owner == owner and j.family == family and j.state(now) in ACTIVE
+            for j in self._jobs.values()
+        )
         if active >= max_active:
             limit = {**CONCURRENCY_LIMIT, "value": max_active}
             raise ApiProblem.of(
@@ -94,7 +87,7 @@ class JobBoard:
             )  # fmt: skip
         completes_at = now + delay_s
         job = Job(
-            id=str(uuid.uuid4()), owner=owner, indices=indices, submitted_at=now,
+            id=str(uuid.uuid4()), owner=owner, family=family, rows=rows, submitted_at=now,
             pending_at=now + delay_s / 2, completes_at=completes_at,
             expires_at=completes_at + expiry_s, forgotten_at=completes_at + 2 * expiry_s,
             failed=failed,
@@ -102,10 +95,10 @@ class JobBoard:
         self._jobs[job.id] = job
         return job
 
-    def get(self, job_id: str) -> Job:
-        """The job, or 404 when it never existed or was forgotten after expiry."""
+    def get(self, job_id: str, family: str) -> Job:
+        """The job, or 404 when it never existed in ``family`` or was forgotten after expiry."""
         job = self._jobs.get(job_id)
-        if job is None or self._clock.now() >= job.forgotten_at:
+        if job is None or job.family != family or self._clock.now() >= job.forgotten_at:
             raise ApiProblem.of(404, "not.found")
         return job
 
@@ -137,14 +130,8 @@ class JobBoard:
         job.expires_at = min(job.expires_at, now)
         job.forgotten_at = job.expires_at + retention
 
-    def page(
-        self, job: Job, cursor: str | None, size: int, availability: str, repeat: bool = False
-    ) -> bytes:
-        """A results page: before FULFILLED 400, expired or cancelled 404, else the records.
-
-        ``repeat`` (the repeat-records fault) sends some records twice, as a results store
-        that is re-indexed under a cursor might: the previous page's last record again first
-        (a repeat across the page seam), and this page's middle record twice (within it)."""
+    def window(self, job: Job, cursor: str | None, size: int) -> Window:
+        """The rows of a results page: before FULFILLED 400, expired or cancelled 404."""
         state = job.state(self._clock.now())
         if state in ("EXPIRED", "CANCELLED"):
             raise ApiProblem.of(404, "not.found")
@@ -153,21 +140,23 @@ class JobBoard:
             raise ApiProblem(400, "bad.request", f"The job is {state}; results need FULFILLED.")
         offset = 0 if cursor is None else decode_cursor(cursor, job)
         end = offset + size
-        chosen = list(job.indices[offset:end])
-        if repeat and chosen:
-            chosen.insert(len(chosen) // 2, chosen[len(chosen) // 2])
-            if offset > 0:
-                chosen.insert(0, job.indices[offset - 1])
-        records = b",".join(map(self._dataset.job_record, chosen))
-        tail = b""
-        if end < len(job.indices):
-            tail = b'"cursor":"' + encode_cursor(end, job).encode() + b'",'
-        return (b'{"conversations":[' + records + b"]," + tail
-                + b'"dataAvailabilityDate":"' + availability.encode() + b'"}')  # fmt: skip
+        return Window(offset, end, encode_cursor(end, job) if end < len(job.rows) else None)
 
     def _forget_old(self, now: float) -> None:
         for job_id in [k for k, j in self._jobs.items() if now >= j.forgotten_at]:
             del self._jobs[job_id]
+
+
+def with_repeats(chosen: list[T], previous: T | None) -> list[T]:
+    """The repeat-records fault: ``chosen``'s middle item twice, and the previous page's last
+    item first (a repeat across the seam), as a results store re-indexed under a cursor might."""
+    if not chosen:
+        return chosen
+    repeated = list(chosen)
+    repeated.insert(len(repeated) // 2, repeated[len(repeated) // 2])
+    if previous is not None:
+        repeated.insert(0, previous)
+    return repeated
 
 
 def encode_cursor(offset: int, job: Job) -> str:
@@ -182,6 +171,6 @@ def decode_cursor(cursor: str, job: Job) -> int:
         offset = int(offset_text)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         offset, tag = -1, ""
-    if tag != job.id[:8] or not 0 < offset < len(job.indices):
+    if tag != job.id[:8] or not 0 < offset < len(job.rows):
         raise ApiProblem(400, "bad.request", "The cursor is not valid for this job.")
     return offset

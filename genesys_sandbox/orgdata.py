@@ -1,4 +1,4 @@
-"""Building blocks of generated records: ids, timestamps, the org's entities, media profiles.
+"""Building blocks of generated records: ids, timestamps, the generator's org view, media.
 
 Everything here is drawn once per dataset (or is constant); `recordgen` combines it per
 conversation. Several pools exist only to keep the per-conversation work small.
@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from statistics import NormalDist
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from genesys_sandbox.entities import Entities
 
 _MINUTE_MS = 60_000
 _ID_BATCH = 1024
@@ -73,15 +77,17 @@ class IdSource:
 
 @dataclass(frozen=True, slots=True)
 class Org:
-    """The fixed entities conversations refer to: queues, agents, flows, and so on."""
+    """What the generator draws from: the entities' ids as flat tuples (fast to index in the
+    hot loop), and pools of values that are not entities (edges, numbers, attributes, ...)."""
 
-    divisions: tuple[str, ...]
+    home_division: str
     queues: tuple[tuple[str, str, str], ...]  # (id, name, divisionId)
     agents: tuple[tuple[str, str, str], ...]  # (userId, name, teamId)
     flows: dict[str, tuple[tuple[str, str, str], ...]]  # flowType -> (id, name, version)
-    edges: tuple[str, ...]
     wrapup_codes: tuple[str, ...]
     skills: tuple[str, ...]
+    languages: tuple[str, ...]
+    edges: tuple[str, ...]
     outcomes: tuple[str, ...]
     campaigns: tuple[tuple[str, str], ...]  # (campaignId, contactListId)
     numbers: tuple[str, ...]  # the org's own phone numbers
@@ -90,11 +96,9 @@ class Org:
     quality: tuple[tuple[float, float], ...]  # (MOS, R-factor) of a voice endpoint
 
 
-_QUEUE_NAMES = ("Support", "Billing", "Sales", "Tech Support", "Retention", "Claims", "Orders")
 _FIRST = ("Ana", "Ben", "Chloe", "Dev", "Elif", "Femi", "Grace", "Hugo", "Ines", "Jon", "Kai")
 _LAST = ("Silva", "Okafor", "Nguyen", "Smith", "Kowalski", "Haddad", "Tanaka", "Brown", "Rossi")
-PEOPLE = tuple(f"{first} {last}" for first in _FIRST for last in _LAST)
-_FLOW_TYPES = ("INBOUNDCALL", "INBOUNDSHORTMESSAGE", "INBOUNDEMAIL", "INBOUNDCHAT", "OUTBOUNDCALL")
+PEOPLE = tuple(f"{first} {last}" for first in _FIRST for last in _LAST)  # customers' names
 # Participant data as flows set it. No value may contain "}" or '"': data.py strips attributes
 # from the serialised record with a regex that relies on it.
 _ATTRS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -108,30 +112,21 @@ _ATTRS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def build_org(rng: random.Random) -> Org:
-    """Draw the org's entities; sizes are those of a mid-sized contact center."""
+def build_org(rng: random.Random, entities: Entities) -> Org:
+    """The generator's view of ``entities``, plus pools drawn from ``rng``."""
     take = IdSource(rng).take
-    teams, divisions = take(12), take(3)
-    queue_names = [f"{name} {tier}" for tier in (1, 2) for name in _QUEUE_NAMES]
-    # Most queues sit in the home division, as in a typical org.
-    queue_divisions = [divisions[0 if i < 10 else i % 3] for i in range(len(queue_names))]
+    flows: dict[str, list[tuple[str, str, str]]] = {}
+    for flow in entities.flows:
+        flows.setdefault(flow.type, []).append((flow.id, flow.name, flow.version))
     return Org(
-        divisions=tuple(divisions),
-        queues=tuple(zip(take(len(queue_names)), queue_names, queue_divisions, strict=True)),
-        agents=tuple(
-            (user_id, PEOPLE[i % len(PEOPLE)], teams[i % len(teams)])
-            for i, user_id in enumerate(take(240))
-        ),
-        flows={
-            flow_type: tuple(
-                (flow_id, f"{flow_type.title()} {n + 1}", f"{3 + n * 5}.0")
-                for n, flow_id in enumerate(take(3))
-            )
-            for flow_type in _FLOW_TYPES
-        },
+        home_division=entities.divisions[0].id,
+        queues=tuple((q.id, q.name, q.division_id) for q in entities.queues),
+        agents=tuple((a.id, a.name, a.team_id or "") for a in entities.agents),
+        flows={flow_type: tuple(found) for flow_type, found in flows.items()},
+        wrapup_codes=tuple(w.id for w in entities.wrapup_codes),
+        skills=tuple(s.id for s in entities.skills),
+        languages=tuple(lang.id for lang in entities.languages),
         edges=tuple(take(4)),
-        wrapup_codes=tuple(take(15)),
-        skills=tuple(take(10)),
         outcomes=tuple(take(6)),
         campaigns=tuple(zip(take(3), take(3), strict=True)),
         numbers=tuple(f"tel:+1800555{rng.randrange(10_000):04d}" for _ in range(6)),

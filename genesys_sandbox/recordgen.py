@@ -9,6 +9,7 @@ helpers, and format every distinct instant once.
 from __future__ import annotations
 
 import random
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from genesys_sandbox.orgdata import (
     Media,
     Org,
 )
+from genesys_sandbox.schedule import Schedule
 
 Record = dict[str, Any]
 _PROVIDERS = {"voice": "Edge", "message": "PureCloud Messaging", "email": "PureCloud Email",
@@ -45,7 +47,7 @@ class _Leg:
     """
 
     queue: tuple[str, str, str]
-    agent: tuple[str, str, str]
+    agent: int  # index into Org.agents
     queued: int
     queued_at: str
     alert: int
@@ -58,11 +60,48 @@ class _Leg:
     abandoned: bool = False
 
 
-class RecordGenerator:
-    """Builds one conversation record at a time, drawing from one seeded stream in order."""
+class HandlingLog:
+    """Who handled what when: (agent index, alert or dial instant, wrap-up end) per agent leg."""
 
-    def __init__(self, rng: random.Random, org: Org, fmt: Callable[[int], str]) -> None:
+    __slots__ = ("agents", "ends", "starts")
+
+    def __init__(self) -> None:
+        self.agents = array("H")
+        self.starts = array("q")  # epoch ms
+        self.ends = array("q")
+
+    def __len__(self) -> int:
+        return len(self.agents)
+
+    def add(self, agent: int, start: int, end: int) -> None:
+        self.agents.append(agent)
+        self.starts.append(start)
+        self.ends.append(end)
+
+    def drop_started_after(self, first: int, cut: int) -> None:
+        """Forget entries from ``first`` on that start after ``cut`` (legs an ongoing
+        conversation's snapshot does not show yet)."""
+        entries = zip(self.agents[first:], self.starts[first:], self.ends[first:], strict=True)
+        kept = [(a, s, e) for a, s, e in entries if s <= cut]
+        for column in (self.agents, self.starts, self.ends):
+            del column[first:]
+        for entry in kept:
+            self.add(*entry)
+
+
+class RecordGenerator:
+    """Builds one conversation record at a time, drawing from one seeded stream in order.
+
+    Queue legs are answered by members of the queue on queue at the alert (``schedule``);
+    every agent leg is written to ``handling`` for the status history.
+    """
+
+    def __init__(
+        self, rng: random.Random, org: Org, fmt: Callable[[int], str], schedule: Schedule
+    ) -> None:
         self._rng = rng
+        self._schedule = schedule
+        self.handling = HandlingLog()
         self._r = r = rng.random
         # A closure, not a method: it runs ten times per conversation.
         self._pick: Callable[[Sequence[Any]], Any] = lambda seq: seq[int(r() * len(seq))]
@@ -100,7 +139,7 @@ class RecordGenerator:
     def _division_ids(self) -> list[str]:
         divisions = self._divisions  # those of the queues the conversation went through
         if not divisions:
-            return [self._org.divisions[0]]
+            return [self._org.home_division]
         return divisions[:1] if len(divisions) == 1 else sorted(set(divisions))
 
     def _participants(self, t0: int) -> tuple[list[Record], int, bool, str, str]:
@@ -197,6 +236,7 @@ class RecordGenerator:
         for n, leg in enumerate(legs):
             middle.append(self._acd(m, ctx, [next(ids), next(ids)], peer, leg))
             if not leg.abandoned:
+                self.handling.add(leg.agent, leg.alert, leg.wrap_end)
                 last = n == len(legs) - 1
                 hang = ("client" if agent_hangs_up else "peer") if last else "transfer"
                 middle.append(self._agent(m, ctx, [next(ids), next(ids)], peer, leg, hang))
@@ -215,17 +255,19 @@ class RecordGenerator:
 
     def _legs(self, m: Media, t: int, t_at: str) -> list[_Leg]:
         """One queue/agent stint, two when the first agent transfers."""
-        r, f, queues, agents = self._r, self._fmt, self._org.queues, self._org.agents
+        r, f, queues = self._r, self._fmt, self._org.queues
         legs: list[_Leg] = []
         for n in range(2 if r() < m.transfer else 1):
-            queue, agent = queues[int(r() * len(queues))], agents[int(r() * len(agents))]
+            q = int(r() * len(queues))
+            queue = queues[q]
             self._divisions.append(queue[2])
             answer = t + 500 + m.waits[int(r() * QUANTILES)] + int(r() * 1_000)
             answer_at = f(answer)
             if n == 0 and r() < m.abandon:
-                return [_Leg(queue, agent, t, t_at, answer, answer, answer_at, None, answer,
+                return [_Leg(queue, -1, t, t_at, answer, answer, answer_at, None, answer,
                              answer_at, answer, True)]  # fmt: skip
             alert = max(t, answer - 2_000 - int(r() * 13_000))
+            agent = self._pick(self._schedule.answerers(q, alert))
             talk = m.talks[int(r() * QUANTILES)] + int(r() * 1_000)
             hold = None
             if r() < m.hold:
@@ -331,6 +373,8 @@ class RecordGenerator:
                            "queueId": queue_id}  # fmt: skip
         if self._r() < 0.3:
             segment["requestedRoutingSkillIds"] = [self._pick(self._org.skills)]
+        if self._r() < 0.2:
+            segment["requestedLanguageId"] = self._pick(self._org.languages)
         session = {**ctx, "peerId": peer, "remote": self._customer_name,
                    "requestedRoutings": [m.routing], "sessionId": ids[1], "usedRouting": m.routing,
                    "metrics": metrics, "segments": [segment]}  # fmt: skip
@@ -365,7 +409,7 @@ class RecordGenerator:
         sessions = [session]
         if m.media_type == "callback":
             sessions.append(self._callback_call(ctx["callbackNumbers"][0], leg, disconnect))
-        user_id, name, team = leg.agent
+        user_id, name, team = self._org.agents[leg.agent]
         return {"participantId": ids[0], "participantName": name, "purpose": "agent",
                 "teamId": team, "userId": user_id, "sessions": sessions}  # fmt: skip
 
@@ -435,7 +479,8 @@ class RecordGenerator:
         else:
             external_segments[0]["disconnectType"] = self._pick(("timeout", "endpoint"))
             agent_segments[1]["disconnectType"] = "peer"
-        agent_segments.append(self._wrapup(s3, s4, self._pick(org.queues)[0]))
+        q = int(r() * len(org.queues))
+        agent_segments.append(self._wrapup(s3, s4, org.queues[q][0]))
         metrics = [{"name": "nOutbound", "value": 1, "emitDate": s0},
                    {"name": "nOutboundAttempted", "value": 1, "emitDate": s0},
                    {"name": "tDialing", "value": dialed - t0, "emitDate": s1},
@@ -449,7 +494,9 @@ class RecordGenerator:
             ]
         metrics += [{"name": "tAcw", "value": wrap_end - talk_end, "emitDate": s4},
                     {"name": "tHandle", "value": wrap_end - t0, "emitDate": s4}]  # fmt: skip
-        user_id, name, team = self._pick(org.agents)
+        agent = self._pick(self._schedule.answerers(q, t0))
+        self.handling.add(agent, t0, wrap_end)
+        user_id, name, team = org.agents[agent]
         agent_session: Record = {**ctx, "recording": answered, "remote": self._customer_name,
                                  "sessionId": ids[1]}  # fmt: skip
         external_session: Record = {**ctx, "peerId": ids[1], "remote": name, "sessionId": ids[3]}

@@ -10,7 +10,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from genesys_sandbox import conversation_jobs
 from genesys_sandbox.auth import client_credentials, login
+from genesys_sandbox.listing_routes import ListingRoutes
 from genesys_sandbox.queries import (
     check_interval_length,
     parse_body,
@@ -19,7 +21,6 @@ from genesys_sandbox.queries import (
     parse_selection,
 )
 from genesys_sandbox.state import SandboxState
-from genesys_sandbox.users import users_page
 from genesys_sandbox.wire import ApiProblem, json_response, login_error, to_ms
 
 JOBS = "/api/v2/analytics/conversations/details/jobs"
@@ -46,6 +47,7 @@ class Routes:
 
     def table(self) -> list[tuple[str, str, str, Any]]:
         """(method, path, route name, handler); availability before {job_id} so it wins."""
+        listings = ListingRoutes(self.state).table()
         return [
             ("POST", "/oauth/token", "oauth.token", self.token),
             ("POST", JOBS, "jobs.submit", self.submit_job),
@@ -54,7 +56,7 @@ class Routes:
             ("GET", f"{JOBS}/{{job_id}}/results", "jobs.results", self.job_results),
             ("DELETE", f"{JOBS}/{{job_id}}", "jobs.delete", self.delete_job),
             ("POST", "/api/v2/analytics/conversations/details/query", "query", self.query),
-            ("GET", "/api/v2/users", "users", self.list_users),
+            *listings,
             ("GET", "/api/v2/tokens/me", "tokens.me", self.token_info),
             ("DELETE", "/api/v2/tokens/me", "tokens.me", self.revoke_token),
         ]
@@ -77,10 +79,12 @@ class Routes:
         """POST .../details/jobs: 202 {jobId}; the job fixes its result set now."""
         query = parse_job_query(parse_body(await request.read()))
         s = self.state.settings
-        indices = self.state.jobs.select(query, to_ms(self.state.availability()))
+        availability = to_ms(self.state.availability())
+        indices = conversation_jobs.select(self.state.dataset, query, availability)
         job = self.state.jobs.submit(
-            s.client_id, indices, delay_s=s.job_delay_s, expiry_s=s.job_expiry_s,
-            max_active=s.max_concurrent_jobs, failed=CALL.get().fault == "job-failed",
+            s.client_id, conversation_jobs.FAMILY, indices, delay_s=s.job_delay_s,
+            expiry_s=s.job_expiry_s, max_active=s.max_concurrent_jobs,
+            failed=CALL.get().fault == "job-failed",
         )  # fmt: skip
         self.state.stats.jobs_created += 1
         self.state.stats.job_records += len(indices)
@@ -91,23 +95,25 @@ class Routes:
         return json_response(orjson.dumps(body))
 
     async def job_status(self, request: web.Request) -> web.Response:
-        job = self.state.jobs.get(request.match_info["job_id"])
+        job = self.state.jobs.get(request.match_info["job_id"], conversation_jobs.FAMILY)
         return json_response(orjson.dumps(self.state.jobs.status(job)))
 
     async def job_results(self, request: web.Request) -> web.Response:
         """GET .../jobs/{id}/results?pageSize&cursor: one page, cursor absent on the last."""
         s = self.state.settings
         size = _page_size(request, s.job_default_page_size, s.job_max_page_size)
-        job = self.state.jobs.get(request.match_info["job_id"])
+        job = self.state.jobs.get(request.match_info["job_id"], conversation_jobs.FAMILY)
         if CALL.get().fault == "job-expired":
             self.state.jobs.expire_now(job)
-        cursor = request.query.get("cursor") or None
+        window = self.state.jobs.window(job, request.query.get("cursor") or None, size)
         repeat = CALL.get().fault == "repeat-records"
-        body = self.state.jobs.page(job, cursor, size, self.state.availability_text(), repeat)
-        return json_response(body)
+        availability = self.state.availability_text()
+        return json_response(
+            conversation_jobs.page(self.state.dataset, job, window, availability, repeat)
+        )
 
     async def delete_job(self, request: web.Request) -> web.Response:
-        job = self.state.jobs.get(request.match_info["job_id"])
+        job = self.state.jobs.get(request.match_info["job_id"], conversation_jobs.FAMILY)
         if self.state.jobs.cancel(job):
             self.state.stats.jobs_deleted += 1
         return web.Response(status=204)
@@ -120,9 +126,6 @@ class Routes:
         check_interval_length(selection, s.query_max_interval_days)
         size, number = parse_paging(body, s.query_default_page_size, s.query_max_page_size)
         return json_response(self.state.pager.page(selection, size, number, s.query_drift))
-
-    async def list_users(self, request: web.Request) -> web.Response:
-        return json_response(users_page(self.state.users, dict(request.query)))
 
     async def token_info(self, request: web.Request) -> web.Response:
         """GET /api/v2/tokens/me: a cheap TokenInfo, handy as a credentials probe."""

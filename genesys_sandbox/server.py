@@ -9,6 +9,7 @@ import functools
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -22,6 +23,19 @@ from genesys_sandbox.state import SandboxState
 from genesys_sandbox.stats import SandboxStats
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class ListingTruth:
+    """Which ids a listing held over an interval: during all of it, and at some instant of it.
+
+    A correct snapshot taken over the interval holds every id of ``present_throughout``, and
+    nothing outside ``ever_present``."""
+
+    present_throughout: frozenset[str]
+    ever_present: frozenset[str]
+
+
 # Datasets up to this size are memoised: test suites start many sandboxes over the same spec.
 CACHED_DATASET_MAX = 50_000
 SHUTDOWN_TIMEOUT_S = 0.5
@@ -126,6 +140,18 @@ class Sandbox:
         """``dataclasses.replace`` on the live settings (dataset, host and port are fixed)."""
         return self.state.update(**changes)
 
+    def now(self) -> float:
+        """The sandbox clock's instant, as listing truth and drift history count time."""
+        return self.state.clock.now()
+
+    def listing_truth(self, route: str, t0: float, t1: float) -> ListingTruth:
+        """Ground truth of a drifting listing over [t0, t1] (sandbox clock, see ``now``)."""
+        collection = self.state.listings[route]
+        return ListingTruth(
+            frozenset(collection.present_throughout(t0, t1)),
+            frozenset(collection.ever_present(t0, t1)),
+        )
+
 
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
@@ -181,6 +207,12 @@ class ThreadedSandbox:
 
     def update(self, **changes: Any) -> SandboxSettings:
         return self._call(self._sandbox.update, **changes)
+
+    def now(self) -> float:
+        return self._call(self._sandbox.now)
+
+    def listing_truth(self, route: str, t0: float, t1: float) -> ListingTruth:
+        return self._call(self._sandbox.listing_truth, route, t0, t1)
 
 
 @contextlib.contextmanager

@@ -14,6 +14,19 @@ from typing import Any
 
 from genesys_sandbox.data import DatasetSpec
 
+LISTING_ROUTES = (
+    "users",
+    "queues",
+    "queue-members",
+    "wrapup-codes",
+    "divisions",
+    "groups",
+    "teams",
+    "skills",
+    "languages",
+    "presence-definitions",
+    "flows",
+)
 ROUTES = (
     "oauth.token",
     "jobs.submit",
@@ -22,7 +35,9 @@ ROUTES = (
     "jobs.delete",
     "jobs.availability",
     "query",
-    "users",
+    *LISTING_ROUTES,
+    "org-limits",
+    "data-retention",
     "tokens.me",
 )
 FAULT_KINDS = (
@@ -39,12 +54,14 @@ FAULT_KINDS = (
     "cursor-rejected",
     "forbidden",
 )
-# Kinds that only make sense on one route: an empty ``routes`` means "that route", not "all".
+# Kinds that only make sense on some routes: an empty ``routes`` means "those routes", not "all".
+_SUBMITS = frozenset({"jobs.submit"})
+_RESULTS = frozenset({"jobs.results"})
 ROUTE_BOUND_KINDS = {
-    "job-failed": "jobs.submit",
-    "job-expired": "jobs.results",
-    "repeat-records": "jobs.results",
-    "cursor-rejected": "jobs.results",
+    "job-failed": _SUBMITS,
+    "job-expired": _RESULTS,
+    "repeat-records": _RESULTS,
+    "cursor-rejected": _RESULTS,
 }
 
 
@@ -82,7 +99,7 @@ class FaultRule:
             return route in self.routes
         bound = ROUTE_BOUND_KINDS.get(self.kind)
         if bound is not None:
-            return route == bound
+            return route in bound
         return route != "oauth.token"
 
     @classmethod
@@ -161,7 +178,15 @@ def fault_mix(rate: float, retry_after: str = "1") -> tuple[FaultRule, ...]:
 
 @dataclass(frozen=True, slots=True)
 class SandboxSettings:
-    """Every behaviour of the sandbox; defaults are the real service's as far as we know."""
+    """Every behaviour of the sandbox; defaults are the real service's as far as we know.
+
+    ``denied_permissions``: permissions the client lacks; a route whose every accepted
+    permission is denied answers 403 missing.any.permissions (``permissions.PERMISSIONS``).
+    Listings page at most ``listing_max_page_size`` entities (``queue_members_max_page_size``
+    for queue members), serving a larger request at the maximum. ``listing_drift``: the
+    probability that a listing page is preceded by one entity deleted and one created.
+    ``retention_days``: what GET /api/v2/analytics/dataretention/settings reports.
+    """
 
     dataset: DatasetSpec = field(default_factory=DatasetSpec)
     host: str = "127.0.0.1"
@@ -170,7 +195,7 @@ class SandboxSettings:
     client_secret: str = "sandbox-secret"
     token_ttl_s: float = 86_400
     token_error_status: int = 400  # status of a wrong-secret answer (400 observed, 401 possible)
-    analytics_permission: bool = True
+    denied_permissions: tuple[str, ...] = ()
     rate_per_minute: int | None = 300  # budget per token per window (None = unlimited)
     rate_window_s: float = 60.0
     max_concurrent_jobs: int = 10
@@ -186,6 +211,10 @@ class SandboxSettings:
     job_default_page_size: int = 1000
     job_max_page_size: int = 10_000
     query_drift: float = 0.0  # fraction of query pages repeating the previous page's last record
+    listing_max_page_size: int = 500  # users and queues page by 500 in production [OBS]
+    queue_members_max_page_size: int = 100  # [SRC]
+    listing_drift: float = 0.0
+    retention_days: int = 1095  # [INF] an org's setting between 90 days and 5 years
     faults: tuple[FaultRule, ...] = ()
     fault_seed: int = 0
 
@@ -201,17 +230,30 @@ class SandboxSettings:
         if self.rate_window_s == 0 or self.max_concurrent_jobs < 1:
             raise ValueError("Sandbox rate_window_s and max_concurrent_jobs must be positive.")
         self._check_page_sizes()
-        if not 0.0 <= self.query_drift <= 1.0:
-            raise ValueError("Sandbox query_drift must be within [0, 1].")
-        if self.availability_date is not None and self.availability_date.tzinfo is None:
-            raise ValueError("Sandbox availability_date must be timezone-aware (UTC).")
+        for name in ("query_drift", "listing_drift"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"Sandbox {name} must be within [0, 1].")
+        for name in ("availability_date",):
+            moment = getattr(self, name)
+            if moment is not None and moment.tzinfo is None:
+                raise ValueError(f"Sandbox {name} must be timezone-aware (UTC).")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"Sandbox port {self.port} is not a TCP port.")
+        self._check_org_settings()
+
+    def _check_org_settings(self) -> None:
+        denied = self.denied_permissions
+        if not isinstance(denied, tuple) or not all(isinstance(p, str) for p in denied):
+            raise ValueError("Sandbox denied_permissions must be a tuple of permission names.")
+        if not 90 <= self.retention_days <= 1825:
+            raise ValueError("Sandbox retention_days must be between 90 and 1825 (5 years).")
 
     def _check_page_sizes(self) -> None:
         if not 1 <= self.query_default_page_size <= self.query_max_page_size:
             raise ValueError("Sandbox query page sizes need 1 <= default <= max.")
         if not 1 <= self.job_default_page_size <= self.job_max_page_size:
             raise ValueError("Sandbox job page sizes need 1 <= default <= max.")
+        if self.listing_max_page_size < 1 or self.queue_members_max_page_size < 1:
+            raise ValueError("Sandbox listing page size maximums must be at least 1.")
         if self.query_max_interval_days <= 0:
             raise ValueError("Sandbox query_max_interval_days must be positive.")

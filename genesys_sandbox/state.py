@@ -1,4 +1,5 @@
-"""Everything a running sandbox knows: live settings, data, tokens, limiter, faults, jobs, counters.
+"""Everything a running sandbox knows: live settings, data, listings, tokens, limiter, faults,
+jobs, counters.
 
 Only the sandbox's event loop touches this object (the threaded runner marshals calls into it).
 """
@@ -14,13 +15,14 @@ from typing import Any
 from genesys_sandbox.auth import TokenStore
 from genesys_sandbox.clock import SandboxClock
 from genesys_sandbox.data import Dataset
+from genesys_sandbox.entity_json import Renderer, base_listings
 from genesys_sandbox.faults import FaultInjector
 from genesys_sandbox.jobs import JobBoard
+from genesys_sandbox.listings import Collection, Entity
 from genesys_sandbox.queries import QueryPager
 from genesys_sandbox.ratelimit import RollingWindowLimiter
 from genesys_sandbox.settings import FaultRule, SandboxSettings
 from genesys_sandbox.stats import SandboxStats, StatsRecorder
-from genesys_sandbox.users import build_users
 from genesys_sandbox.wire import format_instant
 
 # Settings fixed for the life of a sandbox: the data and the listening socket.
@@ -36,8 +38,16 @@ class SandboxState:
         self.clock = clock
         self.stats = StatsRecorder()
         self.tokens = TokenStore()
-        self.jobs = JobBoard(dataset, clock)
-        self.users = build_users(settings.dataset.seed)
+        self.jobs = JobBoard(clock)
+        renderer = Renderer(dataset.entities, dataset.spec.start_ms)
+        self.listings = {
+            route: Collection(base, factory)
+            for route, (base, factory) in base_listings(renderer).items()
+        }
+        # Queue membership does not drift: a new member would need a user to point at.
+        self.members: dict[str, list[Entity]] = {
+            q.id: sorted(renderer.members(q), key=lambda e: e.key) for q in dataset.entities.queues
+        }
         self.closing = asyncio.Event()  # set on shutdown: hung requests give up at once
         self._configure_randomness()
         self._configure_limiter()
@@ -46,6 +56,7 @@ class SandboxState:
         seed = self.settings.fault_seed
         self.faults = FaultInjector(self.settings.faults, seed)
         self.pager = QueryPager(self.dataset, seed)
+        self.drift_rng = random.Random(f"drift-{seed}")
         self.latency_rng = random.Random(f"latency-{seed}")
 
     def _configure_limiter(self) -> None:
@@ -92,6 +103,12 @@ class SandboxState:
 
     def availability_text(self) -> str:
         return format_instant(self.availability())
+
+    def drift(self, route: str) -> None:
+        """Before a page of listing ``route``: with probability listing_drift, drift once."""
+        chance = self.settings.listing_drift
+        if chance > 0 and self.drift_rng.random() < chance:
+            self.listings[route].drift(self.drift_rng, self.clock.now())
 
     def latency_s(self) -> float:
         """This request's added latency: latency_ms plus up to latency_jitter_ms (seeded)."""

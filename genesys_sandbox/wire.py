@@ -16,10 +16,6 @@ from aiohttp import web
 CORRELATION_HEADER = "ININ-Correlation-Id"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 JSON = "application/json"
-ANALYTICS_PERMISSIONS = (
-    "analytics:conversationDetail:view",
-    "analytics:agentConversationDetail:view",
-)
 
 # Message templates from the spec's code catalogue (§3.2); %s filled by ApiProblem.of().
 MESSAGES = {
@@ -34,6 +30,8 @@ MESSAGES = {
     "not.found": "The requested resource was not found.",
     "bad.credentials": "Invalid login credentials.",
     "authentication.required": "No authentication bearer token specified in authorization header.",
+    "invalid.property": "Value [%s] is not a valid property for object [%s]",
+    "not.authorized": "You are not authorized to perform the requested action.",
     "missing.any.permissions": (
         "Unable to perform the requested action. You must have at least one of the following "
         "permissions assigned: %s"
@@ -56,7 +54,7 @@ MESSAGES = {
 STATUS_CODES = {
     400: "bad.request",
     401: "bad.credentials",
-    403: "missing.any.permissions",
+    403: "not.authorized",  # a route's own permissions are named by permissions.forbidden
     404: "not.found",
     429: "too.many.requests.retry.after",
     500: "internal.server.error",
@@ -95,15 +93,7 @@ class ApiProblem(Exception):
         code = STATUS_CODES.get(status, "internal.server.error" if status >= 500 else "bad.request")
         if code == "too.many.requests.retry.after":
             return cls.of(status, code, retry_after or "1")
-        if code == "missing.any.permissions":
-            return forbidden()
         return cls.of(status, code)
-
-
-def forbidden() -> ApiProblem:
-    """403 for a client without either analytics permission (list formatting unverified)."""
-    names = "[" + ", ".join(ANALYTICS_PERMISSIONS) + "]"
-    return ApiProblem.of(403, "missing.any.permissions", names, extra={"messageParams": {}})
 
 
 def new_correlation_id() -> str:

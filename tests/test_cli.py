@@ -188,7 +188,8 @@ def test_auth_check_reports_region_lifetime_and_reach(empty_config) -> None:
 
 def test_auth_check_names_a_missing_permission(empty_config) -> None:
     """Without the analytics permission auth check exits 3 naming the permission."""
-    with run_sandbox_in_thread(sandbox_settings(analytics_permission=False)) as sb:
+    denied = ("analytics:conversationDetail:view", "analytics:agentConversationDetail:view")
+    with run_sandbox_in_thread(sandbox_settings(denied_permissions=denied)) as sb:
         result = run_cli("auth", "check", "--config", str(empty_config), env=sandbox_env(sb))
     assert result.returncode == 3
     assert "analytics:conversationDetail:view" in result.stdout

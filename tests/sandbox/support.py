@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ SPEC = DatasetSpec(conversations=1500, start=START, days=3, seed=11)
 JOBS = "/api/v2/analytics/conversations/details/jobs"
 QUERY = "/api/v2/analytics/conversations/details/query"
 DAY1 = "2026-11-01T00:00:00.000Z/2026-11-02T00:00:00.000Z"
+ANY_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
 
 
 def settings(**changes: Any) -> SandboxSettings:
@@ -118,3 +120,14 @@ def error_of(reply: Reply) -> dict[str, Any]:
     assert body["contextId"] == reply.headers["ININ-Correlation-Id"]
     assert body["details"] == [] and body["errors"] == []
     return dict(body)
+
+
+def normalised(value: Any) -> Any:
+    """``value`` with timestamps as datetimes, so different ISO spellings compare equal."""
+    if isinstance(value, dict):
+        return {k: normalised(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [normalised(v) for v in value]
+    if isinstance(value, str) and ANY_TIMESTAMP.fullmatch(value):
+        return datetime.fromisoformat(value)
+    return value

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from genesys_sandbox import ManualClock
+from genesys_sandbox.permissions import CONVERSATION_DETAIL_ANY, PERMISSIONS
+from genesys_sandbox.settings import ROUTES
 from tests.sandbox.support import JOBS, basic, error_of, running
 
 GRANT = {"grant_type": "client_credentials"}
@@ -127,9 +129,9 @@ async def test_tokens_me_describes_and_deletes_the_token() -> None:
         assert c.sb.stats().count("tokens.me") == 4
 
 
-async def test_without_analytics_permission_analytics_routes_are_403() -> None:
-    """analytics_permission=False: analytics routes 403 missing.any.permissions; users allowed."""
-    async with running(analytics_permission=False) as c:
+async def test_without_analytics_permissions_analytics_routes_are_403() -> None:
+    """Both conversation-detail permissions denied: analytics routes 403 naming them; users 200."""
+    async with running(denied_permissions=CONVERSATION_DETAIL_ANY) as c:
         reply = await c.call("POST", JOBS, json={"interval": "2026-11-01/2026-11-02"})
         body = error_of(reply)
         assert reply.status == 403 and body["code"] == "missing.any.permissions"
@@ -138,3 +140,46 @@ async def test_without_analytics_permission_analytics_routes_are_403() -> None:
         assert (await c.call("GET", AVAILABILITY)).status == 403
         assert (await c.call("GET", "/api/v2/users")).status == 200
         assert c.sb.stats().jobs_created == 0
+
+
+JOB = f"{JOBS}/00000000-0000-4000-8000-000000000000"
+# One request per API route: (route name, method, path).
+REQUESTS = [
+    ("jobs.submit", "POST", JOBS), ("jobs.status", "GET", JOB),
+    ("jobs.results", "GET", f"{JOB}/results"), ("jobs.delete", "DELETE", JOB),
+    ("jobs.availability", "GET", AVAILABILITY),
+    ("query", "POST", "/api/v2/analytics/conversations/details/query"),
+    ("users", "GET", "/api/v2/users"), ("queues", "GET", "/api/v2/routing/queues"),
+    ("queue-members", "GET", "/api/v2/routing/queues/q/members"),
+    ("wrapup-codes", "GET", "/api/v2/routing/wrapupcodes"),
+    ("divisions", "GET", "/api/v2/authorization/divisions"), ("groups", "GET", "/api/v2/groups"),
+    ("teams", "GET", "/api/v2/teams"), ("skills", "GET", "/api/v2/routing/skills"),
+    ("languages", "GET", "/api/v2/routing/languages"),
+    ("presence-definitions", "GET", "/api/v2/presencedefinitions"),
+    ("flows", "GET", "/api/v2/flows"),
+    ("org-limits", "GET", "/api/v2/organizations/limits/namespaces/analytics"),
+    ("data-retention", "GET", "/api/v2/analytics/dataretention/settings"),
+    ("tokens.me", "GET", "/api/v2/tokens/me"),
+]  # fmt: skip
+
+
+def test_every_api_route_has_a_request_here() -> None:
+    """REQUESTS covers every route but the token endpoint, so the next test misses none."""
+    assert {r for r, _, _ in REQUESTS} == set(ROUTES) - {"oauth.token"}
+
+
+async def test_each_route_is_refused_when_every_permission_it_accepts_is_denied() -> None:
+    """With every declared permission denied, exactly the routes declaring some answer 403,
+    naming their own; the others serve as usual."""
+    everything = tuple({p for needed in PERMISSIONS.values() for p in needed})
+    async with running(denied_permissions=everything) as c:
+        for route, method, path in REQUESTS:
+            reply = await c.call(method, path, json={} if method == "POST" else None)
+            if route in PERMISSIONS:
+                body = error_of(reply)
+                assert reply.status == 403 and body["code"] == "missing.any.permissions", route
+                assert all(p in body["message"] for p in PERMISSIONS[route]), route
+            else:
+                assert reply.status == 200, route
+        stats = c.sb.stats()
+        assert stats.count(status=403) == len(PERMISSIONS)

@@ -188,12 +188,17 @@ async def test_cursor_rejected_only_hits_requests_with_a_cursor() -> None:
         assert c.sb.stats().faults_injected == {"cursor-rejected": 1}
 
 
-async def test_forbidden_fault_is_403_missing_any_permissions() -> None:
-    """forbidden: 403 missing.any.permissions on the named routes only."""
+async def test_forbidden_fault_names_the_routes_permissions() -> None:
+    """forbidden: 403 missing.any.permissions naming the route's own permissions, on the named
+    routes only; a route that declares none answers not.authorized."""
     async with running() as c:
-        c.sb.add_fault(FaultRule("forbidden", routes=("users",)))
-        reply = await c.call("GET", "/api/v2/users")
-        assert reply.status == 403 and error_of(reply)["code"] == "missing.any.permissions"
+        c.sb.add_fault(FaultRule("forbidden", routes=("queues", "users")))
+        reply = await c.call("GET", "/api/v2/routing/queues")
+        body = error_of(reply)
+        assert reply.status == 403 and body["code"] == "missing.any.permissions"
+        assert body["message"].endswith("[routing:queue:view]")
+        users = await c.call("GET", "/api/v2/users")
+        assert users.status == 403 and error_of(users)["code"] == "not.authorized"
         assert (await c.call("GET", AVAILABILITY)).status == 200
 
 

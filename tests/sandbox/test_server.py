@@ -16,7 +16,7 @@ import pytest
 
 from genesys_sandbox import FaultRule, SandboxSettings, SandboxStats, run_sandbox_in_thread
 from genesys_sandbox import cli as sandbox_cli
-from tests.sandbox.support import JOBS, SPEC, START, basic, error_of, running, settings
+from tests.sandbox.support import JOBS, SPEC, START, basic, running, settings
 
 
 def http(
@@ -89,9 +89,11 @@ async def test_control_endpoints_drive_the_sandbox_and_are_not_counted() -> None
         assert (await c.call("GET", "/api/v2/users")).status == 502
         async with session.delete(url + "/sandbox/faults") as r:
             assert r.status == 204 and c.sb.settings.faults == ()
-        patch = {"availability_date": "2026-11-02T00:00:00Z", "rate_per_minute": 50}
+        patch = {"availability_date": "2026-11-02T00:00:00Z", "rate_per_minute": 50,
+                 "denied_permissions": ["routing:queue:view"], "listing_drift": 0.5}  # fmt: skip
         async with session.patch(url + "/sandbox/settings", json=patch) as r:
             assert r.status == 200 and "client_secret" not in await r.json()
+        assert c.sb.settings.denied_permissions == ("routing:queue:view",)
         avail = (await c.call("GET", f"{JOBS}/availability")).json()
         assert avail["dataAvailabilityDate"] == "2026-11-02T00:00:00.000Z"
         stats = c.sb.stats()
@@ -109,10 +111,16 @@ async def test_control_endpoints_refuse_bad_input() -> None:
             ("PATCH", "/sandbox/settings", {"port": 1}),
             ("PATCH", "/sandbox/settings", {"availability_date": "soon"}),
             ("PATCH", "/sandbox/settings", {"query_drift": 5}),
+            ("PATCH", "/sandbox/settings", {"denied_permissions": "routing:queue:view"}),
+            ("PATCH", "/sandbox/settings", {"retention_days": 10}),
         ]:
             async with session.request(method, url + path, json=body) as r:
                 assert r.status == 400 and "error" in await r.json(), body
         async with session.get(url + "/sandbox/ground-truth") as r:
+            assert r.status == 400
+        async with session.get(url + "/sandbox/listings/nowhere/ground-truth") as r:
+            assert r.status == 400
+        async with session.get(url + "/sandbox/listings/users/ground-truth") as r:
             assert r.status == 400
         async with session.post(url + "/sandbox/reset-stats") as r:
             assert r.status == 204
@@ -121,7 +129,8 @@ async def test_control_endpoints_refuse_bad_input() -> None:
 async def test_update_changes_live_settings_but_not_fixed_ones() -> None:
     """update() replaces settings live; dataset, host and port cannot change."""
     async with running() as c:
-        assert c.sb.update(analytics_permission=False).analytics_permission is False
+        denied = ("analytics:conversationDetail:view",)
+        assert c.sb.update(denied_permissions=denied).denied_permissions == denied
         assert (await c.call("GET", f"{JOBS}/availability")).status == 403
         with pytest.raises(ValueError, match="cannot change"):
             c.sb.update(port=1)
@@ -139,44 +148,13 @@ def test_settings_reject_impossible_values() -> None:
         {"query_drift": 1.5},
         {"port": 70000},
         {"max_concurrent_jobs": 0},
+        {"listing_drift": 1.5},
+        {"listing_max_page_size": 0},
+        {"retention_days": 10},
+        {"denied_permissions": ["routing:queue:view"]},
     ):
         with pytest.raises(ValueError):
             SandboxSettings(**changes)
-
-
-async def test_users_are_paged_in_the_entity_listing_envelope() -> None:
-    """GET /api/v2/users pages 300 deterministic users with navigation URIs."""
-    async with running() as c:
-        first = (await c.call("GET", "/api/v2/users", params={"pageSize": 100})).json()
-        assert (first["pageSize"], first["pageNumber"], first["total"], first["pageCount"]) == (
-            100,
-            1,
-            300,
-            3,
-        )
-        assert "previousUri" not in first and first["nextUri"].endswith("pageNumber=2")
-        assert first["lastUri"].endswith("pageNumber=3") and first["firstUri"].endswith("=1")
-        params = {"pageSize": 100, "pageNumber": 3}
-        last = (await c.call("GET", "/api/v2/users", params=params)).json()
-        assert "nextUri" not in last and last["previousUri"].endswith("pageNumber=2")
-        user = last["entities"][0]
-        assert {
-            "id",
-            "name",
-            "email",
-            "state",
-            "username",
-            "division",
-            "version",
-            "selfUri",
-        } <= set(user)
-        default = (await c.call("GET", "/api/v2/users")).json()
-        assert len(default["entities"]) == 25 and default["entities"][0] == first["entities"][0]
-        bad = await c.call("GET", "/api/v2/users", params={"pageSize": 501})
-        assert bad.status == 400 and error_of(bad)["code"] == "invalid.query.param.value"
-    async with running() as again:
-        same = (await again.call("GET", "/api/v2/users", params={"pageSize": 100})).json()
-        assert same["entities"] == first["entities"]
 
 
 def test_cli_flags_build_the_settings() -> None:
@@ -204,6 +182,18 @@ def test_cli_flags_build_the_settings() -> None:
             "--token-error-status",
             "401",
             "--no-analytics-permission",
+            "--deny-permission",
+            "routing:queue:view",
+            "--deny-permission",
+            "groups:team:view",
+            "--listing-max-page-size",
+            "200",
+            "--queue-members-max-page-size",
+            "50",
+            "--listing-drift",
+            "0.25",
+            "--retention-days",
+            "365",
             "--latency-ms",
             "5",
             "--jitter-ms",
@@ -239,7 +229,11 @@ def test_cli_flags_build_the_settings() -> None:
         60,
         401,
     )
-    assert (s.analytics_permission, s.latency_ms, s.latency_jitter_ms) == (False, 5, 2)
+    denied = ("analytics:conversationDetail:view", "analytics:agentConversationDetail:view",
+              "routing:queue:view", "groups:team:view")  # fmt: skip
+    assert (s.denied_permissions, s.latency_ms, s.latency_jitter_ms) == (denied, 5, 2)
+    assert (s.listing_max_page_size, s.queue_members_max_page_size) == (200, 50)
+    assert (s.listing_drift, s.retention_days) == (0.25, 365)
     assert (s.rate_per_minute, s.rate_window_s, s.max_concurrent_jobs) == (None, 30, 3)
     assert (s.job_delay_s, s.job_expiry_s, s.availability_lag_s) == (0.5, 9, 60)
     assert (s.query_drift, s.fault_seed, len(s.faults)) == (0.1, 4, 6)

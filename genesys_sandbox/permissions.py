@@ -1,0 +1,52 @@
+"""Which permissions each route needs (ANY of them will do), and the 403 for a caller without.
+
+The table follows the spec's declared permissions [SRC genesys-api.md §3.2, genesys-datasets.md];
+routes that declare none (users, divisions, groups, ...) are never refused. The sandbox's
+client has every permission except the ``denied_permissions`` setting names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+
+from genesys_sandbox.wire import ApiProblem
+
+CONVERSATION_DETAIL = "analytics:conversationDetail:view"
+CONVERSATION_DETAIL_ANY = (CONVERSATION_DETAIL, "analytics:agentConversationDetail:view")
+QUEUE_VIEW = ("routing:queue:view",)
+
+PERMISSIONS: Mapping[str, tuple[str, ...]] = {
+    "jobs.submit": CONVERSATION_DETAIL_ANY,
+    "jobs.status": CONVERSATION_DETAIL_ANY,
+    "jobs.results": CONVERSATION_DETAIL_ANY,
+    "jobs.delete": CONVERSATION_DETAIL_ANY,
+    "jobs.availability": (CONVERSATION_DETAIL,),
+    "query": CONVERSATION_DETAIL_ANY,
+    "queues": QUEUE_VIEW,
+    "queue-members": QUEUE_VIEW,
+    "wrapup-codes": ("routing:wrapupCode:view",),
+    "teams": ("groups:team:view",),
+    "flows": ("architect:flow:view",),
+    "data-retention": ("analytics:dataRetention:view",),
+}
+
+
+def required(route: str) -> tuple[str, ...]:
+    """The permissions ``route`` accepts (any one of them); () when it declares none."""
+    return PERMISSIONS.get(route, ())
+
+
+def check(route: str, denied: Collection[str]) -> None:
+    """Raise the 403 of a caller whose every permission for ``route`` is in ``denied``."""
+    needed = required(route)
+    if needed and all(permission in denied for permission in needed):
+        raise forbidden(needed)
+
+
+def forbidden(permissions: tuple[str, ...]) -> ApiProblem:
+    """403 missing.any.permissions naming ``permissions`` (list formatting unverified); a route
+    that declares none gets ``not.authorized`` instead."""
+    if not permissions:
+        return ApiProblem.of(403, "not.authorized")
+    names = "[" + ", ".join(permissions) + "]"
+    return ApiProblem.of(403, "missing.any.permissions", names, extra={"messageParams": {}})

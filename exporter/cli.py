@@ -351,12 +351,13 @@ def _maybe_sandbox(settings: Settings) -> Iterator[Settings]:
 
 
 def _print_plan(report: PlanReport) -> None:
-    print(f"data availability (watermark): {report.watermark}")
-    print(f"{'window':<36} {'action':<7} {'source':<6} {'conv.':>8} {'requests':>8}  reason")
+    print(f"data availability (watermark): {report.watermark or 'n/a'}")
+    print(f"{'dataset':<21} {'window':<36} {'action':<8} {'source':<7} {'records':>8} "
+          f"{'requests':>8}  reason")  # fmt: skip
     for line in report.lines:
         count = "" if line.conversations is None else f"{line.conversations}"
         print(
-            f"{line.name:<36} {line.action:<7} {line.source:<6} {count:>8} "
+            f"{line.dataset:<21} {line.name:<36} {line.action:<8} {line.source:<7} {count:>8} "
             f"{line.requests:>8}  {line.reason}"
         )
     pace = f"{report.per_minute}/min" if report.per_minute else "no announced limit"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from exporter.client.http import ApiClient
 from exporter.config import Settings
@@ -90,4 +91,5 @@ async def _snapshot_line(api: ApiClient, dataset: Listing) -> PlanLine:
         total = first.total
     walks = 2 if dataset.offset_paging else 1
     requests = walks * (math.ceil((total or 0) / dataset.page_size) + 1)
-    return PlanLine(dataset.name, "snapshot", "take", "listing", "full snapshot", total, requests)
+    today = f"{datetime.now(UTC):%Y-%m-%d}"
+    return PlanLine(dataset.name, today, "snapshot", "listing", "taken whole", total, requests)

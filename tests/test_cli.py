@@ -231,7 +231,7 @@ def test_an_end_in_the_future_is_cut_to_now_with_a_note(tmp_path, empty_config) 
         )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "--end 2099-01-01 is in the future; exporting up to now" in result.stderr
-    names = [line.split()[0] for line in result.stdout.splitlines()[2:-2]]
+    names = [line.split()[1] for line in result.stdout.splitlines()[2:-2]]
     assert names[0] == "2026-11-01" and all(name < "2099" for name in names)
 
 

@@ -37,7 +37,8 @@ RESULTS = Path(__file__).parent / "results"
 EXPORTER = "genesys-export"
 UVLOOP = "genesys-export+uvloop"
 SDK = "sdk-baseline"
-Contender = tuple[str, list[str], Path | None]  # name, python arguments, checkout to run in
+# name, python arguments, checkout to run in, --datasets
+Contender = tuple[str, list[str], Path | None, str]
 
 
 class _Id(msgspec.Struct):
@@ -47,11 +48,15 @@ class _Id(msgspec.Struct):
 _id_decoder = msgspec.json.Decoder(_Id)
 
 
-def exporter_command(module: list[str], config: Path, scenario: Scenario, out: Path) -> list[str]:
+def exporter_command(
+    module: list[str], config: Path, scenario: Scenario, out: Path, datasets: str
+) -> list[str]:
     return [
         sys.executable,
         *module,
         "export",
+        "--datasets",
+        datasets,
         "--config",
         str(config),
         "--start",
@@ -110,12 +115,12 @@ def sdk_range(sandbox: SandboxProcess, scenario: Scenario) -> tuple[datetime, da
 def run_exporter(
     contender: Contender, sandbox: SandboxProcess, scenario: Scenario, work: Path
 ) -> dict[str, Any]:
-    name, module, tree = contender
+    name, module, tree, datasets = contender
     config = work / "exporter.toml"
     config.write_text(scenario.exporter_config())
-    out = work / f"out-{name.replace('/', '_')}"
+    out = work / f"out-{name.replace('/', '_').replace(' ', '_')}"
     child = run_child(
-        exporter_command(module, config, scenario, out),
+        exporter_command(module, config, scenario, out, datasets),
         env=sandbox.sandbox_env(),
         sandbox=sandbox,
         cwd=tree,
@@ -196,12 +201,15 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace, work: Path) -> di
     _say(f"[{scenario.name}] starting the sandbox ({scenario.conversations:,} conversations)")
     with SandboxProcess(scenario.sandbox_flags(), log) as sandbox:
         _say(f"[{scenario.name}] sandbox ready in {sandbox.startup_s:.1f} s at {sandbox.url}")
-        contenders: list[Contender] = [(EXPORTER, ["-m", "exporter"], None)]
+        contenders: list[Contender] = [
+            (_named(EXPORTER, datasets, scenario), ["-m", "exporter"], None, datasets)
+            for datasets in scenario.datasets
+        ]
         if args.uvloop:
-            contenders.append((UVLOOP, ["-m", "benchmarks.with_uvloop"], None))
+            contenders.append((UVLOOP, ["-m", "benchmarks.with_uvloop"], None, "conversations"))
         if args.compare_with:
             label = f"{EXPORTER}@{_commit_of(args.compare_with)}"
-            contenders.append((label, ["-m", "exporter"], args.compare_with))
+            contenders.append((label, ["-m", "exporter"], args.compare_with, "conversations"))
         runs = []
         for contender in contenders:
             runs.append(_repeated(contender, sandbox, scenario, work))
@@ -234,6 +242,10 @@ def _report_run(run: dict[str, Any]) -> None:
         f"{run['records_per_s']:,.0f}/s, {run['cpu_s']:.1f} CPU s, "
         f"{run['peak_rss_mb']:.0f} MB peak, correct: {run['correct']}"
     )
+
+
+def _named(name: str, datasets: str, scenario: Scenario) -> str:
+    return name if len(scenario.datasets) == 1 else f"{name} [{datasets}]"
 
 
 def _commit_of(tree: Path) -> str:
@@ -290,6 +302,7 @@ def run_all(scenarios: tuple[Scenario, ...], args: argparse.Namespace) -> int:
     skipped = {s.name: s.sdk_skip_reason for s in scenarios if s.sdk_records is None}
     table = report.markdown_table(runs, skipped)
     floors_md = _floors_markdown(results, runs)
+    budget_md = _budget_markdown(scenarios, runs)
     document = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "mode": "quick" if args.quick else "full",
@@ -301,16 +314,42 @@ def run_all(scenarios: tuple[Scenario, ...], args: argparse.Namespace) -> int:
         "scenarios": {s.name: {**_scenario_json(s), **results[s.name]} for s in scenarios},
         "table_markdown": table,
         "floors_markdown": floors_md,
+        "budget_markdown": budget_md,
     }
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / "latest.json").write_text(json.dumps(document, indent=1) + "\n")
     report.plot(runs, scenarios, args.results / "records_per_s.png")
     print(table)
-    if floors_md:
-        print()
-        print(floors_md)
+    for extra in (floors_md, budget_md):
+        if extra:
+            print()
+            print(extra)
     bad = [r for r in runs if r["exit_code"] != 0 or r["correct"].startswith("NO")]
     return 1 if bad else 0
+
+
+def _budget_markdown(scenarios: tuple[Scenario, ...], runs: list[dict[str, Any]]) -> str:
+    """For scenarios run once per dataset selection: the time the extra datasets added,
+    against what their own requests cost at the rate limit (the target: no more)."""
+    rows = []
+    for scenario in scenarios:
+        if len(scenario.datasets) < 2 or not scenario.rate_per_minute:
+            continue
+        named = [_named(EXPORTER, d, scenario) for d in scenario.datasets]
+        alone, more = (next(r for r in runs if r["contender"] == n) for n in named[:2])
+        extra_requests = more["requests"] - alone["requests"]
+        allowance = extra_requests / (scenario.rate_per_minute / 60)
+        added = more["seconds"] - alone["seconds"]
+        rows.append(
+            f"| {scenario.name} | {alone['seconds']:.1f} s | {more['seconds']:.1f} s | "
+            f"{added:+.1f} s | {extra_requests} requests = {allowance:.1f} s | "
+            f"{'yes' if added <= allowance else 'NO'} |"
+        )
+    if not rows:
+        return ""
+    head = ("| scenario | conversations alone | with every snapshot | added | the snapshots' "
+            "requests at the limit | within |\n| --- | --- | --- | --- | --- | --- |")  # fmt: skip
+    return head + "\n" + "\n".join(rows)
 
 
 def _floors_markdown(results: dict[str, Any], runs: list[dict[str, Any]]) -> str:

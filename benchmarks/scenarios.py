@@ -32,6 +32,8 @@ class Scenario:
     # Exporter runs on the same sandbox. CPU time on these shared machines swings by a third
     # between identical runs; the floors are a best of 3, so the exporter gets 3 runs too.
     repeats: int = 1
+    # The exporter once per --datasets value, side by side (the shared-budget scenario).
+    datasets: tuple[str, ...] = ("conversations",)
 
     @property
     def start(self) -> datetime:
@@ -139,6 +141,22 @@ def _quick(full: Scenario, conversations: int, **changes: object) -> Scenario:
     )
 
 
+BUDGET = Scenario(
+    "budget",
+    "rate-bound",
+    "300/min: conversations alone, then with every snapshot: do snapshots fill the turns "
+    "jobs leave, or queue behind them?",
+    conversations=100_000,
+    days=7,
+    rate_per_minute=300,
+    latency_ms=100,
+    jitter_ms=200,
+    sdk_records=None,
+    sdk_skip_reason="the baseline exports conversations only",
+    datasets=("conversations", "conversations,dimensions"),
+)
+FULL = (*FULL, BUDGET)
+
 QUICK: tuple[Scenario, ...] = (
     _quick(FULL[0], 40_000),
     _quick(FULL[1], 100_000),
@@ -150,6 +168,7 @@ QUICK: tuple[Scenario, ...] = (
         sdk_records=None,
         sdk_skip_reason="not run in --quick (its RSS is in the other rows)",
     ),
+    _quick(BUDGET, 30_000, sdk_records=None),
 )
 
 

@@ -10,12 +10,16 @@ nothing and agreed with itself (its total never moved and matched what it saw), 
 listing, or one paged by cursor, cannot drift and is walked once.
 
 Requests go through the run's one client at ``PRIORITY``, after every job request, so
-snapshots fill the turns the analytics jobs leave while they are pending. A stopped or killed
-snapshot leaves nothing: it is cheap to take again.
+snapshots fill the turns the analytics jobs leave (while they are pending, and between
+cursor pages). ``SLOTS`` walks go at once (listings, and a per-queue listing's queues): enough
+to use spare turns, few enough to leave the pool's other places to job requests, since a
+request holds its place in the pool while it waits for a turn. A stopped or killed snapshot
+leaves nothing: it is cheap to take again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -40,6 +44,7 @@ from exporter.windows import Slot, Window, format_instant
 log = logging.getLogger("exporter")
 PRIORITY = 2.0  # after job pages (0 to 1) and job control (-1)
 MOST_WALKS = 4
+SLOTS = 2
 
 
 class _Id(msgspec.Struct):
@@ -92,19 +97,26 @@ class SnapshotRun:
         self._files = files
         self._ledgers = ledgers
         self._taken_at = taken_at
+        self._slots = asyncio.Semaphore(SLOTS)
         self.counters = SnapshotCounters()
 
     async def run(self, listings: list[Listing]) -> SnapshotCounters:
-        for dataset in listings:
-            try:
-                await self._take(dataset)
-            except PermissionDenied as exc:  # this dataset fails; the others go on
-                self.counters.denied[dataset.name] = denied_message(dataset, exc)
-                log.error("%s", self.counters.denied[dataset.name])
-            except ApiError as exc:
-                self.counters.failed.append(f"{dataset.name}: {exc}")
-                log.error("snapshot of %s failed: %s", dataset.name, exc)
+        async with asyncio.TaskGroup() as group:
+            for dataset in listings:
+                group.create_task(self._take_or_report(dataset))
         return self.counters
+
+    async def _take_or_report(self, dataset: Listing) -> None:
+        """A denied or failing listing is reported and the others go on (its queues are
+        walked at once, so what it raises comes grouped)."""
+        try:
+            await self._take(dataset)
+        except* PermissionDenied as denied:
+            self.counters.denied[dataset.name] = denied_message(dataset, denied.exceptions[0])
+            log.error("%s", self.counters.denied[dataset.name])
+        except* ApiError as failed:
+            self.counters.failed.append(f"{dataset.name}: {failed.exceptions[0]}")
+            log.error("snapshot of %s failed: %s", dataset.name, failed.exceptions[0])
 
     async def _take(self, dataset: Listing) -> None:
         ledger = self._ledgers[dataset.name]
@@ -140,11 +152,20 @@ class SnapshotRun:
     async def _walk(
         self, dataset: Listing, parents: list[str], file: Sink, seen: SeenKeys
     ) -> _Walk:
-        """One walk over every page (of every parent, for a per-parent listing)."""
+        """One walk over every page (of every parent, at once, for a per-parent listing)."""
         walk = _Walk()
-        for parent in parents:
-            prefix = f"{parent}/" if parent else ""
-            pages = 0
+        async with asyncio.TaskGroup() as group:
+            for parent in parents:
+                group.create_task(self._walk_one(dataset, parent, file, seen, walk))
+        if dataset.parent is not None:
+            walk.totals.clear()  # member listings report no total
+        return walk
+
+    async def _walk_one(
+        self, dataset: Listing, parent: str, file: Sink, seen: SeenKeys, walk: _Walk
+    ) -> None:
+        prefix, pages = f"{parent}/" if parent else "", 0
+        async with self._slots:
             async for page, single_line in self._pages(dataset, parent):
                 pages += 1
                 if page.total is not None:
@@ -158,10 +179,7 @@ class SnapshotRun:
                 ]
                 walk.added += len(lines)
                 await self._files.call(file.append, lines)
-            walk.longest = max(walk.longest, pages)
-        if dataset.parent is not None:
-            walk.totals.clear()  # member listings report no total
-        return walk
+        walk.longest = max(walk.longest, pages)
 
     def _pages(
         self, dataset: Listing, parent: str = ""
@@ -177,9 +195,10 @@ class SnapshotRun:
         ids: dict[str, None] = {}
         for _ in range(MOST_WALKS):
             before, pages = len(ids), 0
-            async for page, _ in self._pages(dataset):
-                pages += 1
-                ids.update(dict.fromkeys(_read_id(raw).id for raw in page.entities))
+            async with self._slots:
+                async for page, _ in self._pages(dataset):
+                    pages += 1
+                    ids.update(dict.fromkeys(_read_id(raw).id for raw in page.entities))
             if len(ids) == before or pages <= 1 or not dataset.offset_paging:
                 break
         return list(ids)

@@ -253,3 +253,18 @@ def test_the_metrics_file_is_written_after_ok_and_failed_runs(tmp_path, empty_co
     assert success and success[0] in second.splitlines()
     assert 'genesys_export_windows{status="complete"} 1' in first
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".genesys.prom")]
+
+
+def test_every_dataset_is_documented_in_the_readme() -> None:
+    """The README's dataset table names each dataset with its endpoint and permission."""
+    from exporter.datasets import DATASETS, Listing
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    rows = {line.split("|")[1].strip(" `"): line for line in readme.splitlines()
+            if line.startswith("| `")}  # fmt: skip
+    for name, dataset in DATASETS.items():
+        assert name in rows, name
+        path = dataset.path if isinstance(dataset, Listing) else dataset.api.jobs
+        assert path in rows[name], name
+        assert (dataset.permission or "none declared") in rows[name], name
+        assert f"`{name}/YYYY-MM-DD.jsonl`" in rows[name], name

@@ -90,6 +90,14 @@ def ground_truth(sb: Any, start: datetime, end: datetime) -> set[str]:
     return set(sb.dataset.ids_starting_in(start, end))
 
 
+def assert_exact(sb: Any, out: Path, days_: int = 3) -> None:
+    """Every conversation of the sandbox's first ``days_`` days is in ``out`` exactly once,
+    nothing else, and no part file is left."""
+    ids = exported_ids(out)
+    assert set(ids) == ground_truth(sb, START, START + days(days_)) and max(ids.values()) == 1
+    assert not list(out.rglob("*.part"))
+
+
 def days(n: int) -> timedelta:
     return timedelta(days=n)
 

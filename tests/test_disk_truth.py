@@ -16,6 +16,7 @@ from exporter.store.manifest import Manifest
 from genesys_sandbox import DatasetSpec, FaultRule, Sandbox
 from tests.support import (
     START,
+    assert_exact,
     data_files,
     days,
     exported_ids,
@@ -25,12 +26,6 @@ from tests.support import (
 )
 
 RANGE = ExportRequest(start=START, end=START + days(3))
-
-
-def assert_exact(sb, out: Path) -> None:
-    ids = exported_ids(out)
-    assert set(ids) == ground_truth(sb, START, START + days(3)) and max(ids.values()) == 1
-    assert not list(out.rglob("*.part"))
 
 
 def manifest_agrees_with_disk(out: Path) -> None:

@@ -16,11 +16,10 @@ from exporter.store.manifest import Manifest
 from genesys_sandbox import FaultRule, Sandbox
 from tests.support import (
     START,
+    assert_exact,
     data_files,
     days,
-    exported_ids,
     exporter_settings,
-    ground_truth,
     sandbox_settings,
 )
 
@@ -31,13 +30,6 @@ SMALL_PAGES = {"page_size": 200}  # several cursors per window, so mid-window fa
 async def export_with(sb, tmp_path: Path, **sections):
     settings = exporter_settings(sb, tmp_path, **{"jobs": SMALL_PAGES, **sections})
     return await export(settings, RANGE, progress=NoProgress())
-
-
-def assert_exact(sb, out: Path) -> None:
-    ids = exported_ids(out)
-    assert set(ids) == ground_truth(sb, START, START + days(3))
-    assert max(ids.values()) == 1
-    assert not list(out.rglob("*.part"))
 
 
 def assert_nothing_looks_complete(out: Path) -> None:

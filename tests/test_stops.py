@@ -25,22 +25,15 @@ from exporter.store.manifest import Manifest
 from genesys_sandbox import FaultRule, Sandbox, run_sandbox_in_thread
 from tests.support import (
     START,
+    assert_exact,
     cli_env,
     days,
-    exported_ids,
     exporter_settings,
-    ground_truth,
     sandbox_settings,
 )
 
 RANGE = ExportRequest(start=START, end=START + days(3))
 PAGES = {"page_size": 100, "max_concurrent_jobs": 2}
-
-
-def assert_exact(sb, out: Path) -> None:
-    ids = exported_ids(out)
-    assert set(ids) == ground_truth(sb, START, START + days(3)) and max(ids.values()) == 1
-    assert not list(out.rglob("*.part"))
 
 
 def assert_kept_for_resume(out: Path) -> list[str]:

@@ -1,4 +1,4 @@
-"""Conversation details jobs: which conversations a job selects, and how its pages read.
+"""Conversation details: which conversations a job or query selects, and how its pages read.
 
 Pages are joined from the dataset's precomputed record bytes, never re-serialised, so the server
 is not the bottleneck of a benchmark.
@@ -8,12 +8,52 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Sequence
+from typing import Any
 
 from genesys_sandbox.data import Dataset
 from genesys_sandbox.jobs import Job, Window, with_repeats
-from genesys_sandbox.queries import JobQuery
+from genesys_sandbox.queries import (
+    JobQuery,
+    check_interval_length,
+    parse_job_query,
+    parse_paging,
+    parse_selection,
+)
+from genesys_sandbox.state import SandboxState
+from genesys_sandbox.wire import to_ms
 
-FAMILY = "conversations"
+
+class ConversationDetails:
+    """The conversation details family (``routes.JobRoutes`` serves it)."""
+
+    name = "conversations"
+    path = "/api/v2/analytics/conversations/details"
+    route_prefix = ""  # its routes are jobs.submit, ..., query
+
+    def rows(self, state: SandboxState, body: dict[str, Any]) -> Sequence[int]:
+        query = parse_job_query(body)
+        return select(state.dataset, query, to_ms(state.availability()))
+
+    def availability_text(self, state: SandboxState) -> str:
+        return state.availability_text()
+
+    def page(self, state: SandboxState, job: Job, window: Window, repeat: bool) -> bytes:
+        """One results page; ``repeat`` is the repeat-records fault (``jobs.with_repeats``)."""
+        chosen = list(job.rows[window.offset : window.end])
+        if repeat:
+            chosen = with_repeats(chosen, job.rows[window.offset - 1] if window.offset else None)
+        records = b",".join(map(state.dataset.job_record, chosen))
+        tail = b'"cursor":"' + window.cursor.encode() + b'",' if window.cursor else b""
+        return (b'{"conversations":[' + records + b"]," + tail + b'"dataAvailabilityDate":"'
+                + self.availability_text(state).encode() + b'"}')  # fmt: skip
+
+    def query(self, state: SandboxState, body: dict[str, Any]) -> bytes:
+        """Touched-day matching, paged by pageNumber, with totalHits."""
+        s = state.settings
+        selection = parse_selection(body)
+        check_interval_length(selection, s.query_max_interval_days)
+        size, number = parse_paging(body, s.query_default_page_size, s.query_max_page_size)
+        return state.pager.page(selection, size, number, s.query_drift)
 
 
 def select(data: Dataset, query: JobQuery, availability_ms: int) -> Sequence[int]:
@@ -33,14 +73,3 @@ def select(data: Dataset, query: JobQuery, availability_ms: int) -> Sequence[int
     if sel.descending:
         found = found[::-1]
     return found[: query.limit] if query.limit is not None else found
-
-
-def page(data: Dataset, job: Job, window: Window, availability: str, repeat: bool) -> bytes:
-    """One results page; ``repeat`` is the repeat-records fault (``jobs.with_repeats``)."""
-    chosen = list(job.rows[window.offset : window.end])
-    if repeat:
-        chosen = with_repeats(chosen, job.rows[window.offset - 1] if window.offset else None)
-    records = b",".join(map(data.job_record, chosen))
-    tail = b'"cursor":"' + window.cursor.encode() + b'",' if window.cursor else b""
-    return (b'{"conversations":[' + records + b"]," + tail
-            + b'"dataAvailabilityDate":"' + availability.encode() + b'"}')  # fmt: skip

@@ -27,6 +27,7 @@ from genesys_sandbox.entities import Entities, build_entities
 from genesys_sandbox.orgdata import build_org, make_formatter
 from genesys_sandbox.recordgen import HandlingLog, RecordGenerator, truncate_ongoing
 from genesys_sandbox.schedule import Schedule
+from genesys_sandbox.statuses import StatusHistory
 
 DAY_MS = 86_400_000
 _HOUR_MS = 3_600_000
@@ -88,8 +89,8 @@ class DatasetSpec:
 class Dataset:
     """N conversations sorted by conversationStart, with their records precomputed as bytes."""
 
-    __slots__ = ("_max_duration_ms", "_ongoing", "_records", "ends_ms", "entities", "handling",
-                 "ids", "schedule", "spec", "starts_ms")  # fmt: skip
+    __slots__ = ("_max_duration_ms", "_ongoing", "_records", "_statuses", "ends_ms", "entities",
+                 "handling", "ids", "schedule", "spec", "starts_ms")  # fmt: skip
 
     def __init__(
         self,
@@ -111,6 +112,7 @@ class Dataset:
         pairs = zip(starts_ms, ends_ms, strict=True)
         self._max_duration_ms = max((end - s for s, end in pairs if end is not None), default=0)
         self._ongoing = [i for i, end in enumerate(ends_ms) if end is None]
+        self._statuses: StatusHistory | None = None
 
     @classmethod
     def build(cls, spec: DatasetSpec) -> Dataset:
@@ -187,6 +189,20 @@ class Dataset:
         alive_long = self._ongoing[: bisect_left(self._ongoing, lo)]
         alive = [i for i in range(lo, inside) if (end := ends[i]) is None or end > start_ms]
         return alive_long + alive + list(range(inside, hi))
+
+    @property
+    def statuses(self) -> StatusHistory:
+        """The agents' status history, built on first use (conversation-only runs skip it)."""
+        if self._statuses is None:
+            log = self.handling
+            handled: list[list[tuple[int, int]]] = [[] for _ in self.entities.agents]
+            for agent, start, end in zip(log.agents, log.starts, log.ends, strict=True):
+                handled[agent].append((start, end))
+            range_ms = (self.spec.start_ms, self.spec.end_ms)
+            self._statuses = StatusHistory(
+                self.entities, self.schedule, handled, range_ms, make_formatter()
+            )
+        return self._statuses
 
     def ids_starting_in(self, start: datetime, end: datetime) -> set[str]:
         """Ground truth: ids of conversations starting in [start, end) (naive = UTC)."""

@@ -14,6 +14,9 @@ from genesys_sandbox.wire import ApiProblem
 CONVERSATION_DETAIL = "analytics:conversationDetail:view"
 CONVERSATION_DETAIL_ANY = (CONVERSATION_DETAIL, "analytics:agentConversationDetail:view")
 QUEUE_VIEW = ("routing:queue:view",)
+USER_DETAIL = ("analytics:userDetail:view",)
+DETAILS_ROUTES = ("jobs.submit", "jobs.status", "jobs.results", "jobs.delete",
+                  "jobs.availability", "query")  # fmt: skip
 
 PERMISSIONS: Mapping[str, tuple[str, ...]] = {
     "jobs.submit": CONVERSATION_DETAIL_ANY,
@@ -22,6 +25,7 @@ PERMISSIONS: Mapping[str, tuple[str, ...]] = {
     "jobs.delete": CONVERSATION_DETAIL_ANY,
     "jobs.availability": (CONVERSATION_DETAIL,),
     "query": CONVERSATION_DETAIL_ANY,
+    **{f"user-details.{route}": USER_DETAIL for route in DETAILS_ROUTES},
     "queues": QUEUE_VIEW,
     "queue-members": QUEUE_VIEW,
     "wrapup-codes": ("routing:wrapupCode:view",),

@@ -3,27 +3,22 @@ by the middleware in ``app.py`` before a handler runs."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
 
-from genesys_sandbox import conversation_jobs
 from genesys_sandbox.auth import client_credentials, login
+from genesys_sandbox.conversation_jobs import ConversationDetails
+from genesys_sandbox.jobs import Job, Window
 from genesys_sandbox.listing_routes import ListingRoutes
-from genesys_sandbox.queries import (
-    check_interval_length,
-    parse_body,
-    parse_job_query,
-    parse_paging,
-    parse_selection,
-)
+from genesys_sandbox.queries import parse_body
 from genesys_sandbox.state import SandboxState
-from genesys_sandbox.wire import ApiProblem, json_response, login_error, to_ms
-
-JOBS = "/api/v2/analytics/conversations/details/jobs"
+from genesys_sandbox.user_details import UserDetails
+from genesys_sandbox.wire import ApiProblem, json_response, login_error
 
 
 @dataclass(slots=True)
@@ -39,6 +34,22 @@ class Call:
 CALL: ContextVar[Call] = ContextVar("sandbox_call")
 
 
+class Family(Protocol):
+    """One analytics details family: what its jobs select and how its pages read."""
+
+    name: str  # its jobs are unknown to another family's routes
+    path: str  # .../details; jobs below it, and query
+    route_prefix: str  # of its route names
+
+    def rows(self, state: SandboxState, body: dict[str, Any]) -> Sequence[Any]: ...
+    def availability_text(self, state: SandboxState) -> str: ...
+    def page(self, state: SandboxState, job: Job, window: Window, repeat: bool) -> bytes: ...
+    def query(self, state: SandboxState, body: dict[str, Any]) -> bytes: ...
+
+
+FAMILIES: tuple[Family, ...] = (ConversationDetails(), UserDetails())
+
+
 class Routes:
     """Handlers over one ``SandboxState``; ``table()`` lists them with their route names."""
 
@@ -46,17 +57,11 @@ class Routes:
         self.state = state
 
     def table(self) -> list[tuple[str, str, str, Any]]:
-        """(method, path, route name, handler); availability before {job_id} so it wins."""
-        listings = ListingRoutes(self.state).table()
+        """(method, path, route name, handler)."""
         return [
             ("POST", "/oauth/token", "oauth.token", self.token),
-            ("POST", JOBS, "jobs.submit", self.submit_job),
-            ("GET", f"{JOBS}/availability", "jobs.availability", self.availability),
-            ("GET", f"{JOBS}/{{job_id}}", "jobs.status", self.job_status),
-            ("GET", f"{JOBS}/{{job_id}}/results", "jobs.results", self.job_results),
-            ("DELETE", f"{JOBS}/{{job_id}}", "jobs.delete", self.delete_job),
-            ("POST", "/api/v2/analytics/conversations/details/query", "query", self.query),
-            *listings,
+            *(row for family in FAMILIES for row in JobRoutes(self.state, family).table()),
+            *ListingRoutes(self.state).table(),
             ("GET", "/api/v2/tokens/me", "tokens.me", self.token_info),
             ("DELETE", "/api/v2/tokens/me", "tokens.me", self.revoke_token),
         ]
@@ -75,58 +80,6 @@ class Routes:
                 "expires_in": grant.expires_in}  # fmt: skip
         return json_response(orjson.dumps(body))
 
-    async def submit_job(self, request: web.Request) -> web.Response:
-        """POST .../details/jobs: 202 {jobId}; the job fixes its result set now."""
-        query = parse_job_query(parse_body(await request.read()))
-        s = self.state.settings
-        availability = to_ms(self.state.availability())
-        indices = conversation_jobs.select(self.state.dataset, query, availability)
-        job = self.state.jobs.submit(
-            s.client_id, conversation_jobs.FAMILY, indices, delay_s=s.job_delay_s,
-            expiry_s=s.job_expiry_s, max_active=s.max_concurrent_jobs,
-            failed=CALL.get().fault == "job-failed",
-        )  # fmt: skip
-        self.state.stats.jobs_created += 1
-        self.state.stats.job_records += len(indices)
-        return json_response(orjson.dumps({"jobId": job.id}), 202)
-
-    async def availability(self, request: web.Request) -> web.Response:
-        body = {"dataAvailabilityDate": self.state.availability_text()}
-        return json_response(orjson.dumps(body))
-
-    async def job_status(self, request: web.Request) -> web.Response:
-        job = self.state.jobs.get(request.match_info["job_id"], conversation_jobs.FAMILY)
-        return json_response(orjson.dumps(self.state.jobs.status(job)))
-
-    async def job_results(self, request: web.Request) -> web.Response:
-        """GET .../jobs/{id}/results?pageSize&cursor: one page, cursor absent on the last."""
-        s = self.state.settings
-        size = _page_size(request, s.job_default_page_size, s.job_max_page_size)
-        job = self.state.jobs.get(request.match_info["job_id"], conversation_jobs.FAMILY)
-        if CALL.get().fault == "job-expired":
-            self.state.jobs.expire_now(job)
-        window = self.state.jobs.window(job, request.query.get("cursor") or None, size)
-        repeat = CALL.get().fault == "repeat-records"
-        availability = self.state.availability_text()
-        return json_response(
-            conversation_jobs.page(self.state.dataset, job, window, availability, repeat)
-        )
-
-    async def delete_job(self, request: web.Request) -> web.Response:
-        job = self.state.jobs.get(request.match_info["job_id"], conversation_jobs.FAMILY)
-        if self.state.jobs.cancel(job):
-            self.state.stats.jobs_deleted += 1
-        return web.Response(status=204)
-
-    async def query(self, request: web.Request) -> web.Response:
-        """POST .../details/query: touched-day matching, page by pageNumber, totalHits."""
-        s = self.state.settings
-        body = parse_body(await request.read())
-        selection = parse_selection(body)
-        check_interval_length(selection, s.query_max_interval_days)
-        size, number = parse_paging(body, s.query_default_page_size, s.query_max_page_size)
-        return json_response(self.state.pager.page(selection, size, number, s.query_drift))
-
     async def token_info(self, request: web.Request) -> web.Response:
         """GET /api/v2/tokens/me: a cheap TokenInfo, handy as a credentials probe."""
         org = {"id": "5f1c2b1e-0000-4000-8000-5a4db0c5e7e1", "name": "Sandbox Org"}
@@ -140,6 +93,69 @@ class Routes:
         """DELETE /api/v2/tokens/me: the caller's own token stops working (200, no body)."""
         self.state.tokens.revoke(CALL.get().token)
         return web.Response(status=200)
+
+
+class JobRoutes:
+    """The jobs lifecycle and the sync query of one family."""
+
+    def __init__(self, state: SandboxState, family: Family) -> None:
+        self.state = state
+        self.family = family
+
+    def table(self) -> list[tuple[str, str, str, Any]]:
+        """Its routes; availability before {job_id}, so it wins."""
+        jobs, r = f"{self.family.path}/jobs", self.family.route_prefix
+        return [
+            ("POST", jobs, f"{r}jobs.submit", self.submit_job),
+            ("GET", f"{jobs}/availability", f"{r}jobs.availability", self.availability),
+            ("GET", f"{jobs}/{{job_id}}", f"{r}jobs.status", self.job_status),
+            ("GET", f"{jobs}/{{job_id}}/results", f"{r}jobs.results", self.job_results),
+            ("DELETE", f"{jobs}/{{job_id}}", f"{r}jobs.delete", self.delete_job),
+            ("POST", f"{self.family.path}/query", f"{r}query", self.query),
+        ]
+
+    async def submit_job(self, request: web.Request) -> web.Response:
+        """POST .../details/jobs: 202 {jobId}; the job fixes its result set now."""
+        rows = self.family.rows(self.state, parse_body(await request.read()))
+        s = self.state.settings
+        job = self.state.jobs.submit(
+            s.client_id, self.family.name, rows, delay_s=s.job_delay_s,
+            expiry_s=s.job_expiry_s, max_active=s.max_concurrent_jobs,
+            failed=CALL.get().fault == "job-failed",
+        )  # fmt: skip
+        self.state.stats.jobs_created += 1
+        self.state.stats.job_records += len(rows)
+        return json_response(orjson.dumps({"jobId": job.id}), 202)
+
+    async def availability(self, request: web.Request) -> web.Response:
+        body = {"dataAvailabilityDate": self.family.availability_text(self.state)}
+        return json_response(orjson.dumps(body))
+
+    async def job_status(self, request: web.Request) -> web.Response:
+        job = self.state.jobs.get(request.match_info["job_id"], self.family.name)
+        return json_response(orjson.dumps(self.state.jobs.status(job)))
+
+    async def job_results(self, request: web.Request) -> web.Response:
+        """GET .../jobs/{id}/results?pageSize&cursor: one page, cursor absent on the last."""
+        s = self.state.settings
+        size = _page_size(request, s.job_default_page_size, s.job_max_page_size)
+        job = self.state.jobs.get(request.match_info["job_id"], self.family.name)
+        if CALL.get().fault == "job-expired":
+            self.state.jobs.expire_now(job)
+        window = self.state.jobs.window(job, request.query.get("cursor") or None, size)
+        repeat = CALL.get().fault == "repeat-records"
+        return json_response(self.family.page(self.state, job, window, repeat))
+
+    async def delete_job(self, request: web.Request) -> web.Response:
+        job = self.state.jobs.get(request.match_info["job_id"], self.family.name)
+        if self.state.jobs.cancel(job):
+            self.state.stats.jobs_deleted += 1
+        return web.Response(status=204)
+
+    async def query(self, request: web.Request) -> web.Response:
+        """POST .../details/query."""
+        body = parse_body(await request.read())
+        return json_response(self.family.query(self.state, body))
 
 
 def _page_size(request: web.Request, default: int, maximum: int) -> int:

@@ -35,6 +35,12 @@ ROUTES = (
     "jobs.delete",
     "jobs.availability",
     "query",
+    "user-details.jobs.submit",
+    "user-details.jobs.status",
+    "user-details.jobs.results",
+    "user-details.jobs.delete",
+    "user-details.jobs.availability",
+    "user-details.query",
     *LISTING_ROUTES,
     "org-limits",
     "data-retention",
@@ -55,8 +61,8 @@ FAULT_KINDS = (
     "forbidden",
 )
 # Kinds that only make sense on some routes: an empty ``routes`` means "those routes", not "all".
-_SUBMITS = frozenset({"jobs.submit"})
-_RESULTS = frozenset({"jobs.results"})
+_SUBMITS = frozenset({"jobs.submit", "user-details.jobs.submit"})
+_RESULTS = frozenset({"jobs.results", "user-details.jobs.results"})
 ROUTE_BOUND_KINDS = {
     "job-failed": _SUBMITS,
     "job-expired": _RESULTS,
@@ -205,6 +211,9 @@ class SandboxSettings:
     job_expiry_s: float = 3600.0  # after completion: EXPIRED, and 404 once as long again passed
     availability_date: datetime | None = None  # None = now - availability_lag_s
     availability_lag_s: float = 0.0
+    # User details have a watermark of their own [SRC]: the same two knobs, for that family.
+    user_availability_date: datetime | None = None
+    user_availability_lag_s: float = 0.0
     query_default_page_size: int = 25
     query_max_page_size: int = 100
     query_max_interval_days: float = 7.0
@@ -220,7 +229,8 @@ class SandboxSettings:
 
     def __post_init__(self) -> None:
         for name in ("token_ttl_s", "rate_window_s", "latency_ms", "latency_jitter_ms",
-                     "job_delay_s", "job_expiry_s", "availability_lag_s"):  # fmt: skip
+                     "job_delay_s", "job_expiry_s", "availability_lag_s",
+                     "user_availability_lag_s"):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ValueError(f"Sandbox setting {name} must not be negative.")
         if self.token_error_status not in (400, 401):
@@ -233,7 +243,7 @@ class SandboxSettings:
         for name in ("query_drift", "listing_drift"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"Sandbox {name} must be within [0, 1].")
-        for name in ("availability_date",):
+        for name in ("availability_date", "user_availability_date"):
             moment = getattr(self, name)
             if moment is not None and moment.tzinfo is None:
                 raise ValueError(f"Sandbox {name} must be timezone-aware (UTC).")

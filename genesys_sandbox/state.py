@@ -104,6 +104,16 @@ class SandboxState:
     def availability_text(self) -> str:
         return format_instant(self.availability())
 
+    def user_availability(self) -> datetime:
+        """The user details family's own dataAvailabilityDate."""
+        fixed = self.settings.user_availability_date
+        if fixed is not None:
+            return fixed
+        return self.clock.wall() - timedelta(seconds=self.settings.user_availability_lag_s)
+
+    def user_availability_text(self) -> str:
+        return format_instant(self.user_availability())
+
     def drift(self, route: str) -> None:
         """Before a page of listing ``route``: with probability listing_drift, drift once."""
         chance = self.settings.listing_drift

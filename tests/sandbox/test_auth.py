@@ -143,12 +143,20 @@ async def test_without_analytics_permissions_analytics_routes_are_403() -> None:
 
 
 JOB = f"{JOBS}/00000000-0000-4000-8000-000000000000"
+USER_JOBS = "/api/v2/analytics/users/details/jobs"
+USER_JOB = f"{USER_JOBS}/00000000-0000-4000-8000-000000000000"
 # One request per API route: (route name, method, path).
 REQUESTS = [
     ("jobs.submit", "POST", JOBS), ("jobs.status", "GET", JOB),
     ("jobs.results", "GET", f"{JOB}/results"), ("jobs.delete", "DELETE", JOB),
     ("jobs.availability", "GET", AVAILABILITY),
     ("query", "POST", "/api/v2/analytics/conversations/details/query"),
+    ("user-details.jobs.submit", "POST", USER_JOBS),
+    ("user-details.jobs.status", "GET", USER_JOB),
+    ("user-details.jobs.results", "GET", f"{USER_JOB}/results"),
+    ("user-details.jobs.delete", "DELETE", USER_JOB),
+    ("user-details.jobs.availability", "GET", f"{USER_JOBS}/availability"),
+    ("user-details.query", "POST", "/api/v2/analytics/users/details/query"),
     ("users", "GET", "/api/v2/users"), ("queues", "GET", "/api/v2/routing/queues"),
     ("queue-members", "GET", "/api/v2/routing/queues/q/members"),
     ("wrapup-codes", "GET", "/api/v2/routing/wrapupcodes"),

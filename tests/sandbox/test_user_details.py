@@ -1,0 +1,178 @@
+"""The sandbox's user details: a status history consistent with the conversations, served the
+way the service stores it (once per day a status touches, repeats removed only within a page)."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from typing import Any
+
+from genesys_sandbox.data import Dataset
+from genesys_sandbox.statuses import PRESENCE, ROUTING, Status
+from genesys_sandbox.wire import format_instant
+from tests.sandbox.support import JOBS, SPEC, START, Client, error_of, running
+
+USER_JOBS = "/api/v2/analytics/users/details/jobs"
+USER_QUERY = "/api/v2/analytics/users/details/query"
+DAY_MS = 86_400_000
+THREE_DAYS = "2026-11-01T00:00:00.000Z/2026-11-04T00:00:00.000Z"
+Key = tuple[str, str, str]
+
+
+def history(data: Dataset) -> dict[tuple[int, str], list[Status]]:
+    by_user: dict[tuple[int, str], list[Status]] = {}
+    for status in data.statuses.statuses:
+        by_user.setdefault((status.user, status.kind), []).append(status)
+    return by_user
+
+
+def status_at(statuses: list[Status], at_ms: int) -> Status:
+    return statuses[bisect_right([s.start_ms for s in statuses], at_ms) - 1]
+
+
+def test_each_history_is_contiguous_with_only_the_newest_status_open() -> None:
+    data = Dataset.build(SPEC)
+    leavers = {n for n, agent in enumerate(data.entities.agents) if agent.leaves_at_ms}
+    for (user, _), statuses in history(data).items():
+        for before, after in pairwise(statuses):
+            assert before.end_ms == after.start_ms and before.value != after.value
+        assert (statuses[-1].end_ms is None) == (user not in leavers)
+
+
+def test_agents_are_on_queue_and_interacting_while_they_handle_a_conversation() -> None:
+    data = Dataset.build(SPEC)
+    by_user = history(data)
+    log = data.handling
+    assert len(log) > 1000
+    for agent, start in zip(log.agents, log.starts, strict=True):
+        if start >= data.spec.end_ms:
+            continue
+        assert status_at(by_user[agent, PRESENCE], start).value == "ON_QUEUE"
+        assert status_at(by_user[agent, ROUTING], start).value == "INTERACTING"
+
+
+def test_statuses_cross_midnight_and_span_days_and_leavers_stop() -> None:
+    data = Dataset.build(SPEC)
+    statuses = data.statuses.statuses
+    days_touched = Counter(
+        ((s.end_ms or data.spec.end_ms) - 1) // DAY_MS - s.start_ms // DAY_MS for s in statuses
+    )
+    assert days_touched[1] > 50 and days_touched[2] > 10  # crossing one midnight, and two
+    values = {s.value for s in statuses}
+    assert {"OFFLINE", "ON_QUEUE", "BREAK", "MEAL", "IDLE", "INTERACTING", "OFF_QUEUE"} <= values
+    for n, agent in enumerate(data.entities.agents):
+        if agent.leaves_at_ms is not None:
+            assert max(s.end_ms or 0 for s in statuses if s.user == n) <= agent.leaves_at_ms
+
+
+async def job_pages(c: Client, body: dict[str, Any], page_size: int) -> list[dict[str, Any]]:
+    reply = await c.call("POST", USER_JOBS, json=body)
+    assert reply.status == 202, reply.body
+    job_id = reply.json()["jobId"]
+    pages, params = [], {"pageSize": str(page_size)}
+    while True:
+        reply = await c.call("GET", f"{USER_JOBS}/{job_id}/results", params=params)
+        assert reply.status == 200, reply.body
+        pages.append(reply.json())
+        if "cursor" not in pages[-1]:
+            return pages
+        params["cursor"] = pages[-1]["cursor"]
+
+
+def keys_of(pages: list[dict[str, Any]]) -> Counter[Key]:
+    return Counter(
+        (entry["userId"], kind, status["startTime"])
+        for page in pages
+        for entry in page.get("userDetails", [])
+        for kind in (PRESENCE, ROUTING)
+        for status in entry.get(kind, [])
+    )
+
+
+def expected(data: Dataset, start_ms: int, end_ms: int, before_ms: int | None = None) -> set[Key]:
+    history_ = data.statuses
+    return {
+        (history_.user_ids[s.user], s.kind, format_instant(_at(s.start_ms)))
+        for s in history_.statuses
+        if s.overlaps(start_ms, end_ms) and (before_ms is None or s.start_ms < before_ms)
+    }
+
+
+def _at(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+async def test_a_job_pages_short_repeats_across_pages_and_gives_every_overlapping_status() -> None:
+    async with running() as c:
+        pages = await job_pages(c, {"interval": THREE_DAYS, "order": "asc"}, 100)
+        keys = keys_of(pages)
+        data = c.sb.dataset
+        start = data.spec.start_ms
+        assert set(keys) == expected(data, start, start + 3 * DAY_MS)
+        # Short pages long before the end, repeats only across pages, users over entries.
+        assert any(len(p["userDetails"]) < 100 for p in pages[:-1])
+        assert max(keys.values()) > 1
+        for page in pages:
+            assert max(keys_of([page]).values()) == 1
+        entries = Counter(e["userId"] for p in pages for e in p["userDetails"])
+        assert max(entries.values()) >= 3
+
+
+async def test_jobs_stop_at_their_own_watermark_and_the_query_does_not() -> None:
+    mark = START + timedelta(days=1, hours=12)
+    async with running(user_availability_date=mark) as c:
+        reply = await c.call("GET", f"{USER_JOBS}/availability")
+        assert reply.json() == {"dataAvailabilityDate": format_instant(mark)}
+        conversations = await c.call("GET", f"{JOBS}/availability")
+        assert conversations.json()["dataAvailabilityDate"] != format_instant(mark)
+        pages = await job_pages(c, {"interval": THREE_DAYS}, 1000)
+        data, start = c.sb.dataset, c.sb.dataset.spec.start_ms
+        mark_ms = int(mark.timestamp() * 1000)
+        assert set(keys_of(pages)) == expected(data, start, start + 3 * DAY_MS, mark_ms)
+        assert pages[0]["dataAvailabilityDate"] == format_instant(mark)
+        query = await query_all(c, "2026-11-02T00:00:00.000Z/2026-11-03T00:00:00.000Z", 100)
+        assert set(keys_of(query)) == expected(data, start + DAY_MS, start + 2 * DAY_MS)
+
+
+async def query_all(c: Client, interval: str, size: int) -> list[dict[str, Any]]:
+    pages, number = [], 1
+    while True:
+        body = {"interval": interval, "paging": {"pageSize": size, "pageNumber": number}}
+        reply = await c.call("POST", USER_QUERY, json=body)
+        assert reply.status == 200, reply.body
+        page = reply.json()
+        if "userDetails" not in page:
+            assert page["totalHits"] > (number - 2) * size  # rows, before repeats go
+            return pages
+        pages.append(page)
+        number += 1
+
+
+async def test_the_query_refuses_long_intervals_unknown_fields_and_big_pages() -> None:
+    async with running() as c:
+        week = {"interval": "2026-11-01T00:00:00Z/2026-11-09T00:00:00Z"}
+        assert error_of(await c.call("POST", USER_QUERY, json=week))["status"] == 400
+        order_by = {"interval": THREE_DAYS, "orderBy": "conversationStart"}
+        assert (await c.call("POST", USER_JOBS, json=order_by)).status == 400
+        big = {"interval": THREE_DAYS, "paging": {"pageSize": 101, "pageNumber": 1}}
+        refused = error_of(await c.call("POST", USER_QUERY, json=big))
+        assert refused["code"] == "constraint.validation"
+
+
+async def test_a_job_of_one_family_is_unknown_to_the_other() -> None:
+    async with running() as c:
+        reply = await c.call("POST", USER_JOBS, json={"interval": THREE_DAYS})
+        job_id = reply.json()["jobId"]
+        other = await c.call("GET", f"/api/v2/analytics/conversations/details/jobs/{job_id}")
+        assert other.status == 404
+        assert (await c.call("GET", f"{USER_JOBS}/{job_id}")).json()["state"] == "FULFILLED"
+        assert (await c.call("DELETE", f"{USER_JOBS}/{job_id}")).status == 204
+
+
+async def test_user_details_are_denied_alone() -> None:
+    async with running(denied_permissions=("analytics:userDetail:view",)) as c:
+        body = error_of(await c.call("POST", USER_JOBS, json={"interval": THREE_DAYS}))
+        assert body["status"] == 403 and "analytics:userDetail:view" in body["message"]
+        assert (await c.call("POST", JOBS, json={"interval": THREE_DAYS})).status == 202

@@ -86,6 +86,12 @@ def _add_availability(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--availability-date", type=_instant, help="fixed dataAvailabilityDate")
     group.add_argument("--availability-lag", type=float, default=0.0,
                        help="dataAvailabilityDate = now minus this many seconds")  # fmt: skip
+    users = parser.add_mutually_exclusive_group()
+    users.add_argument(
+        "--user-availability-date", type=_instant, help="fixed dataAvailabilityDate of user details"
+    )
+    users.add_argument("--user-availability-lag", type=float, default=0.0,
+                       help="the same, for user details")  # fmt: skip
 
 
 def _add_faults(parser: argparse.ArgumentParser) -> None:
@@ -126,7 +132,9 @@ def settings_from_args(args: argparse.Namespace) -> SandboxSettings:
         max_concurrent_jobs=args.max_concurrent_jobs, latency_ms=args.latency_ms,
         latency_jitter_ms=args.jitter_ms, job_delay_s=args.job_delay,
         job_expiry_s=args.job_expiry, availability_date=args.availability_date,
-        availability_lag_s=args.availability_lag, query_drift=args.query_drift,
+        availability_lag_s=args.availability_lag,
+        user_availability_date=args.user_availability_date,
+        user_availability_lag_s=args.user_availability_lag, query_drift=args.query_drift,
         listing_max_page_size=args.listing_max_page_size,
         queue_members_max_page_size=args.queue_members_max_page_size,
         listing_drift=args.listing_drift, retention_days=args.retention_days,

@@ -11,13 +11,14 @@ from aiohttp import web
 
 from genesys_sandbox.settings import FaultRule
 from genesys_sandbox.state import SandboxState
-from genesys_sandbox.wire import ApiProblem, format_instant, parse_instant
+from genesys_sandbox.wire import ApiProblem, format_instant, from_ms, parse_instant, to_ms
 
 # Settings PATCH /sandbox/settings accepts: the scalar ones (faults have their own endpoint).
 SCALAR_SETTINGS = frozenset({
     "client_id", "client_secret", "token_ttl_s", "token_error_status", "denied_permissions",
     "rate_per_minute", "rate_window_s", "max_concurrent_jobs", "latency_ms", "latency_jitter_ms",
     "job_delay_s", "job_expiry_s", "availability_date", "availability_lag_s",
+    "user_availability_date", "user_availability_lag_s",
     "query_default_page_size", "query_max_page_size", "query_max_interval_days",
     "job_default_page_size", "job_max_page_size", "query_drift", "listing_max_page_size",
     "queue_members_max_page_size", "listing_drift", "retention_days", "fault_seed",
@@ -30,6 +31,7 @@ def add_control_routes(app: web.Application, state: SandboxState) -> None:
     app.router.add_post("/sandbox/reset-stats", control.reset_stats)
     app.router.add_get("/sandbox/ground-truth", control.ground_truth)
     app.router.add_get("/sandbox/listings/{route}/ground-truth", control.listing_truth)
+    app.router.add_get("/sandbox/user-details/ground-truth", control.status_truth)
     app.router.add_post("/sandbox/revoke-tokens", control.revoke_tokens)
     app.router.add_post("/sandbox/faults", control.add_faults)
     app.router.add_delete("/sandbox/faults", control.clear_faults)
@@ -64,6 +66,22 @@ class _Control:
             return _bad("Give start and end as ISO-8601 instants.")
         ids = sorted(self.state.dataset.ids_starting_in(start, end))
         return _json({"count": len(ids), "ids": ids})
+
+    async def status_truth(self, request: web.Request) -> web.Response:
+        """{"count", "statuses"}: [userId, primaryPresence or routingStatus, startTime, endTime
+        or null] of every status starting in [start, end), in the sandbox's order."""
+        try:
+            start = parse_instant(request.query["start"])
+            end = parse_instant(request.query["end"])
+        except (KeyError, ApiProblem):
+            return _bad("Give start and end as ISO-8601 instants.")
+        history = self.state.dataset.statuses
+        found = [
+            [history.user_ids[s.user], s.kind, format_instant(from_ms(s.start_ms)),
+             None if s.end_ms is None else format_instant(from_ms(s.end_ms))]
+            for s in history.truth(to_ms(start), to_ms(end))
+        ]  # fmt: skip
+        return _json({"count": len(found), "statuses": found})
 
     async def listing_truth(self, request: web.Request) -> web.Response:
         """Ids of a listing present throughout [start, end] and ever present in it (sorted),
@@ -110,16 +128,18 @@ class _Control:
             unknown = set(changes) - SCALAR_SETTINGS
             if unknown:
                 raise ValueError(f"settings {sorted(unknown)} cannot be patched")
-            if changes.get("availability_date") is not None:
-                changes["availability_date"] = _instant(changes["availability_date"])
+            for name in ("availability_date", "user_availability_date"):
+                if changes.get(name) is not None:
+                    changes[name] = _instant(changes[name])
             if isinstance(changes.get("denied_permissions"), list):
                 changes["denied_permissions"] = tuple(changes["denied_permissions"])
             settings = self.state.update(**changes)
         except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
             return _bad(f"Send a JSON object of scalar settings: {exc}")
         current = {name: getattr(settings, name) for name in sorted(SCALAR_SETTINGS)}
-        if settings.availability_date is not None:
-            current["availability_date"] = settings.availability_date.isoformat()
+        for name in ("availability_date", "user_availability_date"):
+            if (moment := getattr(settings, name)) is not None:
+                current[name] = moment.isoformat()
         current.pop("client_secret")
         return _json(current)
 
@@ -128,4 +148,4 @@ def _instant(text: Any) -> datetime:
     try:
         return parse_instant(str(text))
     except ApiProblem:
-        raise ValueError(f"availability_date {text!r} is not an ISO-8601 instant") from None
+        raise ValueError(f"{text!r} is not an ISO-8601 instant") from None

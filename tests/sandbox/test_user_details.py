@@ -176,3 +176,21 @@ async def test_user_details_are_denied_alone() -> None:
         body = error_of(await c.call("POST", USER_JOBS, json={"interval": THREE_DAYS}))
         assert body["status"] == 403 and "analytics:userDetail:view" in body["message"]
         assert (await c.call("POST", JOBS, json={"interval": THREE_DAYS})).status == 202
+
+
+async def test_the_control_endpoint_serves_the_ground_truth() -> None:
+    async with running() as c:
+        params = {"start": "2026-11-02T00:00:00Z", "end": "2026-11-03T00:00:00Z"}
+        async with c.session.get(
+            f"{c.sb.url}/sandbox/user-details/ground-truth", params=params
+        ) as r:
+            body = await r.json()
+        start = c.sb.dataset.spec.start_ms + DAY_MS
+        truth = c.sb.dataset.statuses.truth(start, start + DAY_MS)
+        assert body["count"] == len(truth) == len(body["statuses"]) > 1000
+        assert {tuple(s[:3]) for s in body["statuses"]} == {
+            (c.sb.dataset.statuses.user_ids[s.user], s.kind, format_instant(_at(s.start_ms)))
+            for s in truth
+        }
+        async with c.session.get(f"{c.sb.url}/sandbox/user-details/ground-truth") as r:
+            assert r.status == 400

@@ -23,8 +23,11 @@ from exporter.config import (
 )
 from exporter.store.jsonl import read_records
 from genesys_sandbox import DatasetSpec, SandboxSettings
+from genesys_sandbox.wire import format_instant
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
+StatusKey = tuple[str, str, str]  # userId, primaryPresence or routingStatus, startTime
+KINDS = ("primaryPresence", "routingStatus")
 SMALL = DatasetSpec(conversations=3000, start=START, days=3, seed=7)
 
 
@@ -95,6 +98,42 @@ def assert_exact(sb: Any, out: Path, days_: int = 3) -> None:
     nothing else, and no part file is left."""
     ids = exported_ids(out)
     assert set(ids) == ground_truth(sb, START, START + days(days_)) and max(ids.values()) == 1
+    assert not list(out.rglob("*.part"))
+
+
+def instant(ms: int) -> str:
+    return format_instant(datetime.fromtimestamp(ms / 1000, UTC))
+
+
+def status_truth(sb: Any, start: datetime = START, end: datetime | None = None) -> set[StatusKey]:
+    """Every status of the sandbox starting in [start, end) (end: three days on)."""
+    end = end or START + timedelta(days=3)
+    history = sb.dataset.statuses
+    lo, hi = (int(t.timestamp() * 1000) for t in (start, end))
+    return {(history.user_ids[s.user], s.kind, instant(s.start_ms)) for s in history.truth(lo, hi)}
+
+
+def exported(out: Path) -> Counter[StatusKey]:
+    """Every status in the user-details files, with multiplicity, each checked to lie in the
+    file's day, and one line per user per file."""
+    found: Counter[StatusKey] = Counter()
+    for path in sorted((out / "user-details").glob("*.jsonl")):
+        users = Counter()
+        for line in read_records(path):
+            entry = orjson.loads(line)
+            users[entry["userId"]] += 1
+            for kind in KINDS:
+                for status in entry[kind]:
+                    assert status["startTime"].startswith(path.stem), (path, status)
+                    found[entry["userId"], kind, status["startTime"]] += 1
+        assert max(users.values()) == 1, path
+    return found
+
+
+def assert_statuses_exact(sb: Any, out: Path) -> None:
+    """Every status of the sandbox's first three days in ``out`` exactly once, nothing else."""
+    statuses = exported(out)
+    assert set(statuses) == status_truth(sb) and max(statuses.values()) == 1
     assert not list(out.rglob("*.part"))
 
 

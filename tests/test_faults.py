@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from exporter.config import JobSettings
+from exporter.datasets import select
 from exporter.progress import NoProgress
 from exporter.runner import ExportRequest, export
 from exporter.store.jsonl import JsonlFile
@@ -17,6 +19,7 @@ from genesys_sandbox import FaultRule, Sandbox
 from tests.support import (
     START,
     assert_exact,
+    assert_statuses_exact,
     data_files,
     days,
     exporter_settings,
@@ -86,6 +89,28 @@ async def test_recoverable_fault_keeps_every_record_once(sandbox, tmp_path, faul
     summary = await export_with(sandbox, tmp_path, http={"request_timeout_s": 0.5})
     assert summary.status == "ok", summary.error
     assert_exact(sandbox, tmp_path)
+    assert sum(sandbox.stats().faults_injected.values()) > 0
+
+
+def on_user_details(rule: FaultRule) -> FaultRule:
+    """The same fault on the user-details family's routes instead of the conversations'."""
+    routes = tuple(
+        f"user-details.{r}" if r.startswith("jobs.") or r == "query" else r for r in rule.routes
+    )
+    return dataclasses.replace(rule, routes=routes)
+
+
+@pytest.mark.parametrize("fault", RECOVERABLE)
+async def test_recoverable_fault_keeps_every_status_once(sandbox, tmp_path, fault) -> None:
+    """The same suite for the second windowed dataset: every status of the ground truth once."""
+    sandbox.add_fault(on_user_details(fault))
+    settings = exporter_settings(
+        sandbox, tmp_path, jobs={"page_size": 100}, http={"request_timeout_s": 0.5}
+    )
+    request = ExportRequest(start=START, end=START + days(3), datasets=select("user-details"))
+    summary = await export(settings, request, progress=NoProgress())
+    assert summary.status == "ok", summary.error
+    assert_statuses_exact(sandbox, tmp_path)
     assert sum(sandbox.stats().faults_injected.values()) > 0
 
 

@@ -95,20 +95,26 @@ async def test_every_id_in_exported_conversations_resolves_in_the_snapshots(
     sandbox, tmp_path
 ) -> None:
     """Users (agents, inactive and deleted ones of older conversations), queues, wrap-up
-    codes, divisions, flows, skills, languages and teams named by any conversation are in
-    the exported entities."""
+    codes, divisions, flows, skills, languages and teams named by any conversation, and the
+    users and presence definitions named by any status, are in the exported entities."""
     settings = exporter_settings(sandbox, tmp_path)
-    request = ExportRequest(START, START + days(3), datasets=select("conversations,dimensions"))
+    request = ExportRequest(START, START + days(3), datasets=select("all"))
     summary = await export(settings, request, progress=NoProgress())
     assert summary.status == "ok", summary
     entities = {d.name: {str(line["id"]) for line in snapshot_lines(tmp_path, d.name)}
                 for d in FLAT}  # fmt: skip
     referenced = ("users", "teams", "queues", "wrapup-codes", "divisions", "flows", "skills",
-                  "languages")  # fmt: skip
+                  "languages", "presence-definitions")  # fmt: skip
     named: dict[str, set[str]] = {k: set() for k in referenced}
     for path in sorted((tmp_path / "conversations").glob("*.jsonl")):
         for raw in read_records(path):
             collect_ids(orjson.loads(raw), named)
+    for path in sorted((tmp_path / "user-details").glob("*.jsonl")):
+        for raw in read_records(path):
+            entry = orjson.loads(raw)
+            named["users"].add(entry["userId"])
+            presences = named["presence-definitions"]
+            presences.update(p["organizationPresenceId"] for p in entry["primaryPresence"])
     for name, ids in named.items():
         assert ids, name
         assert ids <= entities[name], (name, sorted(ids - entities[name])[:3])
@@ -139,13 +145,14 @@ async def test_a_denied_permission_fails_only_its_datasets(tmp_path) -> None:
     the permission, every other dataset completes, and the run exits 3."""
     async with Sandbox(sandbox_settings(denied_permissions=("routing:queue:view",))) as sb:
         settings = exporter_settings(sb, tmp_path)
-        request = ExportRequest(START, START + days(1), datasets=select("conversations,dimensions"))
+        request = ExportRequest(START, START + days(1), datasets=select("all"))
         summary = await export(settings, request, progress=NoProgress())
     assert (summary.status, summary.exit_code) == ("denied", 3)
     assert [line.split(":")[0] for line in summary.denied] == ["queue-members", "queues"]
     assert all("routing:queue:view" in line for line in summary.denied)
     done = set(Manifest.load(tmp_path).entities())
-    assert done == {"conversations", *(d.name for d in LISTINGS)} - {"queues", "queue-members"}
+    every = {"conversations", "user-details", *(d.name for d in LISTINGS)}
+    assert done == every - {"queues", "queue-members"}
     assert set(exported_ids(tmp_path / "conversations")) == ground_truth(sb, START, START + days(1))
 
 

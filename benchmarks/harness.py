@@ -115,6 +115,11 @@ class SandboxProcess:
             self.get("/sandbox/ground-truth", start=start.isoformat(), end=end.isoformat())["ids"]
         )
 
+    def status_truth(self, start: datetime, end: datetime) -> list[list[str | None]]:
+        """[userId, kind, startTime, endTime] of every status starting in [start, end)."""
+        path = "/sandbox/user-details/ground-truth"
+        return list(self.get(path, start=start.isoformat(), end=end.isoformat())["statuses"])
+
     def count(self, start: datetime, end: datetime) -> int:
         return int(
             self.get("/sandbox/ground-truth", start=start.isoformat(), end=end.isoformat())["count"]

@@ -63,6 +63,13 @@ def run_metrics(
     }
 
 
+def limit_share(scenario: Scenario, metrics: Mapping[str, Any]) -> float | None:
+    """The run's API requests per second as a share of the rate limit (None without one)."""
+    if not scenario.rate_per_minute or not metrics["seconds"]:
+        return None
+    return round(metrics["requests"] / metrics["seconds"] / (scenario.rate_per_minute / 60), 4)
+
+
 def steady_state(samples: Sequence[Sample], fill: float) -> dict[str, float] | None:
     """Records/s and 429s from ``WARMUP_S`` after the first results page to the last one."""
     first = next((s for s in samples if s.results_pages > 0), None)

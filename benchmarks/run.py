@@ -77,8 +77,44 @@ def exported_ids(out: Path) -> list[str]:
     return ids
 
 
-def check_exporter(sandbox: SandboxProcess, scenario: Scenario, out: Path) -> str:
-    """Say "yes" when the exported ids are the ground truth, each once; else what differs."""
+def exported_statuses(out: Path) -> list[tuple[str, str, str]]:
+    """Every (userId, presence or routing, startTime) in the user-details files."""
+    keys = []
+    for path in sorted((out / "user-details").glob("*.jsonl")):
+        for line in read_records(path):
+            entry = orjson.loads(line)
+            keys += [
+                (entry["userId"], kind, status["startTime"])
+                for kind in ("primaryPresence", "routingStatus")
+                for status in entry[kind]
+            ]
+    return keys
+
+
+def check_statuses(sandbox: SandboxProcess, scenario: Scenario, out: Path) -> str:
+    """Say "yes" when the exported statuses are the ground truth, each once."""
+    keys = exported_statuses(out)
+    truth = {tuple(s[:3]) for s in sandbox.status_truth(scenario.start, scenario.end)}
+    found = set(keys)
+    if found == truth and len(keys) == len(found):
+        return "yes"
+    return (
+        f"NO: {len(truth - found)} statuses missing, {len(found - truth)} extra, "
+        f"{len(keys) - len(found)} duplicates"
+    )
+
+
+def check_exporter(sandbox: SandboxProcess, scenario: Scenario, out: Path, datasets: str) -> str:
+    """Say "yes" when each windowed dataset's output is its ground truth, each record once."""
+    verdicts = []
+    if "conversations" in datasets.split(","):
+        verdicts.append(check_conversations(sandbox, scenario, out))
+    if "user-details" in datasets.split(","):
+        verdicts.append(check_statuses(sandbox, scenario, out))
+    return next((v for v in verdicts if v != "yes"), "yes")
+
+
+def check_conversations(sandbox: SandboxProcess, scenario: Scenario, out: Path) -> str:
     ids = exported_ids(out)
     truth = set(sandbox.ground_truth(scenario.start, scenario.end))
     found = set(ids)
@@ -128,8 +164,11 @@ def run_exporter(
     summary = last_json_line(child.stdout)
     metrics = report.run_metrics(scenario, name, child, summary)
     metrics["correct"] = (
-        check_exporter(sandbox, scenario, out) if child.exit_code == 0 else "failed"
+        check_exporter(sandbox, scenario, out, datasets) if child.exit_code == 0 else "failed"
     )
+    metrics["conversations"] = len(exported_ids(out))
+    metrics["statuses"] = len(exported_statuses(out))
+    metrics["limit_share"] = report.limit_share(scenario, metrics)
     metrics["range"] = [scenario.start.isoformat(), scenario.end.isoformat()]
     if child.exit_code != 0:
         metrics["stderr_tail"] = child.stderr[-2000:]
@@ -302,7 +341,7 @@ def run_all(scenarios: tuple[Scenario, ...], args: argparse.Namespace) -> int:
     skipped = {s.name: s.sdk_skip_reason for s in scenarios if s.sdk_records is None}
     table = report.markdown_table(runs, skipped)
     floors_md = _floors_markdown(results, runs)
-    budget_md = _budget_markdown(scenarios, runs)
+    budget_md = _budget_markdown(scenarios, runs) + _user_details_markdown(scenarios, runs)
     document = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "mode": "quick" if args.quick else "full",
@@ -333,7 +372,7 @@ def _budget_markdown(scenarios: tuple[Scenario, ...], runs: list[dict[str, Any]]
     against what their own requests cost at the rate limit (the target: no more)."""
     rows = []
     for scenario in scenarios:
-        if len(scenario.datasets) < 2 or not scenario.rate_per_minute:
+        if len(scenario.datasets) < 2 or "dimensions" not in scenario.datasets[1]:
             continue
         named = [_named(EXPORTER, d, scenario) for d in scenario.datasets]
         alone, more = (next(r for r in runs if r["contender"] == n) for n in named[:2])
@@ -349,6 +388,25 @@ def _budget_markdown(scenarios: tuple[Scenario, ...], runs: list[dict[str, Any]]
         return ""
     head = ("| scenario | conversations alone | with every snapshot | added | the snapshots' "
             "requests at the limit | within |\n| --- | --- | --- | --- | --- | --- |")  # fmt: skip
+    return head + "\n" + "\n".join(rows)
+
+
+def _user_details_markdown(scenarios: tuple[Scenario, ...], runs: list[dict[str, Any]]) -> str:
+    """For scenarios with user details: each run's records and how near the limit it ran."""
+    named = [s for s in scenarios if any("user-details" in d for d in s.datasets)]
+    rows = [
+        f"| {run['contender']} | {run['conversations']:,} | "
+        f"{run['statuses']:,} | {run['seconds']:.1f} s | {run['requests']} | "
+        f"{run['limit_share']:.0%} | {run['rate_limited_429']} | {run['correct']} |"
+        for scenario in named
+        for run in runs
+        if run["scenario"] == scenario.name
+    ]
+    if not rows:
+        return ""
+    head = ("\n\n| contender | conversations | statuses | seconds | requests | requests/s "
+            "against the limit | 429s | correct |\n| --- | --- | --- | --- | --- | --- | --- "
+            "| --- |")  # fmt: skip
     return head + "\n" + "\n".join(rows)
 
 

@@ -34,6 +34,7 @@ class Scenario:
     repeats: int = 1
     # The exporter once per --datasets value, side by side (the shared-budget scenario).
     datasets: tuple[str, ...] = ("conversations",)
+    page_size: int = PAGE_SIZE  # job results per page (the exporter's jobs.page_size)
 
     @property
     def start(self) -> datetime:
@@ -48,7 +49,7 @@ class Scenario:
         """Allowed requests per second x page size; None without a rate limit."""
         if not self.rate_per_minute:
             return None
-        return self.rate_per_minute / 60 * PAGE_SIZE
+        return self.rate_per_minute / 60 * self.page_size
 
     def sandbox_flags(self) -> list[str]:
         return [
@@ -67,9 +68,10 @@ class Scenario:
         always does), so the exporter would keep its 300/min starting pace; 0 is the
         documented setting for a server that sets no limit.
         """
+        jobs = f"[jobs]\npage_size = {self.page_size}\n" if self.page_size != PAGE_SIZE else ""
         if self.rate_per_minute:
-            return ""
-        return "[http]\nrate_limit_per_minute = 0\n"
+            return jobs
+        return "[http]\nrate_limit_per_minute = 0\n" + jobs
 
 
 def _skip_sdk(records: int) -> str:
@@ -155,7 +157,24 @@ BUDGET = Scenario(
     sdk_skip_reason="the baseline exports conversations only",
     datasets=("conversations", "conversations,dimensions"),
 )
-FULL = (*FULL, BUDGET)
+# User details are small beside conversations (a line per agent per day, some twenty statuses
+# each), so at 1,000 results a page a month of them is a handful of pages: pages of 100 make
+# both datasets rate-bound, and the three runs show how near the limit each is driven.
+USER_DETAILS = Scenario(
+    "user-details",
+    "rate-bound",
+    "300/min, pages of 100: conversations, user details, and both, as a share of the limit",
+    conversations=30_000,
+    days=28,
+    rate_per_minute=300,
+    latency_ms=100,
+    jitter_ms=200,
+    sdk_records=None,
+    sdk_skip_reason="the baseline exports conversations only",
+    datasets=("conversations", "user-details", "conversations,user-details"),
+    page_size=100,
+)
+FULL = (*FULL, BUDGET, USER_DETAILS)
 
 QUICK: tuple[Scenario, ...] = (
     _quick(FULL[0], 40_000),
@@ -169,6 +188,7 @@ QUICK: tuple[Scenario, ...] = (
         sdk_skip_reason="not run in --quick (its RSS is in the other rows)",
     ),
     _quick(BUDGET, 30_000, sdk_records=None),
+    replace(USER_DETAILS, conversations=8_000, days=14),
 )
 
 

@@ -51,12 +51,13 @@ _id_decoder = msgspec.json.Decoder(_Id)
 def exporter_command(
     module: list[str], config: Path, scenario: Scenario, out: Path, datasets: str
 ) -> list[str]:
+    # The default selection passes no flag, so a checkout from before --datasets runs too.
+    chosen = [] if datasets == "conversations" else ["--datasets", datasets]
     return [
         sys.executable,
         *module,
         "export",
-        "--datasets",
-        datasets,
+        *chosen,
         "--config",
         str(config),
         "--start",

@@ -19,7 +19,7 @@ from exporter.tables.specs import ALL, Column, Table, tables_of
 
 WINDOW_COLUMN = "source_window"  # windowed tables: the manifest window (file) a row came from
 SNAPSHOT_COLUMN = "snapshot_date"  # snapshot tables: the day the snapshot was taken
-MAX_OBJECT_BYTES = 256 * 1024 * 1024  # one conversation line; DuckDB's default is 16 MB
+MAX_OBJECT_BYTES = 16 * 1024 * 1024  # one line at most; the reader buffers twice this per thread
 
 
 def literal(text: str) -> str:
@@ -82,8 +82,8 @@ def stage_sql(dataset: str, path: str, compression: str) -> str:
     root = root_of(dataset)
     columns = f"json_transform(json, {literal(read_structure(dataset))}) AS r"
     if root.extra:
-        patched = f"json_merge_patch(json, {literal(remainder_patch(root))})"
-        columns += f", CASE WHEN {patched}::VARCHAR = '{{}}' THEN NULL ELSE {patched} END AS extra"
+        patched = f"json_merge_patch(json, {literal(remainder_patch(root))})::VARCHAR"
+        columns += f", nullif({patched}, '{{}}')::JSON AS extra"
     source = (
         f"read_ndjson_objects({literal(path)}, compression={literal(compression)}, "
         f"maximum_object_size={MAX_OBJECT_BYTES})"
@@ -121,11 +121,11 @@ def _value(table: Table, column: Column) -> str:
     return f"o{depth}." + ".".join(ident(part) for part in column.path)
 
 
-def _relation(table: Table) -> str:
+def _relation(table: Table, *, with_extra: bool = False) -> str:
     """A query giving the parent's key columns by name, ``o<depth>`` (this level's object),
-    ``i<depth>`` (its position) and, at the root, ``extra``."""
+    ``i<depth>`` (its position) and, for a root that keeps one, ``extra``."""
     if table.parent is None:
-        return "SELECT r AS o0" + (", extra" if table.extra else "") + " FROM stage"
+        return "SELECT r AS o0" + (", extra" if table.extra and with_extra else "") + " FROM stage"
     parent, depth = table.parent, table.depth
     own = {c.name: c for c in parent.own_columns}
     carry = [name if name in parent.inherited else f"{_value(parent, own[name])} AS {ident(name)}"
@@ -153,7 +153,7 @@ def insert_sql(table: Table, tag: str) -> str:
     columns = ", ".join(ident(name) for name in names)
     return (
         f"INSERT INTO {ident(table.name)} ({columns}) SELECT {', '.join(values)} "
-        f"FROM ({_relation(table)})"
+        f"FROM ({_relation(table, with_extra=True)})"
     )
 
 

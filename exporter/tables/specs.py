@@ -78,6 +78,9 @@ class Table:
         names = [c.name for c in self.own_columns]
         if len(set(names)) != len(names):
             raise ValueError(f"table {self.name} declares a column twice")
+        if self.extra and not self.snapshot and any(len(c.path) > 1 for c in self.columns):
+            # the typed read's census keeps whole top-level fields only (exporter.tables.sql)
+            raise ValueError(f"table {self.name}: a windowed root reads whole fields only")
         unknown = set(self.own_key) - set(names)
         if unknown:
             raise ValueError(f"table {self.name}: key columns {sorted(unknown)} are not declared")

@@ -105,6 +105,7 @@ def build_tables(
 ) -> BuildSummary:
     """Build or bring up to date ``<out>/genesys.duckdb`` and ``<out>/tables/``."""
     began = clock()
+    _require_manifest(request.out_dir)  # before the lock, which would create files in DIR
     with RunLock(request.out_dir, f"tables-{uuid.uuid4().hex[:8]}"):
         summary = _Build(request, observer or _Silent()).run()
     return _with_seconds(summary, clock() - began)
@@ -234,7 +235,9 @@ class _Build:
         }
         parquet.sweep(self.out, TABLES, expected)
 
-    def _summary(self, status: str, plan: BuildPlan, *, rows: dict[str, int], files: int) -> BuildSummary:  # fmt: skip
+    def _summary(
+        self, status: str, plan: BuildPlan, *, rows: dict[str, int], files: int
+    ) -> BuildSummary:
         return BuildSummary(
             status=status,
             built=tuple(s.label for s in plan.build),
@@ -266,13 +269,16 @@ def _weight(table: Table) -> int:
     return table.depth * 10 + len(table.columns)
 
 
-def _load_manifest(out: Path) -> Manifest:
-    path = out / MANIFEST_NAME
-    if not path.is_file():
+def _require_manifest(out: Path) -> None:
+    if not (out / MANIFEST_NAME).is_file():
         raise InputError(
             f"{out} holds no {MANIFEST_NAME}: it is not an export folder. Export into it first "
             f"(genesys-export export --out {out} ...), or give the folder you exported to."
         )
+
+
+def _load_manifest(out: Path) -> Manifest:
+    _require_manifest(out)
     try:
         return Manifest.load(out)
     except OutputError as exc:

@@ -71,7 +71,9 @@ def read_previous(out_dir: Path) -> Previous | None:
         names = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         if not {"_build_sources", "_build_info"} <= names:
             return None
-        rows = con.execute("SELECT dataset, window_name, sha256, records FROM _build_sources").fetchall()
+        rows = con.execute(
+            "SELECT dataset, window_name, sha256, records FROM _build_sources"
+        ).fetchall()
         info = dict(con.execute("SELECT name, value FROM _build_info").fetchall())
     finally:
         con.close()

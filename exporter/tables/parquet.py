@@ -20,8 +20,8 @@ import duckdb
 
 from exporter.errors import ConfigError
 from exporter.store.jsonl import fsync_dir
-from exporter.tables.sql import WINDOW_COLUMN, ident, literal
 from exporter.tables.specs import Table
+from exporter.tables.sql import WINDOW_COLUMN, ident, literal
 
 Layout = Literal["flat", "hive"]
 LAYOUTS: tuple[str, ...] = get_args(Layout)

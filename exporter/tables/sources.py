@@ -103,7 +103,9 @@ def _source(dataset: str, record: WindowRecord, *, snapshot: bool) -> Source:
     )
 
 
-def plan(sources: list[Source], in_flight: list[str], built: list[Built], *, full: bool) -> BuildPlan:
+def plan(
+    sources: list[Source], in_flight: list[str], built: list[Built], *, full: bool
+) -> BuildPlan:
     """What to build, remove and keep. ``full`` ignores what was built: every source again,
     into an empty database."""
     previous = {} if full else {(b.dataset, b.window): b for b in built}
@@ -111,7 +113,9 @@ def plan(sources: list[Source], in_flight: list[str], built: list[Built], *, ful
     flying = {tuple(f.split("/", 1)) for f in in_flight}
     build = tuple(s for s in sources if _changed(s, previous.get((s.dataset, s.window))))
     rebuilt = {(s.dataset, s.window) for s in build}
-    kept = [b for key, b in previous.items() if key not in rebuilt and (key in offered or key in flying)]
+    kept = [
+        b for key, b in previous.items() if key not in rebuilt and (key in offered or key in flying)
+    ]
     remove = [b for key, b in previous.items() if key not in offered and key not in flying]
     kept_flying = tuple(sorted(f"{d}/{w}" for d, w in flying if (d, w) in previous))
     return BuildPlan(build, tuple(remove), tuple(kept), kept_flying)

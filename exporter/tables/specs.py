@@ -107,16 +107,14 @@ class Table:
         return 0 if self.parent is None else self.parent.depth + 1
 
 
-def _cols(*specs: str) -> tuple[Column, ...]:
-    """Columns from ``field TYPE`` or ``field TYPE name`` strings."""
+def _cols(spec: str) -> tuple[Column, ...]:
+    """Columns from a comma-separated ``field TYPE [name]`` list."""
     columns = []
-    for spec in specs:
-        parts = spec.split(" ", 2)
+    for item in spec.split(","):
+        parts = item.split()
         columns.append(Column(parts[0], parts[1], parts[2] if len(parts) > 2 else ""))
     return tuple(columns)
 
-
-V, TS, B, I, D, J, VL = "VARCHAR", "TIMESTAMPTZ", "BOOLEAN", "BIGINT", "DOUBLE", "JSON", "VARCHAR[]"
 
 # The fields of genesys-api.md §5.3 (AnalyticsConversation and what it holds). Nested objects
 # that are not split out (flow, mediaEndpointStats, evaluations, properties, ...) stay JSON.
@@ -125,14 +123,13 @@ CONVERSATIONS = Table(
     "conversations",
     "one row per conversation; `extra` holds any top-level field the API adds later",
     ("conversation_id",),
-    _cols(
-        f"conversationId {V}", f"conversationStart {TS}", f"conversationEnd {TS}",
-        f"originatingDirection {V}", f"conversationInitiator {V}",
-        f"customerParticipation {B}", f"divisionIds {VL}", f"externalTag {V}",
-        f"mediaStatsMinConversationMos {D}", f"mediaStatsMinConversationRFactor {D}",
-        f"selfServed {B}", f"conferenceStart {TS}", f"inactivityTimeout {TS}",
-        f"knowledgeBaseIds {VL}", f"evaluations {J}", f"surveys {J}", f"resolutions {J}",
-    ),  # fmt: skip
+    _cols("""
+        conversationId VARCHAR, conversationStart TIMESTAMPTZ, conversationEnd TIMESTAMPTZ,
+        originatingDirection VARCHAR, conversationInitiator VARCHAR,
+        customerParticipation BOOLEAN, divisionIds VARCHAR[], externalTag VARCHAR,
+        mediaStatsMinConversationMos DOUBLE, mediaStatsMinConversationRFactor DOUBLE,
+        selfServed BOOLEAN, conferenceStart TIMESTAMPTZ, inactivityTimeout TIMESTAMPTZ,
+        knowledgeBaseIds VARCHAR[], evaluations JSON, surveys JSON, resolutions JSON"""),
     extra=True,
 )
 PARTICIPANTS = Table(
@@ -140,11 +137,10 @@ PARTICIPANTS = Table(
     "conversations",
     "each conversation's participants (customer, ivr, acd, agent, ...)",
     ("participant_id",),
-    _cols(
-        f"participantId {V}", f"participantName {V}", f"purpose {V}", f"userId {V}",
-        f"teamId {V}", f"externalContactId {V}", f"externalOrganizationId {V}",
-        f"flaggedReason {V}", f"screenRecording {B}",
-    ),  # fmt: skip
+    _cols("""
+        participantId VARCHAR, participantName VARCHAR, purpose VARCHAR, userId VARCHAR,
+        teamId VARCHAR, externalContactId VARCHAR, externalOrganizationId VARCHAR,
+        flaggedReason VARCHAR, screenRecording BOOLEAN"""),
     parent=CONVERSATIONS,
     field="participants",
     container="list",
@@ -154,7 +150,7 @@ PARTICIPANT_ATTRIBUTES = Table(
     "conversations",
     "participant attributes (job exports only), one row per name",
     ("name",),
-    _cols(f"key {V} name", f"value {V} value"),
+    _cols("key VARCHAR name, value VARCHAR value"),
     parent=PARTICIPANTS,
     field="attributes",
     container="map",
@@ -164,15 +160,15 @@ SESSIONS = Table(
     "conversations",
     "each participant's sessions (one per media leg)",
     ("session_id",),
-    _cols(
-        f"sessionId {V}", f"mediaType {V}", f"direction {V}", f"ani {V}", f"dnis {V}",
-        f"sessionDnis {V}", f"addressFrom {V}", f"addressTo {V}", f"remote {V}", f"edgeId {V}",
-        f"protocolCallId {V}", f"provider {V}", f"peerId {V}", f"recording {B}",
-        f"requestedRoutings {VL}", f"usedRouting {V}", f"messageType {V}",
-        f"deliveryStatus {V}", f"outboundCampaignId {V}", f"outboundContactId {V}",
-        f"outboundContactListId {V}", f"callbackNumbers {VL}", f"callbackUserName {V}",
-        f"callbackScheduledTime {TS}", f"flow {J}", f"mediaEndpointStats {J}",
-    ),  # fmt: skip
+    _cols("""
+        sessionId VARCHAR, mediaType VARCHAR, direction VARCHAR, ani VARCHAR, dnis VARCHAR,
+        sessionDnis VARCHAR, addressFrom VARCHAR, addressTo VARCHAR, remote VARCHAR,
+        edgeId VARCHAR, protocolCallId VARCHAR, provider VARCHAR, peerId VARCHAR,
+        recording BOOLEAN, requestedRoutings VARCHAR[], usedRouting VARCHAR,
+        messageType VARCHAR, deliveryStatus VARCHAR, outboundCampaignId VARCHAR,
+        outboundContactId VARCHAR, outboundContactListId VARCHAR, callbackNumbers VARCHAR[],
+        callbackUserName VARCHAR, callbackScheduledTime TIMESTAMPTZ, flow JSON,
+        mediaEndpointStats JSON"""),
     parent=PARTICIPANTS,
     field="sessions",
     container="list",
@@ -182,15 +178,15 @@ SEGMENTS = Table(
     "conversations",
     "each session's segments, `segment_index` their position (0 first)",
     ("segment_index",),
-    _cols(
-        f"segmentStart {TS}", f"segmentEnd {TS}", f"segmentType {V}", f"disconnectType {V}",
-        f"queueId {V}", f"wrapUpCode {V}", f"wrapUpNote {V}", f"wrapUpTags {VL}",
-        f"requestedRoutingSkillIds {VL}", f"requestedLanguageId {V}", f"conference {B}",
-        f"errorCode {V}", f"sipResponseCodes {J}", f"q850ResponseCodes {J}", f"subject {V}",
-        f"groupId {V}", f"audioMuted {B}", f"videoMuted {B}", f"properties {J}",
-        f"scoredAgents {J}", f"sourceConversationId {V}", f"sourceSessionId {V}",
-        f"destinationConversationId {V}", f"destinationSessionId {V}",
-    ),  # fmt: skip
+    _cols("""
+        segmentStart TIMESTAMPTZ, segmentEnd TIMESTAMPTZ, segmentType VARCHAR,
+        disconnectType VARCHAR, queueId VARCHAR, wrapUpCode VARCHAR, wrapUpNote VARCHAR,
+        wrapUpTags VARCHAR[], requestedRoutingSkillIds VARCHAR[], requestedLanguageId VARCHAR,
+        conference BOOLEAN, errorCode VARCHAR, sipResponseCodes JSON, q850ResponseCodes JSON,
+        subject VARCHAR, groupId VARCHAR, audioMuted BOOLEAN, videoMuted BOOLEAN,
+        properties JSON, scoredAgents JSON, sourceConversationId VARCHAR,
+        sourceSessionId VARCHAR, destinationConversationId VARCHAR,
+        destinationSessionId VARCHAR"""),
     parent=SESSIONS,
     field="segments",
     container="list",
@@ -201,7 +197,7 @@ METRICS = Table(
     "conversations",
     "each session's metrics (`t*` in milliseconds), `metric_index` their position (0 first)",
     ("metric_index",),
-    _cols(f"name {V}", f"value {I}", f"emitDate {TS}"),
+    _cols("name VARCHAR, value BIGINT, emitDate TIMESTAMPTZ"),
     parent=SESSIONS,
     field="metrics",
     container="list",
@@ -213,7 +209,7 @@ USER_DETAILS = Table(
     "user-details",
     "one line per user and day (not a table itself)",
     ("user_id",),
-    _cols(f"userId {V}"),
+    _cols("userId VARCHAR"),
     listed=False,
 )
 USER_PRESENCE = Table(
@@ -221,7 +217,9 @@ USER_PRESENCE = Table(
     "user-details",
     "agents' presence history; `end_time` is null while it lasts",
     ("start_time",),
-    _cols(f"startTime {TS}", f"endTime {TS}", f"systemPresence {V}", f"organizationPresenceId {V}"),
+    _cols("""
+        startTime TIMESTAMPTZ, endTime TIMESTAMPTZ, systemPresence VARCHAR,
+        organizationPresenceId VARCHAR"""),
     parent=USER_DETAILS,
     field="primaryPresence",
     container="list",
@@ -231,45 +229,49 @@ USER_ROUTING_STATUS = Table(
     "user-details",
     "agents' routing status history (IDLE, INTERACTING, ...); `end_time` is null while it lasts",
     ("start_time",),
-    _cols(f"startTime {TS}", f"endTime {TS}", f"routingStatus {V}"),
+    _cols("startTime TIMESTAMPTZ, endTime TIMESTAMPTZ, routingStatus VARCHAR"),
     parent=USER_DETAILS,
     field="routingStatus",
     container="list",
 )
 
 
-def _snapshot(name: str, summary: str, *columns: str, key: tuple[str, ...] = ("id",)) -> Table:
+def _snapshot(name: str, summary: str, columns: str, key: tuple[str, ...] = ("id",)) -> Table:
     dataset = name.replace("_", "-")
-    return Table(name, dataset, summary, key, _cols(*columns), snapshot=True, extra=True)
+    return Table(name, dataset, summary, key, _cols(columns), snapshot=True, extra=True)
 
 
 SNAPSHOTS: tuple[Table, ...] = (
-    _snapshot("users", "users of every state", f"id {V}", f"name {V}", f"email {V}",
-              f"username {V}", f"state {V}", f"title {V}", f"department {V}",
-              f"division.id {V}", f"manager.id {V}", f"team.id {V}"),
-    _snapshot("queues", "routing queues", f"id {V}", f"name {V}", f"description {V}",
-              f"division.id {V}", f"memberCount {I}", f"dateCreated {TS}", f"dateModified {TS}"),
-    _snapshot("queue_members", "queue membership: one row per queue and user",
-              f"queueId {V}", f"id {V} user_id", f"name {V}", f"ringNumber {I}", f"joined {B}",
-              f"memberBy {V}", key=("queue_id", "user_id")),
-    _snapshot("wrapup_codes", "wrap-up codes", f"id {V}", f"name {V}", f"division.id {V}",
-              f"dateCreated {TS}"),
-    _snapshot("divisions", "authorization divisions", f"id {V}", f"name {V}",
-              f"description {V}", f"homeDivision {B}"),
-    _snapshot("groups", "groups", f"id {V}", f"name {V}", f"description {V}", f"type {V}",
-              f"visibility {V}", f"state {V}", f"memberCount {I}"),
-    _snapshot("teams", "work teams", f"id {V}", f"name {V}", f"description {V}",
-              f"division.id {V}", f"memberCount {I}"),
-    _snapshot("skills", "routing skills", f"id {V}", f"name {V}", f"state {V}",
-              f"dateModified {TS}"),
-    _snapshot("languages", "routing languages", f"id {V}", f"name {V}", f"state {V}",
-              f"dateModified {TS}"),
-    _snapshot("presence_definitions", "system and org-defined presences", f"id {V}",
-              f"systemPresence {V}", f"primary {B}", f"deactivated {B}",
-              f"languageLabels {J}"),
-    _snapshot("flows", "Architect flows", f"id {V}", f"name {V}", f"type {V}",
-              f"description {V}", f"active {B}", f"system {B}", f"deleted {B}",
-              f"division.id {V}"),
+    _snapshot("users", "users of every state", """
+        id VARCHAR, name VARCHAR, email VARCHAR, username VARCHAR, state VARCHAR,
+        title VARCHAR, department VARCHAR, division.id VARCHAR, manager.id VARCHAR,
+        team.id VARCHAR"""),
+    _snapshot("queues", "routing queues", """
+        id VARCHAR, name VARCHAR, description VARCHAR, division.id VARCHAR,
+        memberCount BIGINT, dateCreated TIMESTAMPTZ, dateModified TIMESTAMPTZ"""),
+    _snapshot("queue_members", "queue membership: one row per queue and user", """
+        queueId VARCHAR, id VARCHAR user_id, name VARCHAR, ringNumber BIGINT,
+        joined BOOLEAN, memberBy VARCHAR""", key=("queue_id", "user_id")),
+    _snapshot("wrapup_codes", "wrap-up codes",
+              "id VARCHAR, name VARCHAR, division.id VARCHAR, dateCreated TIMESTAMPTZ"),
+    _snapshot("divisions", "authorization divisions",
+              "id VARCHAR, name VARCHAR, description VARCHAR, homeDivision BOOLEAN"),
+    _snapshot("groups", "groups", """
+        id VARCHAR, name VARCHAR, description VARCHAR, type VARCHAR, visibility VARCHAR,
+        state VARCHAR, memberCount BIGINT"""),
+    _snapshot("teams", "work teams", """
+        id VARCHAR, name VARCHAR, description VARCHAR, division.id VARCHAR,
+        memberCount BIGINT"""),
+    _snapshot("skills", "routing skills",
+              "id VARCHAR, name VARCHAR, state VARCHAR, dateModified TIMESTAMPTZ"),
+    _snapshot("languages", "routing languages",
+              "id VARCHAR, name VARCHAR, state VARCHAR, dateModified TIMESTAMPTZ"),
+    _snapshot("presence_definitions", "system and org-defined presences", """
+        id VARCHAR, systemPresence VARCHAR, primary BOOLEAN, deactivated BOOLEAN,
+        languageLabels JSON"""),
+    _snapshot("flows", "Architect flows", """
+        id VARCHAR, name VARCHAR, type VARCHAR, description VARCHAR, active BOOLEAN,
+        system BOOLEAN, deleted BOOLEAN, division.id VARCHAR"""),
 )  # fmt: skip
 
 ALL: tuple[Table, ...] = (

@@ -141,7 +141,8 @@ def lenient_stage_sql(dataset: str, path: str, compression: str) -> str:
         patch = orjson.dumps(dict.fromkeys(held_fields(root))).decode()
         patched = f"json_merge_patch(json, {literal(patch)})::VARCHAR"
         select += f", nullif({patched}, '{{}}')::JSON AS {EXTRA_COLUMN}"
-    return f"CREATE OR REPLACE TABLE scratch.stage AS SELECT {select} FROM {_source(path, compression)}"
+    source = _source(path, compression)
+    return f"CREATE OR REPLACE TABLE scratch.stage AS SELECT {select} FROM {source}"
 
 
 # -- tables

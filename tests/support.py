@@ -153,6 +153,12 @@ def cli(sb: Any, tmp_path: Path, out: Path, *args: str) -> list[str]:
 # -- tables: exports to build from, and what their raw JSON holds, counted without DuckDB
 
 TABLES_WATERMARK = START + timedelta(days=2, hours=6)  # the third day stays provisional
+TABLES_DATA = DatasetSpec(conversations=900, start=START, days=3, seed=7)  # small: fast builds
+
+
+def tables_sandbox_settings(**changes: Any) -> SandboxSettings:
+    """The sandbox the table tests export from: small data, the third day provisional."""
+    return sandbox_settings(dataset=TABLES_DATA, availability_date=TABLES_WATERMARK, **changes)
 
 
 def raw_lines(out: Path, dataset: str) -> list[dict[str, Any]]:

@@ -26,14 +26,13 @@ from exporter.tables.parquet import relative_path
 from genesys_sandbox import Sandbox
 from tests.support import (
     START,
-    TABLES_WATERMARK,
     days,
     exporter_settings,
     put_window_file,
     raw_lines,
     raw_metric_sum,
     raw_table_rows,
-    sandbox_settings,
+    tables_sandbox_settings,
     user_details_lines,
 )
 
@@ -41,15 +40,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOT_TABLES = [t for t in TABLES.values() if t.snapshot]
 
 
-async def export_into(out: Path, sb: Sandbox, **output: object) -> None:
+async def export_into(out: Path, sb: Sandbox, datasets: str = "conversations,dimensions",
+                      **output: object) -> None:  # fmt: skip
     settings = exporter_settings(sb, out, output=output) if output else exporter_settings(sb, out)
-    request = ExportRequest(START, START + days(3), datasets=select("conversations,dimensions"))
+    request = ExportRequest(START, START + days(3), datasets=select(datasets))
     summary = await export(settings, request, progress=NoProgress())
     assert summary.status == "ok", summary
 
 
 async def _export_once(out: Path) -> None:
-    async with Sandbox(sandbox_settings(availability_date=TABLES_WATERMARK)) as sb:
+    async with Sandbox(tables_sandbox_settings()) as sb:
         await export_into(out, sb)
 
 
@@ -101,7 +101,7 @@ def test_the_export_crosses_midnight_and_carries_a_provisional_day(exported: Pat
                         "2026-11-03": "provisional"}  # fmt: skip
     crossing = [c for c in raw_lines(exported, "conversations")
                 if c.get("conversationEnd", "")[:10] > c["conversationStart"][:10]]  # fmt: skip
-    assert len(crossing) > 5
+    assert len(crossing) >= 2
 
 
 def test_each_table_holds_exactly_the_rows_of_the_raw_json(out: Path, db) -> None:
@@ -182,7 +182,7 @@ async def test_a_reexported_day_replaces_its_rows_exactly(tmp_path: Path) -> Non
     """The provisional day exported again (complete, now with participant attributes) is the
     only window built again, and its rows are replaced: counts equal the raw JSON, no key
     twice, the other days untouched."""
-    async with Sandbox(sandbox_settings(availability_date=TABLES_WATERMARK)) as sb:
+    async with Sandbox(tables_sandbox_settings()) as sb:
         await export_into(tmp_path, sb)
         build(tmp_path)
         before = raw_table_rows(tmp_path)
@@ -220,7 +220,10 @@ def test_a_window_gone_from_the_manifest_loses_its_rows_and_files(out: Path) -> 
 
 @pytest.mark.parametrize("layout", ["flat", "hive"])
 def test_parquet_files_read_back_with_the_same_rows(out: Path, layout: str) -> None:
-    """Every table's Parquet files, one per table and day file, hold exactly its rows."""
+    """Every table's Parquet files, one per table and day file, hold exactly its rows; a
+    change of layout rewrites them all and sweeps the files of the old one."""
+    if layout == "hive":
+        build(out, layout="flat")
     build(out, layout=layout)
     con = duckdb.connect(str(out / "genesys.duckdb"), read_only=True)
     for name in TABLES:
@@ -238,14 +241,7 @@ def test_parquet_files_read_back_with_the_same_rows(out: Path, layout: str) -> N
     con.close()
     if layout == "hive":
         assert (out / "tables/segments/date=2026-11-01/part.parquet").exists()
-
-
-def test_a_new_layout_rewrites_the_files_and_sweeps_the_old_ones(out: Path) -> None:
-    """Changing --layout builds the Parquet files in the new layout and removes the old."""
-    build(out, layout="flat")
-    build(out, layout="hive")
-    assert not list((out / "tables").rglob("2026-11-01.parquet"))
-    assert (out / "tables/metrics/date=2026-11-03/part.parquet").exists()
+        assert not list((out / "tables").rglob("2026-11-01.parquet"))
 
 
 KILL_SCRIPT = """
@@ -287,9 +283,7 @@ def test_a_build_killed_mid_way_leaves_the_old_database_usable(out: Path, step: 
     con.close()
     again = build(out)
     assert again.built == ("conversations/2026-11-03",)
-    assert again.rows["conversations"] == first.rows["conversations"] - (
-        record.records - len(kept)
-    )
+    assert again.rows["conversations"] == first.rows["conversations"] - (record.records - len(kept))
     assert not list(out.glob(".genesys.duckdb*")) and not list(out.rglob("*.tmp"))
 
 
@@ -397,8 +391,8 @@ def test_the_cli_reports_what_it_built_and_ends_with_a_json_summary(out: Path) -
 @pytest.mark.parametrize("compression", ["gzip", "zstd"])
 async def test_compressed_exports_build_the_same_tables(tmp_path: Path, compression: str) -> None:
     """gzip and zstd day files (one member or frame per page) build the same rows."""
-    async with Sandbox(sandbox_settings(availability_date=TABLES_WATERMARK)) as sb:
-        await export_into(tmp_path, sb, compression=compression)
+    async with Sandbox(tables_sandbox_settings()) as sb:
+        await export_into(tmp_path, sb, "conversations", compression=compression)
     summary = build(tmp_path)
     raw = raw_table_rows(tmp_path)
     for name in ("conversations", "participants", "sessions", "segments", "metrics"):

@@ -182,9 +182,11 @@ class _Build:
         self._delete(db, source.dataset, source.window)
         self._stage(db.con, source, path)
         tables = sorted(_tables_of(source.dataset), key=_weight, reverse=True)
-        with ThreadPoolExecutor(max_workers=self.request.threads) as pool:
-            for done in pool.map(lambda t: _insert(db.con, t, source.window), tables):
-                del done
+        if len(tables) == 1:
+            db.con.execute(sql.insert_sql(tables[0], source.window))
+        else:
+            with ThreadPoolExecutor(max_workers=self.request.threads) as pool:
+                list(pool.map(lambda t: _insert(db.con, t, source.window), tables))
         (count,) = db.con.execute("SELECT count(*) FROM scratch.stage").fetchone() or (0,)
         db.con.execute("DROP TABLE scratch.stage")
         db.record(source.dataset, source.window, source.file, source.sha256, int(count))

@@ -15,6 +15,7 @@ This module is the one boundary where DuckDB's exceptions become ours.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 import uuid
@@ -30,7 +31,14 @@ from exporter.errors import ConfigError, InputError, OutputError
 from exporter.store.lock import RunLock
 from exporter.store.manifest import MANIFEST_NAME, Manifest
 from exporter.tables import parquet, sources, sql
-from exporter.tables.database import DB_NAME, BuildDatabase, Limits, Previous, read_previous
+from exporter.tables.database import (
+    DB_NAME,
+    BuildDatabase,
+    Limits,
+    Previous,
+    read_previous,
+    remove_leftovers,
+)
 from exporter.tables.parquet import Layout, Pending, check_layout
 from exporter.tables.sources import BuildPlan, Source
 from exporter.tables.specs import TABLES, Table
@@ -123,11 +131,12 @@ class _Build:
     def run(self) -> BuildSummary:
         manifest = _load_manifest(self.out)
         offered, in_flight = sources.collect(manifest)
-        previous = read_previous(self.out)
+        previous = None if self.request.full else read_previous(self.out)  # --full: unread
         full = self.request.full or not _compatible(previous, self.request.layout)
         built = list(previous.built) if previous else []
         plan = sources.plan(offered, in_flight, built, full=full)
         if plan.empty and previous is not None and not full:
+            remove_leftovers(self.out)
             self._sweep(built_keys={(b.dataset, b.window) for b in built})
             return self._summary("up-to-date", plan, rows=_read_rows(self.out), files=0)
         for source in plan.build:  # every file checked before anything changes
@@ -312,9 +321,7 @@ def _read_rows(out: Path) -> dict[str, int]:
 
 
 def _with_seconds(summary: BuildSummary, seconds: float) -> BuildSummary:
-    from dataclasses import replace
-
-    return replace(summary, seconds=seconds)
+    return dataclasses.replace(summary, seconds=seconds)
 
 
 def _first_line(exc: BaseException) -> str:

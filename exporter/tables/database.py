@@ -87,7 +87,7 @@ class BuildDatabase:
         self.out_dir = out_dir
         self.path = out_dir / BUILD_NAME
         self._spill = out_dir / SPILL_NAME
-        _remove_leftovers(self.path, self._spill)
+        remove_leftovers(out_dir)
         original = out_dir / DB_NAME
         if not fresh and original.exists():
             _copy(original, self.path)
@@ -145,7 +145,7 @@ class BuildDatabase:
         """Close and delete the copy (a failed build): the original stays as it was."""
         with contextlib.suppress(duckdb.Error):
             self.con.close()
-        _remove_leftovers(self.path, self._spill)
+        remove_leftovers(self.out_dir)
 
 
 def _copy(original: Path, copy: Path) -> None:
@@ -177,10 +177,12 @@ def _copy_file(source: Path, target: Path) -> None:
             left -= done
 
 
-def _remove_leftovers(path: Path, spill: Path) -> None:
-    for stale in (path, path.with_name(path.name + ".wal")):
+def remove_leftovers(out_dir: Path) -> None:
+    """Delete a killed build's copy, its WAL and its spill folder."""
+    build = out_dir / BUILD_NAME
+    for stale in (build, build.with_name(build.name + ".wal")):
         stale.unlink(missing_ok=True)
-    shutil.rmtree(spill, ignore_errors=True)
+    shutil.rmtree(out_dir / SPILL_NAME, ignore_errors=True)
 
 
 def _first_line(exc: BaseException) -> str:

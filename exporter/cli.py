@@ -344,6 +344,7 @@ def _tables_command(args: argparse.Namespace) -> int:
         threads=args.threads,
         full=args.full,
     )
+    signal.signal(signal.SIGTERM, _interrupt)  # clean up the copy aside, as on Ctrl-C
     summary = build_tables(request)
     for label in summary.lenient:
         _say(f"note: {label} has a field whose type differs from its declaration; read "
@@ -363,6 +364,10 @@ def _tables_command(args: argparse.Namespace) -> int:
         )
     print(orjson.dumps(summary.as_json()).decode(), flush=True)
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _print_datasets() -> None:

@@ -397,3 +397,17 @@ async def test_compressed_exports_build_the_same_tables(tmp_path: Path, compress
     raw = raw_table_rows(tmp_path)
     for name in ("conversations", "participants", "sessions", "segments", "metrics"):
         assert summary.rows[name] == len(raw[name]) > 0, name
+
+
+def test_a_day_being_exported_again_keeps_its_earlier_rows(out: Path) -> None:
+    """A window the manifest shows in progress (an export redoing it) keeps the rows it was
+    last built with, and the summary says so."""
+    first = build(out)
+    manifest = Manifest.load(out)
+    record = manifest.get("conversations", "2026-11-02")
+    assert record is not None
+    manifest.put("conversations", dataclasses.replace(record, status="in-progress", file=None))
+    manifest.save()
+    again = build(out)
+    assert again.status == "up-to-date" and again.in_flight == ("conversations/2026-11-02",)
+    assert again.rows == first.rows

@@ -196,3 +196,21 @@ def utc_instant(text: str) -> datetime:
     """A command-line instant (``2026-11-02`` or ISO 8601); UTC when it names no zone."""
     moment = datetime.fromisoformat(text)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class TablesScenario:
+    """``genesys-export tables`` on one sandbox export (benchmarks/bench_tables.py)."""
+
+    name: str
+    conversations: int
+    days: int
+    memory_limit: str = "512MB"
+    threads: int = 2
+
+    def sandbox_flags(self) -> list[str]:
+        return Scenario(self.name, "tables", "", self.conversations, self.days).sandbox_flags()
+
+
+TABLES_FULL = TablesScenario("tables-1m", conversations=1_000_000, days=7)
+TABLES_QUICK = TablesScenario("tables-200k", conversations=200_000, days=7)

@@ -2,6 +2,8 @@
 
     ExportError                      every error the exporter raises on purpose
     ├── ConfigError                  fix your flags, config file, environment or URL (exit 2)
+    │   └── InputError               an export folder to build tables from is missing or
+    │                                does not match its manifest: export again  (exit 2)
     ├── AuthError                    fix credentials, region or OAuth client      (exit 3)
     │   └── PermissionDenied         give the OAuth client a role                 (exit 3)
     ├── QuotaExhausted               the server asked for a wait beyond the bound (exit 4)
@@ -36,6 +38,10 @@ class ConfigError(ExportError):
     """Bad flags, config file, environment or input dates."""
 
     exit_code = 2
+
+
+class InputError(ConfigError):
+    """The export folder ``tables`` reads has no manifest, or a file differs from it."""
 
 
 class AuthError(ExportError):

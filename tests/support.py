@@ -187,3 +187,111 @@ def cli(sb: Any, tmp_path: Path, out: Path, *args: str) -> list[str]:
         "--no-progress",
         *args,
     ]
+
+
+# -- tables: exports to build from, and what their raw JSON holds, counted without DuckDB
+
+TABLES_WATERMARK = START + timedelta(days=2, hours=6)  # the third day stays provisional
+TABLES_DATA = DatasetSpec(conversations=900, start=START, days=3, seed=7)  # small: fast builds
+
+
+def tables_sandbox_settings(**changes: Any) -> SandboxSettings:
+    """The sandbox the table tests export from: small data, the third day provisional."""
+    return sandbox_settings(dataset=TABLES_DATA, availability_date=TABLES_WATERMARK, **changes)
+
+
+def raw_lines(out: Path, dataset: str) -> list[dict[str, Any]]:
+    """Every line of the dataset's buildable files (windows complete or provisional; for a
+    snapshot, the newest), parsed with orjson."""
+    from exporter.store.manifest import Manifest
+
+    records = [r for r in Manifest.load(out).records(dataset)
+               if r.status in ("complete", "provisional") and r.file]  # fmt: skip
+    if records and records[-1].source == "listing":
+        records = records[-1:]
+    return [orjson.loads(line) for r in records for line in read_records(out / str(r.file))]
+
+
+def raw_table_rows(out: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Each conversation table's keys, and each user-details table's, from the raw lines."""
+    rows: dict[str, list[tuple[Any, ...]]] = {
+        name: [] for name in ("conversations", "participants", "participant_attributes",
+                              "sessions", "segments", "metrics", "user_presence",
+                              "user_routing_status")
+    }  # fmt: skip
+    for c in raw_lines(out, "conversations"):
+        cid = c["conversationId"]
+        rows["conversations"].append((cid,))
+        for p in c["participants"]:
+            pid = p["participantId"]
+            rows["participants"].append((cid, pid))
+            rows["participant_attributes"] += [(cid, pid, k) for k in p.get("attributes", {})]
+            for s in p["sessions"]:
+                sid = s["sessionId"]
+                rows["sessions"].append((cid, pid, sid))
+                rows["segments"] += [(cid, pid, sid, i) for i in range(len(s["segments"]))]
+                rows["metrics"] += [(cid, pid, sid, i) for i in range(len(s.get("metrics", [])))]
+    for u in raw_lines(out, "user-details"):
+        for kind, table in (("primaryPresence", "user_presence"),
+                            ("routingStatus", "user_routing_status")):  # fmt: skip
+            rows[table] += [(u["userId"], s["startTime"]) for s in u.get(kind, [])]
+    return rows
+
+
+def raw_metric_sum(out: Path, name: str) -> int:
+    return sum(
+        m["value"]
+        for c in raw_lines(out, "conversations")
+        for p in c["participants"]
+        for s in p["sessions"]
+        for m in s.get("metrics", [])
+        if m["name"] == name
+    )
+
+
+def put_window_file(out: Path, dataset: str, name: str, lines: list[bytes],
+                    status: str = "complete") -> Path:  # fmt: skip
+    """Write a day file by hand and record it in the manifest, as an export would."""
+    import hashlib
+
+    from exporter.store.manifest import Manifest, WindowRecord
+    from exporter.windows import Window, format_instant
+
+    window = Window.from_name(name)
+    path = out / dataset / f"{name}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = b"".join(line + b"\n" for line in lines)
+    path.write_bytes(data)
+    manifest = Manifest.load(out)
+    manifest.put(dataset, WindowRecord(
+        name=name, start=format_instant(window.start), end=format_instant(window.end),
+        status=status, source="jobs", file=f"{dataset}/{name}.jsonl", records=len(lines),
+        bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
+    ))  # fmt: skip
+    manifest.save()
+    return path
+
+
+def user_details_lines(user_ids: list[str], day: datetime) -> list[bytes]:
+    """One user-details line per user: an ON_QUEUE presence, two routing statuses each, and
+    for the first user a status still going on (no endTime)."""
+    lines = []
+    for n, user in enumerate(user_ids):
+        base = day + timedelta(hours=8, minutes=n)
+
+        def at(minutes: int, base: datetime = base) -> str:
+            return (base + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+        presence = [
+            {"startTime": at(0), "endTime": at(240), "systemPresence": "ON_QUEUE",
+             "organizationPresenceId": "onqueue-id"},
+            {"startTime": at(240), **({} if n == 0 else {"endTime": at(300)}),
+             "systemPresence": "AVAILABLE", "organizationPresenceId": "available-id"},
+        ]  # fmt: skip
+        routing = [
+            {"startTime": at(0), "endTime": at(60 + n), "routingStatus": "INTERACTING"},
+            {"startTime": at(60 + n), "endTime": at(240), "routingStatus": "IDLE"},
+        ]
+        lines.append(orjson.dumps({"userId": user, "primaryPresence": presence,
+                                   "routingStatus": routing}))  # fmt: skip
+    return lines

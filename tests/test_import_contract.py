@@ -71,3 +71,13 @@ def test_the_engine_names_no_dataset() -> None:
     assert {path: names for path, names in offenders.items() if names} == {}
     for path in (ROOT / "exporter" / "engine").glob("*.py"):
         assert "conversationStart" not in path.read_text(), path
+
+
+def test_the_tables_read_the_store_and_nothing_that_fetches() -> None:
+    """exporter.tables builds from files: it imports no client, engine, dataset or runner."""
+    fetching = ("exporter.client", "exporter.engine", "exporter.datasets", "exporter.runner")
+    offenders = {
+        path: sorted(n for n in names if n.startswith(fetching))
+        for path, names in imported_modules(ROOT / "exporter" / "tables").items()
+    }
+    assert {path: names for path, names in offenders.items() if names} == {}

@@ -1,0 +1,329 @@
+"""One table build: from an export folder's manifest and files to genesys.duckdb and Parquet.
+
+The build holds the export folder's lock (an export and a build never overlap), plans from
+the manifest and what the database recorded (``sources.plan``), verifies every file it will
+read against the manifest's sha256, and then works on a copy of the database
+(``database.BuildDatabase``): each removed window's rows are deleted, each new or changed
+window is read once into ``stage`` and its rows inserted into every table of its dataset (the
+tables in parallel, one DuckDB cursor each). Parquet files for the windows it built are
+written aside; then they are renamed into place, the database copy is renamed over the old
+one, and stray Parquet files are swept. Killed anywhere, the old database stays whole, and
+the next build redoes whatever the database does not record as built.
+
+This module is the one boundary where DuckDB's exceptions become ours.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+
+from exporter.errors import ConfigError, InputError, OutputError
+from exporter.store.lock import RunLock
+from exporter.store.manifest import MANIFEST_NAME, Manifest
+from exporter.tables import parquet, sources, sql
+from exporter.tables.database import (
+    DB_NAME,
+    BuildDatabase,
+    Limits,
+    Previous,
+    read_previous,
+    remove_leftovers,
+)
+from exporter.tables.parquet import Layout, Pending, check_layout
+from exporter.tables.sources import BuildPlan, Source
+from exporter.tables.specs import TABLES, Table
+from exporter.tables.views import VIEWS
+
+_MEMORY = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class TablesRequest:
+    """What ``genesys-export tables`` was asked to do."""
+
+    out_dir: Path
+    layout: Layout = "flat"
+    memory_limit: str = "512MB"  # DuckDB's bound; it spills to disk beyond it
+    threads: int = 2
+    full: bool = False  # ignore what was built: build every window again
+
+    def __post_init__(self) -> None:
+        check_layout(self.layout)
+        if not _MEMORY.match(self.memory_limit.strip()):
+            raise ConfigError(
+                f"--memory-limit {self.memory_limit!r} is not a size; give one such as 512MB "
+                "or 2GB."
+            )
+        if self.threads < 1:
+            raise ConfigError(f"--threads {self.threads} must be at least 1.")
+
+
+class Observer(Protocol):
+    """Told of each step of a build as it completes (progress, and tests that stop there)."""
+
+    def step(self, name: str, detail: str) -> None: ...
+
+
+class _Silent:
+    def step(self, name: str, detail: str) -> None:
+        pass
+
+
+@dataclass(frozen=True, slots=True)
+class BuildSummary:
+    """What one build did; ``as_json`` is the CLI's last line."""
+
+    status: str  # built | up-to-date
+    built: tuple[str, ...]  # dataset/window, rebuilt this time
+    removed: tuple[str, ...]  # dataset/window, no longer in the manifest
+    in_flight: tuple[str, ...]  # being exported again: the earlier build kept
+    lenient: tuple[str, ...]  # read leniently: a field's type differs from its declaration
+    records: int  # source lines read
+    conversations: int  # of which conversations
+    rows: dict[str, int] = field(default_factory=dict)  # each table's rows after the build
+    parquet_files: int = 0  # written this build
+    seconds: float = 0.0
+    database: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status, "exit_code": 0, "built": list(self.built),
+            "removed": list(self.removed), "in_flight": list(self.in_flight),
+            "lenient": list(self.lenient), "records": self.records,
+            "conversations": self.conversations, "rows": self.rows,
+            "parquet_files": self.parquet_files, "seconds": round(self.seconds, 3),
+            "database": self.database,
+        }  # fmt: skip
+
+
+def build_tables(
+    request: TablesRequest,
+    observer: Observer | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> BuildSummary:
+    """Build or bring up to date ``<out>/genesys.duckdb`` and ``<out>/tables/``."""
+    began = clock()
+    _require_manifest(request.out_dir)  # before the lock, which would create files in DIR
+    with RunLock(request.out_dir, f"tables-{uuid.uuid4().hex[:8]}"):
+        summary = _Build(request, observer or _Silent()).run()
+    return _with_seconds(summary, clock() - began)
+
+
+class _Build:
+    def __init__(self, request: TablesRequest, observer: Observer) -> None:
+        self.request = request
+        self.out = request.out_dir
+        self.observer = observer
+        self.lenient: list[str] = []
+        self.records = 0
+        self.conversations = 0
+
+    def run(self) -> BuildSummary:
+        manifest = _load_manifest(self.out)
+        offered, in_flight = sources.collect(manifest)
+        previous = None if self.request.full else read_previous(self.out)  # --full: unread
+        full = self.request.full or not _compatible(previous, self.request.layout)
+        built = list(previous.built) if previous else []
+        plan = sources.plan(offered, in_flight, built, full=full)
+        if plan.empty and previous is not None and not full:
+            remove_leftovers(self.out)
+            self._sweep(built_keys={(b.dataset, b.window) for b in built})
+            return self._summary("up-to-date", plan, rows=_read_rows(self.out), files=0)
+        for source in plan.build:  # every file checked before anything changes
+            sources.verify(self.out, source)
+        try:
+            return self._apply(plan, fresh=full)
+        except duckdb.OutOfMemoryException as exc:
+            raise ConfigError(
+                f"The build ran out of memory within --memory-limit {self.request.memory_limit} "
+                f"({_first_line(exc)}); give it more, e.g. --memory-limit 2GB."
+            ) from exc
+        except duckdb.Error as exc:
+            raise OutputError(
+                f"The tables could not be built in {self.out}: {_first_line(exc)}"
+            ) from exc
+
+    def _apply(self, plan: BuildPlan, *, fresh: bool) -> BuildSummary:
+        limits = Limits(self.request.memory_limit, self.request.threads)
+        db = BuildDatabase(self.out, limits, fresh=fresh)
+        pending: list[Pending] = []
+        try:
+            for statement in [sql.ddl(t) for t in TABLES.values()] + list(VIEWS.values()):
+                db.con.execute(statement)
+            for gone in plan.remove:
+                self._delete(db, gone.dataset, gone.window)
+                db.forget(gone.dataset, gone.window)
+            for source in plan.build:
+                self._build_window(db, source)
+            db.set_info({"fingerprint": sql.fingerprint(), "layout": self.request.layout})
+            pending = self._write_parquet(db, plan.build)
+            self.observer.step("parquet-written", f"{len(pending)} files")
+            rows = _count_rows(db.con)
+            built_keys = set(db.built())
+            parquet.publish(pending)
+            self.observer.step("parquet-published", f"{len(pending)} files")
+            db.swap()
+            self.observer.step("database-swapped", str(self.out / DB_NAME))
+        except BaseException:
+            db.discard()
+            for item in pending:
+                item.temp.unlink(missing_ok=True)
+            raise
+        self._sweep(built_keys)
+        return self._summary("built", plan, rows=rows, files=len(pending))
+
+    def _delete(self, db: BuildDatabase, dataset: str, window: str) -> None:
+        for table in _tables_of(dataset):
+            db.con.execute(sql.delete_sql(table, None if table.snapshot else window))
+
+    def _build_window(self, db: BuildDatabase, source: Source) -> None:
+        path = str(self.out / source.file)
+        self._delete(db, source.dataset, source.window)
+        self._stage(db.con, source, path)
+        tables = sorted(_tables_of(source.dataset), key=_weight, reverse=True)
+        if len(tables) == 1:
+            db.con.execute(sql.insert_sql(tables[0], source.window))
+        else:
+            with ThreadPoolExecutor(max_workers=self.request.threads) as pool:
+                list(pool.map(lambda t: _insert(db.con, t, source.window), tables))
+        (count,) = db.con.execute("SELECT count(*) FROM scratch.stage").fetchone() or (0,)
+        db.con.execute("DROP TABLE scratch.stage")
+        db.record(source.dataset, source.window, source.file, source.sha256, int(count))
+        self.records += int(count)
+        if source.dataset == "conversations":
+            self.conversations += int(count)
+        self.observer.step("window", source.label)
+
+    def _stage(self, con: duckdb.DuckDBPyConnection, source: Source, path: str) -> None:
+        """Read the file into ``scratch.stage``: typed, or leniently if the typed read fails
+        on a value of another type (or the dataset is a snapshot)."""
+        if not source.snapshot:
+            root = sql.root_of(source.dataset)
+            keys = {k for (k,) in con.execute(sql.census_sql(path, source.compression)).fetchall()}
+            unknown = keys - set(sql.held_fields(root)) if root.extra else set()
+            try:
+                con.execute(sql.typed_stage_sql(source.dataset, path, source.compression, unknown))
+                return
+            except (duckdb.InvalidInputException, duckdb.ConversionException):
+                self.lenient.append(source.label)
+        try:
+            con.execute(sql.lenient_stage_sql(source.dataset, path, source.compression))
+        except (duckdb.InvalidInputException, duckdb.ConversionException) as exc:
+            raise InputError(
+                f"{path} does not hold one JSON object per line ({_first_line(exc)}); export "
+                f"{source.label} again."
+            ) from exc
+
+    def _write_parquet(self, db: BuildDatabase, built: tuple[Source, ...]) -> list[Pending]:
+        jobs = [(t, s.window) for s in built for t in _tables_of(s.dataset)]
+        jobs.sort(key=lambda job: _weight(job[0]), reverse=True)
+
+        def write(job: tuple[Table, str]) -> Pending:
+            cursor = db.con.cursor()
+            try:
+                return parquet.write(cursor, self.out, self.request.layout, *job)
+            finally:
+                cursor.close()
+
+        with ThreadPoolExecutor(max_workers=self.request.threads) as pool:
+            return list(pool.map(write, jobs))
+
+    def _sweep(self, built_keys: set[tuple[str, str]]) -> None:
+        expected = {
+            parquet.relative_path(self.request.layout, table.name, window)
+            for dataset, window in built_keys
+            for table in _tables_of(dataset)
+        }
+        parquet.sweep(self.out, TABLES, expected)
+
+    def _summary(
+        self, status: str, plan: BuildPlan, *, rows: dict[str, int], files: int
+    ) -> BuildSummary:
+        return BuildSummary(
+            status=status,
+            built=tuple(s.label for s in plan.build),
+            removed=tuple(f"{b.dataset}/{b.window}" for b in plan.remove),
+            in_flight=plan.in_flight,
+            lenient=tuple(self.lenient),
+            records=self.records,
+            conversations=self.conversations,
+            rows=rows,
+            parquet_files=files,
+            database=str(self.out / DB_NAME),
+        )
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: Table, window: str) -> None:
+    cursor = con.cursor()  # one connection per thread: DuckDB runs them side by side
+    try:
+        cursor.execute(sql.insert_sql(table, window))
+    finally:
+        cursor.close()
+
+
+def _tables_of(dataset: str) -> list[Table]:
+    return [t for t in TABLES.values() if t.dataset == dataset]
+
+
+def _weight(table: Table) -> int:
+    """Deeper tables have more rows: start them first so the threads finish together."""
+    return table.depth * 10 + len(table.columns)
+
+
+def _require_manifest(out: Path) -> None:
+    if not (out / MANIFEST_NAME).is_file():
+        raise InputError(
+            f"{out} holds no {MANIFEST_NAME}: it is not an export folder. Export into it first "
+            f"(genesys-export export --out {out} ...), or give the folder you exported to."
+        )
+
+
+def _load_manifest(out: Path) -> Manifest:
+    _require_manifest(out)
+    try:
+        return Manifest.load(out)
+    except OutputError as exc:
+        raise InputError(str(exc)) from exc
+
+
+def _compatible(previous: Previous | None, layout: str) -> bool:
+    """Whether the database on disk was built by these declarations into this layout."""
+    if previous is None:
+        return False
+    info = previous.info
+    return info.get("fingerprint") == sql.fingerprint() and info.get("layout") == layout
+
+
+def _count_rows(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    counts = {}
+    for name in TABLES:
+        row = con.execute(f"SELECT count(*) FROM {sql.ident(name)}").fetchone()
+        counts[name] = int(row[0]) if row else 0
+    return counts
+
+
+def _read_rows(out: Path) -> dict[str, int]:
+    con = duckdb.connect(str(out / DB_NAME), read_only=True)
+    try:
+        return _count_rows(con)
+    finally:
+        con.close()
+
+
+def _with_seconds(summary: BuildSummary, seconds: float) -> BuildSummary:
+    return dataclasses.replace(summary, seconds=seconds)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,189 @@
+"""The database file: read what the last build recorded, build a copy aside, swap it in.
+
+``<out>/genesys.duckdb`` is never written in place. A build copies it to
+``<out>/.genesys.duckdb.build`` (or starts that file empty), changes the copy, checkpoints and
+closes it, fsyncs it and renames it over the original. A build killed at any point leaves the
+original as it was: open, queryable, and still describing the Parquet files it built (see
+``exporter.tables.parquet`` for their order of renames). DuckDB spills to
+``<out>/.genesys.duckdb.spill`` beyond the memory limit; both leftovers are removed by the next
+build.
+
+What was built is recorded in the database itself, so it cannot disagree with the rows:
+``_build_sources`` (one row per source window: dataset, window, sha256, records) and
+``_build_info`` (the declarations' fingerprint, the Parquet layout, the tool's version).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from exporter import __version__
+from exporter.errors import OutputError
+from exporter.store.jsonl import fsync_dir
+from exporter.tables.sources import Built
+
+DB_NAME = "genesys.duckdb"
+BUILD_NAME = ".genesys.duckdb.build"
+SPILL_NAME = ".genesys.duckdb.spill"
+
+_STATE_DDL = (
+    "CREATE TABLE IF NOT EXISTS _build_sources (dataset VARCHAR, window_name VARCHAR, "
+    "file VARCHAR, sha256 VARCHAR, records BIGINT, built_at TIMESTAMPTZ)",
+    "CREATE TABLE IF NOT EXISTS _build_info (name VARCHAR, value VARCHAR)",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """DuckDB's bounds for one build."""
+
+    memory_limit: str = "512MB"
+    threads: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Previous:
+    """What the database on disk says was built, and how."""
+
+    built: tuple[Built, ...]
+    info: dict[str, str]
+
+
+def read_previous(out_dir: Path) -> Previous | None:
+    """The last build's record, or None when there is no database (or it predates one)."""
+    path = out_dir / DB_NAME
+    if not path.exists():
+        return None
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        raise OutputError(
+            f"{path} cannot be opened ({_first_line(exc)}); close any program that has it "
+            "open for writing, or run tables --full to build it again."
+        ) from exc
+    try:
+        names = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        if not {"_build_sources", "_build_info"} <= names:
+            return None
+        rows = con.execute(
+            "SELECT dataset, window_name, sha256, records FROM _build_sources"
+        ).fetchall()
+        info = dict(con.execute("SELECT name, value FROM _build_info").fetchall())
+    finally:
+        con.close()
+    return Previous(tuple(Built(d, w, s, r) for d, w, s, r in rows), info)
+
+
+class BuildDatabase:
+    """The copy a build changes; ``swap`` puts it in place of ``genesys.duckdb``."""
+
+    def __init__(self, out_dir: Path, limits: Limits, *, fresh: bool) -> None:
+        self.out_dir = out_dir
+        self.path = out_dir / BUILD_NAME
+        self._spill = out_dir / SPILL_NAME
+        remove_leftovers(out_dir)
+        original = out_dir / DB_NAME
+        if not fresh and original.exists():
+            _copy(original, self.path)
+        self.con = duckdb.connect(str(self.path))
+        try:
+            self._configure(limits)
+        except BaseException:
+            self.discard()
+            raise
+
+    def _configure(self, limits: Limits) -> None:
+        self.con.execute(f"SET memory_limit = '{limits.memory_limit}'")
+        self.con.execute(f"SET threads = {int(limits.threads)}")
+        self.con.execute(f"SET temp_directory = '{self._spill}'")
+        self.con.execute("SET preserve_insertion_order = false")
+        self.con.execute("ATTACH ':memory:' AS scratch")  # the stage: seen by every cursor
+        for statement in _STATE_DDL:
+            self.con.execute(statement)
+
+    def record(self, dataset: str, window: str, file: str, sha256: str, records: int) -> None:
+        self.forget(dataset, window)
+        self.con.execute(
+            "INSERT INTO _build_sources VALUES (?, ?, ?, ?, ?, now())",
+            [dataset, window, file, sha256, records],
+        )
+
+    def forget(self, dataset: str, window: str) -> None:
+        self.con.execute(
+            "DELETE FROM _build_sources WHERE dataset = ? AND window_name = ?", [dataset, window]
+        )
+
+    def built(self) -> list[tuple[str, str]]:
+        return self.con.execute("SELECT dataset, window_name FROM _build_sources").fetchall()
+
+    def set_info(self, info: dict[str, str]) -> None:
+        self.con.execute("DELETE FROM _build_info")
+        rows = [[k, v] for k, v in {**info, "tool": f"genesys-exporter {__version__}"}.items()]
+        self.con.executemany("INSERT INTO _build_info VALUES (?, ?)", rows)
+
+    def swap(self) -> None:
+        """Checkpoint, close, fsync and rename over ``genesys.duckdb``."""
+        self.con.execute("DETACH scratch")
+        self.con.execute("CHECKPOINT")
+        self.con.close()
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(self.path, self.out_dir / DB_NAME)
+        fsync_dir(self.out_dir)
+        shutil.rmtree(self._spill, ignore_errors=True)
+
+    def discard(self) -> None:
+        """Close and delete the copy (a failed build): the original stays as it was."""
+        with contextlib.suppress(duckdb.Error):
+            self.con.close()
+        remove_leftovers(self.out_dir)
+
+
+def _copy(original: Path, copy: Path) -> None:
+    _copy_file(original, copy)
+    wal = original.with_name(original.name + ".wal")
+    if wal.exists():  # committed but not yet checkpointed by whoever wrote it last
+        _copy_file(wal, copy.with_name(copy.name + ".wal"))
+
+
+def _copy_file(source: Path, target: Path) -> None:
+    """Copy in the kernel: ``copy_file_range`` shares the blocks (a reflink) on filesystems
+    that can (XFS, Btrfs), so a large database is copied in no time; plain copy otherwise."""
+    if not hasattr(os, "copy_file_range"):
+        shutil.copyfile(source, target)
+        return
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        left = os.fstat(src.fileno()).st_size
+        while left > 0:
+            try:
+                done = os.copy_file_range(src.fileno(), dst.fileno(), min(left, 1 << 30))
+            except OSError:  # across filesystems on old kernels, or not supported here
+                src.seek(0)
+                dst.seek(0)
+                dst.truncate()
+                shutil.copyfileobj(src, dst, 1 << 20)
+                return
+            if done == 0:
+                break
+            left -= done
+
+
+def remove_leftovers(out_dir: Path) -> None:
+    """Delete a killed build's copy, its WAL and its spill folder."""
+    build = out_dir / BUILD_NAME
+    for stale in (build, build.with_name(build.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    shutil.rmtree(out_dir / SPILL_NAME, ignore_errors=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

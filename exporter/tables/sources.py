@@ -1,0 +1,155 @@
+"""Which export files the tables come from, and what a build must redo: pure decisions.
+
+A windowed dataset contributes every window the manifest holds as complete or provisional
+(the current, partial day: it is replaced by each export until it closes). A window that is
+in progress or failed keeps whatever an earlier build made of it, since its file is being
+exported again. A snapshot dataset contributes its newest complete snapshot only.
+
+A build compares each source's sha256 with the one recorded when it was last built: new and
+changed windows are built again, windows the manifest no longer holds are removed, the rest
+are left alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from exporter.errors import InputError
+from exporter.store.manifest import Manifest, WindowRecord
+from exporter.tables.specs import TABLES, datasets
+
+_READ_CHUNK = 1 << 20
+_BUILDABLE = ("complete", "provisional")
+_KEPT = ("in-progress", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One export file a build reads: its dataset, window name and what the manifest says."""
+
+    dataset: str
+    window: str
+    file: str  # relative to the output folder
+    sha256: str
+    bytes: int
+    records: int
+    compression: str  # none | gzip | zstd, as DuckDB names them
+    snapshot: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset}/{self.window}"
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """What the last build recorded of one source."""
+
+    dataset: str
+    window: str
+    sha256: str
+    records: int
+
+
+@dataclass(frozen=True, slots=True)
+class BuildPlan:
+    build: tuple[Source, ...]  # new or changed: (re)build these windows
+    remove: tuple[Built, ...]  # no longer in the manifest: delete their rows and files
+    keep: tuple[Built, ...]  # unchanged, or being exported again: leave as built
+    in_flight: tuple[str, ...]  # windows kept because the export is redoing them
+
+    @property
+    def empty(self) -> bool:
+        return not self.build and not self.remove
+
+
+def _snapshot_datasets() -> set[str]:
+    return {t.dataset for t in TABLES.values() if t.snapshot}
+
+
+def collect(manifest: Manifest) -> tuple[list[Source], list[str]]:
+    """Every source the manifest offers, and the windows (``dataset/window``) being exported
+    again, whose earlier build is kept."""
+    sources: list[Source] = []
+    in_flight: list[str] = []
+    snapshots = _snapshot_datasets()
+    for dataset in datasets():
+        records = manifest.records(dataset)
+        if dataset in snapshots:
+            complete = [r for r in records if r.status == "complete" and r.file]
+            sources += [_source(dataset, complete[-1], snapshot=True)] if complete else []
+            continue
+        for record in records:
+            if record.status in _BUILDABLE and record.file and record.sha256:
+                sources.append(_source(dataset, record, snapshot=False))
+            elif record.status in _KEPT:
+                in_flight.append(f"{dataset}/{record.name}")
+    return sources, in_flight
+
+
+def _source(dataset: str, record: WindowRecord, *, snapshot: bool) -> Source:
+    assert record.file is not None
+    return Source(
+        dataset=dataset,
+        window=record.name,
+        file=record.file,
+        sha256=record.sha256 or "",
+        bytes=record.bytes,
+        records=record.records,
+        compression=record.compression,
+        snapshot=snapshot,
+    )
+
+
+def plan(
+    sources: list[Source], in_flight: list[str], built: list[Built], *, full: bool
+) -> BuildPlan:
+    """What to build, remove and keep. ``full`` ignores what was built: every source again,
+    into an empty database."""
+    previous = {} if full else {(b.dataset, b.window): b for b in built}
+    offered = {(s.dataset, s.window) for s in sources}
+    flying = {tuple(f.split("/", 1)) for f in in_flight}
+    build = tuple(s for s in sources if _changed(s, previous.get((s.dataset, s.window))))
+    rebuilt = {(s.dataset, s.window) for s in build}
+    kept = [
+        b for key, b in previous.items() if key not in rebuilt and (key in offered or key in flying)
+    ]
+    remove = [b for key, b in previous.items() if key not in offered and key not in flying]
+    kept_flying = tuple(sorted(f"{d}/{w}" for d, w in flying if (d, w) in previous))
+    return BuildPlan(build, tuple(remove), tuple(kept), kept_flying)
+
+
+def _changed(source: Source, built: Built | None) -> bool:
+    return built is None or built.sha256 != source.sha256
+
+
+def verify(out_dir: Path, source: Source) -> Path:
+    """The source's path, once its size and sha256 match the manifest; InputError if not."""
+    path = out_dir / source.file
+    try:
+        size = path.stat().st_size
+        digest = _sha256(path) if size == source.bytes else ""
+    except FileNotFoundError:
+        raise InputError(
+            f"{path} is in the manifest but not on disk; export {source.label} again "
+            "(genesys-export export ... --force) or restore the file."
+        ) from None
+    except OSError as exc:
+        raise InputError(f"{path} cannot be read ({exc.strerror}); check its permissions.") from exc
+    if size != source.bytes or digest != source.sha256:
+        raise InputError(
+            f"{path} is not the file the manifest describes (its size or sha256 differs: "
+            f"edited by hand?); export {source.label} again (genesys-export export ... --force) "
+            "so the tables are built from what the API sent."
+        )
+    return path
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(_READ_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()

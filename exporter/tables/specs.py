@@ -1,0 +1,301 @@
+"""Every table built from an export: its source dataset, its key and its columns, declared once.
+
+A table is the objects at one level of a dataset's records: a conversation, the participants
+in its ``participants`` array, their sessions, the sessions' segments and metrics, the
+participants' ``attributes`` map. Each ``Table`` names the level above it (``parent``) and the
+field that holds its objects there (``field``), and declares its own columns after the API's
+field names. A table's key is its parent's key plus its own part (an id, a name, or the
+position in the array: neither ``segmentEnd`` nor (name, emitDate) is a safe key). From these
+declarations ``exporter.tables.sql`` derives the read type, the DDL and the SELECTs, and
+``table_list`` the README's table list, so nothing here is written twice.
+
+Snapshot datasets become one table each, named with underscores, from the newest snapshot.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+Container = Literal["record", "list", "map"]
+
+
+def snake(name: str) -> str:
+    """``mediaStatsMinConversationRFactor`` -> ``media_stats_min_conversation_r_factor``;
+    ``division.id`` -> ``division_id``."""
+    name = name.replace(".", "_")
+    name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    name = re.sub(r"([A-Z])([A-Z][a-z])", r"\1_\2", name)
+    return name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column: the API field it holds (``a.b`` for a field inside an object), its DuckDB
+    type, and its name (snake_case of the field unless given)."""
+
+    field: str
+    type: str
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", snake(self.field))
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        return tuple(self.field.split("."))
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """The objects at one level of a dataset's records, as rows.
+
+    ``own_key`` names the columns (or the ``index`` column) that, with the parent's key, make
+    a row's key. ``listed`` is False for a level that is not a table itself (a user-details
+    line: only its statuses are). A root table of a snapshot dataset is a ``snapshot``; the
+    root of a windowed one carries ``extra``, the record's fields no column or child holds."""
+
+    name: str
+    dataset: str
+    summary: str
+    own_key: tuple[str, ...]
+    columns: tuple[Column, ...]
+    parent: Table | None = None
+    field: str | None = None
+    container: Container = "record"
+    index: str | None = None  # the column holding the 0-based position in the parent's array
+    listed: bool = True
+    snapshot: bool = False
+    extra: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.parent is None) != (self.field is None) or (self.parent is None) != (
+            self.container == "record"
+        ):
+            raise ValueError(f"table {self.name}: a child needs a parent, a field and a container")
+        names = [c.name for c in self.own_columns]
+        if len(set(names)) != len(names):
+            raise ValueError(f"table {self.name} declares a column twice")
+        if self.extra and not self.snapshot and any(len(c.path) > 1 for c in self.columns):
+            # the typed read's census keeps whole top-level fields only (exporter.tables.sql)
+            raise ValueError(f"table {self.name}: a windowed root reads whole fields only")
+        unknown = set(self.own_key) - set(names)
+        if unknown:
+            raise ValueError(f"table {self.name}: key columns {sorted(unknown)} are not declared")
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        inherited = self.parent.key if self.parent is not None else ()
+        return (*inherited, *self.own_key)
+
+    @property
+    def own_columns(self) -> tuple[Column, ...]:
+        """The declared columns, and the position column when there is one."""
+        if self.index is None:
+            return self.columns
+        return (*self.columns, Column("", "BIGINT", self.index))
+
+    @property
+    def inherited(self) -> tuple[str, ...]:
+        """The parent's key columns, carried into every row."""
+        return self.parent.key if self.parent is not None else ()
+
+    @property
+    def depth(self) -> int:
+        return 0 if self.parent is None else self.parent.depth + 1
+
+
+def _cols(spec: str) -> tuple[Column, ...]:
+    """Columns from a comma-separated ``field TYPE [name]`` list."""
+    columns = []
+    for item in spec.split(","):
+        parts = item.split()
+        columns.append(Column(parts[0], parts[1], parts[2] if len(parts) > 2 else ""))
+    return tuple(columns)
+
+
+# The fields of genesys-api.md §5.3 (AnalyticsConversation and what it holds). Nested objects
+# that are not split out (flow, mediaEndpointStats, evaluations, properties, ...) stay JSON.
+CONVERSATIONS = Table(
+    "conversations",
+    "conversations",
+    "one row per conversation; `extra` holds any top-level field the API adds later",
+    ("conversation_id",),
+    _cols("""
+        conversationId VARCHAR, conversationStart TIMESTAMPTZ, conversationEnd TIMESTAMPTZ,
+        originatingDirection VARCHAR, conversationInitiator VARCHAR,
+        customerParticipation BOOLEAN, divisionIds VARCHAR[], externalTag VARCHAR,
+        mediaStatsMinConversationMos DOUBLE, mediaStatsMinConversationRFactor DOUBLE,
+        selfServed BOOLEAN, conferenceStart TIMESTAMPTZ, inactivityTimeout TIMESTAMPTZ,
+        knowledgeBaseIds VARCHAR[], evaluations JSON, surveys JSON, resolutions JSON"""),
+    extra=True,
+)
+PARTICIPANTS = Table(
+    "participants",
+    "conversations",
+    "each conversation's participants (customer, ivr, acd, agent, ...)",
+    ("participant_id",),
+    _cols("""
+        participantId VARCHAR, participantName VARCHAR, purpose VARCHAR, userId VARCHAR,
+        teamId VARCHAR, externalContactId VARCHAR, externalOrganizationId VARCHAR,
+        flaggedReason VARCHAR, screenRecording BOOLEAN"""),
+    parent=CONVERSATIONS,
+    field="participants",
+    container="list",
+)
+PARTICIPANT_ATTRIBUTES = Table(
+    "participant_attributes",
+    "conversations",
+    "participant attributes (job exports only), one row per name",
+    ("name",),
+    _cols("key VARCHAR name, value VARCHAR value"),
+    parent=PARTICIPANTS,
+    field="attributes",
+    container="map",
+)
+SESSIONS = Table(
+    "sessions",
+    "conversations",
+    "each participant's sessions (one per media leg)",
+    ("session_id",),
+    _cols("""
+        sessionId VARCHAR, mediaType VARCHAR, direction VARCHAR, ani VARCHAR, dnis VARCHAR,
+        sessionDnis VARCHAR, addressFrom VARCHAR, addressTo VARCHAR, remote VARCHAR,
+        edgeId VARCHAR, protocolCallId VARCHAR, provider VARCHAR, peerId VARCHAR,
+        recording BOOLEAN, requestedRoutings VARCHAR[], usedRouting VARCHAR,
+        messageType VARCHAR, deliveryStatus VARCHAR, outboundCampaignId VARCHAR,
+        outboundContactId VARCHAR, outboundContactListId VARCHAR, callbackNumbers VARCHAR[],
+        callbackUserName VARCHAR, callbackScheduledTime TIMESTAMPTZ, flow JSON,
+        mediaEndpointStats JSON"""),
+    parent=PARTICIPANTS,
+    field="sessions",
+    container="list",
+)
+SEGMENTS = Table(
+    "segments",
+    "conversations",
+    "each session's segments, `segment_index` their position (0 first)",
+    ("segment_index",),
+    _cols("""
+        segmentStart TIMESTAMPTZ, segmentEnd TIMESTAMPTZ, segmentType VARCHAR,
+        disconnectType VARCHAR, queueId VARCHAR, wrapUpCode VARCHAR, wrapUpNote VARCHAR,
+        wrapUpTags VARCHAR[], requestedRoutingSkillIds VARCHAR[], requestedLanguageId VARCHAR,
+        conference BOOLEAN, errorCode VARCHAR, sipResponseCodes JSON, q850ResponseCodes JSON,
+        subject VARCHAR, groupId VARCHAR, audioMuted BOOLEAN, videoMuted BOOLEAN,
+        properties JSON, scoredAgents JSON, sourceConversationId VARCHAR,
+        sourceSessionId VARCHAR, destinationConversationId VARCHAR,
+        destinationSessionId VARCHAR"""),
+    parent=SESSIONS,
+    field="segments",
+    container="list",
+    index="segment_index",
+)
+METRICS = Table(
+    "metrics",
+    "conversations",
+    "each session's metrics (`t*` in milliseconds), `metric_index` their position (0 first)",
+    ("metric_index",),
+    _cols("name VARCHAR, value BIGINT, emitDate TIMESTAMPTZ"),
+    parent=SESSIONS,
+    field="metrics",
+    container="list",
+    index="metric_index",
+)
+
+USER_DETAILS = Table(
+    "user_details",
+    "user-details",
+    "one line per user and day (not a table itself)",
+    ("user_id",),
+    _cols("userId VARCHAR"),
+    listed=False,
+)
+USER_PRESENCE = Table(
+    "user_presence",
+    "user-details",
+    "agents' presence history; `end_time` is null while it lasts",
+    ("start_time",),
+    _cols("""
+        startTime TIMESTAMPTZ, endTime TIMESTAMPTZ, systemPresence VARCHAR,
+        organizationPresenceId VARCHAR"""),
+    parent=USER_DETAILS,
+    field="primaryPresence",
+    container="list",
+)
+USER_ROUTING_STATUS = Table(
+    "user_routing_status",
+    "user-details",
+    "agents' routing status history (IDLE, INTERACTING, ...); `end_time` is null while it lasts",
+    ("start_time",),
+    _cols("startTime TIMESTAMPTZ, endTime TIMESTAMPTZ, routingStatus VARCHAR"),
+    parent=USER_DETAILS,
+    field="routingStatus",
+    container="list",
+)
+
+
+def _snapshot(name: str, summary: str, columns: str, key: tuple[str, ...] = ("id",)) -> Table:
+    dataset = name.replace("_", "-")
+    return Table(name, dataset, summary, key, _cols(columns), snapshot=True, extra=True)
+
+
+SNAPSHOTS: tuple[Table, ...] = (
+    _snapshot("users", "users of every state", """
+        id VARCHAR, name VARCHAR, email VARCHAR, username VARCHAR, state VARCHAR,
+        title VARCHAR, department VARCHAR, division.id VARCHAR, manager.id VARCHAR,
+        team.id VARCHAR"""),
+    _snapshot("queues", "routing queues", """
+        id VARCHAR, name VARCHAR, description VARCHAR, division.id VARCHAR,
+        memberCount BIGINT, dateCreated TIMESTAMPTZ, dateModified TIMESTAMPTZ"""),
+    _snapshot("queue_members", "queue membership: one row per queue and user", """
+        queueId VARCHAR, id VARCHAR user_id, name VARCHAR, ringNumber BIGINT,
+        joined BOOLEAN, memberBy VARCHAR""", key=("queue_id", "user_id")),
+    _snapshot("wrapup_codes", "wrap-up codes",
+              "id VARCHAR, name VARCHAR, division.id VARCHAR, dateCreated TIMESTAMPTZ"),
+    _snapshot("divisions", "authorization divisions",
+              "id VARCHAR, name VARCHAR, description VARCHAR, homeDivision BOOLEAN"),
+    _snapshot("groups", "groups", """
+        id VARCHAR, name VARCHAR, description VARCHAR, type VARCHAR, visibility VARCHAR,
+        state VARCHAR, memberCount BIGINT"""),
+    _snapshot("teams", "work teams", """
+        id VARCHAR, name VARCHAR, description VARCHAR, division.id VARCHAR,
+        memberCount BIGINT"""),
+    _snapshot("skills", "routing skills",
+              "id VARCHAR, name VARCHAR, state VARCHAR, dateModified TIMESTAMPTZ"),
+    _snapshot("languages", "routing languages",
+              "id VARCHAR, name VARCHAR, state VARCHAR, dateModified TIMESTAMPTZ"),
+    _snapshot("presence_definitions", "system and org-defined presences", """
+        id VARCHAR, systemPresence VARCHAR, primary BOOLEAN, deactivated BOOLEAN,
+        languageLabels JSON"""),
+    _snapshot("flows", "Architect flows", """
+        id VARCHAR, name VARCHAR, type VARCHAR, description VARCHAR, active BOOLEAN,
+        system BOOLEAN, deleted BOOLEAN, division.id VARCHAR"""),
+)  # fmt: skip
+
+ALL: tuple[Table, ...] = (
+    CONVERSATIONS, PARTICIPANTS, PARTICIPANT_ATTRIBUTES, SESSIONS, SEGMENTS, METRICS,
+    USER_DETAILS, USER_PRESENCE, USER_ROUTING_STATUS, *SNAPSHOTS,
+)  # fmt: skip
+TABLES: dict[str, Table] = {t.name: t for t in ALL if t.listed}
+
+
+def tables_of(dataset: str) -> tuple[Table, ...]:
+    """The tables (listed or not) a dataset's records fill, parents before children."""
+    return tuple(t for t in ALL if t.dataset == dataset)
+
+
+def datasets() -> tuple[str, ...]:
+    """Every dataset some table is built from, in declaration order."""
+    return tuple(dict.fromkeys(t.dataset for t in ALL))
+
+
+def table_list() -> str:
+    """The README's table list (Markdown), generated from the declarations above."""
+    lines = ["| table | key | from | what |", "| --- | --- | --- | --- |"]
+    for table in TABLES.values():
+        key = ", ".join(table.key)
+        source = f"`{table.dataset}`" + (" (newest snapshot)" if table.snapshot else "")
+        lines.append(f"| `{table.name}` | {key} | {source} | {table.summary} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,421 @@
+"""Tables built from real sandbox exports: each holds exactly what the raw JSON holds, keys are
+unique, a re-exported day replaces its rows, a killed build leaves the old database usable, the
+Parquet files read back the same, and drift or a hand-edited file are handled as documented."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import orjson
+import pytest
+
+from exporter.datasets import select
+from exporter.progress import NoProgress
+from exporter.runner import ExportRequest, export
+from exporter.store.lock import RunLock
+from exporter.store.manifest import Manifest
+from exporter.tables import TABLES, BuildSummary, TablesRequest, build_tables
+from exporter.tables.parquet import relative_path
+from genesys_sandbox import Sandbox
+from tests.support import (
+    START,
+    days,
+    exporter_settings,
+    put_window_file,
+    raw_lines,
+    raw_metric_sum,
+    raw_table_rows,
+    tables_sandbox_settings,
+    user_details_lines,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAPSHOT_TABLES = [t for t in TABLES.values() if t.snapshot]
+
+
+async def export_into(out: Path, sb: Sandbox, datasets: str = "conversations,dimensions",
+                      **output: object) -> None:  # fmt: skip
+    settings = exporter_settings(sb, out, output=output) if output else exporter_settings(sb, out)
+    request = ExportRequest(START, START + days(3), datasets=select(datasets))
+    summary = await export(settings, request, progress=NoProgress())
+    assert summary.status == "ok", summary
+
+
+async def _export_once(out: Path) -> None:
+    async with Sandbox(tables_sandbox_settings()) as sb:
+        await export_into(out, sb)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three days of conversations (the third provisional: past the watermark), every
+    snapshot, and a hand-made user-details day naming the sandbox's agents."""
+    out = tmp_path_factory.mktemp("export")
+    asyncio.run(_export_once(out))
+    agents = sorted({str(p["userId"]) for c in raw_lines(out, "conversations")
+                     for p in c["participants"] if "userId" in p})[:12]  # fmt: skip
+    put_window_file(out, "user-details", "2026-11-01", user_details_lines(agents, START))
+    return out
+
+
+@pytest.fixture
+def out(exported: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "export"
+    shutil.copytree(exported, copy)
+    return copy
+
+
+def build(out: Path, **changes: object) -> BuildSummary:
+    return build_tables(dataclasses.replace(TablesRequest(out, threads=2), **changes))
+
+
+@pytest.fixture(scope="module")
+def built(exported: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One build of the export, shared by the tests that only read it."""
+    copy = tmp_path_factory.mktemp("built") / "export"
+    shutil.copytree(exported, copy)
+    build(copy)
+    return copy
+
+
+@pytest.fixture
+def db(built: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = duckdb.connect(str(built / "genesys.duckdb"), read_only=True)
+    yield con
+    con.close()
+
+
+def rows(con: duckdb.DuckDBPyConnection, query: str) -> list[tuple[object, ...]]:
+    return con.execute(query).fetchall()
+
+
+def table_keys(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[object, ...]]:
+    key = ", ".join(TABLES[table].key)
+    return rows(con, f"SELECT {key} FROM {table}")
+
+
+def test_the_export_crosses_midnight_and_carries_a_provisional_day(exported: Path) -> None:
+    """The fixture is what the other tests claim: conversations that end the next UTC day,
+    and a provisional window."""
+    statuses = {r.name: r.status for r in Manifest.load(exported).records("conversations")}
+    assert statuses == {"2026-11-01": "complete", "2026-11-02": "complete",
+                        "2026-11-03": "provisional"}  # fmt: skip
+    crossing = [c for c in raw_lines(exported, "conversations")
+                if c.get("conversationEnd", "")[:10] > c["conversationStart"][:10]]  # fmt: skip
+    assert len(crossing) >= 2
+
+
+def test_each_table_holds_exactly_the_rows_of_the_raw_json(built: Path, db) -> None:
+    """Row count and key set of every conversation and user-details table equal what the
+    raw lines hold, counted with orjson; every key is unique and never null."""
+    raw = raw_table_rows(built)
+    for name, expected in raw.items():
+        assert expected, name
+        got = table_keys(db, name)
+        if name.startswith("user_"):
+            got = [(u, t.strftime("%Y-%m-%dT%H:%M:%S.000Z")) for u, t in got]  # type: ignore[attr-defined]
+        assert len(got) == len(expected), name
+        assert sorted(got) == sorted(expected), name
+        assert len(set(got)) == len(got), name
+        assert all(None not in key for key in got), name
+
+
+def test_every_snapshot_table_holds_the_newest_snapshot_keyed_by_id(built: Path, db) -> None:
+    """Each snapshot table has one row per entity of the newest snapshot file, unique keys,
+    and the snapshot's day."""
+    for table in SNAPSHOT_TABLES:
+        lines = raw_lines(built, table.dataset)
+        if table.name == "queue_members":
+            expected = {(line["queueId"], line["id"]) for line in lines}
+        else:
+            expected = {(line["id"],) for line in lines}
+        got = table_keys(db, table.name)
+        assert len(got) == len(lines) == len(set(got)) and set(got) == expected, table.name
+        (record,) = Manifest.load(built).records(table.dataset)
+        days_ = rows(db, f"SELECT DISTINCT snapshot_date::VARCHAR FROM {table.name}")
+        assert days_ == [(record.name,)], table.name
+
+
+def test_metric_totals_equal_the_raw_sums(built: Path, db) -> None:
+    """The sum of tTalk (and of tHandle) over the metrics table equals the sum over the raw
+    records."""
+    for name in ("tTalk", "tHandle"):
+        ((total,),) = rows(db, f"SELECT sum(value) FROM metrics WHERE name = '{name}'")
+        assert total == raw_metric_sum(built, name) > 0, name
+
+
+def test_columns_are_snake_case_typed_and_utc(db) -> None:
+    """Columns follow the API's names in snake_case; timestamps are TIMESTAMPTZ instants."""
+    types = dict(rows(db, "SELECT column_name, data_type FROM duckdb_columns() "
+                          "WHERE table_name = 'segments'"))  # fmt: skip
+    assert types["segment_start"] == "TIMESTAMP WITH TIME ZONE"
+    assert types["queue_id"] == "VARCHAR" and types["segment_index"] == "BIGINT"
+    ((first,),) = rows(db, "SELECT min(conversation_start) FROM conversations")
+    assert first.utcoffset().total_seconds() == 0 or first.tzinfo is not None  # type: ignore[union-attr]
+    ((utc,),) = rows(db, "SELECT strftime(timezone('UTC', min(conversation_start)), '%Y-%m-%d') "
+                         "FROM conversations")  # fmt: skip
+    assert utc == "2026-11-01"
+
+
+def test_the_views_name_queues_users_and_wrap_up_codes(built: Path, db) -> None:
+    """segments_named and metrics_named keep every row and resolve every name the snapshots
+    hold."""
+    for view, table in (("segments_named", "segments"), ("metrics_named", "metrics")):
+        assert rows(db, f"SELECT count(*) FROM {view}") == rows(db, f"SELECT count(*) FROM {table}")
+    missing = rows(db, "SELECT count(*) FROM segments_named WHERE queue_id IS NOT NULL "
+                       "AND queue_name IS NULL")  # fmt: skip
+    assert missing == [(0,)]
+    named = rows(db, "SELECT count(*) FROM metrics_named WHERE user_name IS NOT NULL "
+                     "AND wrap_up_name IS NOT NULL AND queue_name IS NOT NULL")  # fmt: skip
+    assert named[0][0] > 0
+
+
+def test_a_second_build_with_nothing_changed_reads_nothing(out: Path) -> None:
+    """Unchanged day files are not read again; the summary says the tables are up to date."""
+    first = build(out)
+    assert first.status == "built" and len(first.built) == 3 + 1 + len(SNAPSHOT_TABLES)
+    again = build(out)
+    assert again.status == "up-to-date" and again.built == () and again.records == 0
+    assert again.rows == first.rows
+
+
+async def test_a_reexported_day_replaces_its_rows_exactly(tmp_path: Path) -> None:
+    """The provisional day exported again (complete, now with participant attributes) is the
+    only window built again, and its rows are replaced: counts equal the raw JSON, no key
+    twice, the other days untouched."""
+    async with Sandbox(tables_sandbox_settings()) as sb:
+        await export_into(tmp_path, sb)
+        build(tmp_path)
+        before = raw_table_rows(tmp_path)
+        sb.update(availability_date=START + days(4))
+        await export_into(tmp_path, sb)
+    summary = build(tmp_path)
+    assert summary.built == ("conversations/2026-11-03",)
+    after = raw_table_rows(tmp_path)
+    assert len(after["participant_attributes"]) > len(before["participant_attributes"])
+    con = duckdb.connect(str(tmp_path / "genesys.duckdb"), read_only=True)
+    for name in ("conversations", "participants", "participant_attributes", "sessions",
+                 "segments", "metrics"):  # fmt: skip
+        got = table_keys(con, name)
+        assert sorted(got) == sorted(after[name]) and len(set(got)) == len(got), name
+    con.close()
+
+
+def test_a_window_gone_from_the_manifest_loses_its_rows_and_files(out: Path) -> None:
+    """A window the manifest no longer holds is removed from every table and its Parquet
+    files are deleted."""
+    build(out)
+    manifest = Manifest.load(out)
+    manifest.remove("conversations", "2026-11-02")
+    manifest.save()
+    summary = build(out)
+    assert summary.removed == ("conversations/2026-11-02",) and summary.built == ()
+    con = duckdb.connect(str(out / "genesys.duckdb"), read_only=True)
+    for name in ("conversations", "segments", "metrics"):
+        windows = rows(con, f"SELECT DISTINCT source_window FROM {name} ORDER BY 1")
+        assert windows == [("2026-11-01",), ("2026-11-03",)], name
+    con.close()
+    assert not (out / relative_path("flat", "segments", "2026-11-02")).exists()
+    assert (out / relative_path("flat", "segments", "2026-11-01")).exists()
+
+
+@pytest.mark.parametrize("layout", ["flat", "hive"])
+def test_parquet_files_read_back_with_the_same_rows(out: Path, layout: str) -> None:
+    """Every table's Parquet files, one per table and day file, hold exactly its rows; a
+    change of layout rewrites them all and sweeps the files of the old one."""
+    if layout == "hive":
+        build(out, layout="flat")
+    build(out, layout=layout)
+    con = duckdb.connect(str(out / "genesys.duckdb"), read_only=True)
+    for name in TABLES:
+        windows = [w for (w,) in rows(con, "SELECT window_name FROM _build_sources WHERE "
+                                           f"dataset = '{TABLES[name].dataset}'")]  # fmt: skip
+        files = [str(out / relative_path(layout, name, w)) for w in windows]  # type: ignore[arg-type]
+        assert files and all(Path(f).exists() for f in files), name
+        listed = ", ".join(f"'{f}'" for f in files)
+        parquet = f"read_parquet([{listed}], hive_partitioning = false)"
+        for a, b in ((name, parquet), (parquet, name)):
+            assert rows(con, f"SELECT count(*) FROM (FROM {a} EXCEPT ALL FROM {b})") == [(0,)]
+        assert rows(con, f"SELECT count(*) FROM {parquet}") == rows(
+            con, f"SELECT count(*) FROM {name}"
+        )
+    con.close()
+    if layout == "hive":
+        assert (out / "tables/segments/date=2026-11-01/part.parquet").exists()
+        assert not list((out / "tables").rglob("2026-11-01.parquet"))
+
+
+KILL_SCRIPT = """
+import os, signal, sys
+from pathlib import Path
+from exporter.tables import TablesRequest, build_tables
+
+class KillAt:
+    def step(self, name, detail):
+        if name == sys.argv[2]:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+build_tables(TablesRequest(Path(sys.argv[1]), threads=2), KillAt())
+"""
+
+
+@pytest.mark.parametrize("step", ["window", "parquet-written", "parquet-published"])
+def test_a_build_killed_mid_way_leaves_the_old_database_usable(out: Path, step: str) -> None:
+    """A rebuild SIGKILLed after a window, after writing Parquet, or after renaming it
+    leaves the previous database whole (its rows, its record of what it built) and every
+    Parquet file readable; the next build finishes the job and cleans up."""
+    first = build(out)
+    day = out / "conversations/2026-11-03.jsonl"
+    record = Manifest.load(out).get("conversations", "2026-11-03")
+    assert record is not None
+    kept = [line for n, line in enumerate(day.read_bytes().splitlines()) if n % 2]
+    put_window_file(out, "conversations", "2026-11-03", kept, status="provisional")
+    killed = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(out), step], cwd=ROOT,
+                            capture_output=True, timeout=60)  # fmt: skip
+    assert killed.returncode == -9, killed.stderr.decode()[-2000:]
+    con = duckdb.connect(str(out / "genesys.duckdb"), read_only=True)
+    for name, count in first.rows.items():
+        assert rows(con, f"SELECT count(*) FROM {name}") == [(count,)], name
+    built = dict(rows(con, "SELECT window_name, sha256 FROM _build_sources "
+                           "WHERE dataset = 'conversations'"))  # fmt: skip
+    assert built["2026-11-03"] == record.sha256
+    for path in (out / "tables").rglob("*.parquet"):
+        rows(con, f"SELECT count(*) FROM read_parquet('{path}')")
+    con.close()
+    again = build(out)
+    assert again.built == ("conversations/2026-11-03",)
+    assert again.rows["conversations"] == first.rows["conversations"] - (record.records - len(kept))
+    assert not list(out.glob(".genesys.duckdb*")) and not list(out.rglob("*.tmp"))
+
+
+def test_a_top_level_field_the_api_adds_lands_in_extra_and_a_changed_type_is_lenient(
+    out: Path,
+) -> None:
+    """A hand-edited line with a new top-level field, a new segment field and a field whose
+    type changed (manifest updated, as a re-export would) builds: the new top-level field is
+    in `extra`, the changed value is NULL, nothing else is lost."""
+    path = out / "conversations/2026-11-02.jsonl"
+    lines = path.read_bytes().splitlines()
+    edited = orjson.loads(lines[0])
+    edited["brandNewField"] = {"x": 1}
+    edited["participants"][0]["sessions"][0]["segments"][0]["segmentNewField"] = True
+    edited["divisionIds"] = "no longer a list"
+    lines[0] = orjson.dumps(edited)
+    put_window_file(out, "conversations", "2026-11-02", lines)
+    summary = build(out)
+    assert summary.lenient == ("conversations/2026-11-02",)
+    con = duckdb.connect(str(out / "genesys.duckdb"), read_only=True)
+    cid = edited["conversationId"]
+    ((extra, divisions),) = rows(con, "SELECT extra, division_ids FROM conversations "
+                                      f"WHERE conversation_id = '{cid}'")  # fmt: skip
+    assert orjson.loads(str(extra)) == {"brandNewField": {"x": 1}} and divisions is None
+    assert rows(con, "SELECT count(*) FROM conversations WHERE extra IS NOT NULL") == [(1,)]
+    raw = raw_table_rows(out)
+    for name in ("conversations", "segments", "metrics"):
+        assert len(table_keys(con, name)) == len(raw[name]), name
+    con.close()
+
+
+def test_a_new_top_level_field_keeps_the_fast_typed_read(out: Path) -> None:
+    """A new field alone (no type change) is found by the census and kept in `extra` without
+    falling back to the lenient read."""
+    path = out / "conversations/2026-11-01.jsonl"
+    lines = path.read_bytes().splitlines()
+    lines[-1] = lines[-1][:-1] + b',"addedLater":[1,2]}'
+    put_window_file(out, "conversations", "2026-11-01", lines)
+    summary = build(out)
+    assert summary.lenient == ()
+    con = duckdb.connect(str(out / "genesys.duckdb"), read_only=True)
+    assert rows(con, "SELECT extra FROM conversations WHERE extra IS NOT NULL") == [
+        ('{"addedLater":[1,2]}',)
+    ]
+    con.close()
+
+
+def run_tables(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "exporter", "tables", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+
+
+def test_a_hand_edited_file_is_refused_naming_it_with_exit_2(out: Path) -> None:
+    """A day file whose bytes no longer match the manifest's sha256 stops the build before
+    anything changes: one line naming the file and saying to export it again, exit 2."""
+    path = out / "conversations/2026-11-02.jsonl"
+    path.write_bytes(path.read_bytes().replace(b'"inbound"', b'"INBOUND"', 1))
+    done = run_tables("--out", str(out))
+    assert done.returncode == 2
+    assert str(path) in done.stderr and "export conversations/2026-11-02 again" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (out / "genesys.duckdb").exists()
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "message"),
+    [
+        ("none", [], "holds no manifest.json"),
+        ("corrupt", [], "cannot be read"),
+        ("ok", ["--layout", "nested"], "invalid choice: 'nested'"),
+        ("ok", ["--memory-limit", "lots"], "is not a size"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, setup: str, args: list[str],
+                                          message: str) -> None:  # fmt: skip
+    """No manifest, an unreadable manifest, a bad layout or memory limit: one line, exit 2."""
+    if setup == "corrupt":
+        (tmp_path / "manifest.json").write_text("{not json")
+    elif setup == "ok":
+        Manifest(tmp_path).save()
+    done = run_tables("--out", str(tmp_path), *args)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_build_while_an_export_holds_the_folder_is_refused_with_exit_75(out: Path) -> None:
+    """The build takes the export folder's lock: while an export runs, exit 75."""
+    with RunLock(out, "an-export"):
+        done = run_tables("--out", str(out))
+    assert done.returncode == 75, done.stderr
+
+
+def test_the_cli_reports_what_it_built_and_ends_with_a_json_summary(out: Path) -> None:
+    """stderr says which windows were built; the last stdout line is the JSON summary."""
+    done = run_tables("--out", str(out), "--memory-limit", "256MB", "--threads", "1")
+    assert done.returncode == 0, done.stderr
+    assert "built 15 windows (conversations/2026-11-01" in done.stderr
+    summary = orjson.loads(done.stdout.splitlines()[-1])
+    assert summary["status"] == "built" and summary["conversations"] > 0
+    assert summary["rows"]["user_presence"] == 24
+    again = run_tables("--out", str(out))
+    assert "up to date" in again.stderr and orjson.loads(again.stdout)["built"] == []
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd"])
+async def test_compressed_exports_build_the_same_tables(tmp_path: Path, compression: str) -> None:
+    """gzip and zstd day files (one member or frame per page) build the same rows."""
+    async with Sandbox(tables_sandbox_settings()) as sb:
+        await export_into(tmp_path, sb, "conversations", compression=compression)
+    summary = build(tmp_path)
+    raw = raw_table_rows(tmp_path)
+    for name in ("conversations", "participants", "sessions", "segments", "metrics"):
+        assert summary.rows[name] == len(raw[name]) > 0, name
+
+
+def test_a_day_being_exported_again_keeps_its_earlier_rows(out: Path) -> None:
+    """A window the manifest shows in progress (an export redoing it) keeps the rows it was
+    last built with, and the summary says so."""
+    first = build(out)
+    manifest = Manifest.load(out)
+    record = manifest.get("conversations", "2026-11-02")
+    assert record is not None
+    manifest.put("conversations", dataclasses.replace(record, status="in-progress", file=None))
+    manifest.save()
+    again = build(out)
+    assert again.status == "up-to-date" and again.in_flight == ("conversations/2026-11-02",)
+    assert again.rows == first.rows

@@ -1,0 +1,135 @@
+"""The README's Tables section is true: its table list is the one the declarations generate,
+its flags exist, and each example query runs on a built database and gives the answer
+computed from the raw JSON without DuckDB."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from exporter.cli import build_parser
+from exporter.datasets import select
+from exporter.progress import NoProgress
+from exporter.runner import ExportRequest, export
+from exporter.tables import TablesRequest, build_tables, table_list
+from genesys_sandbox import Sandbox
+from tests.support import (
+    START,
+    days,
+    exporter_settings,
+    put_window_file,
+    raw_lines,
+    tables_sandbox_settings,
+    user_details_lines,
+)
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+SECTION = README.split("\n## Tables\n", 1)[1].split("\n## ", 1)[0]
+QUERIES = re.findall(r"```sql\n(.*?)```", SECTION, re.DOTALL)
+
+
+def test_the_readme_table_list_is_the_generated_one() -> None:
+    """Between the markers the README holds exactly what ``table_list()`` generates (to
+    update it, paste the output of ``python -c 'from exporter.tables import table_list;
+    print(table_list())'``)."""
+    listed = SECTION.split("<!-- tables:start -->\n", 1)[1].split("<!-- tables:end -->", 1)[0]
+    assert listed == table_list()
+
+
+def test_every_tables_flag_is_documented() -> None:
+    """Each flag of ``genesys-export tables`` appears in the README."""
+    parser = build_parser()
+    tables = parser._subparsers._group_actions[0].choices["tables"]  # type: ignore[union-attr]
+    flags = [f for a in tables._actions for f in a.option_strings if f.startswith("--")]
+    assert set(flags) - {"--help"} == {"--out", "--layout", "--memory-limit", "--threads", "--full"}
+    for flag in flags:
+        assert flag in README, flag
+    assert "genesys-export tables" in README
+
+
+async def _export(out: Path) -> None:
+    async with Sandbox(tables_sandbox_settings()) as sb:
+        settings = exporter_settings(sb, out)
+        request = ExportRequest(START, START + days(3), datasets=select("conversations,dimensions"))
+        assert (await export(settings, request, progress=NoProgress())).status == "ok"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    out = tmp_path_factory.mktemp("export")
+    asyncio.run(_export(out))
+    agents = sorted({str(p["userId"]) for c in raw_lines(out, "conversations")
+                     for p in c["participants"] if "userId" in p})[:12]  # fmt: skip
+    put_window_file(out, "user-details", "2026-11-01", user_details_lines(agents, START))
+    build_tables(TablesRequest(out, threads=2))
+    return out, agents
+
+
+def run(out: Path, query: str) -> list[tuple[object, ...]]:
+    con = duckdb.connect(str(out / "genesys.duckdb"), read_only=True)
+    try:
+        return con.execute(query).fetchall()
+    finally:
+        con.close()
+
+
+def names(out: Path, dataset: str) -> dict[str, str]:
+    return {line["id"]: line["name"] for line in raw_lines(out, dataset)}
+
+
+def sessions(out: Path):  # type: ignore[no-untyped-def]
+    for c in raw_lines(out, "conversations"):
+        for p in c["participants"]:
+            for s in p["sessions"]:
+                yield c, s
+
+
+def test_there_are_three_example_queries() -> None:
+    """AHT per queue per day, abandoned calls by hour, On Queue against interacting."""
+    assert len(QUERIES) == 3
+
+
+def test_average_handle_time_per_queue_per_day(built) -> None:
+    """The first query: tHandle per (day, queue name), count and mean, as the raw JSON has
+    them (the queue of a session is its first segment naming one)."""
+    out, _ = built
+    queues = names(out, "queues")
+    handled: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for c, s in sessions(out):
+        queue = next((g["queueId"] for g in s["segments"] if "queueId" in g), None)
+        for m in s.get("metrics", []):
+            if m["name"] == "tHandle" and queue is not None:
+                handled[(c["conversationStart"][:10], queues[queue])].append(m["value"])
+    got = {(str(day), name): (n, aht) for day, name, n, aht in run(out, QUERIES[0])}
+    expected = {key: (len(v), round(sum(v) / len(v) / 1000, 1)) for key, v in handled.items()}
+    assert got.keys() == expected.keys() and len(got) > 10
+    for key, (n, aht) in expected.items():
+        assert got[key][0] == n and got[key][1] == pytest.approx(aht, abs=0.051), key
+
+
+def test_abandoned_calls_by_hour(built) -> None:
+    """The second query: voice sessions with tAbandon, by the conversation's UTC hour."""
+    out, _ = built
+    expected: Counter[str] = Counter()
+    for c, s in sessions(out):
+        if s["mediaType"] == "voice":
+            hits = sum(m["name"] == "tAbandon" for m in s.get("metrics", []))
+            expected[c["conversationStart"][:13]] += hits
+    expected = +expected
+    got = {hour.strftime("%Y-%m-%dT%H"): n for hour, n in run(out, QUERIES[1])}  # type: ignore[attr-defined]
+    assert got == dict(expected) and sum(got.values()) > 0
+
+
+def test_agents_on_queue_against_interacting(built) -> None:
+    """The third query: each agent's ON_QUEUE seconds and INTERACTING seconds from user
+    details (statuses still going on left out), with their names."""
+    out, agents = built
+    users = names(out, "users")
+    got = {name: (on_queue, interacting) for name, on_queue, interacting, _ in run(out, QUERIES[2])}
+    expected = {users[a]: (240 * 60, (60 + n) * 60) for n, a in enumerate(agents)}
+    assert got == expected

@@ -270,28 +270,3 @@ def put_window_file(out: Path, dataset: str, name: str, lines: list[bytes],
     ))  # fmt: skip
     manifest.save()
     return path
-
-
-def user_details_lines(user_ids: list[str], day: datetime) -> list[bytes]:
-    """One user-details line per user: an ON_QUEUE presence, two routing statuses each, and
-    for the first user a status still going on (no endTime)."""
-    lines = []
-    for n, user in enumerate(user_ids):
-        base = day + timedelta(hours=8, minutes=n)
-
-        def at(minutes: int, base: datetime = base) -> str:
-            return (base + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-        presence = [
-            {"startTime": at(0), "endTime": at(240), "systemPresence": "ON_QUEUE",
-             "organizationPresenceId": "onqueue-id"},
-            {"startTime": at(240), **({} if n == 0 else {"endTime": at(300)}),
-             "systemPresence": "AVAILABLE", "organizationPresenceId": "available-id"},
-        ]  # fmt: skip
-        routing = [
-            {"startTime": at(0), "endTime": at(60 + n), "routingStatus": "INTERACTING"},
-            {"startTime": at(60 + n), "endTime": at(240), "routingStatus": "IDLE"},
-        ]
-        lines.append(orjson.dumps({"userId": user, "primaryPresence": presence,
-                                   "routingStatus": routing}))  # fmt: skip
-    return lines

@@ -33,14 +33,13 @@ from tests.support import (
     raw_metric_sum,
     raw_table_rows,
     tables_sandbox_settings,
-    user_details_lines,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOT_TABLES = [t for t in TABLES.values() if t.snapshot]
 
 
-async def export_into(out: Path, sb: Sandbox, datasets: str = "conversations,dimensions",
+async def export_into(out: Path, sb: Sandbox, datasets: str = "all",
                       **output: object) -> None:  # fmt: skip
     settings = exporter_settings(sb, out, output=output) if output else exporter_settings(sb, out)
     request = ExportRequest(START, START + days(3), datasets=select(datasets))
@@ -55,13 +54,10 @@ async def _export_once(out: Path) -> None:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three days of conversations (the third provisional: past the watermark), every
-    snapshot, and a hand-made user-details day naming the sandbox's agents."""
+    """Three days of conversations (the third provisional: past the watermark) and of user
+    details (a day holding statuses still going on is provisional too), and every snapshot."""
     out = tmp_path_factory.mktemp("export")
     asyncio.run(_export_once(out))
-    agents = sorted({str(p["userId"]) for c in raw_lines(out, "conversations")
-                     for p in c["participants"] if "userId" in p})[:12]  # fmt: skip
-    put_window_file(out, "user-details", "2026-11-01", user_details_lines(agents, START))
     return out
 
 
@@ -120,7 +116,8 @@ def test_each_table_holds_exactly_the_rows_of_the_raw_json(built: Path, db) -> N
         assert expected, name
         got = table_keys(db, name)
         if name.startswith("user_"):
-            got = [(u, t.strftime("%Y-%m-%dT%H:%M:%S.000Z")) for u, t in got]  # type: ignore[attr-defined]
+            got = [(u, t.isoformat(timespec="milliseconds").replace("+00:00", "Z"))  # type: ignore[attr-defined]
+                   for u, t in got]  # fmt: skip
         assert len(got) == len(expected), name
         assert sorted(got) == sorted(expected), name
         assert len(set(got)) == len(got), name
@@ -180,7 +177,7 @@ def test_the_views_name_queues_users_and_wrap_up_codes(built: Path, db) -> None:
 def test_a_second_build_with_nothing_changed_reads_nothing(out: Path) -> None:
     """Unchanged day files are not read again; the summary says the tables are up to date."""
     first = build(out)
-    assert first.status == "built" and len(first.built) == 3 + 1 + len(SNAPSHOT_TABLES)
+    assert first.status == "built" and len(first.built) == 3 + 3 + len(SNAPSHOT_TABLES)
     again = build(out)
     assert again.status == "up-to-date" and again.built == () and again.records == 0
     assert again.rows == first.rows
@@ -388,10 +385,11 @@ def test_the_cli_reports_what_it_built_and_ends_with_a_json_summary(out: Path) -
     """stderr says which windows were built; the last stdout line is the JSON summary."""
     done = run_tables("--out", str(out), "--memory-limit", "256MB", "--threads", "1")
     assert done.returncode == 0, done.stderr
-    assert "built 15 windows (conversations/2026-11-01" in done.stderr
+    assert "built 17 windows (conversations/2026-11-01" in done.stderr
     summary = orjson.loads(done.stdout.splitlines()[-1])
     assert summary["status"] == "built" and summary["conversations"] > 0
-    assert summary["rows"]["user_presence"] == 24
+    presence = sum(len(line["primaryPresence"]) for line in raw_lines(out, "user-details"))
+    assert summary["rows"]["user_presence"] == presence > 1000
     again = run_tables("--out", str(out))
     assert "up to date" in again.stderr and orjson.loads(again.stdout)["built"] == []
 

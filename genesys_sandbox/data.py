@@ -198,9 +198,8 @@ class Dataset:
             handled: list[list[tuple[int, int]]] = [[] for _ in self.entities.agents]
             for agent, start, end in zip(log.agents, log.starts, log.ends, strict=True):
                 handled[agent].append((start, end))
-            range_ms = (self.spec.start_ms, self.spec.end_ms)
             self._statuses = StatusHistory(
-                self.entities, self.schedule, handled, range_ms, make_formatter()
+                self.entities, self.schedule, handled, self.spec.end_ms, make_formatter()
             )
         return self._statuses
 

@@ -53,7 +53,7 @@ class Row:
 
     user: int
     day_ms: int
-    statuses: tuple[int, ...]  # indices into StatusHistory.statuses, in time order
+    statuses: tuple[int, ...]  # indices into StatusHistory.statuses, each kind in time order
 
 
 class StatusHistory:
@@ -64,11 +64,12 @@ class StatusHistory:
         entities: Entities,
         schedule: Schedule,
         handled: Sequence[Sequence[Interval]],
-        range_ms: Interval,
+        present_ms: int,
         fmt: Callable[[int], str],
     ) -> None:
-        """``handled[agent]``: the agent's (alert, wrap-up end) legs, in any order."""
-        first_ms, self.present_ms = schedule.base_ms - DAY_MS, range_ms[1]
+        """``handled[agent]``: the agent's (alert, wrap-up end) legs, in any order; the
+        history runs from the day before the schedule's first to ``present_ms``."""
+        first_ms, self.present_ms = schedule.base_ms - DAY_MS, present_ms
         presence_ids = {p.system_presence: p.id for p in entities.presences if p.primary}
         self.user_ids = [agent.id for agent in entities.agents]
         statuses: list[Status] = []

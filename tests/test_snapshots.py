@@ -5,6 +5,9 @@ dataset."""
 from __future__ import annotations
 
 import dataclasses
+import signal
+import subprocess
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -16,9 +19,12 @@ from exporter.progress import NoProgress
 from exporter.runner import ExportRequest, export
 from exporter.store.jsonl import read_records
 from exporter.store.manifest import Manifest
-from genesys_sandbox import FaultRule, Sandbox
+from genesys_sandbox import FaultRule, Sandbox, run_sandbox_in_thread
 from tests.support import (
     START,
+    cli,
+    cli_env,
+    data_files,
     days,
     exported_ids,
     exporter_settings,
@@ -187,3 +193,39 @@ async def test_listing_faults_still_give_exact_snapshots(tmp_path, fault: FaultR
         for dataset in FLAT:
             ids = Counter(str(line["id"]) for line in snapshot_lines(tmp_path, dataset.name))
             assert ids == sandbox_ids(sb, dataset.name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_a_snapshot_killed_or_stopped_mid_walk_is_taken_again_exactly(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    """Killed or stopped while the listings are being walked (pages of 5, so walks take many
+    requests), the rerun takes the unfinished snapshots again: each equals the sandbox's
+    entities once (no drift: what it held all along), and nothing half-written is left
+    under a final name."""
+    # A budget the headers announce, so the CLI does not keep its cautious starting pace.
+    settings = sandbox_settings(listing_max_page_size=20, latency_ms=5, rate_per_minute=60_000)
+    with run_sandbox_in_thread(settings) as sb:
+        out = tmp_path / "out"
+        command = cli(sb, tmp_path, out, "--datasets", "dimensions")
+        proc = subprocess.Popen(command, env=cli_env(sb), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)  # fmt: skip
+        deadline = time.monotonic() + 30
+        while sb.stats().count("users", 200) < 3:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.01)
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=30)
+        assert proc.returncode == (-9 if sig == signal.SIGKILL else 130), stderr[-2000:]
+        taken = Manifest.load(out).entities() if (out / "manifest.json").exists() else []
+        assert len(taken) < len(LISTINGS)  # stopped mid-way: some snapshots unfinished
+        for path in data_files(out):
+            assert path.parent.name in taken, path  # nothing under a final name unrecorded
+        again = subprocess.run(command, env=cli_env(sb), capture_output=True, timeout=90)
+        assert again.returncode == 0, again.stderr.decode()[-2000:]
+        for dataset in FLAT:
+            lines = snapshot_lines(out, dataset.name)
+            held = sb.listing_truth(dataset.name, 0.0, sb.now()).present_throughout
+            assert Counter(str(line["id"]) for line in lines) == Counter(held)
+        assert not list(out.rglob("*.part"))

@@ -165,7 +165,8 @@ def test_a_kill_or_a_signal_inside_a_user_details_job_resumes_exact(
 ) -> None:
     """Stopped while its jobs' pages are being read (some statuses written, cursors
     checkpointed), the rerun ends with every status once and nothing else."""
-    with run_sandbox_in_thread(sandbox_settings(latency_ms=20)) as sb:
+    # A budget the headers announce, so the CLI does not keep its cautious starting pace.
+    with run_sandbox_in_thread(sandbox_settings(latency_ms=20, rate_per_minute=60_000)) as sb:
         out = tmp_path / "out"
         proc = subprocess.Popen(command(tmp_path, out), env=cli_env(sb),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip

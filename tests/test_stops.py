@@ -34,6 +34,8 @@ from tests.support import (
 
 RANGE = ExportRequest(start=START, end=START + days(3))
 PAGES = {"page_size": 100, "max_concurrent_jobs": 2}
+# A budget the headers announce, so the CLI does not keep its cautious starting pace.
+ANNOUNCED = sandbox_settings(latency_ms=20, rate_per_minute=60_000)
 
 
 def assert_kept_for_resume(out: Path) -> list[str]:
@@ -92,7 +94,7 @@ def test_a_signal_keeps_the_work_and_the_rerun_fetches_only_what_was_left(
     """SIGTERM or SIGINT a third of the way: exit 130 saying what was kept, unfinished
     windows checkpointed with their jobs still running; the rerun submits no job, reads
     barely more pages than one clean run in all, and ends exact."""
-    with run_sandbox_in_thread(sandbox_settings(latency_ms=20)) as sb:
+    with run_sandbox_in_thread(ANNOUNCED) as sb:
         needed = pages_of_a_clean_run(sb, tmp_path)
         out = tmp_path / "out"
         proc = subprocess.Popen(
@@ -125,7 +127,7 @@ def test_a_second_signal_stops_at_once_and_the_rerun_still_ends_exact(tmp_path: 
     """A second signal while the first is handled ends the process at once (exit 130); the
     next run
     resumes from the last checkpoints and ends exact."""
-    with run_sandbox_in_thread(sandbox_settings(latency_ms=20)) as sb:
+    with run_sandbox_in_thread(ANNOUNCED) as sb:
         out = tmp_path / "out"
         proc = subprocess.Popen(
             command(tmp_path, out), env=cli_env(sb), stdout=subprocess.PIPE, stderr=subprocess.PIPE

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from genesys_sandbox.data import Dataset
-from genesys_sandbox.jobs import Job, Window, with_repeats
 from genesys_sandbox.queries import (
     JobQuery,
     check_interval_length,
@@ -29,6 +28,7 @@ class ConversationDetails:
     name = "conversations"
     path = "/api/v2/analytics/conversations/details"
     route_prefix = ""  # its routes are jobs.submit, ..., query
+    records_key = "conversations"
 
     def rows(self, state: SandboxState, body: dict[str, Any]) -> Sequence[int]:
         query = parse_job_query(body)
@@ -37,15 +37,9 @@ class ConversationDetails:
     def availability_text(self, state: SandboxState) -> str:
         return state.availability_text()
 
-    def page(self, state: SandboxState, job: Job, window: Window, repeat: bool) -> bytes:
-        """One results page; ``repeat`` is the repeat-records fault (``jobs.with_repeats``)."""
-        chosen = list(job.rows[window.offset : window.end])
-        if repeat:
-            chosen = with_repeats(chosen, job.rows[window.offset - 1] if window.offset else None)
-        records = b",".join(map(state.dataset.job_record, chosen))
-        tail = b'"cursor":"' + window.cursor.encode() + b'",' if window.cursor else b""
-        return (b'{"conversations":[' + records + b"]," + tail + b'"dataAvailabilityDate":"'
-                + self.availability_text(state).encode() + b'"}')  # fmt: skip
+    def records(self, state: SandboxState, rows: list[int]) -> bytes:
+        """A results page's records: the precomputed bytes, joined."""
+        return b",".join(map(state.dataset.job_record, rows))
 
     def query(self, state: SandboxState, body: dict[str, Any]) -> bytes:
         """Touched-day matching, paged by pageNumber, with totalHits."""

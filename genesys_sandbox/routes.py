@@ -13,7 +13,7 @@ from aiohttp import web
 
 from genesys_sandbox.auth import client_credentials, login
 from genesys_sandbox.conversation_jobs import ConversationDetails
-from genesys_sandbox.jobs import Job, Window
+from genesys_sandbox.jobs import with_repeats
 from genesys_sandbox.listing_routes import ListingRoutes
 from genesys_sandbox.queries import parse_body
 from genesys_sandbox.state import SandboxState
@@ -40,10 +40,11 @@ class Family(Protocol):
     name: str  # its jobs are unknown to another family's routes
     path: str  # .../details; jobs below it, and query
     route_prefix: str  # of its route names
+    records_key: str  # what a results page lists its records under
 
     def rows(self, state: SandboxState, body: dict[str, Any]) -> Sequence[Any]: ...
     def availability_text(self, state: SandboxState) -> str: ...
-    def page(self, state: SandboxState, job: Job, window: Window, repeat: bool) -> bytes: ...
+    def records(self, state: SandboxState, rows: list[Any]) -> bytes: ...
     def query(self, state: SandboxState, body: dict[str, Any]) -> bytes: ...
 
 
@@ -143,8 +144,15 @@ class JobRoutes:
         if CALL.get().fault == "job-expired":
             self.state.jobs.expire_now(job)
         window = self.state.jobs.window(job, request.query.get("cursor") or None, size)
-        repeat = CALL.get().fault == "repeat-records"
-        return json_response(self.family.page(self.state, job, window, repeat))
+        chosen = list(job.rows[window.offset : window.end])
+        if CALL.get().fault == "repeat-records":
+            chosen = with_repeats(chosen, job.rows[window.offset - 1] if window.offset else None)
+        records = self.family.records(self.state, chosen)
+        tail = b'"cursor":"' + window.cursor.encode() + b'",' if window.cursor else b""
+        availability = self.family.availability_text(self.state).encode()
+        return json_response(b'{"' + self.family.records_key.encode() + b'":[' + records
+                             + b"]," + tail + b'"dataAvailabilityDate":"' + availability
+                             + b'"}')  # fmt: skip
 
     async def delete_job(self, request: web.Request) -> web.Response:
         job = self.state.jobs.get(request.match_info["job_id"], self.family.name)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from genesys_sandbox.jobs import Job, Window, with_repeats
 from genesys_sandbox.queries import (
     Selection,
     check_interval_length,
@@ -35,6 +34,7 @@ class UserDetails:
     name = "users"
     path = "/api/v2/analytics/users/details"
     route_prefix = "user-details."
+    records_key = "userDetails"
 
     def rows(self, state: SandboxState, body: dict[str, Any]) -> Sequence[Row]:
         selection = _selection(body)
@@ -44,14 +44,9 @@ class UserDetails:
     def availability_text(self, state: SandboxState) -> str:
         return state.user_availability_text()
 
-    def page(self, state: SandboxState, job: Job, window: Window, repeat: bool) -> bytes:
-        chosen = list(job.rows[window.offset : window.end])
-        if repeat:
-            chosen = with_repeats(chosen, job.rows[window.offset - 1] if window.offset else None)
-        entries = state.dataset.statuses.entries(chosen)
-        tail = b'"cursor":"' + window.cursor.encode() + b'",' if window.cursor else b""
-        return (b'{"userDetails":[' + entries + b"]," + tail + b'"dataAvailabilityDate":"'
-                + self.availability_text(state).encode() + b'"}')  # fmt: skip
+    def records(self, state: SandboxState, rows: list[Row]) -> bytes:
+        """A page's entries, repeats within it removed (``StatusHistory.entries``)."""
+        return state.dataset.statuses.entries(rows)
 
     def query(self, state: SandboxState, body: dict[str, Any]) -> bytes:
         """One page by pageNumber, with totalHits (rows); no userDetails past the last."""
@@ -64,8 +59,7 @@ class UserDetails:
         total = b'"totalHits":%d' % len(rows)
         if not chosen:
             return b"{" + total + b"}"
-        entries = state.dataset.statuses.entries(chosen)
-        return b'{"userDetails":[' + entries + b"]," + total + b"}"
+        return b'{"userDetails":[' + self.records(state, chosen) + b"]," + total + b"}"
 
 
 def _selection(body: dict[str, Any]) -> Selection:

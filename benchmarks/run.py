@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Hashable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -94,15 +95,8 @@ def exported_statuses(out: Path) -> list[tuple[str, str, str]]:
 
 def check_statuses(sandbox: SandboxProcess, scenario: Scenario, out: Path) -> str:
     """Say "yes" when the exported statuses are the ground truth, each once."""
-    keys = exported_statuses(out)
     truth = {tuple(s[:3]) for s in sandbox.status_truth(scenario.start, scenario.end)}
-    found = set(keys)
-    if found == truth and len(keys) == len(found):
-        return "yes"
-    return (
-        f"NO: {len(truth - found)} statuses missing, {len(found - truth)} extra, "
-        f"{len(keys) - len(found)} duplicates"
-    )
+    return verdict(exported_statuses(out), truth, "statuses")
 
 
 def check_exporter(sandbox: SandboxProcess, scenario: Scenario, out: Path, datasets: str) -> str:
@@ -116,14 +110,18 @@ def check_exporter(sandbox: SandboxProcess, scenario: Scenario, out: Path, datas
 
 
 def check_conversations(sandbox: SandboxProcess, scenario: Scenario, out: Path) -> str:
-    ids = exported_ids(out)
     truth = set(sandbox.ground_truth(scenario.start, scenario.end))
-    found = set(ids)
-    if found == truth and len(ids) == len(found):
+    return verdict(exported_ids(out), truth, "conversations")
+
+
+def verdict(exported: Sequence[Hashable], truth: set[Any], what: str) -> str:
+    """ "yes" when ``exported`` is ``truth``, each once; else what differs."""
+    found = set(exported)
+    if found == truth and len(exported) == len(found):
         return "yes"
     return (
-        f"NO: {len(truth - found)} missing, {len(found - truth)} extra, "
-        f"{len(ids) - len(found)} duplicates"
+        f"NO: {len(truth - found)} {what} missing, {len(found - truth)} extra, "
+        f"{len(exported) - len(found)} duplicates"
     )
 
 

@@ -158,12 +158,6 @@ class Entities:
     def agents(self) -> tuple[User, ...]:
         return self.users[: TEAMS * SEATS]
 
-    def flows_of(self, flow_type: str) -> tuple[Flow, ...]:
-        return tuple(f for f in self.flows if f.type == flow_type)
-
-    def primary_presence(self, system_presence: str) -> Presence:
-        return next(p for p in self.presences if p.primary and p.system_presence == system_presence)
-
 
 def build_entities(rng: random.Random, range_ms: tuple[int, int]) -> Entities:
     """Draw the org; leavers leave between 30% and 70% of ``range_ms`` = (start, end)."""

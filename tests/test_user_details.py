@@ -21,6 +21,7 @@ from exporter.store.manifest import Manifest
 from genesys_sandbox import FaultRule, Sandbox, run_sandbox_in_thread
 from tests.support import (
     START,
+    assert_exact,
     assert_statuses_exact,
     cli_env,
     days,
@@ -109,12 +110,16 @@ async def test_a_denied_permission_fails_user_details_alone(tmp_path) -> None:
     assert {r.status for r in Manifest.load(tmp_path).records("conversations")} == {"complete"}
 
 
-async def test_conversations_and_user_details_share_one_budget_without_429s(tmp_path) -> None:
-    """Both datasets through one token, pool and limiter, paced by the headers of a
-    per-minute budget (whether the budget binds is measured in benchmarks/, as a run that
-    long has no place in tests): not one 429."""
-    async with Sandbox(sandbox_settings(rate_per_minute=1200)) as sb:
-        config = exporter_settings(sb, tmp_path, jobs={"page_size": 200})
+async def test_conversations_and_user_details_share_one_token_pool_and_limiter(tmp_path) -> None:
+    """Both datasets at once, against a server announcing a per-minute budget: one token,
+    never more requests in flight than the one pool allows, no 429, both exact. (Whether
+    the shared budget is kept full needs a run at the limit longer than a test: the
+    user-details scenario in benchmarks/ measures it.)"""
+    async with Sandbox(sandbox_settings(rate_per_minute=1200, latency_ms=5)) as sb:
+        config = exporter_settings(
+            sb, tmp_path, jobs={"page_size": 200, "max_concurrent_jobs": 4},
+            http={"concurrency": 3},
+        )  # fmt: skip
         request = ExportRequest(
             start=START, end=START + days(3), datasets=select("conversations,user-details")
         )
@@ -124,8 +129,10 @@ async def test_conversations_and_user_details_share_one_budget_without_429s(tmp_
     assert stats.count("user-details.jobs.results", 200) >= 3
     assert stats.count("jobs.results", 200) >= 10
     assert stats.tokens_issued == 1
+    assert 2 <= stats.max_in_flight <= 3
     assert stats.rate_limited == 0 and summary.rate_limited == 0
     assert_statuses_exact(sb, tmp_path)
+    assert_exact(sb, tmp_path / "conversations")
 
 
 @pytest.mark.parametrize(

@@ -96,20 +96,20 @@ class SandboxState:
 
     def availability(self) -> datetime:
         """dataAvailabilityDate: the fixed setting, else now minus the lag."""
-        fixed = self.settings.availability_date
-        if fixed is not None:
-            return fixed
-        return self.clock.wall() - timedelta(seconds=self.settings.availability_lag_s)
+        return self._watermark(self.settings.availability_date, self.settings.availability_lag_s)
 
     def availability_text(self) -> str:
         return format_instant(self.availability())
 
     def user_availability(self) -> datetime:
         """The user details family's own dataAvailabilityDate."""
-        fixed = self.settings.user_availability_date
+        s = self.settings
+        return self._watermark(s.user_availability_date, s.user_availability_lag_s)
+
+    def _watermark(self, fixed: datetime | None, lag_s: float) -> datetime:
         if fixed is not None:
             return fixed
-        return self.clock.wall() - timedelta(seconds=self.settings.user_availability_lag_s)
+        return self.clock.wall() - timedelta(seconds=lag_s)
 
     def user_availability_text(self) -> str:
         return format_instant(self.user_availability())

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
+import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -156,6 +159,27 @@ def cli_env(sb: Any, **extra: str) -> dict[str, str]:
     )
     env.pop("GENESYSCLOUD_REGION", None)
     return env
+
+
+# A budget the headers announce, so a CLI run does not keep its cautious starting pace (the
+# unlimited test sandbox sends no rate-limit headers; the real service always does).
+ANNOUNCED_BUDGET = 60_000
+
+
+def stop_after(sb: Any, command: list[str], route: str, answers: int, sig: int) -> bytes:
+    """Run ``command`` against ``sb``, send ``sig`` once ``route`` has answered ``answers``
+    times with 200, and check the exit: -9 for SIGKILL, 130 for a polite stop. Returns
+    stderr."""
+    proc = subprocess.Popen(command, env=cli_env(sb), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)  # fmt: skip
+    deadline = time.monotonic() + 30
+    while sb.stats().count(route, 200) < answers:
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.01)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == (-9 if sig == signal.SIGKILL else 130), stderr[-2000:]
+    return stderr
 
 
 def write_config(tmp_path: Path) -> Path:

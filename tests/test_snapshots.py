@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import signal
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from exporter.store.jsonl import read_records
 from exporter.store.manifest import Manifest
 from genesys_sandbox import FaultRule, Sandbox, run_sandbox_in_thread
 from tests.support import (
+    ANNOUNCED_BUDGET,
     START,
     cli,
     cli_env,
@@ -30,6 +30,7 @@ from tests.support import (
     exporter_settings,
     ground_truth,
     sandbox_settings,
+    stop_after,
 )
 
 LISTINGS = [d for d in DATASETS.values() if isinstance(d, Listing)]
@@ -204,20 +205,13 @@ def test_a_snapshot_killed_or_stopped_mid_walk_is_taken_again_exactly(
     requests), the rerun takes the unfinished snapshots again: each equals the sandbox's
     entities once (no drift: what it held all along), and nothing half-written is left
     under a final name."""
-    # A budget the headers announce, so the CLI does not keep its cautious starting pace.
-    settings = sandbox_settings(listing_max_page_size=20, latency_ms=5, rate_per_minute=60_000)
+    settings = sandbox_settings(
+        listing_max_page_size=20, latency_ms=5, rate_per_minute=ANNOUNCED_BUDGET
+    )
     with run_sandbox_in_thread(settings) as sb:
         out = tmp_path / "out"
         command = cli(sb, tmp_path, out, "--datasets", "dimensions")
-        proc = subprocess.Popen(command, env=cli_env(sb), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)  # fmt: skip
-        deadline = time.monotonic() + 30
-        while sb.stats().count("users", 200) < 3:
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.01)
-        proc.send_signal(sig)
-        _, stderr = proc.communicate(timeout=30)
-        assert proc.returncode == (-9 if sig == signal.SIGKILL else 130), stderr[-2000:]
+        stop_after(sb, command, "users", 3, sig)
         taken = Manifest.load(out).entities() if (out / "manifest.json").exists() else []
         assert len(taken) < len(LISTINGS)  # stopped mid-way: some snapshots unfinished
         for path in data_files(out):

@@ -24,6 +24,7 @@ from exporter.store.jsonl import read_records
 from exporter.store.manifest import Manifest
 from genesys_sandbox import FaultRule, Sandbox, run_sandbox_in_thread
 from tests.support import (
+    ANNOUNCED_BUDGET,
     START,
     assert_exact,
     cli_env,
@@ -34,8 +35,7 @@ from tests.support import (
 
 RANGE = ExportRequest(start=START, end=START + days(3))
 PAGES = {"page_size": 100, "max_concurrent_jobs": 2}
-# A budget the headers announce, so the CLI does not keep its cautious starting pace.
-ANNOUNCED = sandbox_settings(latency_ms=20, rate_per_minute=60_000)
+ANNOUNCED = sandbox_settings(latency_ms=20, rate_per_minute=ANNOUNCED_BUDGET)
 
 
 def assert_kept_for_resume(out: Path) -> list[str]:

@@ -7,7 +7,6 @@ import dataclasses
 import signal
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from exporter.runner import ExportRequest, Summary, export
 from exporter.store.manifest import Manifest
 from genesys_sandbox import FaultRule, Sandbox, run_sandbox_in_thread
 from tests.support import (
+    ANNOUNCED_BUDGET,
     START,
     assert_exact,
     assert_statuses_exact,
@@ -28,6 +28,7 @@ from tests.support import (
     exporter_settings,
     instant,
     sandbox_settings,
+    stop_after,
 )
 
 DAY_MS = 86_400_000
@@ -172,18 +173,10 @@ def test_a_kill_or_a_signal_inside_a_user_details_job_resumes_exact(
 ) -> None:
     """Stopped while its jobs' pages are being read (some statuses written, cursors
     checkpointed), the rerun ends with every status once and nothing else."""
-    # A budget the headers announce, so the CLI does not keep its cautious starting pace.
-    with run_sandbox_in_thread(sandbox_settings(latency_ms=20, rate_per_minute=60_000)) as sb:
+    settings = sandbox_settings(latency_ms=20, rate_per_minute=ANNOUNCED_BUDGET)
+    with run_sandbox_in_thread(settings) as sb:
         out = tmp_path / "out"
-        proc = subprocess.Popen(command(tmp_path, out), env=cli_env(sb),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-        deadline = time.monotonic() + 30
-        while sb.stats().count("user-details.jobs.results", 200) < 8:
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.01)
-        proc.send_signal(sig)
-        _, stderr = proc.communicate(timeout=30)
-        assert proc.returncode == (-9 if sig == signal.SIGKILL else 130), stderr[-2000:]
+        stop_after(sb, command(tmp_path, out), "user-details.jobs.results", 8, sig)
         records = Manifest.load(out).records("user-details")
         assert any(r.status == "in-progress" and r.cursor for r in records), records
         again = subprocess.run(command(tmp_path, out), env=cli_env(sb), capture_output=True,

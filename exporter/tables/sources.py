@@ -20,7 +20,6 @@ from exporter.errors import InputError
 from exporter.store.manifest import Manifest, WindowRecord
 from exporter.tables.specs import TABLES, datasets
 
-_READ_CHUNK = 1 << 20
 _BUILDABLE = ("complete", "provisional")
 _KEPT = ("in-progress", "failed")
 
@@ -148,8 +147,5 @@ def verify(out_dir: Path, source: Source) -> Path:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as file:
-        while chunk := file.read(_READ_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(file, "sha256").hexdigest()

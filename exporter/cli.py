@@ -168,7 +168,8 @@ def _add_tables_parser(commands: Any) -> None:
         ),
         epilog="exit codes: 0 built or up to date; 1 the tables cannot be written; 2 bad "
         "usage, no manifest, or a file that differs from the manifest (export it again); "
-        "75 an export holds the folder; 130 stopped by a signal (nothing changed).",
+        "75 an export holds the folder; 130 stopped by a signal (the database as the last build "
+        "left it).",
     )
     tables.add_argument("--out", default="export", help="the export folder (default: export)")
     tables.add_argument(
@@ -336,6 +337,7 @@ async def _auth_check(args: argparse.Namespace, settings: Settings) -> int:
 
 def _tables_command(args: argparse.Namespace) -> int:
     from exporter.tables import TablesRequest, build_tables
+    from exporter.tables.database import DB_NAME
 
     request = TablesRequest(
         out_dir=Path(args.out),
@@ -345,7 +347,12 @@ def _tables_command(args: argparse.Namespace) -> int:
         full=args.full,
     )
     signal.signal(signal.SIGTERM, _interrupt)  # clean up the copy aside, as on Ctrl-C
-    summary = build_tables(request)
+    try:
+        summary = build_tables(request)
+    except KeyboardInterrupt:
+        _say(f"stopped: {request.out_dir / DB_NAME} is as the last build left it; run "
+             "genesys-export tables again to finish.")  # fmt: skip
+        return 130
     for label in summary.lenient:
         _say(f"note: {label} has a field whose type differs from its declaration; read "
              "leniently (values that do not fit are NULL).")  # fmt: skip

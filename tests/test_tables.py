@@ -292,6 +292,45 @@ def test_a_build_killed_mid_way_leaves_the_old_database_usable(out: Path, step: 
     assert not list(out.glob(".genesys.duckdb*")) and not list(out.rglob("*.tmp"))
 
 
+TERM_SCRIPT = """
+import os, signal, sys
+from exporter import cli
+from exporter.tables import build
+
+def term_at(self, name, detail):
+    if name == sys.argv[2]:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+build._Silent.step = term_at
+sys.exit(cli.main(["tables", "--out", sys.argv[1]]))
+"""
+
+
+@pytest.mark.parametrize("step", ["window", "parquet-written"])
+def test_sigterm_stops_a_build_with_130_and_leaves_nothing_behind(out: Path, step: str) -> None:
+    """``genesys-export tables`` stopped by SIGTERM (a CronJob's grace period, systemd, timeout)
+    exits 130 saying the database is as it was, discards its copy aside and its unpublished
+    Parquet files at once, and leaves the previous database and files as they were."""
+    first = build(out)
+    before = {p: p.read_bytes() for p in (out / "tables").rglob("*.parquet")}
+    lines = (out / "conversations/2026-11-02.jsonl").read_bytes().splitlines()
+    kept = lines[: len(lines) // 2]
+    put_window_file(out, "conversations", "2026-11-02", kept)
+    stopped = subprocess.run([sys.executable, "-c", TERM_SCRIPT, str(out), step], cwd=ROOT,
+                             capture_output=True, timeout=60)  # fmt: skip
+    assert stopped.returncode == 130, stopped.stderr.decode()[-2000:]
+    assert "as the last build left it" in stopped.stderr.decode()
+    assert not list(out.glob(".genesys.duckdb*")) and not list(out.rglob("*.tmp"))
+    assert {p: p.read_bytes() for p in (out / "tables").rglob("*.parquet")} == before
+    con = duckdb.connect(str(out / "genesys.duckdb"), read_only=True)
+    for name, count in first.rows.items():
+        assert rows(con, f"SELECT count(*) FROM {name}") == [(count,)], name
+    con.close()
+    again = build(out)
+    assert again.built == ("conversations/2026-11-02",)
+    assert again.rows["conversations"] == first.rows["conversations"] - (len(lines) - len(kept))
+
+
 def test_a_top_level_field_the_api_adds_lands_in_extra_and_a_changed_type_is_lenient(
     out: Path,
 ) -> None:

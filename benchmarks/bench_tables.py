@@ -25,6 +25,7 @@ from typing import Any
 
 from benchmarks.harness import SandboxProcess, last_json_line, run_child
 from benchmarks.scenarios import DATA_START, TABLES_FULL, TABLES_QUICK, TablesScenario
+from exporter.tables.database import parse_size
 
 RESULTS = Path(__file__).parent / "results"
 TARGET_CONVERSATIONS_PER_S = 20_000
@@ -58,10 +59,12 @@ def read_only(out: Path, memory_limit: str, threads: int, typed: bool) -> None:
     import duckdb
 
     from exporter.tables import sql
+    from exporter.tables.database import Limits, parse_size
 
     files = sorted(str(p) for p in (out / "conversations").glob("*.jsonl*"))
     con = duckdb.connect()
-    con.execute(f"SET memory_limit = '{memory_limit}'")
+    pool = Limits(parse_size(memory_limit) or 0, threads).pool_bytes  # the build's share
+    con.execute(f"SET memory_limit = '{pool}B'")
     con.execute(f"SET threads = {threads}")
     began = time.perf_counter()
     lines = 0
@@ -147,11 +150,15 @@ def markdown(results: dict[str, Any]) -> str:
         )
     full = next(r for r in results["runs"] if r["label"] == "tables, full build")
     verdict = "met" if full["per_s"] >= TARGET_CONVERSATIONS_PER_S else "NOT met"
+    limit = parse_size(results["memory_limit"]) or 0
+    peak_mib = max(r["peak_rss_mb"] for r in results["runs"] if r["label"].startswith("tables"))
+    within = "within" if peak_mib * 2**20 <= limit else "OVER"
     rows.append("")
     rows.append(
         f"Full build: {full['per_s']:,} conversations/s against the {TARGET_CONVERSATIONS_PER_S:,}"
         f"/s target ({verdict}), {full['per_s'] / export['per_s']:.2f}x the export's CPU-bound "
-        f"rate; memory limit {results['memory_limit']}, {results['threads']} threads. JSONL "
+        f"rate; {results['threads']} threads; peak RSS {peak_mib:,.0f} MiB, {within} "
+        f"--memory-limit {results['memory_limit']} ({limit / 2**20:,.0f} MiB). JSONL "
         f"{results['jsonl_mb']:,} MB -> database {results['db_mb']:,} MB, Parquet "
         f"{results['parquet_mb']:,} MB."
     )

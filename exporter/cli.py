@@ -179,7 +179,10 @@ def _add_tables_parser(commands: Any) -> None:
         help="flat: tables/<table>/<day>.parquet; hive: tables/<table>/date=<day>/part.parquet",
     )
     tables.add_argument(
-        "--memory-limit", default="512MB", help="DuckDB's memory bound; it spills beyond it"
+        "--memory-limit",
+        default="512MB",
+        help="the build's memory bound, its peak RSS (default 512MB); DuckDB spills to disk "
+        "beyond its share",
     )
     tables.add_argument(
         "--threads", type=int, default=os.cpu_count() or 1, help="threads (default: all cores)"

@@ -22,6 +22,7 @@ from exporter.runner import ExportRequest, export
 from exporter.store.lock import RunLock
 from exporter.store.manifest import Manifest
 from exporter.tables import TABLES, BuildSummary, TablesRequest, build_tables
+from exporter.tables.database import Limits, parse_size
 from exporter.tables.parquet import relative_path
 from genesys_sandbox import Sandbox
 from tests.support import (
@@ -399,6 +400,7 @@ def test_a_hand_edited_file_is_refused_naming_it_with_exit_2(out: Path) -> None:
         ("corrupt", [], "cannot be read"),
         ("ok", ["--layout", "nested"], "invalid choice: 'nested'"),
         ("ok", ["--memory-limit", "lots"], "is not a size"),
+        ("ok", ["--memory-limit", "300MB"], "below what a build needs at 2 threads (448MB)"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, setup: str, args: list[str],
@@ -408,9 +410,20 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, setup: str, args: list
         (tmp_path / "manifest.json").write_text("{not json")
     elif setup == "ok":
         Manifest(tmp_path).save()
-    done = run_tables("--out", str(tmp_path), *args)
+    done = run_tables("--out", str(tmp_path), *args, "--threads", "2")
     assert done.returncode == 2 and message in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_memory_limit_bounds_the_process_and_duckdb_gets_the_rest() -> None:
+    """--memory-limit is the build's peak RSS: DuckDB's pool is what is left once the
+    interpreter and each thread's buffers are set aside, in DuckDB's units."""
+    assert parse_size("512MB") == 512 * 10**6 and parse_size(" 1.5 gib ") == 3 * 2**29
+    assert parse_size("2TB") == 2 * 10**12 and parse_size("4096B") == 4096
+    assert parse_size("lots") is None and parse_size("5XB") is None and parse_size("MB") is None
+    two, four = Limits(512 * 10**6, threads=2), Limits(512 * 10**6, threads=4)
+    assert two.pool_bytes == 320 * 10**6 and four.pool_bytes == two.pool_bytes - 32 * 10**6
+    assert two.minimum_bytes == 448 * 10**6
 
 
 def test_a_build_while_an_export_holds_the_folder_is_refused_with_exit_75(out: Path) -> None:
@@ -422,7 +435,7 @@ def test_a_build_while_an_export_holds_the_folder_is_refused_with_exit_75(out: P
 
 def test_the_cli_reports_what_it_built_and_ends_with_a_json_summary(out: Path) -> None:
     """stderr says which windows were built; the last stdout line is the JSON summary."""
-    done = run_tables("--out", str(out), "--memory-limit", "256MB", "--threads", "1")
+    done = run_tables("--out", str(out), "--memory-limit", "432MB", "--threads", "1")
     assert done.returncode == 0, done.stderr
     assert "built 17 windows (conversations/2026-11-01" in done.stderr
     summary = orjson.loads(done.stdout.splitlines()[-1])

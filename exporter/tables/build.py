@@ -16,7 +16,6 @@ This module is the one boundary where DuckDB's exceptions become ours.
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from exporter.tables.database import (
     BuildDatabase,
     Limits,
     Previous,
+    parse_size,
     read_previous,
     remove_leftovers,
 )
@@ -44,8 +44,6 @@ from exporter.tables.sources import BuildPlan, Source
 from exporter.tables.specs import TABLES, Table
 from exporter.tables.views import VIEWS
 
-_MEMORY = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)$", re.IGNORECASE)
-
 
 @dataclass(frozen=True, slots=True)
 class TablesRequest:
@@ -53,19 +51,31 @@ class TablesRequest:
 
     out_dir: Path
     layout: Layout = "flat"
-    memory_limit: str = "512MB"  # DuckDB's bound; it spills to disk beyond it
+    memory_limit: str = "512MB"  # the process's bound; DuckDB spills to disk beyond its share
     threads: int = 2
     full: bool = False  # ignore what was built: build every window again
 
     def __post_init__(self) -> None:
         check_layout(self.layout)
-        if not _MEMORY.match(self.memory_limit.strip()):
+        if self.threads < 1:
+            raise ConfigError(f"--threads {self.threads} must be at least 1.")
+        limits = self.limits  # checked here, before the build takes the folder's lock
+        if limits.memory_bytes < limits.minimum_bytes:
+            raise ConfigError(
+                f"--memory-limit {self.memory_limit} is below what a build needs at "
+                f"{self.threads} threads ({limits.minimum_bytes // 10**6}MB); give more, or "
+                "fewer --threads."
+            )
+
+    @property
+    def limits(self) -> Limits:
+        size = parse_size(self.memory_limit)
+        if size is None:
             raise ConfigError(
                 f"--memory-limit {self.memory_limit!r} is not a size; give one such as 512MB "
                 "or 2GB."
             )
-        if self.threads < 1:
-            raise ConfigError(f"--threads {self.threads} must be at least 1.")
+        return Limits(size, self.threads)
 
 
 class Observer(Protocol):
@@ -154,8 +164,7 @@ class _Build:
             ) from exc
 
     def _apply(self, plan: BuildPlan, *, fresh: bool) -> BuildSummary:
-        limits = Limits(self.request.memory_limit, self.request.threads)
-        db = BuildDatabase(self.out, limits, fresh=fresh)
+        db = BuildDatabase(self.out, self.request.limits, fresh=fresh)
         pending: list[Pending] = []
         try:
             for statement in [sql.ddl(t) for t in TABLES.values()] + list(VIEWS.values()):

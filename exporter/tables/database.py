@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,12 +40,42 @@ _STATE_DDL = (
 )
 
 
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]?I?B)$", re.IGNORECASE)
+_UNIT = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+         "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}  # fmt: skip
+# What the build process holds outside DuckDB's buffer pool, measured at peak RSS
+# (benchmarks/README.md#tables): ~85 MB before DuckDB allocates anything (the interpreter and
+# the library), ~15 MB more per thread, and up to ~160 MB in all at 2 threads on 650 MB day
+# files. The pool gets the rest of --memory-limit.
+_PROCESS_BYTES = 160 * 10**6
+_THREAD_BYTES = 16 * 10**6
+# Below this a day file's stage does not fit: a 213 MiB pool failed on a 70 MB day file.
+MIN_POOL_BYTES = 256 * 10**6
+
+
+def parse_size(text: str) -> int | None:
+    """``512MB`` (DuckDB's units: KB = 1000, KiB = 1024) in bytes; None if it is no size."""
+    match = _SIZE.match(text.strip())
+    if match is None or match.group(2).upper() not in _UNIT:
+        return None
+    return int(float(match.group(1)) * _UNIT[match.group(2).upper()])
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """DuckDB's bounds for one build."""
+    """One build's bounds: the whole process's memory (its peak RSS), and DuckDB's threads."""
 
-    memory_limit: str = "512MB"
+    memory_bytes: int = 512 * 10**6
     threads: int = 2
+
+    @property
+    def pool_bytes(self) -> int:
+        """DuckDB's memory limit: what the process may hold, less what it holds outside."""
+        return self.memory_bytes - _PROCESS_BYTES - _THREAD_BYTES * self.threads
+
+    @property
+    def minimum_bytes(self) -> int:
+        return MIN_POOL_BYTES + _PROCESS_BYTES + _THREAD_BYTES * self.threads
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +130,13 @@ class BuildDatabase:
             raise
 
     def _configure(self, limits: Limits) -> None:
-        self.con.execute(f"SET memory_limit = '{limits.memory_limit}'")
+        self.con.execute(f"SET memory_limit = '{limits.pool_bytes}B'")
         self.con.execute(f"SET threads = {int(limits.threads)}")
         self.con.execute(f"SET temp_directory = '{self._spill}'")
         self.con.execute("SET preserve_insertion_order = false")
+        # One checkpoint, at the swap: automatic ones midway (each time the WAL passes 16 MB)
+        # cost about 8% of a full build here (benchmarks/README.md#tables).
+        self.con.execute("SET checkpoint_threshold = '1TB'")
         self.con.execute("ATTACH ':memory:' AS scratch")  # the stage: seen by every cursor
         for statement in _STATE_DDL:
             self.con.execute(statement)

@@ -426,6 +426,23 @@ def test_the_memory_limit_bounds_the_process_and_duckdb_gets_the_rest() -> None:
     assert two.minimum_bytes == 448 * 10**6
 
 
+def test_a_reader_keeps_the_database_open_while_a_build_replaces_it(out: Path) -> None:
+    """An analyst's open (read-only) connection neither blocks a rebuild nor sees it half
+    done: it keeps reading the old rows, and a new connection reads the new ones."""
+    first = build(out)
+    reader = duckdb.connect(str(out / "genesys.duckdb"), read_only=True)
+    lines = (out / "conversations/2026-11-02.jsonl").read_bytes().splitlines()
+    put_window_file(out, "conversations", "2026-11-02", lines[:10])
+    done = run_tables("--out", str(out), "--threads", "2")
+    assert done.returncode == 0, done.stderr
+    assert rows(reader, "SELECT count(*) FROM conversations") == [(first.rows["conversations"],)]
+    reader.close()
+    fresh = duckdb.connect(str(out / "genesys.duckdb"), read_only=True)
+    expected = first.rows["conversations"] - (len(lines) - 10)
+    assert rows(fresh, "SELECT count(*) FROM conversations") == [(expected,)]
+    fresh.close()
+
+
 def test_a_build_while_an_export_holds_the_folder_is_refused_with_exit_75(out: Path) -> None:
     """The build takes the export folder's lock: while an export runs, exit 75."""
     with RunLock(out, "an-export"):

@@ -185,7 +185,10 @@ def _add_tables_parser(commands: Any) -> None:
         "beyond its share",
     )
     tables.add_argument(
-        "--threads", type=int, default=os.cpu_count() or 1, help="threads (default: all cores)"
+        "--threads",
+        type=int,
+        help="DuckDB's threads (default: the cores available, as many as --memory-limit "
+        "allows: 144MB a thread)",
     )
     tables.add_argument("--full", action="store_true", help="build every window again")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import shutil
 import subprocess
 import sys
@@ -423,7 +424,20 @@ def test_the_memory_limit_bounds_the_process_and_duckdb_gets_the_rest() -> None:
     assert parse_size("lots") is None and parse_size("5XB") is None and parse_size("MB") is None
     two, four = Limits(512 * 10**6, threads=2), Limits(512 * 10**6, threads=4)
     assert two.pool_bytes == 320 * 10**6 and four.pool_bytes == two.pool_bytes - 32 * 10**6
-    assert two.minimum_bytes == 448 * 10**6
+    assert two.minimum_bytes == 448 * 10**6 and four.minimum_bytes == 736 * 10**6
+    cores = len(os.sched_getaffinity(0))
+    assert Limits.fitting(512 * 10**6).threads == min(cores, 2)  # 144MB a thread fits twice
+    assert Limits.fitting(10**10).threads == cores and Limits.fitting(10**6).threads == 1
+
+
+def test_the_default_threads_fit_the_memory_limit_and_too_little_is_refused(out: Path) -> None:
+    """Without --threads a build takes the cores it may run on, no more than the memory
+    limit allows; a limit too small for one thread is one line, exit 2."""
+    request = TablesRequest(out, memory_limit="448MB")
+    assert request.limits.threads == min(len(os.sched_getaffinity(0)), 2)
+    assert build_tables(request).status == "built"
+    done = run_tables("--out", str(out), "--memory-limit", "300MB")
+    assert done.returncode == 2 and "at 1 thread (304MB); give more." in done.stderr, done.stderr
 
 
 def test_a_reader_keeps_the_database_open_while_a_build_replaces_it(out: Path) -> None:

@@ -52,19 +52,20 @@ class TablesRequest:
     out_dir: Path
     layout: Layout = "flat"
     memory_limit: str = "512MB"  # the process's bound; DuckDB spills to disk beyond its share
-    threads: int = 2
+    threads: int | None = None  # None: the cores available, as many as the memory allows
     full: bool = False  # ignore what was built: build every window again
 
     def __post_init__(self) -> None:
         check_layout(self.layout)
-        if self.threads < 1:
+        if self.threads is not None and self.threads < 1:
             raise ConfigError(f"--threads {self.threads} must be at least 1.")
         limits = self.limits  # checked here, before the build takes the folder's lock
         if limits.memory_bytes < limits.minimum_bytes:
+            fewer = ", or fewer --threads" if limits.threads > 1 else ""
             raise ConfigError(
                 f"--memory-limit {self.memory_limit} is below what a build needs at "
-                f"{self.threads} threads ({limits.minimum_bytes // 10**6}MB); give more, or "
-                "fewer --threads."
+                f"{limits.threads} thread{'s' if limits.threads > 1 else ''} "
+                f"({limits.minimum_bytes // 10**6}MB); give more{fewer}."
             )
 
     @property
@@ -75,7 +76,7 @@ class TablesRequest:
                 f"--memory-limit {self.memory_limit!r} is not a size; give one such as 512MB "
                 "or 2GB."
             )
-        return Limits(size, self.threads)
+        return Limits.fitting(size) if self.threads is None else Limits(size, self.threads)
 
 
 class Observer(Protocol):
@@ -132,6 +133,7 @@ def build_tables(
 class _Build:
     def __init__(self, request: TablesRequest, observer: Observer) -> None:
         self.request = request
+        self.limits = request.limits
         self.out = request.out_dir
         self.observer = observer
         self.lenient: list[str] = []
@@ -164,7 +166,7 @@ class _Build:
             ) from exc
 
     def _apply(self, plan: BuildPlan, *, fresh: bool) -> BuildSummary:
-        db = BuildDatabase(self.out, self.request.limits, fresh=fresh)
+        db = BuildDatabase(self.out, self.limits, fresh=fresh)
         pending: list[Pending] = []
         try:
             for statement in [sql.ddl(t) for t in TABLES.values()] + list(VIEWS.values()):
@@ -203,7 +205,7 @@ class _Build:
         if len(tables) == 1:
             db.con.execute(sql.insert_sql(tables[0], source.window))
         else:
-            with ThreadPoolExecutor(max_workers=self.request.threads) as pool:
+            with ThreadPoolExecutor(max_workers=self.limits.threads) as pool:
                 list(pool.map(lambda t: _insert(db.con, t, source.window), tables))
         (count,) = db.con.execute("SELECT count(*) FROM scratch.stage").fetchone() or (0,)
         db.con.execute("DROP TABLE scratch.stage")
@@ -244,7 +246,7 @@ class _Build:
             finally:
                 cursor.close()
 
-        with ThreadPoolExecutor(max_workers=self.request.threads) as pool:
+        with ThreadPoolExecutor(max_workers=self.limits.threads) as pool:
             return list(pool.map(write, jobs))
 
     def _sweep(self, built_keys: set[tuple[str, str]]) -> None:

@@ -49,8 +49,10 @@ _UNIT = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
 # files. The pool gets the rest of --memory-limit.
 _PROCESS_BYTES = 160 * 10**6
 _THREAD_BYTES = 16 * 10**6
-# Below this a day file's stage does not fit: a 213 MiB pool failed on a 70 MB day file.
-MIN_POOL_BYTES = 256 * 10**6
+# The pool a day's stage needs grows with the threads reading it: 128 MB a thread built
+# 200,000 conversations at 1, 2 and 4 threads, while 213 MiB at 2 threads and 427 MiB at 4
+# ran out of memory.
+_POOL_PER_THREAD = 128 * 10**6
 
 
 def parse_size(text: str) -> int | None:
@@ -68,6 +70,16 @@ class Limits:
     memory_bytes: int = 512 * 10**6
     threads: int = 2
 
+    @classmethod
+    def fitting(cls, memory_bytes: int) -> Limits:
+        """As many threads as there are cores for this process, and the memory allows."""
+        if hasattr(os, "sched_getaffinity"):  # the cores this process may run on
+            cores = len(os.sched_getaffinity(0))
+        else:
+            cores = os.cpu_count() or 1
+        fit = (memory_bytes - _PROCESS_BYTES) // (_THREAD_BYTES + _POOL_PER_THREAD)
+        return cls(memory_bytes, max(1, min(cores, fit)))
+
     @property
     def pool_bytes(self) -> int:
         """DuckDB's memory limit: what the process may hold, less what it holds outside."""
@@ -75,7 +87,7 @@ class Limits:
 
     @property
     def minimum_bytes(self) -> int:
-        return MIN_POOL_BYTES + _PROCESS_BYTES + _THREAD_BYTES * self.threads
+        return _PROCESS_BYTES + (_THREAD_BYTES + _POOL_PER_THREAD) * self.threads
 
 
 @dataclass(frozen=True, slots=True)

@@ -372,7 +372,9 @@ def _tables_command(args: argparse.Namespace) -> int:
         _say(
             f"built {len(summary.built)} windows ({', '.join(summary.built)}){removed}: "
             f"{summary.records:,} records ({summary.conversations:,} conversations, "
-            f"{rate:,.0f}/s) in {summary.seconds:.1f} s; {summary.database} and "
+            f"{rate:,.0f}/s) in {summary.seconds:.1f} s at {summary.threads} "
+            f"thread{'s' if summary.threads != 1 else ''} within {request.memory_limit}; "
+            f"{summary.database} and "
             f"{summary.parquet_files} Parquet files"
         )
     print(orjson.dumps(summary.as_json()).decode(), flush=True)

@@ -434,8 +434,10 @@ def test_the_default_threads_fit_the_memory_limit_and_too_little_is_refused(out:
     """Without --threads a build takes the cores it may run on, no more than the memory
     limit allows; a limit too small for one thread is one line, exit 2."""
     request = TablesRequest(out, memory_limit="448MB")
-    assert request.limits.threads == min(len(os.sched_getaffinity(0)), 2)
-    assert build_tables(request).status == "built"
+    threads = min(len(os.sched_getaffinity(0)), 2)
+    assert request.limits.threads == threads
+    summary = build_tables(request)
+    assert summary.status == "built" and summary.as_json()["threads"] == threads
     done = run_tables("--out", str(out), "--memory-limit", "300MB")
     assert done.returncode == 2 and "at 1 thread (304MB); give more." in done.stderr, done.stderr
 
@@ -469,6 +471,7 @@ def test_the_cli_reports_what_it_built_and_ends_with_a_json_summary(out: Path) -
     done = run_tables("--out", str(out), "--memory-limit", "432MB", "--threads", "1")
     assert done.returncode == 0, done.stderr
     assert "built 17 windows (conversations/2026-11-01" in done.stderr
+    assert " s at 1 thread within 432MB; " in done.stderr
     summary = orjson.loads(done.stdout.splitlines()[-1])
     assert summary["status"] == "built" and summary["conversations"] > 0
     presence = sum(len(line["primaryPresence"]) for line in raw_lines(out, "user-details"))

@@ -105,6 +105,7 @@ class BuildSummary:
     parquet_files: int = 0  # written this build
     seconds: float = 0.0
     database: str = ""
+    threads: int = 0  # DuckDB's, as given or as fitted to the memory limit
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -113,7 +114,7 @@ class BuildSummary:
             "lenient": list(self.lenient), "records": self.records,
             "conversations": self.conversations, "rows": self.rows,
             "parquet_files": self.parquet_files, "seconds": round(self.seconds, 3),
-            "database": self.database,
+            "database": self.database, "threads": self.threads,
         }  # fmt: skip
 
 
@@ -271,6 +272,7 @@ class _Build:
             rows=rows,
             parquet_files=files,
             database=str(self.out / DB_NAME),
+            threads=self.limits.threads,
         )
 
 

@@ -84,4 +84,6 @@ def _previous_success(path: Path) -> float | None:
 
 
 def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:.3f}"
+    """At most 3 decimals, none for a whole number: the same text when it is read back."""
+    value = round(float(value), 3)  # 1796237821.0004 is "1796237821", never "...821.000"
+    return str(int(value)) if value.is_integer() else f"{value:.3f}"

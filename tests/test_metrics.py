@@ -61,3 +61,16 @@ def test_progress_lines_show_plain_numbers_a_share_and_time_left() -> None:
         "200,000 of about 300,000 records (67%), 3/7 windows, 1,000 records/s, about 2 min left"
     )
     assert describe(5, None, 0.0, 0, 1) == "5 records, 0/1 windows, 0 records/s"
+
+
+def test_the_last_success_reads_back_as_the_same_text(tmp_path) -> None:
+    """A run ending a fraction of a millisecond past a whole second writes the time as the
+    next run will write it again: a failed run's file carries the same line over."""
+    path = tmp_path / "genesys.prom"
+    for now in (1_796_237_821.0004, 1_796_237_821.9996, 1_796_237_821.25):
+        write_metrics(path, summary(), now=now)
+        line = next(x for x in path.read_text().splitlines() if x.startswith(
+            "genesys_export_last_success"))  # fmt: skip
+        write_metrics(path, summary(exit_code=3, status="auth_failed"), now=now + 60)
+        assert line in path.read_text().splitlines()
+        assert not line.endswith(".000")

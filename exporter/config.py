@@ -292,18 +292,19 @@ def _section(name: str, cls: type, layers: list[Layer]) -> Any:
 
 def _connection(layers: list[Layer], warnings: list[str]) -> Connection:
     """Merge [genesys]: a location (region or api_url) at a higher layer replaces lower ones."""
-    chosen: dict[str, tuple[str, str]] = {}
-    for layer in layers:
-        got: dict[str, tuple[str, str]] = {}
+    chosen: dict[str, _Chosen] = {}
+    for rank, layer in enumerate(layers):
+        got: dict[str, _Chosen] = {}
         for key, (raw, where) in layer.items():
             if key.startswith("genesys."):
                 value = coerce(TEXT, raw, where, secret=key == SECRET_KEY)
                 if value:
-                    got[key.removeprefix("genesys.")] = (value, where)
+                    got[key.removeprefix("genesys.")] = _Chosen(value, where, rank)
         if "region" in got and "api_url" in got:
             raise ConfigError(
-                f"{got['region'][1]} and {got['api_url'][1]} are both set; give one of them: a "
-                "region implies its API and login hosts, api_url is for gateways and proxies."
+                f"{got['region'].where} and {got['api_url'].where} are both set; give one of "
+                "them: a region implies its API and login hosts, api_url is for gateways and "
+                "proxies."
             )
         if "region" in got or "api_url" in got:
             for key in ("region", "api_url", "login_url"):
@@ -312,10 +313,20 @@ def _connection(layers: list[Layer], warnings: list[str]) -> Connection:
     return _build_connection(chosen, warnings)
 
 
-def _build_connection(chosen: Mapping[str, tuple[str, str]], warnings: list[str]) -> Connection:
-    value = {key: v for key, (v, _) in chosen.items()}
-    where = {key: w for key, (_, w) in chosen.items()}
+@dataclass(frozen=True, slots=True)
+class _Chosen:
+    """One [genesys] value, where it came from, and its layer (higher wins)."""
+
+    value: str
+    where: str
+    rank: int
+
+
+def _build_connection(chosen: Mapping[str, _Chosen], warnings: list[str]) -> Connection:
+    value = {key: c.value for key, c in chosen.items()}
+    where = {key: c.where for key, c in chosen.items()}
     if value.get("api_url", "").lower() == SANDBOX:
+        _check_sandbox_choice(chosen)
         client_id = value.get("client_id", SANDBOX_CLIENT_ID)
         secret = value.get("client_secret", SANDBOX_CLIENT_SECRET)
         return Connection(None, SANDBOX, SANDBOX, client_id, secret, sandbox=True)
@@ -328,6 +339,27 @@ def _build_connection(chosen: Mapping[str, tuple[str, str]], warnings: list[str]
     _check_credentials(value, genesys=region_domain_of(api_url) is not None)
     warnings.extend(_plain_http_warnings(api_url, login_url))
     return Connection(region, api_url, login_url, value["client_id"], value["client_secret"])
+
+
+def _check_sandbox_choice(chosen: Mapping[str, _Chosen]) -> None:
+    """The sandbox is never chosen silently: credentials that are not the demo pair, set at a
+    higher layer than the choice of the sandbox (the shipped config.toml under real
+    credentials in the environment), mean the user meant a real org."""
+    sandbox = chosen["api_url"]
+    demo = {"client_id": SANDBOX_CLIENT_ID, "client_secret": SANDBOX_CLIENT_SECRET}
+    real = [
+        chosen[key]
+        for key in demo
+        if key in chosen and chosen[key].value != demo[key] and chosen[key].rank > sandbox.rank
+    ]
+    if real:
+        raise ConfigError(
+            f"{sandbox.where} selects the bundled sandbox (demo data), but {real[0].where} "
+            "names another OAuth client: to export from Genesys Cloud set the region "
+            "(GENESYSCLOUD_REGION, --region, or region in place of api_url = \"sandbox\" in "
+            "config.toml); to use the sandbox with these credentials, say so with --api-url "
+            "sandbox."
+        )
 
 
 def _location(value: Mapping[str, str], where: Mapping[str, str]) -> tuple[str | None, str]:

@@ -198,6 +198,25 @@ def test_a_region_over_the_shipped_sandbox_needs_real_credentials(tmp_path) -> N
     assert settings.connection.client_secret == SECRET and not settings.connection.sandbox
 
 
+@pytest.mark.parametrize("env", [CREDS, {"GENESYSCLOUD_OAUTHCLIENT_ID": "id"}])
+def test_real_credentials_under_the_shipped_sandbox_config_are_refused(tmp_path, env) -> None:
+    """The shipped config.toml selects the sandbox; real-looking credentials in the
+    environment mean a real org was meant: refused, saying how to choose either."""
+    text = message(tmp_path, SHIPPED.read_text(), env)
+    assert text.startswith("config.toml [genesys] api_url selects the bundled sandbox")
+    assert "GENESYSCLOUD_OAUTHCLIENT_ID names another OAuth client" in text
+    assert "GENESYSCLOUD_REGION" in text and "--api-url sandbox" in text
+
+
+def test_the_sandbox_chosen_where_the_credentials_are_set_is_taken(tmp_path) -> None:
+    """Credentials given beside api_url = "sandbox" in one layer choose the sandbox on purpose."""
+    toml = '[genesys]\napi_url = "sandbox"\nclient_id = "demo-2"\nclient_secret = "s3cret-2"\n'
+    settings, _ = load(tmp_path, toml)
+    assert settings.connection.sandbox and settings.connection.client_id == "demo-2"
+    env = {**CREDS, "GENESYSCLOUD_API_URL": "sandbox"}
+    assert load(tmp_path, SHIPPED.read_text(), env)[0].connection.sandbox
+
+
 def test_sandbox_from_a_flag_over_a_real_region(tmp_path) -> None:
     """--api-url sandbox beats a region from the environment."""
     settings, _ = load(tmp_path, env=REAL, **{"genesys.api_url": "sandbox"})

@@ -116,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--since-last",
         action="store_true",
         help="start at the earliest window that is not complete (failed, provisional, "
-        "unfinished or missing), for cron",
+        "unfinished or missing), for schedules; with --start, a new folder starts at --start "
+        "and no run goes before it",
     )
     exp.add_argument(
         "--lookback",
@@ -283,12 +284,7 @@ def _request(args: argparse.Namespace, settings: Settings) -> ExportRequest:
         end = now
     lookback = parse_duration(args.lookback, what="--lookback") if args.lookback else None
     windowed = any(isinstance(d, Windowed) for d in datasets)
-    if args.since_last:
-        if args.start:
-            raise ConfigError("--since-last and --start contradict each other; give one of them.")
-        return ExportRequest(None, end, force=args.force, lookback=lookback, since_last=True,
-                             datasets=datasets)  # fmt: skip
-    if not args.start and windowed:
+    if not args.start and windowed and not args.since_last:
         raise ConfigError(
             "No --start given; add --start YYYY-MM-DD, or --since-last to continue "
             "from the earliest window that is not complete (snapshots alone need neither)."
@@ -296,7 +292,8 @@ def _request(args: argparse.Namespace, settings: Settings) -> ExportRequest:
     start = parse_instant(args.start, what="--start") if args.start else None
     if start is not None:
         validate_range(start, end, now=now)
-    return ExportRequest(start, end, force=args.force, lookback=lookback, datasets=datasets)
+    return ExportRequest(start, end, force=args.force, lookback=lookback,
+                         since_last=args.since_last, datasets=datasets)  # fmt: skip
 
 
 async def _export_with_signals(

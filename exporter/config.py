@@ -356,7 +356,7 @@ def _check_sandbox_choice(chosen: Mapping[str, _Chosen]) -> None:
         raise ConfigError(
             f"{sandbox.where} selects the bundled sandbox (demo data), but {real[0].where} "
             "names another OAuth client: to export from Genesys Cloud set the region "
-            "(GENESYSCLOUD_REGION, --region, or region in place of api_url = \"sandbox\" in "
+            '(GENESYSCLOUD_REGION, --region, or region in place of api_url = "sandbox" in '
             "config.toml); to use the sandbox with these credentials, say so with --api-url "
             "sandbox."
         )

@@ -169,14 +169,14 @@ def _decide(
     source: Source = "query" if slot.covered.end > watermark else "jobs"
     if force:
         return WorkItem(slot, "fetch", source, "--force")
+    checkpoint = _resumable(slot, existing, source)
+    if checkpoint is not None:  # within --lookback too: what a stop kept is never thrown away
+        return WorkItem(slot, "resume", "jobs", "continue job from checkpoint", checkpoint)
     if redo_after is not None and slot.whole.end > redo_after:
         return WorkItem(slot, "fetch", source, "within --lookback")
     whole = slot.whole
     if existing and _tiles(whole, existing) and all(r.status == "complete" for r in existing):
         return WorkItem(slot, "skip", "jobs", "complete")
-    checkpoint = _resumable(slot, existing, source)
-    if checkpoint is not None:
-        return WorkItem(slot, "resume", "jobs", "continue job from checkpoint", checkpoint)
     if any(r.status == "provisional" for r in existing):
         why = "provisional, watermark passed" if source == "jobs" else "provisional, refresh"
         return WorkItem(slot, "fetch", source, why)

@@ -52,9 +52,10 @@ class ExportRequest:
     """What to export: the windows holding [start, end) of the windowed datasets, a snapshot
     of each listing, and how to treat what is on disk.
 
-    ``since_last``: start each windowed dataset at its earliest window not complete (``start``
-    is then ignored). ``lookback``: also export again the complete windows that end within it
-    of where fetching starts (with ``since_last``) or of ``end`` (otherwise)."""
+    ``since_last``: start each windowed dataset at its earliest window not complete; ``start``
+    is then where a folder with no window begins, and a bound it never starts before.
+    ``lookback``: also export again the complete windows that end within it of where fetching
+    starts (with ``since_last``) or of ``end`` (otherwise)."""
 
     start: datetime | None
     end: datetime
@@ -289,12 +290,18 @@ def _range_start(
         redo = request.end - request.lookback if request.lookback else None
         return request.start, redo
     resume_at = since_last_start(records)
-    if resume_at is None:
-        raise ConfigError(
-            f"--since-last found no {dataset.name} window in the output folder's manifest; run "
-            "once with --start first."
-        )
+    if resume_at is None:  # a folder with no window yet: the schedule's first run
+        if request.start is None:
+            raise ConfigError(
+                f"--since-last found no {dataset.name} window in the output folder; add "
+                "--start YYYY-MM-DD, the first day to export when the folder is new."
+            )
+        return request.start, None
     start = resume_at - request.lookback if request.lookback else resume_at
+    # Never before the first day asked for, nor (without one) before the folder's first window:
+    # the lookback exports again, it does not reach back into days never exported.
+    floor = request.start or datetime.fromtimestamp(records[0].start_ms / 1000, UTC)
+    start = max(start, floor)
     if start >= request.end:
         return None, None  # every window up to the end is complete
     return start, (start if request.lookback else None)

@@ -18,6 +18,7 @@ from exporter.config import Settings
 from exporter.datasets import Listing, Windowed
 from exporter.engine.jobs import count_records
 from exporter.engine.listing import first_page
+from exporter.org import claim_folder
 from exporter.plan import WorkItem
 from exporter.runner import ExportRequest, plan_export
 from exporter.store.manifest import Manifest
@@ -50,6 +51,7 @@ async def plan_only(settings: Settings, request: ExportRequest) -> PlanReport:
     """What a run would do, with request and time estimates, fetching no records."""
     async with ApiClient(settings.connection, settings.http) as api:
         manifest = await asyncio.to_thread(Manifest.load, settings.output.out_dir)
+        await claim_folder(api, settings.connection, manifest, record=False)
         lines: list[PlanLine] = []
         jobs = 0
         watermark = ""

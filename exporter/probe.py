@@ -20,6 +20,7 @@ from exporter.datasets import Dataset, Listing, Windowed
 from exporter.engine import jobs
 from exporter.engine.listing import first_page
 from exporter.errors import ApiError, PermissionDenied
+from exporter.org import current_org
 
 LIMITS = "/api/v2/organizations/limits/namespaces/analytics"
 RETENTION = "/api/v2/analytics/dataretention/settings"
@@ -39,6 +40,7 @@ class AccessReport:
     region: str
     login_url: str
     api_url: str
+    org: str  # the org the credentials reach: an export folder belongs to one
     token_lifetime_s: float
     probes: tuple[Probe, ...]
     limits: dict[str, Any]
@@ -55,6 +57,7 @@ class AccessReport:
             f"region:          {self.region}",
             f"login:           ok ({self.login_url}/oauth/token, client credentials)",
             f"api:             {self.api_url}",
+            f"org:             {self.org}",
             f"token lifetime:  {self.token_lifetime_s:.0f} s",
             f"data retention:  {_days(self.retention_days)}",
             "",
@@ -84,6 +87,7 @@ async def check_access(
     conn = settings.connection
     async with ApiClient(conn, settings.http) as api:
         token = await api.tokens.get()  # AuthError (exit 3) explains a rejected login
+        org = await current_org(api, conn)
         probes = tuple([await _probe(api, dataset) for dataset in datasets])
         limits = await _limits(api)
         retention = await _retention(api)
@@ -99,6 +103,7 @@ async def check_access(
         region=conn.region or ("sandbox" if conn.sandbox else "custom URL"),
         login_url=conn.login_url,
         api_url=conn.api_url,
+        org=org.describe(),
         token_lifetime_s=token.lifetime_s,
         probes=probes,
         limits=limits,

@@ -36,6 +36,7 @@ from exporter.errors import (
     OutputError,
     PermissionDenied,
 )
+from exporter.org import claim_folder
 from exporter.plan import Batch, WorkItem, batch_work, jobs_for_budget, plan_work
 from exporter.progress import Progress
 from exporter.store.ledger import Ledger
@@ -197,6 +198,7 @@ async def _export(
     estimate: bool,
 ) -> None:
     manifest = outcome.manifest = await asyncio.to_thread(Manifest.load, settings.output.out_dir)
+    await claim_folder(api, settings.connection, manifest)
     outcome.windowed = [d for d in request.datasets if isinstance(d, Windowed)]
     listings = [d for d in request.datasets if isinstance(d, Listing)]
     plans = []

@@ -15,8 +15,9 @@ from genesys_sandbox.wire import ApiProblem, format_instant, from_ms, parse_inst
 
 # Settings PATCH /sandbox/settings accepts: the scalar ones (faults have their own endpoint).
 SCALAR_SETTINGS = frozenset({
-    "client_id", "client_secret", "token_ttl_s", "token_error_status", "denied_permissions",
-    "rate_per_minute", "rate_window_s", "max_concurrent_jobs", "latency_ms", "latency_jitter_ms",
+    "client_id", "client_secret", "org_id", "org_name", "token_ttl_s", "token_error_status",
+    "denied_permissions", "rate_per_minute", "rate_window_s", "max_concurrent_jobs",
+    "latency_ms", "latency_jitter_ms",
     "job_delay_s", "job_expiry_s", "availability_date", "availability_lag_s",
     "user_availability_date", "user_availability_lag_s",
     "query_default_page_size", "query_max_page_size", "query_max_interval_days",

@@ -64,6 +64,7 @@ class Routes:
             *(row for family in FAMILIES for row in JobRoutes(self.state, family).table()),
             *ListingRoutes(self.state).table(),
             ("GET", "/api/v2/tokens/me", "tokens.me", self.token_info),
+            ("GET", "/api/v2/organizations/me", "organizations.me", self.organization),
             ("DELETE", "/api/v2/tokens/me", "tokens.me", self.revoke_token),
         ]
 
@@ -83,12 +84,28 @@ class Routes:
 
     async def token_info(self, request: web.Request) -> web.Response:
         """GET /api/v2/tokens/me: a cheap TokenInfo, handy as a credentials probe."""
-        org = {"id": "5f1c2b1e-0000-4000-8000-5a4db0c5e7e1", "name": "Sandbox Org"}
+        org = self._org_ref()
         client = {"id": self.state.settings.client_id, "name": "Sandbox client",
                   "organization": org}  # fmt: skip
         body = {"organization": org, "homeOrganization": org, "authorizedScope": [],
                 "OAuthClient": client}  # fmt: skip
         return json_response(orjson.dumps(body))
+
+    async def organization(self, request: web.Request) -> web.Response:
+        """GET /api/v2/organizations/me: the caller's Organization (no permission declared)."""
+        s = self.state.settings
+        domain = "".join(c if c.isalnum() else "-" for c in s.org_name.lower()).strip("-")
+        body = {
+            "id": s.org_id, "name": s.org_name, "defaultLanguage": "en-us",
+            "defaultCountryCode": "US", "thirdPartyOrgName": domain, "domain": domain,
+            "version": 1, "state": "active",
+            "selfUri": f"/api/v2/organizations/{s.org_id}",
+        }  # fmt: skip
+        return json_response(orjson.dumps(body))
+
+    def _org_ref(self) -> dict[str, str]:
+        """The org as a NamedEntity (what TokenInfo holds)."""
+        return {"id": self.state.settings.org_id, "name": self.state.settings.org_name}
 
     async def revoke_token(self, request: web.Request) -> web.Response:
         """DELETE /api/v2/tokens/me: the caller's own token stops working (200, no body)."""

@@ -45,6 +45,7 @@ ROUTES = (
     "org-limits",
     "data-retention",
     "tokens.me",
+    "organizations.me",
 )
 FAULT_KINDS = (
     "status",
@@ -199,6 +200,10 @@ class SandboxSettings:
     port: int = 0  # 0 = a free port
     client_id: str = "sandbox-client"
     client_secret: str = "sandbox-secret"
+    # The org the client belongs to (GET /api/v2/organizations/me, tokens/me): another id
+    # plays another org, as a wrong Secret or a copied volume would reach.
+    org_id: str = "5f1c2b1e-0000-4000-8000-5a4db0c5e7e1"
+    org_name: str = "Sandbox Org"
     token_ttl_s: float = 86_400
     token_error_status: int = 400  # status of a wrong-secret answer (400 observed, 401 possible)
     denied_permissions: tuple[str, ...] = ()

@@ -24,8 +24,10 @@ from exporter.errors import OutputError
 from exporter.store.jsonl import fsync_dir, output_error
 
 MANIFEST_NAME = "manifest.json"
-VERSION = 2
-READABLE_VERSIONS = (1, 2)  # version 2 added snapshots (source listing, taken_at)
+VERSION = 3
+# Version 2 added snapshots (source listing, taken_at); 3 the org the folder belongs to, which
+# a tool that reads only 2 would not check, so it refuses the folder instead.
+READABLE_VERSIONS = (1, 2, 3)
 
 Status = Literal["complete", "provisional", "in-progress", "failed"]
 Source = Literal["jobs", "query", "listing"]
@@ -42,6 +44,27 @@ def instant_ms(text: str) -> int:
     if moment.tzinfo is None:
         raise ValueError(f"{text!r} has no time zone")
     return (moment - _EPOCH) // _MS  # integer arithmetic: no float rounding of milliseconds
+
+
+@dataclass(frozen=True, slots=True)
+class OrgIdentity:
+    """The Genesys Cloud org an export folder's data came from, and the login host reached."""
+
+    id: str
+    name: str
+    login_host: str
+
+    def describe(self) -> str:
+        return f"{self.name!r} (id {self.id}, via {self.login_host})"
+
+    @classmethod
+    def from_dict(cls, data: Any) -> OrgIdentity:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(data, dict) or set(data) != fields:
+            raise ValueError(f"it is not an object of {sorted(fields)}")
+        if not all(isinstance(value, str) and value for value in data.values()):
+            raise ValueError("its fields are not all non-empty strings")
+        return cls(**data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,9 +168,15 @@ _REQUIRED = [
 class Manifest:
     """Every entity's windows in one output folder; ``save`` replaces the file atomically."""
 
-    def __init__(self, out_dir: Path, entities: dict[str, dict[str, WindowRecord]] | None = None):
+    def __init__(
+        self,
+        out_dir: Path,
+        entities: dict[str, dict[str, WindowRecord]] | None = None,
+        org: OrgIdentity | None = None,
+    ):
         self.out_dir = out_dir
         self._entities: dict[str, dict[str, WindowRecord]] = entities or {}
+        self.org = org  # None until a run that reached the API records it
 
     @property
     def path(self) -> Path:
@@ -178,7 +207,7 @@ class Manifest:
         if version not in READABLE_VERSIONS:
             raise OutputError(
                 f"The manifest {path} has format version {version!r}, but this genesys-export "
-                f"reads versions 1 and 2; use the genesys-export that wrote it "
+                f"reads versions 1 to 3; use the genesys-export that wrote it "
                 f"({data.get('tool', 'unknown')}) or choose another --out."
             )
         entities: dict[str, dict[str, WindowRecord]] = {}
@@ -192,7 +221,11 @@ class Manifest:
                     entities[entity][name] = WindowRecord.from_dict({**fields, "name": name})
         except (AttributeError, TypeError, ValueError) as exc:
             raise _corrupt(path, f"the entry {entity}/{name} is invalid: {exc}") from exc
-        return cls(out_dir, entities)
+        try:
+            org = None if data.get("org") is None else OrgIdentity.from_dict(data["org"])
+        except ValueError as exc:
+            raise _corrupt(path, f"its org is invalid: {exc}") from exc
+        return cls(out_dir, entities, org)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape: windows in time order, each keyed by name (not repeated inside)."""
@@ -207,6 +240,7 @@ class Manifest:
             "version": VERSION,
             "tool": f"genesys-exporter {__version__}",
             "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+            "org": None if self.org is None else dataclasses.asdict(self.org),
             "entities": entities,
         }
 

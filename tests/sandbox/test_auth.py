@@ -129,6 +129,21 @@ async def test_tokens_me_describes_and_deletes_the_token() -> None:
         assert c.sb.stats().count("tokens.me") == 4
 
 
+async def test_organizations_me_and_tokens_me_name_the_settings_org() -> None:
+    """GET /api/v2/organizations/me answers the Organization of the org_id/org_name settings,
+    and tokens/me names the same org; another org_id plays another org."""
+    async with running(org_id="other-org-id", org_name="Other Org") as c:
+        org = await c.call("GET", "/api/v2/organizations/me")
+        assert org.status == 200
+        assert (org.json()["id"], org.json()["name"]) == ("other-org-id", "Other Org")
+        info = (await c.call("GET", "/api/v2/tokens/me")).json()
+        assert (
+            info["organization"]["id"]
+            == info["OAuthClient"]["organization"]["id"]
+            == ("other-org-id")
+        )
+
+
 async def test_without_analytics_permissions_analytics_routes_are_403() -> None:
     """Both conversation-detail permissions denied: analytics routes 403 naming them; users 200."""
     async with running(denied_permissions=CONVERSATION_DETAIL_ANY) as c:
@@ -168,6 +183,7 @@ REQUESTS = [
     ("org-limits", "GET", "/api/v2/organizations/limits/namespaces/analytics"),
     ("data-retention", "GET", "/api/v2/analytics/dataretention/settings"),
     ("tokens.me", "GET", "/api/v2/tokens/me"),
+    ("organizations.me", "GET", "/api/v2/organizations/me"),
 ]  # fmt: skip
 
 

@@ -159,6 +159,8 @@ LISTINGS = [
      "/api/v2/organizations/limits/namespaces/analytics"),
     ("AnalyticsApi", "get_analytics_dataretention_settings", {},
      "/api/v2/analytics/dataretention/settings"),
+    ("OrganizationApi", "get_organizations_me", {}, "/api/v2/organizations/me"),
+    ("TokensApi", "get_tokens_me", {}, "/api/v2/tokens/me"),
 ]  # fmt: skip
 
 

@@ -24,6 +24,8 @@ from exporter.config import (
     SandboxOptions,
     Settings,
 )
+from exporter.progress import NoProgress
+from exporter.runner import Stopper
 from exporter.store.jsonl import read_records
 from genesys_sandbox import DatasetSpec, SandboxSettings
 from genesys_sandbox.wire import format_instant
@@ -138,6 +140,19 @@ def assert_statuses_exact(sb: Any, out: Path) -> None:
     statuses = exported(out)
     assert set(statuses) == status_truth(sb) and max(statuses.values()) == 1
     assert not list(out.rglob("*.part"))
+
+
+class StopAfterPages(NoProgress):
+    """Stops the run (politely, as SIGTERM does) once ``n`` pages are written, while every
+    batch is still being read."""
+
+    def __init__(self, stopper: Stopper, n: int) -> None:
+        self._stopper, self._left = stopper, n
+
+    def advance(self, records: int) -> None:
+        self._left -= 1
+        if self._left == 0:
+            self._stopper.stop("SIGTERM")
 
 
 def days(n: int) -> timedelta:

@@ -131,6 +131,53 @@ def test_resume_without_the_part_file_asks_for_a_refetch(tmp_path) -> None:
     assert issubclass(PartFileLost, OutputError)
 
 
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+def test_a_commit_of_merged_lines_that_dies_leaves_the_checkpoint_resumable(
+    tmp_path, compression
+) -> None:
+    """Merged lines (user details) go through a part file of their own: a commit that dies
+    while writing them leaves the appended part byte for byte as checkpointed, so the next
+    run resumes it; a commit that completes leaves only the final file."""
+    first = window(tmp_path, compression)
+    first.create()
+    first.append(page(0, 300))
+    offset, records = first.sync()
+    before = first.part_path.read_bytes()
+    with pytest.raises(TypeError):
+        first.commit_instead([*page(0, 100), None])  # type: ignore[list-item]  # dies mid-write
+    first.close()
+    assert first.part_path.read_bytes() == before and not first.final_path.exists()
+
+    second = window(tmp_path, compression)
+    second.resume(offset, records)
+    assert list(second.written()) == page(0, 300)
+    digest = second.commit_instead(page(0, 300)[::-1])
+    assert list(read_records(digest.path)) == page(0, 300)[::-1]
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == [digest.path.name]
+
+
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+def test_a_part_file_damaged_before_its_checkpoint_asks_for_a_refetch(
+    tmp_path, compression
+) -> None:
+    """A part file that no longer reads back as whole records up to its checkpoint (damaged
+    after it was written) raises PartFileLost, so its window is fetched again, never a
+    fatal error that stops every later run."""
+    first = window(tmp_path, compression)
+    first.create()
+    first.append(page(0, 300))
+    offset, records = first.sync()
+    first.close()
+    data = first.part_path.read_bytes()
+    first.part_path.write_bytes(data[: offset // 2] + b"\x00garbage" * (offset // 8))
+
+    second = window(tmp_path, compression)
+    second.resume(offset, records)
+    with pytest.raises(PartFileLost, match="fetched again"):
+        list(second.written())
+    second.discard()
+
+
 def test_a_parent_that_is_a_file_is_an_output_error(tmp_path) -> None:
     """Writing under a regular file fails with a sentence naming the path; nothing final."""
     (tmp_path / "conversations").write_bytes(b"not a folder")

@@ -14,6 +14,7 @@ from exporter.store.manifest import Manifest
 from genesys_sandbox import FaultRule, run_sandbox_in_thread
 from tests.support import (
     START,
+    StopAfterPages,
     assert_exact,
     cli,
     cli_env,
@@ -66,18 +67,6 @@ async def test_the_schedule_never_goes_before_its_start(sandbox, tmp_path: Path)
     }  # fmt: skip
 
 
-class _StopAfterPages(NoProgress):
-    """Stops the run once ``n`` pages are written, while every batch is still being read."""
-
-    def __init__(self, stopper: Stopper, n: int) -> None:
-        self._stopper, self._left = stopper, n
-
-    def advance(self, records: int) -> None:
-        self._left -= 1
-        if self._left == 0:
-            self._stopper.stop("SIGTERM")
-
-
 async def test_a_stop_then_the_lookback_command_continues_the_kept_jobs(tmp_path: Path) -> None:
     """After a polite stop, --since-last --lookback 2d resumes every window the stop kept
     from its checkpoint and job (no new job, each window read to its end by the job it was
@@ -87,7 +76,7 @@ async def test_a_stop_then_the_lookback_command_continues_the_kept_jobs(tmp_path
         stopper = Stopper()
         stopper.attach(asyncio.current_task())  # type: ignore[arg-type]
         first = await export(settings, ExportRequest(START, END),
-                             progress=_StopAfterPages(stopper, 4), stopper=stopper)  # fmt: skip
+                             progress=StopAfterPages(stopper, 4), stopper=stopper)  # fmt: skip
         assert first.exit_code == 130 and first.kept_windows == 3, first
         kept = {r.name: r.job_id for r in Manifest.load(tmp_path).records("conversations")}
         created = sb.stats().jobs_created

@@ -3,6 +3,7 @@ through short pages, the watermark's query tail, kills, signals and a shared bud
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import signal
 import subprocess
@@ -15,12 +16,13 @@ import pytest
 
 from exporter.datasets import select
 from exporter.progress import NoProgress
-from exporter.runner import ExportRequest, Summary, export
+from exporter.runner import ExportRequest, Stopper, Summary, export
 from exporter.store.manifest import Manifest
 from genesys_sandbox import FaultRule, Sandbox, run_sandbox_in_thread
 from tests.support import (
     ANNOUNCED_BUDGET,
     START,
+    StopAfterPages,
     assert_exact,
     assert_statuses_exact,
     cli_env,
@@ -116,7 +118,8 @@ async def test_conversations_and_user_details_share_one_token_pool_and_limiter(t
     never more requests in flight than the one pool allows, no 429, both exact. (Whether
     the shared budget is kept full needs a run at the limit longer than a test: the
     user-details scenario in benchmarks/ measures it.)"""
-    async with Sandbox(sandbox_settings(rate_per_minute=1200, latency_ms=5)) as sb:
+    # A round trip longer than the pace's 50 ms interval keeps two requests in flight.
+    async with Sandbox(sandbox_settings(rate_per_minute=1200, latency_ms=80)) as sb:
         config = exporter_settings(
             sb, tmp_path, jobs={"page_size": 200, "max_concurrent_jobs": 4},
             http={"concurrency": 3},
@@ -134,6 +137,30 @@ async def test_conversations_and_user_details_share_one_token_pool_and_limiter(t
     assert stats.rate_limited == 0 and summary.rate_limited == 0
     assert_statuses_exact(sb, tmp_path)
     assert_exact(sb, tmp_path / "conversations")
+
+
+async def test_a_part_file_left_damaged_at_a_commit_is_fetched_again(tmp_path) -> None:
+    """A kill while a day's merged lines were written used to leave its part file rewritten
+    past its checkpoint, and every later run then failed (exit 1, nothing committed). Such a
+    part file is now fetched again: the rerun is ok and exact."""
+    async with Sandbox(sandbox_settings()) as sb:
+        settings = exporter_settings(sb, tmp_path, jobs={"page_size": 50})
+        request = ExportRequest(start=START, end=START + days(3), datasets=USER_DETAILS)
+        stopper = Stopper()
+        stopper.attach(asyncio.current_task())  # type: ignore[arg-type]
+        first = await export(settings, request, progress=StopAfterPages(stopper, 6),
+                             stopper=stopper)  # fmt: skip
+        assert first.exit_code == 130 and first.kept_windows >= 1, first
+        damaged = [r for r in Manifest.load(tmp_path).records("user-details")
+                   if r.status == "in-progress" and r.part_offset]  # fmt: skip
+        assert damaged
+        for record in damaged:  # what the old commit left: merged lines over the part
+            part = tmp_path / "user-details" / f".{record.name}.jsonl.part"
+            lines = part.read_bytes().splitlines()
+            part.write_bytes(b"\n".join(reversed(lines)) + b'\n{"userId":"half')
+        again = await export(settings, request, progress=NoProgress())
+        assert again.status == "ok", again.error
+        assert_statuses_exact(sb, tmp_path)
 
 
 @pytest.mark.parametrize(

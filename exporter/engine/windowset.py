@@ -103,14 +103,14 @@ class WindowSet:
         """Make every file durable and rename it into place; ``finish`` may first turn the
         lines written into the window's final lines (user details merge a user's pages).
         Returns each file's digest and whether its window must stay provisional."""
-        provisional = []
+        committed = []
         for file in self.files:
             final = finish(_lines(file))
-            provisional.append(final is not None and final.provisional)
-            if final is not None:
-                file.create()
-                file.append(final.records)
-        return [(file.commit(), p) for file, p in zip(self.files, provisional, strict=True)]
+            if final is None:
+                committed.append((file.commit(), False))
+            else:
+                committed.append((file.commit_instead(final.records), final.provisional))
+        return committed
 
     def keep(self) -> ResumePoint:
         """Make the files durable as far as possible and close them, for a later run to

@@ -45,6 +45,10 @@ class Sink(Protocol):
     def commit(self) -> FileDigest:
         """Make the file durable and visible under its final name."""
 
+    def commit_instead(self, records: Sequence[Buffer]) -> FileDigest:
+        """Commit ``records`` in place of what was appended, never touching the part file
+        before the final file is in place (a kill meanwhile leaves the checkpoint valid)."""
+
     def close(self) -> None:
         """Close, keeping the part file for a later resume."""
 

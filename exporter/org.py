@@ -1,4 +1,6 @@
-"""One export folder, one org: the folder records the Genesys Cloud org its data came from, and a
+"""What the exporter reads of the org itself: which org a folder belongs to, and its retention.
+
+One export folder, one org: the folder records the Genesys Cloud org its data came from, and a
 run whose credentials reach another org refuses before writing anything.
 
 A wrong Secret, the sandbox's demo pair, or a volume copied between environments would
@@ -17,10 +19,11 @@ import orjson
 
 from exporter.client.http import ApiClient
 from exporter.config import Connection
-from exporter.errors import ApiError, ConfigError
+from exporter.errors import ApiError, ConfigError, PermissionDenied
 from exporter.store.manifest import Manifest, OrgIdentity
 
 ORG_PATH = "/api/v2/organizations/me"
+RETENTION_PATH = "/api/v2/analytics/dataretention/settings"
 log = logging.getLogger("exporter")
 
 
@@ -56,3 +59,14 @@ async def claim_folder(
             f"was written. Use the credentials and region of {recorded.name!r}, or another --out "
             f"for {org.name!r}."
         )
+
+
+async def retention_days(api: ApiClient) -> int | None:
+    """The org's analytics data retention in days; None when it cannot be read (it needs
+    analytics:dataRetention:view, which an export does not otherwise need)."""
+    try:
+        data = await api.request("GET", RETENTION_PATH, parse=orjson.loads)
+    except (ApiError, PermissionDenied):
+        return None
+    days = data.get("retentionDays") if isinstance(data, dict) else None
+    return days if isinstance(days, int) and not isinstance(days, bool) else None

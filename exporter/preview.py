@@ -18,7 +18,7 @@ from exporter.config import Settings
 from exporter.datasets import Listing, Windowed
 from exporter.engine.jobs import count_records
 from exporter.engine.listing import first_page
-from exporter.org import claim_folder
+from exporter.org import claim_folder, retention_days
 from exporter.plan import WorkItem
 from exporter.runner import ExportRequest, plan_export
 from exporter.store.manifest import Manifest
@@ -52,6 +52,7 @@ async def plan_only(settings: Settings, request: ExportRequest) -> PlanReport:
     async with ApiClient(settings.connection, settings.http) as api:
         manifest = await asyncio.to_thread(Manifest.load, settings.output.out_dir)
         await claim_folder(api, settings.connection, manifest, record=False)
+        retention = await retention_days(api)
         lines: list[PlanLine] = []
         jobs = 0
         watermark = ""
@@ -59,7 +60,7 @@ async def plan_only(settings: Settings, request: ExportRequest) -> PlanReport:
             if isinstance(dataset, Listing):
                 lines.append(await _snapshot_line(api, dataset))
                 continue
-            plan = await plan_export(api, settings, request, manifest, dataset)
+            plan = await plan_export(api, settings, request, manifest, dataset, retention=retention)
             firsts = {b.items[0].name for b in plan.batches if b.source == "jobs"}
             lines += [await _line(api, settings, dataset, i, i.name in firsts) for i in plan.items]
             jobs += sum(b.source == "jobs" for b in plan.batches)

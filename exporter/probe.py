@@ -20,10 +20,9 @@ from exporter.datasets import Dataset, Listing, Windowed
 from exporter.engine import jobs
 from exporter.engine.listing import first_page
 from exporter.errors import ApiError, PermissionDenied
-from exporter.org import current_org
+from exporter.org import current_org, retention_days
 
 LIMITS = "/api/v2/organizations/limits/namespaces/analytics"
-RETENTION = "/api/v2/analytics/dataretention/settings"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +89,7 @@ async def check_access(
         org = await current_org(api, conn)
         probes = tuple([await _probe(api, dataset) for dataset in datasets])
         limits = await _limits(api)
-        retention = await _retention(api)
+        retention = await retention_days(api)
     warnings = []
     if start is not None and retention is not None:
         oldest = datetime.now(UTC) - timedelta(days=retention)
@@ -153,15 +152,6 @@ async def _limits(api: ApiClient) -> dict[str, Any]:
     if not isinstance(entities, list):
         return {}
     return {str(e.get("key")): e.get("value") for e in entities if isinstance(e, dict)}
-
-
-async def _retention(api: ApiClient) -> int | None:
-    try:
-        data = await api.request("GET", RETENTION, parse=orjson.loads)
-    except (ApiError, PermissionDenied):
-        return None
-    days = data.get("retentionDays") if isinstance(data, dict) else None
-    return days if isinstance(days, int) else None
 
 
 def _days(days: int | None) -> str:

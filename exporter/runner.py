@@ -36,7 +36,7 @@ from exporter.errors import (
     OutputError,
     PermissionDenied,
 )
-from exporter.org import claim_folder
+from exporter.org import claim_folder, retention_days
 from exporter.plan import Batch, WorkItem, batch_work, jobs_for_budget, plan_work
 from exporter.progress import Progress
 from exporter.store.ledger import Ledger
@@ -202,9 +202,12 @@ async def _export(
     outcome.windowed = [d for d in request.datasets if isinstance(d, Windowed)]
     listings = [d for d in request.datasets if isinstance(d, Listing)]
     plans = []
+    retention = await retention_days(api) if outcome.windowed else None
     for dataset in outcome.windowed:
         try:
-            plans.append(await plan_export(api, settings, request, manifest, dataset))
+            plans.append(
+                await plan_export(api, settings, request, manifest, dataset, retention=retention)
+            )
         except PermissionDenied as exc:  # its watermark: this dataset fails, the others go on
             outcome.counters.denied[dataset.name] = denied_message(dataset, exc)
             log.error("%s", outcome.counters.denied[dataset.name])
@@ -247,12 +250,16 @@ async def plan_export(
     request: ExportRequest,
     manifest: Manifest,
     dataset: Windowed,
+    *,
+    retention: int | None = None,
 ) -> DatasetPlan:
     """Decide every window of ``dataset``, then batch them into as many jobs as the rate
-    budget can use."""
+    budget can use. ``retention``: the org's analytics retention in days, when known."""
     now = datetime.now(UTC)
     records = manifest.records(dataset.name)
     start, redo_after = _range_start(request, records, dataset)
+    if start is not None and retention is not None:
+        start = _within_retention(start, now, retention, dataset)
     slots = plan_slots(start, request.end, settings.jobs.window, now=now) if start else []
     await api.tokens.get()  # mint first, so the request timed below is one API round trip
     clock = asyncio.get_running_loop().time
@@ -277,6 +284,20 @@ async def plan_export(
     log.debug("%d jobs for %d requests/min at a %.3f s round trip", count, per_minute, round_trip_s)
     batches = batch_work(dataset, plan.items, jobs=count, max_span=jobs_.max_job_span)
     return DatasetPlan(dataset, plan.items, batches, watermark)
+
+
+def _within_retention(start: datetime, now: datetime, days: int, dataset: Windowed) -> datetime:
+    """``start``, moved up to the org's retention with a warning: older windows can only come
+    back empty, and would be recorded complete as if they held nothing."""
+    oldest = now - timedelta(days=days)
+    if start >= oldest:
+        return start
+    log.warning(
+        "%s: %s is older than the org's %d-day analytics retention: exporting from %s (the "
+        "API holds nothing before it).", dataset.name, format_instant(start), days,
+        format_instant(oldest),
+    )  # fmt: skip
+    return oldest
 
 
 def _range_start(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ from exporter.preview import plan_only
 from exporter.progress import NoProgress
 from exporter.runner import ExportRequest, export
 from exporter.store.manifest import Manifest
-from tests.support import START, days, exporter_settings, put_window_file
+from genesys_sandbox import Sandbox
+from tests.support import START, days, exporter_settings, put_window_file, sandbox_settings
 
 RANGE = ExportRequest(start=START, end=START + days(3))
 
@@ -62,3 +64,16 @@ async def test_plan_refuses_another_orgs_folder_and_records_nothing(sandbox, tmp
     sandbox.update(org_id="another-org")
     with pytest.raises(ConfigError, match="another-org"):
         await plan_only(settings, RANGE)
+
+
+async def test_a_start_older_than_the_retention_begins_at_the_retention(tmp_path, caplog) -> None:
+    """A --start older than the org's analytics retention exports from the retention's edge
+    with a warning, instead of recording empty windows complete as if they held nothing."""
+    async with Sandbox(sandbox_settings(retention_days=90)) as sb:
+        request = ExportRequest(start=START - days(200), end=START + days(3))
+        summary = await export(exporter_settings(sb, tmp_path), request, progress=NoProgress())
+    assert summary.status == "ok", summary.error
+    oldest = datetime.now(UTC) - days(90)
+    first = Manifest.load(tmp_path).records("conversations")[0]
+    assert first.name == f"{oldest:%Y-%m-%d}"
+    assert "older than the org's 90-day analytics retention" in caplog.text

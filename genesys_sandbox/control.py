@@ -23,6 +23,7 @@ SCALAR_SETTINGS = frozenset({
     "query_default_page_size", "query_max_page_size", "query_max_interval_days",
     "job_default_page_size", "job_max_page_size", "query_drift", "listing_max_page_size",
     "queue_members_max_page_size", "listing_drift", "retention_days", "fault_seed",
+    "open_conversations",
 })  # fmt: skip
 
 

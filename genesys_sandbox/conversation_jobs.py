@@ -38,8 +38,9 @@ class ConversationDetails:
         return state.availability_text()
 
     def records(self, state: SandboxState, rows: list[int]) -> bytes:
-        """A results page's records: the precomputed bytes, joined."""
-        return b",".join(map(state.dataset.job_record, rows))
+        """A results page's records: the precomputed bytes (open ones as they are now)."""
+        record = state.open.record if state.open.indices else state.dataset.job_record
+        return b",".join(map(record, rows))
 
     def query(self, state: SandboxState, body: dict[str, Any]) -> bytes:
         """Touched-day matching, paged by pageNumber, with totalHits."""
@@ -47,7 +48,7 @@ class ConversationDetails:
         selection = parse_selection(body)
         check_interval_length(selection, s.query_max_interval_days)
         size, number = parse_paging(body, s.query_default_page_size, s.query_max_page_size)
-        return state.pager.page(selection, size, number, s.query_drift)
+        return state.pager.page(selection, size, number, s.query_drift, state.open.record)
 
 
 def select(data: Dataset, query: JobQuery, availability_ms: int) -> Sequence[int]:
@@ -64,6 +65,9 @@ def select(data: Dataset, query: JobQuery, availability_ms: int) -> Sequence[int
         found = data.indices_overlapping(sel.start_ms, sel.end_ms)
     cutoff = bisect_left(data.starts_ms, availability_ms)
     found = found[: bisect_left(found, cutoff)]
+    if query.conversation_ids is not None:
+        wanted = {data.index_of(i) for i in query.conversation_ids} - {None}
+        found = [i for i in found if i in wanted]
     if sel.descending:
         found = found[::-1]
     return found[: query.limit] if query.limit is not None else found

@@ -58,6 +58,7 @@ class DatasetSpec:
     seed: int = 42
     ongoing_tail_minutes: int = 30  # conversations starting in the last N minutes of the range
     # have no conversationEnd (still ongoing)
+    leavers_stay_offline: bool = True  # a leaver's last status never ends (statuses.py)
 
     def __post_init__(self) -> None:
         if self.conversations < 0:
@@ -89,8 +90,8 @@ class DatasetSpec:
 class Dataset:
     """N conversations sorted by conversationStart, with their records precomputed as bytes."""
 
-    __slots__ = ("_max_duration_ms", "_ongoing", "_records", "_statuses", "ends_ms", "entities",
-                 "handling", "ids", "schedule", "spec", "starts_ms")  # fmt: skip
+    __slots__ = ("_index", "_max_duration_ms", "_ongoing", "_records", "_statuses", "ends_ms",
+                 "entities", "handling", "ids", "schedule", "spec", "starts_ms")  # fmt: skip
 
     def __init__(
         self,
@@ -113,6 +114,7 @@ class Dataset:
         self._max_duration_ms = max((end - s for s, end in pairs if end is not None), default=0)
         self._ongoing = [i for i, end in enumerate(ends_ms) if end is None]
         self._statuses: StatusHistory | None = None
+        self._index: dict[str, int] | None = None
 
     @classmethod
     def build(cls, spec: DatasetSpec) -> Dataset:
@@ -161,7 +163,13 @@ class Dataset:
 
     def query_record(self, i: int) -> bytes:
         """Conversation `i` as the sync query returns it: the same JSON without attributes."""
-        return _ATTRIBUTES.sub(b"", self._records[i])
+        return without_attributes(self._records[i])
+
+    def index_of(self, conversation_id: str) -> int | None:
+        """The index of a conversation id (built on first use: only id filters need it)."""
+        if self._index is None:
+            self._index = {cid: i for i, cid in enumerate(self.ids)}
+        return self._index.get(conversation_id)
 
     def index_range_starting_in(self, start_ms: int, end_ms: int) -> range:
         """Indices of conversations whose conversationStart is in [start_ms, end_ms)."""
@@ -199,14 +207,20 @@ class Dataset:
             for agent, start, end in zip(log.agents, log.starts, log.ends, strict=True):
                 handled[agent].append((start, end))
             self._statuses = StatusHistory(
-                self.entities, self.schedule, handled, self.spec.end_ms, make_formatter()
-            )
+                self.entities, self.schedule, handled, self.spec.end_ms, make_formatter(),
+                leavers_stay_offline=self.spec.leavers_stay_offline,
+            )  # fmt: skip
         return self._statuses
 
     def ids_starting_in(self, start: datetime, end: datetime) -> set[str]:
         """Ground truth: ids of conversations starting in [start, end) (naive = UTC)."""
         found = self.index_range_starting_in(to_ms(start), to_ms(end))
         return set(self.ids[found.start : found.stop])
+
+
+def without_attributes(record: bytes) -> bytes:
+    """A job record as the sync query returns it: participant attributes left out."""
+    return _ATTRIBUTES.sub(b"", record)
 
 
 @contextmanager

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from genesys_sandbox.data import Dataset
+from genesys_sandbox.data import Dataset, without_attributes
 from genesys_sandbox.wire import ApiProblem, parse_interval
 
 ORDERS = ("asc", "desc", "unordered")
@@ -31,6 +31,7 @@ class JobQuery:
     selection: Selection
     start_of_day: bool = False  # startOfDayIntervalMatching: the query's touched-day rule
     limit: int | None = None
+    conversation_ids: frozenset[str] | None = None  # conversationFilters on conversationId
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
@@ -74,7 +75,38 @@ def parse_job_query(body: dict[str, Any]) -> JobQuery:
     limit = body.get("limit")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
         raise ApiProblem(400, "bad.request", "The limit must be a positive integer.")
-    return JobQuery(selection, start_of_day, limit)
+    ids = dimension_values(body.get("conversationFilters"), "conversationId")
+    return JobQuery(selection, start_of_day, limit, ids)
+
+
+def dimension_values(filters: Any, dimension: str) -> frozenset[str] | None:
+    """The values a filter list allows for ``dimension``, or None when it does not restrict it.
+
+    Applied: filters whose predicates all match ``dimension`` (``or`` of values, or one
+    ``and`` predicate); several such filters intersect, as the list is combined with AND.
+    Filters on other dimensions are accepted and not applied [sandbox]. A list that is not a
+    list of {type, predicates} objects is a 400, as the platform validates bodies [INF]."""
+    if filters is None:
+        return None
+    if not isinstance(filters, list) or not all(_is_filter(f) for f in filters):
+        raise ApiProblem(400, "bad.request", "A filter needs a type (and, or) and predicates.")
+    allowed: frozenset[str] | None = None
+    for item in filters:
+        predicates = item.get("predicates") or []
+        if not predicates or any(p.get("dimension") != dimension for p in predicates):
+            continue
+        if item["type"] == "and" and len(predicates) > 1:
+            continue  # one record cannot match two values of one dimension: not modelled
+        values = frozenset(str(p.get("value")) for p in predicates)
+        allowed = values if allowed is None else allowed & values
+    return allowed
+
+
+def _is_filter(item: Any) -> bool:
+    if not isinstance(item, dict) or item.get("type") not in ("and", "or"):
+        return False
+    predicates = item.get("predicates") or []
+    return isinstance(predicates, list) and all(isinstance(p, dict) for p in predicates)
 
 
 def parse_paging(body: dict[str, Any], default_size: int, max_size: int) -> tuple[int, int]:
@@ -113,7 +145,14 @@ class QueryPager:
         self._dataset = dataset
         self._rng = random.Random(seed)
 
-    def page(self, selection: Selection, size: int, number: int, drift: float) -> bytes:
+    def page(
+        self,
+        selection: Selection,
+        size: int,
+        number: int,
+        drift: float,
+        record: Callable[[int], bytes],
+    ) -> bytes:
         """One page: conversations that started on a UTC day the interval touches, and totalHits.
 
         Past the last page the answer has no ``conversations`` key. A drifting page also repeats
@@ -132,5 +171,5 @@ class QueryPager:
             return b"{" + total + b"}"
         if offset > 0 and drift > 0 and self._rng.random() < drift:
             chosen.insert(0, found[offset - 1])
-        records = b",".join(map(self._dataset.query_record, chosen))
+        records = b",".join(without_attributes(record(i)) for i in chosen)
         return b'{"conversations":[' + records + b"]," + total + b"}"

@@ -228,6 +228,9 @@ class SandboxSettings:
     listing_max_page_size: int = 500  # users and queues page by 500 in production [OBS]
     queue_members_max_page_size: int = 100  # [SRC]
     listing_drift: float = 0.0
+    # Messaging and e-mail conversations still going on: served without conversationEnd
+    # until this is lowered (open_conversations.py).
+    open_conversations: int = 0
     retention_days: int = 1095  # [INF] an org's setting between 90 days and 5 years
     faults: tuple[FaultRule, ...] = ()
     fault_seed: int = 0
@@ -238,6 +241,8 @@ class SandboxSettings:
                      "user_availability_lag_s"):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ValueError(f"Sandbox setting {name} must not be negative.")
+        if self.open_conversations < 0:
+            raise ValueError("Sandbox open_conversations must not be negative.")
         if self.token_error_status not in (400, 401):
             raise ValueError("Sandbox token_error_status must be 400 or 401.")
         if self.rate_per_minute is not None and self.rate_per_minute < 1:

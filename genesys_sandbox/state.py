@@ -19,6 +19,7 @@ from genesys_sandbox.entity_json import Renderer, base_listings
 from genesys_sandbox.faults import FaultInjector
 from genesys_sandbox.jobs import JobBoard
 from genesys_sandbox.listings import Collection, Entity
+from genesys_sandbox.open_conversations import OpenConversations
 from genesys_sandbox.queries import QueryPager
 from genesys_sandbox.ratelimit import RollingWindowLimiter
 from genesys_sandbox.settings import FaultRule, SandboxSettings
@@ -48,6 +49,7 @@ class SandboxState:
         self.members: dict[str, list[Entity]] = {
             q.id: sorted(renderer.members(q), key=lambda e: e.key) for q in dataset.entities.queues
         }
+        self.open = OpenConversations(dataset, settings.open_conversations)
         self.closing = asyncio.Event()  # set on shutdown: hung requests give up at once
         self._configure_randomness()
         self._configure_limiter()
@@ -75,6 +77,8 @@ class SandboxState:
             self._configure_randomness()
         if changes.keys() & {"rate_per_minute", "rate_window_s"}:
             self._configure_limiter()
+        if "open_conversations" in changes:
+            self.open = OpenConversations(self.dataset, self.settings.open_conversations)
         return self.settings
 
     def add_fault(self, rule: FaultRule) -> None:

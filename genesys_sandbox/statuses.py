@@ -5,8 +5,10 @@ cross midnight and span days), ON_QUEUE on shift, BREAK, MEAL, TRAINING, ... for
 off queue. An agent handling a conversation is On Queue and Interacting from the alert to the
 end of wrap-up, whatever the plan said (a break starts when the wrap-up ends). Routing status
 is INTERACTING then, IDLE on queue otherwise, OFF_QUEUE off it. The history ends at the data's
-present (the range end): the status each agent is in then has no ``endTime``. A leaver's last
-status ends when they leave [INF: the service closes a removed user's presence].
+present (the range end): the status each agent is in then has no ``endTime``. A leaver works no
+shift after leaving, and their last OFFLINE (and OFF_QUEUE) never ends: the service does not
+close a removed user's presence [INF: seen in the round-three study of the real service];
+``leavers_stay_offline=False`` ends them when the agent leaves instead.
 
 Storage is modelled on the service (genesys-datasets.md §B): a status is stored once per UTC
 day it touches, as rows of (user, day) holding that user's statuses touching that day. A page
@@ -66,6 +68,7 @@ class StatusHistory:
         handled: Sequence[Sequence[Interval]],
         present_ms: int,
         fmt: Callable[[int], str],
+        leavers_stay_offline: bool = True,
     ) -> None:
         """``handled[agent]``: the agent's (alert, wrap-up end) legs, in any order; the
         history runs from the day before the schedule's first to ``present_ms``."""
@@ -74,14 +77,15 @@ class StatusHistory:
         self.user_ids = [agent.id for agent in entities.agents]
         statuses: list[Status] = []
         for n, agent in enumerate(entities.agents):
-            until = self.present_ms if agent.leaves_at_ms is None else agent.leaves_at_ms
+            left = None if leavers_stay_offline else agent.leaves_at_ms
+            until = self.present_ms if left is None else left
             busy = _union(handled[n])
             plan = _presence_plan(schedule.shifts[n], first_ms, until)
             presence = _merged(_with_busy(plan, busy))
             routing = _merged(_routing(presence, busy))
             for kind, spans in ((PRESENCE, presence), (ROUTING, routing)):
                 for i, span in enumerate(spans):
-                    still_on = i == len(spans) - 1 and agent.leaves_at_ms is None
+                    still_on = i == len(spans) - 1 and left is None
                     end_ms = None if still_on else span[1]
                     body = _status_json(kind, span, end_ms, presence_ids, fmt)
                     statuses.append(Status(n, kind, span[0], end_ms, span[2], body))

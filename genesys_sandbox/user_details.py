@@ -14,6 +14,7 @@ from typing import Any
 from genesys_sandbox.queries import (
     Selection,
     check_interval_length,
+    dimension_values,
     parse_paging,
     parse_selection,
 )
@@ -21,8 +22,9 @@ from genesys_sandbox.state import SandboxState
 from genesys_sandbox.statuses import Row
 from genesys_sandbox.wire import ApiProblem, to_ms
 
-# AsyncUserDetailsQuery / UserDetailsQuery keys (genesys-datasets.md §B); filters are accepted
-# and not applied [sandbox], and there is no orderBy or startOfDayIntervalMatching.
+# AsyncUserDetailsQuery / UserDetailsQuery keys (genesys-datasets.md §B); jobs apply userFilters
+# on userId, other filters are accepted and not applied [sandbox], and there is no orderBy or
+# startOfDayIntervalMatching.
 KNOWN_KEYS = frozenset(("interval", "userFilters", "presenceFilters", "routingStatusFilters",
                         "presenceAggregations", "routingStatusAggregations", "order", "limit",
                         "paging"))  # fmt: skip
@@ -39,7 +41,12 @@ class UserDetails:
     def rows(self, state: SandboxState, body: dict[str, Any]) -> Sequence[Row]:
         selection = _selection(body)
         available = to_ms(state.user_availability())
-        return _ordered(state, selection, available)
+        rows = _ordered(state, selection, available)
+        users = dimension_values(body.get("userFilters"), "userId")
+        if users is None:
+            return rows
+        ids = state.dataset.statuses.user_ids
+        return [row for row in rows if ids[row.user] in users]
 
     def availability_text(self, state: SandboxState) -> str:
         return state.user_availability_text()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+import orjson
+
 from genesys_sandbox import ManualClock
 from tests.sandbox.support import DAY1, JOBS, START, error_of, running
 
@@ -210,3 +212,48 @@ async def test_unknown_jobs_and_foreign_cursors_are_refused() -> None:
         for bad in (cursor, "garbage!"):
             reply = await c.call("GET", f"{JOBS}/{two}/results", params={"cursor": bad})
             assert reply.status == 400 and error_of(reply)["code"] == "bad.request"
+
+
+def id_filter(dimension: str, values: list[str]) -> list[dict[str, object]]:
+    predicates = [{"dimension": dimension, "value": v} for v in values]
+    return [{"type": "or", "predicates": predicates}]
+
+
+async def test_a_conversation_id_filter_selects_those_conversations_only() -> None:
+    """conversationFilters on conversationId keep the job to those ids (within its interval);
+    an id outside the interval or unknown selects nothing."""
+    async with running() as c:
+        data = c.sb.dataset
+        inside = [data.ids[i] for i in (3, 40, 41)]
+        outside = data.ids[-1]  # starts on the last day, not on day 1
+        body = {
+            "interval": DAY1,
+            "startOfDayIntervalMatching": True,
+            "conversationFilters": id_filter("conversationId", [*inside, outside, "nope"]),
+        }
+        records = await c.all_results(await c.submit(body), page_size=100)
+        assert [r["conversationId"] for r in records] == inside
+        bad = await c.call("POST", JOBS, json={"interval": DAY1, "conversationFilters": {}})
+        assert bad.status == 400
+
+
+async def test_open_conversations_are_served_without_an_end_until_they_close() -> None:
+    """open_conversations serves that many messaging and e-mail conversations as still going
+    on (no conversationEnd, the same id and start); lowering it serves them whole again."""
+    async with running(open_conversations=4) as c:
+        data = c.sb.dataset
+        opened = sorted(c.sb.state.open.indices)
+        assert len(opened) == 4
+        ids = [data.ids[i] for i in opened]
+        body = {
+            "interval": "2026-11-01T00:00:00.000Z/2026-11-04T00:00:00.000Z",
+            "conversationFilters": id_filter("conversationId", ids),
+        }
+        records = await c.all_results(await c.submit(body), page_size=100)
+        assert sorted(r["conversationId"] for r in records) == sorted(ids)
+        assert all("conversationEnd" not in r for r in records)
+        c.sb.update(open_conversations=0)
+        records = await c.all_results(await c.submit(body), page_size=100)
+        assert {r["conversationId"]: r for r in records} == {
+            data.ids[i]: orjson.loads(data.job_record(i)) for i in opened
+        }

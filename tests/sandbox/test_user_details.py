@@ -3,11 +3,14 @@ way the service stores it (once per day a status touches, repeats removed only w
 
 from __future__ import annotations
 
+import dataclasses
 from bisect import bisect_right
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
+
+import pytest
 
 from genesys_sandbox.data import Dataset
 from genesys_sandbox.statuses import PRESENCE, ROUTING, Status
@@ -32,13 +35,21 @@ def status_at(statuses: list[Status], at_ms: int) -> Status:
     return statuses[bisect_right([s.start_ms for s in statuses], at_ms) - 1]
 
 
-def test_each_history_is_contiguous_with_only_the_newest_status_open() -> None:
-    data = Dataset.build(SPEC)
-    leavers = {n for n, agent in enumerate(data.entities.agents) if agent.leaves_at_ms}
+@pytest.mark.parametrize("stay_offline", [True, False])
+def test_each_history_is_contiguous_with_only_the_newest_status_open(stay_offline) -> None:
+    """Statuses follow each other without a gap; only the newest is open. A leaver's newest
+    is an OFFLINE (and OFF_QUEUE) from before they left that never ends, unless the data
+    has leavers' statuses closed when they leave."""
+    data = Dataset.build(dataclasses.replace(SPEC, leavers_stay_offline=stay_offline))
+    agents = data.entities.agents
     for (user, _), statuses in history(data).items():
         for before, after in pairwise(statuses):
             assert before.end_ms == after.start_ms and before.value != after.value
-        assert (statuses[-1].end_ms is None) == (user not in leavers)
+        left = agents[user].leaves_at_ms
+        assert (statuses[-1].end_ms is None) == (left is None or stay_offline)
+        if left is not None:
+            assert statuses[-1].value in ("OFFLINE", "OFF_QUEUE")
+            assert statuses[-1].start_ms <= left
 
 
 def test_agents_are_on_queue_and_interacting_while_they_handle_a_conversation() -> None:
@@ -194,3 +205,17 @@ async def test_the_control_endpoint_serves_the_ground_truth() -> None:
         }
         async with c.session.get(f"{c.sb.url}/sandbox/user-details/ground-truth") as r:
             assert r.status == 400
+
+
+async def test_a_user_id_filter_keeps_a_job_to_those_users() -> None:
+    """userFilters on userId: the job's entries are those users' only, every status of theirs
+    that overlaps the interval."""
+    async with running() as c:
+        history_ = c.sb.dataset.statuses
+        users = history_.user_ids[:2]
+        predicates = [{"dimension": "userId", "value": u} for u in users]
+        body = {"interval": THREE_DAYS, "userFilters": [{"type": "or", "predicates": predicates}]}
+        found = keys_of(await job_pages(c, body, 200))
+        start = c.sb.dataset.spec.start_ms
+        every = expected(c.sb.dataset, start, start + 3 * DAY_MS)
+        assert found and set(found) == {k for k in every if k[0] in users}

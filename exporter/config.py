@@ -111,6 +111,8 @@ class JobSettings:
     split_min: timedelta = timedelta(hours=1)
     max_job_span: timedelta = timedelta(days=7)
     max_jobs_per_window: int = 5
+    open_horizon: timedelta = timedelta(days=14)
+    open_refresh_ids: int = 100
 
     def __post_init__(self) -> None:
         validate_fields(self, "jobs")

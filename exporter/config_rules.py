@@ -95,6 +95,9 @@ RULES: Mapping[str, Mapping[str, Rule]] = {
         "split_min": _SPAN,
         "max_job_span": _SPAN,
         "max_jobs_per_window": _INT1,
+        "open_horizon": _SPAN,
+        # [UNVERIFIED] how many predicates a filter may hold: a setting, 100 by default.
+        "open_refresh_ids": Rule("int", low=1, high=1000),
     },
     "output": {
         "out_dir": Rule("path"),

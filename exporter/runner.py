@@ -25,6 +25,7 @@ from exporter.config import Settings
 from exporter.datasets import Dataset, Listing, Windowed, select
 from exporter.datasets.base import denied_message
 from exporter.engine import jobs
+from exporter.engine.refresh import Refresher
 from exporter.engine.scheduler import ExportRun, RunCounters, new_run_id
 from exporter.engine.snapshot import SnapshotCounters, SnapshotRun
 from exporter.engine.writer import FilesThread
@@ -91,6 +92,8 @@ class Summary:
     watermark: str | None = None  # the first windowed dataset's
     windows_by_status: dict[str, int] = field(default_factory=dict)
     datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Per windowed dataset: records still going on (tracked) and what the refresh did.
+    open_records: dict[str, dict[str, Any]] = field(default_factory=dict)
     error: str | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -140,6 +143,7 @@ class _Outcome:
     snapshots: SnapshotCounters = field(default_factory=SnapshotCounters)
     skipped: int = 0
     watermarks: dict[str, datetime] = field(default_factory=dict)
+    refresher: Refresher | None = None
     started: bool = False  # whether any work began
 
 
@@ -223,16 +227,26 @@ async def _export(
         outcome.counters = run.counters
         snapshots = SnapshotRun(api, files, ledger, taken_at=datetime.now(UTC))
         outcome.snapshots = snapshots.counters
+        refresher = outcome.refresher = Refresher(
+            api, files, settings.jobs, ledger, now=datetime.now(UTC)
+        )
         expected = await _expected_records(api, batches) if estimate and batches else None
         done = sum(i.resume.part_records for b in batches for i in b.items if i.resume)
         progress.start(records=expected, windows=sum(len(b.items) for b in batches), done=done)
-        outcome.started = bool(batches or listings)
+        outcome.started = bool(batches or listings or any(manifest.opened(p.dataset.name)
+                                                         for p in plans))  # fmt: skip
         async with asyncio.TaskGroup() as group:
             taking = group.create_task(snapshots.run(listings))
-            stopper.attach_work(run.stop, lambda: _cancel(taking))
+            refreshing = group.create_task(refresher.run([_refresh_work(p) for p in plans]))
+            stopper.attach_work(run.stop, lambda: _cancel(taking), lambda: _cancel(refreshing))
             await run.run(batches)
     finally:
         files.close()  # even work whose await was cancelled is done after this
+
+
+def _refresh_work(plan: DatasetPlan) -> tuple[Windowed, frozenset[str]]:
+    """A dataset, and the windows this run fetches anyway: their open records need no refresh."""
+    return plan.dataset, frozenset(item.name for item in plan.items if item.action != "skip")
 
 
 def _ledgers(
@@ -261,11 +275,8 @@ async def plan_export(
     if start is not None and retention is not None:
         start = _within_retention(start, now, retention, dataset)
     slots = plan_slots(start, request.end, settings.jobs.window, now=now) if start else []
-    await api.tokens.get()  # mint first, so the request timed below is one API round trip
-    clock = asyncio.get_running_loop().time
-    began = clock()
     watermark = await _watermark(api, dataset)  # its headers announce the budget too
-    round_trip_s = clock() - began
+    round_trip_s = api.statistics().last_round_trip_s  # the watermark's, on the wire
     on_disk = await asyncio.to_thread(_file_sizes, settings.output.out_dir, records)
     plan = plan_work(
         slots,
@@ -388,7 +399,12 @@ def _summarize(
     ours = [r for r in _all_records(manifest) if r.run_id == outcome.run_id]
     committed = [r for r in ours if r.status in ("complete", "provisional")]
     kept = [r for r in ours if r.status == "in-progress"]
-    denied = {**outcome.counters.denied, **outcome.snapshots.denied}
+    refreshed = outcome.refresher
+    denied = {
+        **(refreshed.denied if refreshed else {}),
+        **outcome.counters.denied,
+        **outcome.snapshots.denied,
+    }
     status, code, message = _verdict(outcome, stopper, error, denied, committed, kept)
     stats = api.statistics() if api is not None else None
     watermark = next(iter(outcome.watermarks.values()), None)
@@ -413,8 +429,23 @@ def _summarize(
         watermark=format_instant(watermark) if watermark else None,
         windows_by_status=dict(sorted(Counter(r.status for r in windowed).items())),
         datasets=_per_dataset(manifest, committed, denied),
+        open_records=_open_records(manifest, outcome),
         error=message,
     )
+
+
+def _open_records(manifest: Manifest | None, outcome: _Outcome) -> dict[str, dict[str, Any]]:
+    """Per windowed dataset: the records still going on, tracked for the next run, and what
+    this run's refresh did with those it had."""
+    found: dict[str, dict[str, Any]] = {}
+    counts = outcome.refresher.counts if outcome.refresher else {}
+    for dataset in outcome.windowed:
+        opened = manifest.opened(dataset.name) if manifest else {}
+        entry: dict[str, Any] = {"tracked": sum(len(records) for records in opened.values())}
+        if dataset.name in counts:
+            entry.update(asdict(counts[dataset.name]))
+        found[dataset.name] = entry
+    return found
 
 
 def _all_records(manifest: Manifest | None) -> list[WindowRecord]:

@@ -27,7 +27,7 @@ from exporter.config import (
 from exporter.progress import NoProgress
 from exporter.runner import Stopper
 from exporter.store.jsonl import read_records
-from genesys_sandbox import DatasetSpec, SandboxSettings
+from genesys_sandbox import DatasetSpec, FaultRule, SandboxSettings
 from genesys_sandbox.wire import format_instant
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -153,6 +153,14 @@ class StopAfterPages(NoProgress):
         self._left -= 1
         if self._left == 0:
             self._stopper.stop("SIGTERM")
+
+
+def on_user_details(rule: FaultRule) -> FaultRule:
+    """The same fault on the user-details family's routes instead of the conversations'."""
+    routes = tuple(
+        f"user-details.{r}" if r.startswith("jobs.") or r == "query" else r for r in rule.routes
+    )
+    return dataclasses.replace(rule, routes=routes)
 
 
 def days(n: int) -> timedelta:

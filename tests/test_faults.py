@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -23,6 +22,7 @@ from tests.support import (
     data_files,
     days,
     exporter_settings,
+    on_user_details,
     sandbox_settings,
 )
 
@@ -90,14 +90,6 @@ async def test_recoverable_fault_keeps_every_record_once(sandbox, tmp_path, faul
     assert summary.status == "ok", summary.error
     assert_exact(sandbox, tmp_path)
     assert sum(sandbox.stats().faults_injected.values()) > 0
-
-
-def on_user_details(rule: FaultRule) -> FaultRule:
-    """The same fault on the user-details family's routes instead of the conversations'."""
-    routes = tuple(
-        f"user-details.{r}" if r.startswith("jobs.") or r == "query" else r for r in rule.routes
-    )
-    return dataclasses.replace(rule, routes=routes)
 
 
 @pytest.mark.parametrize("fault", RECOVERABLE)

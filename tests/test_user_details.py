@@ -55,25 +55,32 @@ def multi_day(sb: Any) -> list[tuple[int, int | None]]:
 async def test_a_multi_day_export_writes_every_status_once_through_short_pages(
     sandbox, tmp_path
 ) -> None:
-    """Three days, results pages of 100 that the service shortens long before the end:
-    every status once, statuses spanning days in the day of their start, one line per user;
-    a day holding a status not ended yet stays provisional."""
-    summary = await run(sandbox, tmp_path, jobs={"page_size": 100})
+    """Three days, results pages of 97 (odd, so pages split users' rows of consecutive days)
+    that the service shortens long before the end: every status once, statuses spanning
+    days in the day of their start, one line per user;
+    every day is complete (the watermark passed it), and the statuses not ended yet are
+    tracked, each in the day of its start."""
+    summary = await run(sandbox, tmp_path, jobs={"page_size": 97})
     assert summary.status == "ok", summary.error
     assert_statuses_exact(sandbox, tmp_path)
     assert len(multi_day(sandbox)) > 100 and summary.repeats_dropped > 0
     # The pages really were short before the end (the sandbox's own rows, as it pages them).
     rows = sandbox.dataset.statuses.select(START_MS, START_MS + 3 * DAY_MS, None)
-    pages = [rows[i : i + 100] for i in range(0, len(rows), 100)]
+    pages = [rows[i : i + 97] for i in range(0, len(rows), 97)]
     entries = [sandbox.dataset.statuses.entries(page).count(b'"userId"') for page in pages]
-    assert any(n < 100 for n in entries[:-1])
-    open_days = {
-        instant(s.start_ms)[:10] for s in sandbox.dataset.statuses.statuses if s.end_ms is None
+    assert any(n < 97 for n in entries[:-1])
+    history = sandbox.dataset.statuses
+    still_open = {
+        (instant(s.start_ms)[:10], f"{history.user_ids[s.user]}|{s.kind}|{instant(s.start_ms)}")
+        for s in history.statuses
+        if s.end_ms is None and START_MS <= s.start_ms < START_MS + 3 * DAY_MS
     }
-    records = {r.name: r for r in Manifest.load(tmp_path).records("user-details")}
-    assert open_days and set(records) == {"2026-11-01", "2026-11-02", "2026-11-03"}
-    for name, record in records.items():
-        assert record.status == ("provisional" if name in open_days else "complete"), record
+    manifest = Manifest.load(tmp_path)
+    records = manifest.records("user-details")
+    assert [r.name for r in records] == ["2026-11-01", "2026-11-02", "2026-11-03"]
+    assert {r.status for r in records} == {"complete"}
+    tracked = {(day, key) for day, keys in manifest.opened("user-details").items() for key in keys}
+    assert still_open and tracked == still_open
 
 
 START_MS = int(START.timestamp() * 1000)

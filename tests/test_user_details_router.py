@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from exporter.datasets.user_details import USER_DETAILS
 from exporter.engine.records import WindowBounds
 from exporter.engine.seen import SeenKeys
+from exporter.store.manifest import Opened
 from exporter.windows import plan_windows
 from tests.support import START, days
 
@@ -46,7 +47,7 @@ def merged(lines) -> dict[str, dict[str, list[str]]]:
     finished = ROUTER.finish(iter(lines))
     assert finished is not None
     out = {}
-    for line in finished.records:
+    for line in finished:
         data = orjson.loads(line)
         out[data["userId"]] = {
             kind: [s["startTime"] for s in data[kind]]
@@ -80,13 +81,38 @@ def test_a_status_repeated_within_a_page_and_on_later_pages_is_written_once() ->
     }
 
 
-def test_a_window_with_a_status_not_yet_ended_is_provisional() -> None:
-    open_entry = {"userId": "u1", "primaryPresence": [presence(DAY1, end=None)]}
+def test_a_status_not_yet_ended_is_found_open_when_routed_and_in_a_written_line() -> None:
+    """A status with no endTime is reported still going on, keyed by user, kind and start,
+    with the user as what a refresh asks for; on the page and later in the written line."""
+    open_entry = {
+        "userId": "u1",
+        "primaryPresence": [presence(DAY1, end=None)],
+        "routingStatus": [{"startTime": DAY1, "endTime": DAY2, "routingStatus": "IDLE"}],
+    }
     selection = ROUTER.route(raws(open_entry), BOUNDS, SeenKeys(), single_line=True)
-    finished = ROUTER.finish(iter(selection.windows[0]))
-    assert finished is not None and finished.provisional
-    closed = ROUTER.finish(iter(route(SeenKeys(), entry("u1", DAY1)).windows[0]))
-    assert closed is not None and not closed.provisional
+    expected = Opened(f"u1|primaryPresence|{DAY1}", "u1", DAY1)
+    assert selection.opened == [(0, expected)]
+    (line,) = ROUTER.finish(iter(selection.windows[0])) or []
+    assert list(ROUTER.opened(line)) == [expected]
+    assert ROUTER.finish(iter(route(SeenKeys(), entry("u1", DAY1)).windows[0])) is not None
+    assert list(ROUTER.opened(route(SeenKeys(), entry("u1", DAY1)).windows[0][0])) == []
+
+
+def test_a_refreshed_status_replaces_its_older_version_in_the_line() -> None:
+    """fresh() picks the wanted statuses out of a refresh's page (closed or not); merge()
+    puts them in place of the open ones, leaving every other status and field as it was."""
+    later = "2026-11-01T11:00:00.000Z"
+    old = {"userId": "u1", "primaryPresence": [presence(DAY1, end=None), presence(later)]}
+    (line,) = ROUTER.finish(iter(ROUTER.route(raws(old), BOUNDS, SeenKeys(),
+                                              single_line=True).windows[0])) or []  # fmt: skip
+    key = f"u1|primaryPresence|{DAY1}"
+    closed = {"userId": "u1", "primaryPresence": [presence(DAY1, end=DAY2)]}
+    found = ROUTER.fresh(raws(closed, entry("u2", DAY1)), {key}, single_line=True)
+    assert list(found) == [key] and not found[key].still_open
+    merged_line = orjson.loads(ROUTER.merge(line, {key: found[key].body}))
+    assert merged_line["primaryPresence"][0] == presence(DAY1, end=DAY2)
+    assert merged_line["primaryPresence"][1] == orjson.loads(line)["primaryPresence"][1]
+    assert ROUTER.merge(line, {}) is line
 
 
 def test_keys_of_a_written_line_are_the_keys_its_statuses_were_seen_by() -> None:

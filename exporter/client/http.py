@@ -71,6 +71,9 @@ class ClientStats:
     token_refreshes: int
     pauses: int
     paused_seconds: float
+    # The last answered request's time on the wire (no pool or pace wait): planning reads it
+    # right after a request of its own, before any other is in flight.
+    last_round_trip_s: float
 
 
 class ApiClient:
@@ -95,6 +98,7 @@ class ApiClient:
         self._requests = 0
         self._retries = 0
         self._rate_limited = 0
+        self._round_trip_s = 0.0
 
     async def __aenter__(self) -> ApiClient:
         connector = aiohttp.TCPConnector(
@@ -130,6 +134,7 @@ class ApiClient:
             token_refreshes=self.tokens.refreshes,
             pauses=limiter.pauses,
             paused_seconds=limiter.paused_seconds,
+            last_round_trip_s=self._round_trip_s,
         )
 
     # -- the public send path ------------------------------------------------------------
@@ -275,6 +280,7 @@ class ApiClient:
         if body is not None:
             headers["Content-Type"] = "application/json"
         self._requests += 1
+        began = self._clock()
         try:
             # aiohttp's total timeout stops at the headers when the body is awaited with
             # wait_eof, so the whole exchange gets its own deadline.
@@ -290,6 +296,7 @@ class ApiClient:
                 await resp.content.wait_eof()
                 payload = await resp.read()
                 hdrs = {k.lower(): v for k, v in resp.headers.items()}
+                self._round_trip_s = self._clock() - began
                 return Response(resp.status, hdrs, payload, url)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _transport_error(method, url, exc) from exc

@@ -2,7 +2,8 @@
 
 Two kinds. A ``Windowed`` dataset is exported window by window (UTC days) from an analytics
 details family: async jobs for the history, the sync query for the tail past the watermark.
-Its ``router`` sorts a results page into the windows' files. A ``Listing`` is a configuration
+Its ``router`` sorts a results page into the windows' files, and keeps the records still going
+on when their window was written up to date until they close. A ``Listing`` is a configuration
 entity list with no modified-since filter, so it is taken whole, as a snapshot, each run.
 
 A new dataset is one such description, plus (for a windowed one) a router; the engine, the
@@ -11,7 +12,7 @@ HTTP client, the writer and the sinks never name a dataset.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
@@ -20,40 +21,57 @@ import msgspec
 
 from exporter.engine.records import Records, Selection, WindowBounds
 from exporter.engine.seen import SeenKeys
+from exporter.store.manifest import Opened
 from exporter.windows import Window
 
 QUERY_MAX_SPAN = timedelta(days=7)  # the documented sync-query limit (genesys-api.md §5.1)
 
 
 @dataclass(frozen=True, slots=True)
-class Finished:
-    """A window's final lines, and whether they hold a record still going on (then the
-    window stays provisional, to be exported again)."""
+class Fresh:
+    """A refreshed record: its newest bytes (one line), and whether it is still going on."""
 
-    records: Records
-    provisional: bool = False
+    body: bytes
+    still_open: bool
 
 
 class Router(Protocol):
-    """How one windowed dataset's records go into window files."""
+    """How one windowed dataset's records go into window files, and how the records still
+    going on when their window was written are refreshed in it until they close."""
 
     def route(
         self, raws: list[msgspec.Raw], bounds: WindowBounds, seen: SeenKeys, *, single_line: bool
     ) -> Selection:
-        """A page's records sorted into the windows' lines, repeats (by ``seen``) dropped."""
+        """A page's records sorted into the windows' lines, repeats (by ``seen``) dropped, and
+        the new records still going on."""
         ...
 
     def keys(self, line: bytes) -> Iterable[tuple[bytes, bytes]]:
         """The (key, time) pairs of a line already written (to resume a batch's ``seen``)."""
         ...
 
-    def finish(self, lines: Iterator[bytes]) -> Finished | None:
+    def opened(self, line: bytes) -> Iterable[Opened]:
+        """The records of a line already written that are still going on (to resume)."""
+        ...
+
+    def finish(self, lines: Iterator[bytes]) -> Records | None:
         """A window's final lines from those written, or None when they are final already
         (``lines`` is then never read)."""
         ...
 
     def time_ms(self, raw: msgspec.Raw) -> int:
         """A record's time, for pacing: how far a job has read through its interval."""
+        ...
+
+    def fresh(
+        self, raws: list[msgspec.Raw], wanted: Container[str], *, single_line: bool
+    ) -> dict[str, Fresh]:
+        """The newest versions, by key, of the ``wanted`` records in a refresh's results page
+        (the rest of the page is not this refresh's business)."""
+        ...
+
+    def merge(self, line: bytes, fresh: Mapping[str, bytes]) -> bytes:
+        """``line`` with the records ``fresh`` holds in place of their older versions."""
         ...
 
 
@@ -82,6 +100,8 @@ class JobsApi:
     records: str
     job_body: Callable[[Window], dict[str, Any]]
     query_body: Callable[[Window, int, int], dict[str, Any]]  # interval, page size, number
+    # A job over an interval kept to some records' subjects (ids): the refresh of open ones.
+    refresh_body: Callable[[Window, Sequence[str]], dict[str, Any]]
     query_max_span: timedelta = QUERY_MAX_SPAN
     _results: Any = field(init=False, repr=False, compare=False)
     _query: Any = field(init=False, repr=False, compare=False)

@@ -1,23 +1,33 @@
 """Conversation details: the analytics conversation-details jobs and sync query.
 
 A conversation belongs to the window holding its ``conversationStart`` (UTC, half-open), so
-across windows each is written once; each line is the record as the API sent it.
+across windows each is written once; each line is the record as the API sent it. One with no
+``conversationEnd`` yet (messaging and e-mail can stay open for days) is still going on: the
+engine refreshes it in its window's file, by id, until it closes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import msgspec
+import orjson
 
-from exporter.datasets.base import Finished, JobsApi, Windowed
-from exporter.engine.records import RecordHead, Selection, WindowBounds, select_for_windows
+from exporter.datasets.base import Fresh, JobsApi, Windowed
+from exporter.engine.records import (
+    RecordHead,
+    Records,
+    Selection,
+    WindowBounds,
+    select_for_windows,
+)
 from exporter.engine.seen import SeenKeys
+from exporter.store.manifest import Opened
 from exporter.windows import Window
 
 PATH = "/api/v2/analytics/conversations/details"
-HEAD = RecordHead("conversationId", "conversationStart")
+HEAD = RecordHead("conversationId", "conversationStart", "conversationEnd")
 
 
 def job_body(window: Window) -> dict[str, Any]:
@@ -49,8 +59,17 @@ def query_body(window: Window, page_size: int, page_number: int) -> dict[str, An
     }
 
 
+def refresh_body(window: Window, conversation_ids: Sequence[str]) -> dict[str, Any]:
+    """A job for these conversations only, over ``window`` (by lifetime overlap: a
+    conversation still going on overlaps every interval after its start)."""
+    predicates = [{"dimension": "conversationId", "value": c} for c in conversation_ids]
+    return {"interval": window.interval, "order": "asc", "orderBy": "conversationStart",
+            "conversationFilters": [{"type": "or", "predicates": predicates}]}  # fmt: skip
+
+
 class ConversationRouter:
-    """Each record to the window of its start, once."""
+    """Each record to the window of its start, once; one without ``conversationEnd`` is
+    still going on."""
 
     def route(
         self, raws: list[msgspec.Raw], bounds: WindowBounds, seen: SeenKeys, *, single_line: bool
@@ -60,11 +79,31 @@ class ConversationRouter:
     def keys(self, line: bytes) -> Iterable[tuple[bytes, bytes]]:
         return (HEAD.read(line),)
 
-    def finish(self, lines: Iterator[bytes]) -> Finished | None:
+    def opened(self, line: bytes) -> Iterable[Opened]:
+        if not HEAD.still_open(line):
+            return ()
+        key, time = HEAD.read(line)
+        return (Opened(key.decode(), key.decode(), time.decode()),)
+
+    def finish(self, lines: Iterator[bytes]) -> Records | None:
         return None
 
     def time_ms(self, raw: msgspec.Raw) -> int:
         return HEAD.time_ms(raw)
+
+    def fresh(
+        self, raws: list[msgspec.Raw], wanted: Container[str], *, single_line: bool
+    ) -> dict[str, Fresh]:
+        found = {}
+        for raw in raws:
+            key = HEAD.read(raw)[0].decode()
+            if key in wanted:
+                body = bytes(raw) if single_line else orjson.dumps(orjson.loads(bytes(raw)))
+                found[key] = Fresh(body, HEAD.still_open(raw))
+        return found
+
+    def merge(self, line: bytes, fresh: Mapping[str, bytes]) -> bytes:
+        return fresh.get(HEAD.read(line)[0].decode(), line)
 
 
 CONVERSATIONS = Windowed(
@@ -77,6 +116,7 @@ CONVERSATIONS = Windowed(
         records="conversations",
         job_body=job_body,
         query_body=query_body,
+        refresh_body=refresh_body,
     ),
     router=ConversationRouter(),
 )

@@ -6,19 +6,20 @@ within a page, and spreads one user's statuses over several entries and pages
 (genesys-datasets.md §B). So the router works per status, not per entry: each status goes to the
 window holding its ``startTime``, once, keyed (userId, presence or routing, startTime); a page
 becomes one fragment line per user and window, and a window's fragments are merged into one
-line per user (statuses in time order) when it is committed. A window holding a status that
-has not ended (no ``endTime``) stays provisional, to be exported again until it has.
+line per user (statuses in time order) when it is committed. A status that has not ended (no
+``endTime``: the one an agent is in, a leaver's last OFFLINE) is still going on: the engine
+refreshes it in its window's file, by its user, until it ends.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import msgspec
 import orjson
 
-from exporter.datasets.base import Finished, JobsApi, Windowed
+from exporter.datasets.base import Fresh, JobsApi, Windowed
 from exporter.engine.records import (
     HeadDecoder,
     Records,
@@ -27,6 +28,7 @@ from exporter.engine.records import (
     canonical,
 )
 from exporter.engine.seen import SeenKeys
+from exporter.store.manifest import Opened
 from exporter.windows import Window, parse_api_instant
 
 PATH = "/api/v2/analytics/users/details"
@@ -90,7 +92,7 @@ class UserDetailsRouter:
         self, raws: list[msgspec.Raw], bounds: WindowBounds, seen: SeenKeys, *, single_line: bool
     ) -> Selection:
         fragments: list[dict[bytes, _Fragment]] = [{} for _ in range(len(bounds))]
-        repeats = 0
+        repeats, opened = 0, []
         for raw in raws:
             entry = _decode_entry(raw)
             user = entry.pop("userId")
@@ -113,8 +115,10 @@ class UserDetailsRouter:
                     if fragment is None:
                         fragment = fragments[i][user_id] = _Fragment(user, extras)
                     fragment.statuses[field].append(_compact(status, single_line))
+                    if _read_ended(status).endTime is None:
+                        opened.append((i, _opened(user, field, start)))
         windows: list[Records] = [[f.line() for f in by_user.values()] for by_user in fragments]
-        return Selection(windows, repeats)
+        return Selection(windows, repeats, opened)
 
     def keys(self, line: bytes) -> Iterable[tuple[bytes, bytes]]:
         entry = _decode_entry(line)
@@ -124,9 +128,17 @@ class UserDetailsRouter:
                 start = canonical(_read_start(status).startTime)
                 yield user_id + tag + start, start
 
-    def finish(self, lines: Iterator[bytes]) -> Finished:
-        """One line per user (by userId), statuses merged in time order; provisional when a
-        status has not ended yet."""
+    def opened(self, line: bytes) -> Iterable[Opened]:
+        entry = _decode_entry(line)
+        user = entry["userId"]
+        for field, _ in KINDS:
+            for status in _decode_statuses(entry[field]) if field in entry else []:
+                ended = _read_ended(status)
+                if ended.endTime is None:
+                    yield _opened(user, field, canonical(ended.startTime))
+
+    def finish(self, lines: Iterator[bytes]) -> Records:
+        """One line per user (by userId), statuses merged in time order."""
         users: dict[bytes, _Fragment] = {}
         for line in lines:
             entry = _decode_entry(line)
@@ -135,15 +147,41 @@ class UserDetailsRouter:
             merged = users.setdefault(bytes(user), _Fragment(user, extras))
             for field, _ in KINDS:
                 merged.statuses[field] += map(bytes, _decode_statuses(entry.get(field, b"[]")))
-        still_open = False
         for merged in users.values():
             for field, _ in KINDS:
-                ended = [(_read_ended(s), s) for s in merged.statuses[field]]
-                ended.sort(key=lambda pair: parse_api_instant(pair[0].startTime))
-                merged.statuses[field] = [s for _, s in ended]
-                still_open = still_open or any(e.endTime is None for e, _ in ended)
-        lines_out: Records = [users[user].line() for user in sorted(users)]
-        return Finished(lines_out, provisional=still_open)
+                merged.statuses[field].sort(
+                    key=lambda s: parse_api_instant(_read_start(s).startTime)
+                )
+        return [users[user].line() for user in sorted(users)]
+
+    def fresh(
+        self, raws: list[msgspec.Raw], wanted: Container[str], *, single_line: bool
+    ) -> dict[str, Fresh]:
+        found = {}
+        for raw in raws:
+            entry = _decode_entry(raw)
+            user = orjson.loads(bytes(entry["userId"]))
+            for field, _ in KINDS:
+                for status in _decode_statuses(entry[field]) if field in entry else []:
+                    ended = _read_ended(status)
+                    key = status_key(user, field, canonical(ended.startTime))
+                    if key in wanted:
+                        found[key] = Fresh(_compact(status, single_line), ended.endTime is None)
+        return found
+
+    def merge(self, line: bytes, fresh: Mapping[str, bytes]) -> bytes:
+        entry = _decode_entry(line)
+        user = entry.pop("userId")
+        user_id = orjson.loads(bytes(user))
+        merged = _Fragment(user, {k: v for k, v in entry.items() if k not in FIELDS})
+        changed = False
+        for field, _ in KINDS:
+            for status in _decode_statuses(entry[field]) if field in entry else []:
+                start = canonical(_read_start(status).startTime)
+                newer = fresh.get(status_key(user_id, field, start))
+                changed = changed or newer is not None
+                merged.statuses[field].append(bytes(status) if newer is None else newer)
+        return merged.line() if changed else line
 
     def time_ms(self, raw: msgspec.Raw) -> int:
         """The latest start among an entry's statuses (its first when it holds none)."""
@@ -154,6 +192,23 @@ class UserDetailsRouter:
             for status in (_decode_statuses(entry[field]) if field in entry else [])
         ]
         return max(starts, default=0)
+
+
+def status_key(user_id: str, field: str, start: bytes) -> str:
+    """A status's key among open records: its user, its kind and its start."""
+    return f"{user_id}|{field}|{start.decode()}"
+
+
+def _opened(user: msgspec.Raw, field: str, start: bytes) -> Opened:
+    user_id = orjson.loads(bytes(user))
+    return Opened(status_key(user_id, field, start), user_id, start.decode())
+
+
+def refresh_body(window: Window, user_ids: Sequence[str]) -> dict[str, Any]:
+    """A job for these users only: their statuses overlapping ``window``."""
+    predicates = [{"dimension": "userId", "value": u} for u in user_ids]
+    return {"interval": window.interval, "order": "asc",
+            "userFilters": [{"type": "or", "predicates": predicates}]}  # fmt: skip
 
 
 def _compact(raw: msgspec.Raw, single_line: bool) -> bytes:
@@ -170,6 +225,7 @@ USER_DETAILS = Windowed(
         records="userDetails",
         job_body=job_body,
         query_body=query_body,
+        refresh_body=refresh_body,
     ),
     router=UserDetailsRouter(),
 )

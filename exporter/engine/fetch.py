@@ -84,4 +84,5 @@ def _select(run: BatchRun, raws: list[msgspec.Raw], single_line: bool) -> Select
             "the window is reported failed and exported again by the next run."
         ) from exc
     run.repeats += selection.repeats
+    run.note_opened(selection.opened)
     return selection

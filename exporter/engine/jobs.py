@@ -7,6 +7,7 @@ user details, ...); windows, files and resume live in the scheduler.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,10 +18,12 @@ import orjson
 
 from exporter.client.http import ApiClient
 from exporter.datasets.base import JobsApi, QueryPage, ResultsPage
-from exporter.errors import ApiError
+from exporter.errors import ApiError, PermissionDenied
 from exporter.windows import Window
 
 POLL_GROWTH = 1.5
+DELETE_TIMEOUT_S = 10.0
+log = logging.getLogger("exporter")
 
 
 class JobFailed(ApiError):
@@ -54,7 +57,11 @@ async def data_availability(api: ApiClient, family: JobsApi) -> datetime:
 
 async def submit_job(api: ApiClient, family: JobsApi, window: Window) -> str:
     """Submit a details job over ``window``; returns its id."""
-    body = family.job_body(window)
+    return await submit_body(api, family, family.job_body(window))
+
+
+async def submit_body(api: ApiClient, family: JobsApi, body: dict[str, Any]) -> str:
+    """Submit a details job of the family with this body; returns its id."""
     data = await api.request("POST", family.jobs, json=body, expect=(202, 200), parse=_json)
     return str(data["jobId"])
 
@@ -153,6 +160,16 @@ async def delete_job(api: ApiClient, family: JobsApi, job_id: str) -> None:
     except ApiError as exc:
         if exc.status != 404:
             raise
+
+
+async def delete_quietly(api: ApiClient, family: JobsApi, job_id: str) -> None:
+    """Delete a job we are done with, within ``DELETE_TIMEOUT_S``; a failure is only logged:
+    an unread job expires on its own."""
+    try:
+        async with asyncio.timeout(DELETE_TIMEOUT_S):
+            await delete_job(api, family, job_id)
+    except (ApiError, PermissionDenied, TimeoutError) as exc:
+        log.info("could not delete job %s (%s); it expires on its own", job_id, exc)
 
 
 async def query_pages(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
@@ -18,6 +18,7 @@ import msgspec
 import orjson
 
 from exporter.engine.seen import SeenKeys
+from exporter.store.manifest import Opened
 from exporter.windows import EPOCH, Window, format_instant, parse_api_instant
 
 _T = TypeVar("_T", bound=msgspec.Struct)
@@ -102,14 +103,20 @@ class RecordHead:
     ``HeadDecoder``, so the answer is always the full decode's.
     """
 
-    __slots__ = ("_decode", "_key", "_time", "key_field", "time_field")
+    __slots__ = ("_decode", "_end", "_ended", "_key", "_time", "end_field", "key_field",
+                 "time_field")  # fmt: skip
 
-    def __init__(self, key_field: str, time_field: str) -> None:
-        self.key_field, self.time_field = key_field, time_field
+    def __init__(self, key_field: str, time_field: str, end_field: str = "") -> None:
+        """``end_field``: the field a record gains when it closes (empty: records never stay
+        open)."""
+        self.key_field, self.time_field, self.end_field = key_field, time_field, end_field
         self._key = f'"{key_field}":"'.encode()
         self._time = f'"{time_field}":"'.encode()
+        self._end = f'"{end_field}":"'.encode()
         fields = msgspec.defstruct("Head", [(key_field, str), (time_field, str)])
         self._decode: Any = HeadDecoder(fields).decode
+        ended = msgspec.defstruct("Ended", [(end_field or "end", str | None, None)])
+        self._ended: Any = msgspec.json.Decoder(ended).decode
 
     def read(self, raw: msgspec.Raw | bytes) -> tuple[bytes, bytes]:
         """(key, time as canonical instant bytes, in which byte order is time order)."""
@@ -122,6 +129,17 @@ class RecordHead:
         return getattr(decoded, self.key_field).encode(), canonical(
             getattr(decoded, self.time_field)
         )
+
+    def still_open(self, raw: msgspec.Raw | bytes) -> bool:
+        """Whether the record has no ``end_field`` yet. The API sends it among the first
+        top-level fields, so the head almost always answers; else the whole record does
+        (an open record, rare, or an unusual shape)."""
+        if not self.end_field:
+            return False
+        head = memoryview(raw)[: HeadDecoder.HEAD_BYTES].tobytes()
+        if _plain_value(head, self._end) is not None:
+            return False
+        return getattr(self._ended(raw), self.end_field) is None
 
     def plain_time(self, raw: msgspec.Raw | bytes) -> bytes | None:
         """The time as its own bytes when the head shows it plainly in canonical form."""
@@ -193,10 +211,12 @@ Records = list[bytes | msgspec.Raw]
 
 @dataclass(frozen=True, slots=True)
 class Selection:
-    """A page sorted into windows: each window's new records, and how many were repeats."""
+    """A page sorted into windows: each window's new records, how many were repeats, and the
+    new records still going on, by window index."""
 
     windows: list[Records]
     repeats: int
+    opened: list[tuple[int, Opened]] = field(default_factory=list)
 
 
 def select_for_windows(
@@ -225,16 +245,26 @@ def select_for_windows(
     common = bounds.common_index(starts)
     if common >= 0 and all(fresh):  # the whole page belongs to one window: no routing
         selections[common] = list(raws) if single_line else [_compact(r) for r in raws]
-        return Selection(selections, 0)
-    repeats = 0
-    for raw, start, new in zip(raws, starts, fresh, strict=True):
+        opened = [(common, _opened(f)) for raw, f in zip(raws, fields, strict=True)
+                  if head.still_open(raw)]  # fmt: skip
+        return Selection(selections, 0, opened)
+    repeats, opened = 0, []
+    for raw, (key, start), new in zip(raws, fields, fresh, strict=True):
         if not new:
             repeats += 1
             continue
         i = bounds.index_canonical(start)
         if i >= 0:
             selections[i].append(raw if single_line else _compact(raw))
-    return Selection(selections, repeats)
+            if head.still_open(raw):
+                opened.append((i, _opened((key, start))))
+    return Selection(selections, repeats, opened)
+
+
+def _opened(key_and_time: tuple[bytes, bytes]) -> Opened:
+    """A record keyed by its own id (a conversation): that id is also what a refresh asks for."""
+    key = key_and_time[0].decode()
+    return Opened(key, key, key_and_time[1].decode())
 
 
 def _compact(raw: msgspec.Raw) -> bytes:

@@ -216,10 +216,14 @@ class ExportRun:
             await done
 
     def _open(self, run: BatchRun) -> None:
-        """Open the files; a resumed batch also learns the keys its files already hold."""
+        """Open the files; a resumed batch also learns the keys its files already hold, and
+        which of their records are still going on."""
         run.files.open()
-        keys = run.dataset.router.keys
-        run.seen.update(pair for line in run.files.written() for pair in keys(line))
+        router = run.dataset.router
+        for window, file in enumerate(run.files.files):
+            for line in file.written() if file.records else ():
+                run.seen.update(router.keys(line))
+                run.note_opened((window, record) for record in router.opened(line))
 
     async def _read_jobs(self, run: BatchRun) -> None:
         """Read the batch's interval by job, continuing a checkpointed job first, and splitting

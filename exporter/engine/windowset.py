@@ -13,7 +13,6 @@ import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from exporter.engine.records import Records
 from exporter.errors import OutputError
@@ -22,11 +21,8 @@ from exporter.store.manifest import WindowRecord
 from exporter.store.sink import Sink, SinkFactory
 from exporter.windows import Window
 
-if TYPE_CHECKING:
-    from exporter.datasets.base import Finished
-
 Offsets = tuple[tuple[int, int], ...]  # per file: (bytes, records)
-Finish = Callable[[Iterator[bytes]], "Finished | None"]
+Finish = Callable[[Iterator[bytes]], Records | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,17 +95,14 @@ class WindowSet:
             file.sync()
         return self.point
 
-    def commit(self, finish: Finish) -> list[tuple[FileDigest, bool]]:
+    def commit(self, finish: Finish) -> list[FileDigest]:
         """Make every file durable and rename it into place; ``finish`` may first turn the
         lines written into the window's final lines (user details merge a user's pages).
-        Returns each file's digest and whether its window must stay provisional."""
+        Returns each file's digest."""
         committed = []
         for file in self.files:
             final = finish(_lines(file))
-            if final is None:
-                committed.append((file.commit(), False))
-            else:
-                committed.append((file.commit_instead(final.records), final.provisional))
+            committed.append(file.commit() if final is None else file.commit_instead([final]))
         return committed
 
     def keep(self) -> ResumePoint:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
@@ -23,6 +23,7 @@ from exporter.engine.windowset import WindowSet
 from exporter.plan import Batch
 from exporter.progress import Progress
 from exporter.store.ledger import Ledger
+from exporter.store.manifest import Opened
 from exporter.windows import Window
 
 if TYPE_CHECKING:
@@ -61,6 +62,15 @@ class BatchRun:
     checkpointed_at: float = 0.0
     abandoned: bool = False  # its queued messages are dropped
     repeats: int = 0  # records dropped because they were already written
+    # Per window: the records written that are still going on, by key.
+    opened: list[dict[str, Opened]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.opened = [{} for _ in self.batch.items]
+
+    def note_opened(self, found: Iterable[tuple[int, Opened]]) -> None:
+        for window, record in found:
+            self.opened[window][record.key] = record
 
     @property
     def dataset(self) -> Windowed:
@@ -162,14 +172,12 @@ class Writer:
 
     def _commit(self, run: BatchRun) -> None:
         batch = run.batch
-        committed = run.files.commit(run.dataset.router.finish)
+        digests = run.files.commit(run.dataset.router.finish)
         run.ledger.commit(
             batch.items,
-            [digest for digest, _ in committed],
-            provisional=[
-                batch.source == "query" or not item.slot.full or still_open
-                for item, (_, still_open) in zip(batch.items, committed, strict=True)
-            ],
+            digests,
+            provisional=[batch.source == "query" or not item.slot.full for item in batch.items],
+            opened=run.opened,
             source=batch.source,
             job_id=run.job_id,
             availability=run.availability,

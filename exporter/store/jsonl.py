@@ -23,7 +23,7 @@ import errno
 import hashlib
 import os
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol
@@ -211,9 +211,10 @@ class JsonlFile:
             raise output_error(exc, self.final_path.parent, "sync the folder") from exc
         return FileDigest(self.final_path, self._records, self._bytes, self._sha.hexdigest())
 
-    def commit_instead(self, records: Sequence[Buffer]) -> FileDigest:
-        """Commit ``records`` in place of what was appended (a window whose lines are merged
-        at the end), then delete the part file.
+    def commit_instead(self, pages: Iterable[Sequence[Buffer]]) -> FileDigest:
+        """Commit the records of ``pages`` in place of what was appended (a window whose lines
+        are merged at the end, or rewritten with refreshed records), then delete the part
+        file; ``pages`` may be a generator, so a whole day never needs to be in memory.
 
         They go through a part file of their own: the appended part stays exactly as its
         checkpoint describes until the final file is in place, so a kill at any moment leaves
@@ -221,7 +222,8 @@ class JsonlFile:
         merged = JsonlFile(self.final_path, self.compression, part=MERGE_PART)
         merged.create()
         try:
-            merged.append(records)
+            for records in pages:
+                merged.append(records)
             digest = merged.commit()
         except BaseException:
             merged.discard()

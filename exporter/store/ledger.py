@@ -9,8 +9,9 @@ the same window in another compression are removed once the new file is in place
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from exporter.engine.windowset import ResumePoint
 from exporter.plan import WorkItem
 from exporter.store.jsonl import SUFFIXES, Compression, FileDigest, JsonlFile
-from exporter.store.manifest import Manifest, Source, Status, WindowRecord
+from exporter.store.manifest import Manifest, Opened, Source, Status, WindowRecord
 from exporter.store.sink import Sink
 from exporter.windows import format_instant
 
@@ -74,13 +75,17 @@ class Ledger:
         digests: Sequence[FileDigest],
         *,
         provisional: Sequence[bool],
+        opened: Sequence[Mapping[str, Opened]],
         source: Source,
         job_id: str | None,
         availability: str | None,
     ) -> list[WindowRecord]:
-        """Record the batch's windows as written, and remove what they replace."""
+        """Record the batch's windows as written with the records in them still going on, and
+        remove what they replace."""
         committed = []
-        for item, digest, temporary in zip(items, digests, provisional, strict=True):
+        for item, digest, temporary, still_open in zip(
+            items, digests, provisional, opened, strict=True
+        ):
             status: Status = "provisional" if temporary else "complete"
             record = self._record(
                 item,
@@ -95,6 +100,7 @@ class Ledger:
             )
             self._replace(record, digest.path)
             self.manifest.put(self.entity, record)
+            self.manifest.set_opened(self.entity, record.name, still_open)
             committed.append(record)
         self.manifest.save()
         return committed
@@ -109,6 +115,26 @@ class Ledger:
         self.manifest.put(self.entity, record)
         self.manifest.save()
         return record
+
+    def refreshed(
+        self, record: WindowRecord, digest: FileDigest, still_open: Mapping[str, Opened]
+    ) -> None:
+        """Record a window's file written again with refreshed records (its name and
+        compression unchanged, its run_id still the run that fetched it), and the records in
+        it still going on."""
+        self.manifest.put(
+            self.entity,
+            dataclasses.replace(
+                record, records=digest.records, bytes=digest.bytes, sha256=digest.sha256,
+                updated=datetime.now(UTC).isoformat(timespec="seconds"),
+            ),
+        )  # fmt: skip
+        self.track(record.name, still_open)
+        self.manifest.save()
+
+    def track(self, window: str, still_open: Mapping[str, Opened]) -> None:
+        """Set the records of ``window`` still going on (saved with the next save)."""
+        self.manifest.set_opened(self.entity, window, still_open)
 
     def fail(self, items: Sequence[WorkItem], reason: str) -> None:
         """Record windows that failed, unless an earlier run left their file whole."""

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import os
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
@@ -65,6 +66,31 @@ class OrgIdentity:
         if not all(isinstance(value, str) and value for value in data.values()):
             raise ValueError("its fields are not all non-empty strings")
         return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """A record still going on when its window was written (a conversation with no
+    ``conversationEnd``, a status with no ``endTime``): tracked until it closes.
+
+    ``key`` names it within its dataset, ``subject`` is the id a refresh filters by (the
+    conversation's, the user's) and ``time`` its start, as an API instant."""
+
+    key: str
+    subject: str
+    time: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"subject": self.subject, "time": self.time}
+
+    @classmethod
+    def from_dict(cls, key: str, data: Any) -> Opened:
+        if not isinstance(data, dict) or set(data) != {"subject", "time"}:
+            raise ValueError("it is not an object of subject and time")
+        if not all(isinstance(v, str) and v for v in data.values()):
+            raise ValueError("its subject and time are not non-empty strings")
+        instant_ms(data["time"])  # an instant, or ValueError
+        return cls(key, data["subject"], data["time"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,10 +199,13 @@ class Manifest:
         out_dir: Path,
         entities: dict[str, dict[str, WindowRecord]] | None = None,
         org: OrgIdentity | None = None,
+        opened: dict[str, dict[str, dict[str, Opened]]] | None = None,
     ):
         self.out_dir = out_dir
         self._entities: dict[str, dict[str, WindowRecord]] = entities or {}
         self.org = org  # None until a run that reached the API records it
+        # entity -> window -> key -> a record of that window's file still going on
+        self._opened: dict[str, dict[str, dict[str, Opened]]] = opened or {}
 
     @property
     def path(self) -> Path:
@@ -225,7 +254,7 @@ class Manifest:
             org = None if data.get("org") is None else OrgIdentity.from_dict(data["org"])
         except ValueError as exc:
             raise _corrupt(path, f"its org is invalid: {exc}") from exc
-        return cls(out_dir, entities, org)
+        return cls(out_dir, entities, org, _opened_from(path, data.get("open"), entities))
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape: windows in time order, each keyed by name (not repeated inside)."""
@@ -242,6 +271,15 @@ class Manifest:
             "updated": datetime.now(UTC).isoformat(timespec="seconds"),
             "org": None if self.org is None else dataclasses.asdict(self.org),
             "entities": entities,
+            "open": {
+                entity: {
+                    window: {key: o.to_dict() for key, o in sorted(records.items())}
+                    for window, records in sorted(windows.items())
+                    if records
+                }
+                for entity, windows in sorted(self._opened.items())
+                if any(windows.values())
+            },
         }
 
     def entities(self) -> list[str]:
@@ -255,6 +293,19 @@ class Manifest:
 
     def remove(self, entity: str, name: str) -> None:
         self._entities.get(entity, {}).pop(name, None)
+        self._opened.get(entity, {}).pop(name, None)
+
+    def opened(self, entity: str) -> dict[str, dict[str, Opened]]:
+        """Window name -> key -> the entity's records still going on, by window."""
+        return {w: dict(records) for w, records in self._opened.get(entity, {}).items() if records}
+
+    def set_opened(self, entity: str, window: str, records: Mapping[str, Opened]) -> None:
+        """The records still going on in ``window``'s file, replacing what it held before."""
+        windows = self._opened.setdefault(entity, {})
+        if records:
+            windows[window] = dict(records)
+        else:
+            windows.pop(window, None)
 
     def records(self, entity: str) -> list[WindowRecord]:
         """The entity's windows sorted by start (then end)."""
@@ -281,6 +332,30 @@ class Manifest:
             with contextlib.suppress(OSError):
                 temp.unlink(missing_ok=True)
             raise output_error(exc, self.path, "write the manifest") from exc
+
+
+def _opened_from(
+    path: Path, data: Any, entities: Mapping[str, Mapping[str, WindowRecord]]
+) -> dict[str, dict[str, dict[str, Opened]]]:
+    """The ``open`` section: entity -> window -> key -> Opened, each window a recorded one."""
+    if data is None:
+        return {}
+    found: dict[str, dict[str, dict[str, Opened]]] = {}
+    where = ""
+    try:
+        if not isinstance(data, dict):
+            raise TypeError("it is not an object")
+        for entity, windows in data.items():
+            for window, records in windows.items():
+                where = f" {entity}/{window}"
+                if window not in entities.get(entity, {}):
+                    raise ValueError("it names a window the manifest does not hold")
+                found.setdefault(entity, {})[window] = {
+                    key: Opened.from_dict(key, value) for key, value in records.items()
+                }
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise _corrupt(path, f"its open records{where} are invalid: {exc}") from exc
+    return found
 
 
 def _corrupt(path: Path, why: str) -> OutputError:

@@ -7,7 +7,7 @@ one files thread.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -45,9 +45,10 @@ class Sink(Protocol):
     def commit(self) -> FileDigest:
         """Make the file durable and visible under its final name."""
 
-    def commit_instead(self, records: Sequence[Buffer]) -> FileDigest:
-        """Commit ``records`` in place of what was appended, never touching the part file
-        before the final file is in place (a kill meanwhile leaves the checkpoint valid)."""
+    def commit_instead(self, pages: Iterable[Sequence[Buffer]]) -> FileDigest:
+        """Commit the records of ``pages`` in place of what was appended, never touching the
+        part file before the final file is in place (a kill meanwhile leaves the checkpoint
+        valid)."""
 
     def close(self) -> None:
         """Close, keeping the part file for a later resume."""

@@ -29,13 +29,26 @@ log = logging.getLogger("exporter")
 
 async def current_org(api: ApiClient, connection: Connection) -> OrgIdentity:
     """The org the credentials reach, and the login host they reached it through."""
-    data = await api.request("GET", ORG_PATH, parse=orjson.loads)
+    try:
+        data = await api.request("GET", ORG_PATH, parse=orjson.loads)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        raise not_an_api(exc.url) from exc
     org_id = data.get("id") if isinstance(data, dict) else None
     if not isinstance(org_id, str) or not org_id:
         raise ApiError(f"The API answered {ORG_PATH} without an org id; it is not Genesys Cloud.")
     name = data.get("name")
     host = "sandbox" if connection.sandbox else urlsplit(connection.login_url).hostname
     return OrgIdentity(org_id, name if isinstance(name, str) and name else org_id, host or "?")
+
+
+def not_an_api(url: str) -> ConfigError:
+    """A route every org has answered 404: the API URL is not Genesys Cloud's."""
+    return ConfigError(
+        f"The API at {url} answered HTTP 404: it is not a Genesys Cloud API. Check the region "
+        "(--region or GENESYSCLOUD_REGION) or --api-url."
+    )
 
 
 async def claim_folder(

@@ -37,7 +37,7 @@ from exporter.errors import (
     OutputError,
     PermissionDenied,
 )
-from exporter.org import claim_folder, retention_days
+from exporter.org import claim_folder, not_an_api, retention_days
 from exporter.plan import Batch, WorkItem, batch_work, jobs_for_budget, plan_work
 from exporter.progress import Progress
 from exporter.store.ledger import Ledger
@@ -202,8 +202,10 @@ async def _export(
     estimate: bool,
 ) -> None:
     manifest = outcome.manifest = await asyncio.to_thread(Manifest.load, settings.output.out_dir)
-    await claim_folder(api, settings.connection, manifest)
     outcome.windowed = [d for d in request.datasets if isinstance(d, Windowed)]
+    for dataset in outcome.windowed:  # a range that cannot be planned fails before any request
+        _range_start(request, manifest.records(dataset.name), dataset)
+    await claim_folder(api, settings.connection, manifest)
     listings = [d for d in request.datasets if isinstance(d, Listing)]
     plans = []
     retention = await retention_days(api) if outcome.windowed else None
@@ -361,10 +363,7 @@ async def _watermark(api: ApiClient, dataset: Windowed) -> datetime:
     except ApiError as exc:
         if exc.status != 404:
             raise
-        raise ConfigError(
-            f"The API at {exc.url} answered HTTP 404: it is not a Genesys Cloud API. Check the "
-            "region (--region or GENESYSCLOUD_REGION) or --api-url."
-        ) from exc
+        raise not_an_api(exc.url) from exc
 
 
 def _file_sizes(out: Path, records: list[WindowRecord]) -> dict[str, int]:

@@ -144,14 +144,14 @@ def test_a_commit_of_merged_lines_that_dies_leaves_the_checkpoint_resumable(
     offset, records = first.sync()
     before = first.part_path.read_bytes()
     with pytest.raises(TypeError):
-        first.commit_instead([*page(0, 100), None])  # type: ignore[list-item]  # dies mid-write
+        first.commit_instead([page(0, 100), [b"{}", None]])  # type: ignore[list-item]  # dies mid-write
     first.close()
     assert first.part_path.read_bytes() == before and not first.final_path.exists()
 
     second = window(tmp_path, compression)
     second.resume(offset, records)
     assert list(second.written()) == page(0, 300)
-    digest = second.commit_instead(page(0, 300)[::-1])
+    digest = second.commit_instead([page(0, 300)[::-1]])
     assert list(read_records(digest.path)) == page(0, 300)[::-1]
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == [digest.path.name]
 

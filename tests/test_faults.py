@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from exporter.config import JobSettings
 from exporter.datasets import select
 from exporter.progress import NoProgress
-from exporter.runner import ExportRequest, export
+from exporter.runner import ExportRequest, Summary, export
 from exporter.store.jsonl import JsonlFile
 from exporter.store.manifest import Manifest
 from genesys_sandbox import FaultRule, Sandbox
@@ -114,28 +116,49 @@ async def test_recoverable_fault_keeps_every_status_once(sandbox, tmp_path, faul
     assert sum(sandbox.stats().faults_injected.values()) > 0
 
 
-async def test_a_failed_job_is_split_in_half_into_the_same_day_file(sandbox, tmp_path) -> None:
-    """A FAILED one-window job is fetched again as two half-day jobs that fill that day's one
-    file: no file or manifest entry has a sub-day name, and every id is there once."""
+ONE_JOB_A_DAY = {"max_concurrent_jobs": 1, "max_job_span": days(1)}  # in turn: one order
+
+
+async def test_a_failed_job_is_submitted_again_as_it_was(sandbox, tmp_path) -> None:
+    """A three-day job that fails once is submitted again over the same three days: one more
+    job, no split (a transient failure does not multiply the jobs)."""
     sandbox.add_fault(FaultRule(kind="job-failed", count=1))
-    summary = await export_with(sandbox, tmp_path, jobs={**SMALL_PAGES, "max_concurrent_jobs": 8})
+    summary = await export_with(sandbox, tmp_path, jobs={**SMALL_PAGES, "max_concurrent_jobs": 1})
+    assert summary.status == "ok", summary.error
+    assert sandbox.stats().jobs_created == 2
+    records = Manifest.load(tmp_path).records("conversations")
+    assert len(records) == 3 and len({r.job_id for r in records}) == 1
+    assert_exact(sandbox, tmp_path)
+
+
+async def test_a_job_failing_twice_is_split_in_half_into_the_same_day_file(
+    sandbox, tmp_path
+) -> None:
+    """A one-day job that fails, and fails again when submitted again, is fetched as two
+    half-day jobs that fill that day's one file: no file or manifest entry has a sub-day
+    name, and every id is there once."""
+    sandbox.add_fault(FaultRule(kind="job-failed", count=2))
+    summary = await export_with(sandbox, tmp_path, jobs={**SMALL_PAGES, **ONE_JOB_A_DAY})
     assert summary.status == "ok", summary.error
     names = [r.name for r in Manifest.load(tmp_path).records("conversations")]
     assert names == ["2026-11-01", "2026-11-02", "2026-11-03"]
     assert [p.name for p in data_files(tmp_path)] == [f"{n}.jsonl" for n in names]
-    assert sandbox.stats().jobs_created == 3 + 2
+    assert sandbox.stats().jobs_created == 2 + 2 + 1 + 1
     assert_exact(sandbox, tmp_path)
 
 
-async def test_a_failed_job_over_several_windows_retries_one_job_each(sandbox, tmp_path) -> None:
-    """A FAILED three-day job is retried as three one-day jobs, before any window is halved."""
-    sandbox.add_fault(FaultRule(kind="job-failed", count=1))
+async def test_a_job_over_several_windows_failing_twice_goes_on_one_job_each(
+    sandbox, tmp_path
+) -> None:
+    """A three-day job that fails twice is retried as three one-day jobs, before any window
+    is halved."""
+    sandbox.add_fault(FaultRule(kind="job-failed", count=2))
     summary = await export_with(sandbox, tmp_path, jobs={**SMALL_PAGES, "max_concurrent_jobs": 1})
     assert summary.status == "ok", summary.error
     assert_exact(sandbox, tmp_path)
     names = [r.name for r in Manifest.load(tmp_path).records("conversations")]
     assert names == ["2026-11-01", "2026-11-02", "2026-11-03"]
-    assert sandbox.stats().jobs_created == 4
+    assert sandbox.stats().jobs_created == 2 + 3
 
 
 async def test_a_window_that_keeps_failing_is_reported_at_bounded_cost(sandbox, tmp_path) -> None:
@@ -155,15 +178,58 @@ async def test_a_window_that_keeps_failing_is_reported_at_bounded_cost(sandbox, 
 
 
 async def test_a_failing_job_is_never_split_below_split_min(sandbox, tmp_path) -> None:
-    """With split_min 12h a failing day costs its own job and its first half's: halves of
-    that half would be 6 h long, so the window fails there."""
+    """With split_min 12h a failing day costs its own job twice and its first half's twice:
+    halves of that half would be 6 h long, so the window fails there."""
     sandbox.add_fault(FaultRule(kind="job-failed"))
     jobs = {**SMALL_PAGES, "split_min": timedelta(hours=12), "max_concurrent_jobs": 8}
     request = ExportRequest(start=START, end=START + days(1))
     settings = exporter_settings(sandbox, tmp_path, jobs=jobs)
     summary = await export(settings, request, progress=NoProgress())
     assert summary.exit_code == 1 and "split_min" in summary.failed_windows[0]
-    assert sandbox.stats().jobs_created == 2
+    assert sandbox.stats().jobs_created == 4
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """A windowed dataset as the job tests drive it: its sandbox route names, a results page
+    size giving each day about ten pages, and the check that it was exported exactly."""
+
+    dataset: str
+    prefix: str
+    page_size: int
+    assert_exact: Callable[[Any, Path], None]
+
+    def route(self, name: str) -> str:
+        return self.prefix + name
+
+    async def export(self, sb: Any, out: Path, **jobs: Any) -> Summary:
+        settings = exporter_settings(sb, out, jobs={"page_size": self.page_size, **jobs})
+        request = ExportRequest(START, START + days(3), datasets=select(self.dataset))
+        return await export(settings, request, progress=NoProgress())
+
+
+CONVERSATIONS = Family("conversations", "", 100, assert_exact)
+USER_DETAILS = Family("user-details", "user-details.", 25, assert_statuses_exact)
+FAMILIES = [
+    pytest.param(CONVERSATIONS, id="conversations"),
+    pytest.param(USER_DETAILS, id="user-details"),
+]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+async def test_jobs_failing_half_the_time_still_fetch_every_window_once(
+    tmp_path, family: Family
+) -> None:
+    """Half the jobs FAILED (seeded; one job a day, in turn, so the draws fall the same way
+    each time): submitting a failed job again before splitting it fetches every window within
+    max_jobs_per_window, each record once. (Splitting at the first failure failed all three
+    days with this seed.)"""
+    rule = FaultRule("job-failed", routes=(family.route("jobs.submit"),), probability=0.5)
+    async with Sandbox(sandbox_settings(faults=(rule,), fault_seed=8)) as sb:
+        summary = await family.export(sb, tmp_path, **ONE_JOB_A_DAY)
+        assert summary.status == "ok", summary.failed_windows
+        family.assert_exact(sb, tmp_path)
+        assert sb.stats().faults_injected["job-failed"] >= 5
 
 
 async def test_token_expiring_mid_run_is_refreshed(tmp_path) -> None:

@@ -24,7 +24,8 @@ POLL_GROWTH = 1.5
 
 
 class JobFailed(ApiError):
-    """The job ended FAILED or CANCELLED, or did not finish in time: split the window and retry."""
+    """The job ended FAILED or CANCELLED, or did not finish in time: submit it again; split it
+    if it fails again."""
 
 
 class JobExpired(ApiError):

@@ -13,10 +13,11 @@ made durable and closed, its job left running, exactly as a SIGKILL would leave 
 fresher; the next run continues every job from its cursor. Only an API error that no retry
 fixes (the batch fails, or is fetched again afresh) discards a batch's files and job.
 
-A job that fails before sending results is split: a job over several windows becomes one job
-per window; a one-window job is split in half in place (its halves fill the same day file),
-down to ``split_min``. Every job a window costs this run counts against
-``max_jobs_per_window``; past it the window fails, in one line.
+A job that fails (FAILED) is submitted again as it was; when the same span fails again, its
+size is the plausible cause and it is split: a job over several windows becomes one job per
+window; a one-window job is split in half in place (its halves fill the same day file), down
+to ``split_min``. Every job a window costs this run counts against ``max_jobs_per_window``;
+past it the window fails, in one line.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("exporter")
 DELETE_TIMEOUT_S = 10.0
+Span = tuple[Window, str | None, str | None]  # an interval to read, its job and cursor if any
 # Pages waiting for the writer. Each holds a whole body (~5 MB at 1,000 records); two keep the
 # writer busy while the next arrives, and more only add memory (measured in benchmarks/).
 QUEUED_PAGES = 2
@@ -150,10 +152,10 @@ class ExportRun:
                 await self._export_once(batch)
                 return
             except (JobExpired, CursorRejected, PartFileLost) as exc:
-                log.warning("%s: %s; exporting it again from the start", batch.name, exc)
+                log.warning("%s: %s Exporting it again from the start.", batch.name, exc)
                 batch = batch.afresh()
-            except JobFailed as exc:  # a job over several windows: one job per window now
-                log.warning("job for %s failed (%s); one job per window now", batch.name, exc)
+            except JobFailed as exc:  # failed twice over several windows: one job each now
+                log.warning("job for %s: %s One job per window now.", batch.name, exc)
                 for alone in batch.alone():
                     self._enqueue(alone)
                 return
@@ -222,28 +224,46 @@ class ExportRun:
         run.seen.update(pair for line in run.files.written() for pair in keys(line))
 
     async def _read_jobs(self, run: BatchRun) -> None:
-        """Read the batch's interval by job, continuing a checkpointed job first, and splitting
-        a one-window job in place when it fails."""
-        batch, point = run.batch, run.files.point
-        spans: list[tuple[Window, str | None, str | None]] = [(batch.span, None, None)]
-        if point.job_id is not None:
-            first = point.job_interval or batch.span
-            spans = [(first, point.job_id, point.cursor)]
-            if first.end < batch.span.end:
-                spans.append((Window(first.end, batch.span.end), None, None))
+        """Read the batch's interval by job, continuing a checkpointed job first. A failed job
+        is submitted again, and split when its span fails again: a one-window batch in place
+        (the halves fill the same files); a larger one raises, to go on as one batch per
+        window."""
+        spans = self._spans(run)
+        failed: set[Window] = set()
         while spans:
             span, job_id, cursor = spans.pop(0)
             try:
-                if job_id is None:
-                    self._spend_job(batch)
-                    await self._fetcher.submit(run, span)
-                else:
-                    await self._fetcher.resume(run, job_id)
-                await self._fetcher.read_job(run, span, cursor)
+                await self._read_span(run, span, job_id, cursor)
             except JobFailed as exc:
-                if len(batch.items) > 1:
+                if span not in failed:
+                    log.warning("job over %s: %s Submitting it again.", span.interval, exc)
+                    failed.add(span)
+                    spans.insert(0, (span, None, None))
+                elif len(run.batch.items) > 1:
                     raise
-                spans[:0] = [(half, None, None) for half in self._halves(span, exc)]
+                else:
+                    spans[:0] = [(half, None, None) for half in self._halves(span, exc)]
+
+    def _spans(self, run: BatchRun) -> list[Span]:
+        """The spans to read in turn: the checkpointed job first, if any."""
+        batch, point = run.batch, run.files.point
+        if point.job_id is None:
+            return [(batch.span, None, None)]
+        first = point.job_interval or batch.span
+        spans: list[Span] = [(first, point.job_id, point.cursor)]
+        if first.end < batch.span.end:
+            spans.append((Window(first.end, batch.span.end), None, None))
+        return spans
+
+    async def _read_span(
+        self, run: BatchRun, span: Window, job_id: str | None, cursor: str | None
+    ) -> None:
+        if job_id is None:
+            self._spend_job(run.batch)
+            await self._fetcher.submit(run, span)
+        else:
+            await self._fetcher.resume(run, job_id)
+        await self._fetcher.read_job(run, span, cursor)
 
     def _spend_job(self, batch: Batch) -> None:
         most = self._jobs.max_jobs_per_window
@@ -258,11 +278,11 @@ class ExportRun:
     def _halves(self, span: Window, failure: JobFailed) -> tuple[Window, Window]:
         if (span.end - span.start) / 2 < self._jobs.split_min:
             raise WindowFailed(
-                f"{failure} Its job over {span.interval} failed and halves would be shorter "
-                "than jobs.split_min."
+                f"{failure} Halves of its job over {span.interval} would be shorter than "
+                "jobs.split_min."
             )
         first, second = span.halves()
-        log.warning("job over %s failed (%s); splitting it in half", span.interval, failure)
+        log.warning("job over %s: %s Splitting it in half.", span.interval, failure)
         return first, second
 
     async def _abandon(self, run: BatchRun, exc: BaseException) -> None:

@@ -17,7 +17,7 @@ from exporter.progress import NoProgress
 from exporter.runner import ExportRequest, Summary, export
 from exporter.store.jsonl import JsonlFile
 from exporter.store.manifest import Manifest
-from genesys_sandbox import FaultRule, Sandbox
+from genesys_sandbox import FaultRule, ManualClock, Sandbox
 from tests.support import (
     START,
     assert_exact,
@@ -230,6 +230,55 @@ async def test_jobs_failing_half_the_time_still_fetch_every_window_once(
         assert summary.status == "ok", summary.failed_windows
         family.assert_exact(sb, tmp_path)
         assert sb.stats().faults_injected["job-failed"] >= 5
+
+
+EXPIRING = [
+    # A conversation day's job holds 13 pages at most, its halves 11: the two-day job goes on
+    # as one job a day, and the full days' as halves (day 1 holds 6 pages).
+    pytest.param(CONVERSATIONS, 12, 1 + 1 + 2 * (1 + 2), True, id="conversations"),
+    # A user-details job holds 10 pages a day whatever its length (a row is a user's day):
+    # the two-day job goes on as one job a day.
+    pytest.param(USER_DETAILS, 15, 1 + 1 + 2, False, id="user-details"),
+]
+
+
+@pytest.mark.parametrize(("family", "pages", "jobs", "halved"), EXPIRING)
+async def test_results_expiring_mid_read_split_the_job_and_a_rerun_redoes_nothing(
+    tmp_path, family: Family, pages: int, jobs: int, halved: bool
+) -> None:
+    """Results that expire after more pages than a smaller job holds: each job they expire
+    under is split, never submitted again as it was; a one-day job's halves go on into the
+    day's file, keeping what it holds (the halves' repeats of it are dropped). Exact, every
+    day committed: the next run skips each complete one (a provisional one is refreshed as
+    always)."""
+    async with Sandbox(sandbox_settings(job_expiry_pages=pages)) as sb:
+        summary = await family.export(sb, tmp_path)
+        assert summary.status == "ok", summary.failed_windows
+        assert sb.stats().jobs_created == jobs
+        assert (summary.repeats_dropped > 0) == halved
+        family.assert_exact(sb, tmp_path)
+        statuses = [r.status for r in Manifest.load(tmp_path).records(family.dataset)]
+        assert len(statuses) == 3 and set(statuses) <= {"complete", "provisional"}
+        again = await family.export(sb, tmp_path)
+        assert (again.status, again.skipped) == ("ok", statuses.count("complete"))
+
+
+async def test_a_kept_job_found_expired_is_submitted_again_not_split(tmp_path) -> None:
+    """Jobs kept by a run that stopped (a long Retry-After), expired before the next run: each
+    is submitted again over its whole span, one job each, and the export ends exact."""
+    clock = ManualClock()
+    pause = FaultRule("status", status=503, retry_after="7200", routes=("jobs.results",),
+                      skip=4, count=1)  # fmt: skip
+    async with Sandbox(sandbox_settings(faults=(pause,)), clock=clock) as sb:
+        settings = exporter_settings(sb, tmp_path, jobs={"page_size": 100})
+        first = await export(settings, RANGE, progress=NoProgress())
+        assert first.exit_code == 4 and first.kept_jobs == 2
+        created = sb.stats().jobs_created
+        clock.advance(sb.settings.job_expiry_s)  # the kept jobs read EXPIRED
+        again = await export(settings, RANGE, progress=NoProgress())
+        assert again.status == "ok", again.error
+        assert sb.stats().jobs_created == created + first.kept_jobs
+        assert_exact(sb, tmp_path)
 
 
 async def test_token_expiring_mid_run_is_refreshed(tmp_path) -> None:

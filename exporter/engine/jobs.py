@@ -29,7 +29,13 @@ class JobFailed(ApiError):
 
 
 class JobExpired(ApiError):
-    """The job's results are gone (EXPIRED or 404): submit the window again."""
+    """The job was found expired (EXPIRED or 404) before its results were read: submit the
+    window again."""
+
+
+class ResultsExpired(ApiError):
+    """The job's results expired while they were being read: reading them takes longer than
+    they live, so split the job."""
 
 
 class CursorRejected(ApiError):
@@ -64,7 +70,7 @@ async def job_status(api: ApiClient, family: JobsApi, job_id: str) -> JobStatus:
     try:
         data = await api.request("GET", f"{family.jobs}/{job_id}", expect=(200, 202), parse=_json)
     except ApiError as exc:
-        raise _job_gone(exc, job_id) from exc
+        raise _job_gone(exc, job_id, JobExpired) from exc
     return JobStatus(
         state=str(data.get("state", "")),
         expiration_date=data.get("expirationDate"),
@@ -81,7 +87,8 @@ async def wait_fulfilled(
     max_poll_s: float,
     timeout_s: float,
 ) -> JobStatus:
-    """Poll with a growing interval until FULFILLED; FAILED/CANCELLED/timeout -> JobFailed."""
+    """Poll with a growing interval until FULFILLED; FAILED/CANCELLED/timeout -> JobFailed,
+    EXPIRED -> JobExpired."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     delay = first_poll_s
@@ -133,7 +140,7 @@ async def job_pages(
         except ApiError as exc:
             if exc.status == 400 and cursor:
                 raise CursorRejected(f"Job {job_id} refused its cursor: {exc}") from exc
-            raise _job_gone(exc, job_id) from exc
+            raise _job_gone(exc, job_id, ResultsExpired) from exc
         yield page, single_line
         if not page.cursor:
             return
@@ -204,7 +211,7 @@ def _lines(decode: Callable[[bytes], Any]) -> Callable[[bytes], tuple[Any, bool]
     return parse
 
 
-def _job_gone(exc: ApiError, job_id: str) -> ApiError:
+def _job_gone(exc: ApiError, job_id: str, gone: type[ApiError]) -> ApiError:
     if exc.status == 404:
-        return JobExpired(f"Job {job_id} is gone (HTTP 404); its results expired.")
+        return gone(f"Job {job_id} is gone (HTTP 404); its results expired.")
     return exc

@@ -16,8 +16,10 @@ fixes (the batch fails, or is fetched again afresh) discards a batch's files and
 A job that fails (FAILED) is submitted again as it was; when the same span fails again, its
 size is the plausible cause and it is split: a job over several windows becomes one job per
 window; a one-window job is split in half in place (its halves fill the same day file), down
-to ``split_min``. Every job a window costs this run counts against ``max_jobs_per_window``;
-past it the window fails, in one line.
+to ``split_min``. A job whose results expire while they are read is split at once (reading
+takes longer than they live); one found expired when resumed is submitted again. Every job a
+window costs this run counts against ``max_jobs_per_window``; past it the window fails, in one
+line.
 """
 
 from __future__ import annotations
@@ -36,7 +38,13 @@ from exporter.client.http import ApiClient
 from exporter.config import Settings
 from exporter.datasets.base import denied_message
 from exporter.engine.fetch import Fetcher
-from exporter.engine.jobs import CursorRejected, JobExpired, JobFailed, delete_job
+from exporter.engine.jobs import (
+    CursorRejected,
+    JobExpired,
+    JobFailed,
+    ResultsExpired,
+    delete_job,
+)
 from exporter.engine.records import WindowBounds
 from exporter.engine.windowset import WindowSet
 from exporter.engine.writer import BatchRun, Commit, FilesThread, Message, Writer
@@ -154,7 +162,7 @@ class ExportRun:
             except (JobExpired, CursorRejected, PartFileLost) as exc:
                 log.warning("%s: %s Exporting it again from the start.", batch.name, exc)
                 batch = batch.afresh()
-            except JobFailed as exc:  # failed twice over several windows: one job each now
+            except (JobFailed, ResultsExpired) as exc:  # several windows: one job each now
                 log.warning("job for %s: %s One job per window now.", batch.name, exc)
                 for alone in batch.alone():
                     self._enqueue(alone)
@@ -225,17 +233,18 @@ class ExportRun:
 
     async def _read_jobs(self, run: BatchRun) -> None:
         """Read the batch's interval by job, continuing a checkpointed job first. A failed job
-        is submitted again, and split when its span fails again: a one-window batch in place
-        (the halves fill the same files); a larger one raises, to go on as one batch per
-        window."""
+        is submitted again, and split when its span fails again; a job whose results expire
+        mid-read is split at once. A one-window batch splits in place (the halves fill the
+        same files, whose records stay: ``run.seen`` drops their repeats); a larger one
+        raises, to go on as one batch per window."""
         spans = self._spans(run)
         failed: set[Window] = set()
         while spans:
             span, job_id, cursor = spans.pop(0)
             try:
                 await self._read_span(run, span, job_id, cursor)
-            except JobFailed as exc:
-                if span not in failed:
+            except (JobFailed, ResultsExpired) as exc:
+                if isinstance(exc, JobFailed) and span not in failed:
                     log.warning("job over %s: %s Submitting it again.", span.interval, exc)
                     failed.add(span)
                     spans.insert(0, (span, None, None))
@@ -275,7 +284,7 @@ class ExportRun:
             )
         self._jobs_spent.update(names)
 
-    def _halves(self, span: Window, failure: JobFailed) -> tuple[Window, Window]:
+    def _halves(self, span: Window, failure: ApiError) -> tuple[Window, Window]:
         if (span.end - span.start) / 2 < self._jobs.split_min:
             raise WindowFailed(
                 f"{failure} Halves of its job over {span.interval} would be shorter than "

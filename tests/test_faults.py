@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -11,12 +12,16 @@ from typing import Any
 
 import pytest
 
+from exporter.client.http import ApiClient
 from exporter.config import JobSettings
 from exporter.datasets import select
+from exporter.datasets.conversations import CONVERSATIONS as CONVERSATION_DETAILS
+from exporter.engine import jobs
 from exporter.progress import NoProgress
 from exporter.runner import ExportRequest, Summary, export
 from exporter.store.jsonl import JsonlFile
 from exporter.store.manifest import Manifest
+from exporter.windows import Window
 from genesys_sandbox import FaultRule, ManualClock, Sandbox
 from tests.support import (
     START,
@@ -261,6 +266,61 @@ async def test_results_expiring_mid_read_split_the_job_and_a_rerun_redoes_nothin
         assert len(statuses) == 3 and set(statuses) <= {"complete", "provisional"}
         again = await family.export(sb, tmp_path)
         assert (again.status, again.skipped) == ("ok", statuses.count("complete"))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+async def test_a_stuck_jobs_service_costs_one_timeout_and_the_next_run_continues_its_job(
+    tmp_path, family: Family
+) -> None:
+    """Jobs of one dataset that stay QUEUED: its first job waits job_timeout_s and is kept, no
+    other job of it is submitted, the other dataset completes; exit 4 in one line. Once the
+    queue moves, the next run continues that same job and ends exact."""
+    clock = ManualClock()
+    stuck = FaultRule("job-stuck", routes=(family.route("jobs.submit"),), hang_s=600)
+    async with Sandbox(sandbox_settings(faults=(stuck,)), clock=clock) as sb:
+        settings = exporter_settings(
+            sb, tmp_path, jobs={"job_timeout_s": 0.3, **ONE_JOB_A_DAY}
+        )  # fmt: skip
+        both = ExportRequest(START, START + days(3), datasets=select("conversations,user-details"))
+        first = await export(settings, both, progress=NoProgress())
+        assert (first.status, first.exit_code, first.kept_jobs) == ("stalled", 4, 1)
+        assert "no job within 0.3 s; run the same command again later" in (first.error or "")
+        assert sb.stats().count(family.route("jobs.submit")) == 1
+        manifest = Manifest.load(tmp_path)
+        (kept,) = manifest.records(family.dataset)
+        assert (kept.name, kept.status) == ("2026-11-01", "in-progress")
+        other = next(name for name in manifest.entities() if name != family.dataset)
+        assert {r.status for r in manifest.records(other)} <= {"complete", "provisional"}
+        clock.advance(600)
+        sb.clear_faults()
+        second = await export(settings, both, progress=NoProgress())
+        assert second.status == "ok", second.error
+        assert sb.stats().count(family.route("jobs.submit")) == 3
+        assert Manifest.load(tmp_path).get(family.dataset, kept.name).job_id == kept.job_id
+        assert_exact(sb, tmp_path / "conversations")
+        assert_statuses_exact(sb, tmp_path)
+
+
+async def test_a_job_still_waiting_when_its_service_is_found_stuck_gives_up_at_its_next_poll(
+    tmp_path,
+) -> None:
+    """Once another job of the family has timed out, a queued job is kept after one poll, not
+    after a timeout of its own; a FULFILLED one is still read."""
+    stuck = FaultRule("job-stuck", count=1, hang_s=600)
+    async with Sandbox(sandbox_settings(faults=(stuck,)), clock=ManualClock()) as sb:
+        settings = exporter_settings(sb, tmp_path)
+        async with ApiClient(settings.connection, settings.http) as api:
+            day = Window(START, START + days(1))
+            family = CONVERSATION_DETAILS.api
+            queued, done = [await jobs.submit_job(api, family, day) for _ in "ab"]
+            wait = functools.partial(
+                jobs.wait_fulfilled, api, family, first_poll_s=0.0, max_poll_s=0.0,
+                timeout_s=600, given_up=lambda: True,
+            )  # fmt: skip
+            with pytest.raises(jobs.JobStalled, match="the job is kept"):
+                await wait(queued)
+            assert (await wait(done)).state == "FULFILLED"
+        assert sb.stats().count("jobs.status") == 2
 
 
 async def test_a_kept_job_found_expired_is_submitted_again_not_split(tmp_path) -> None:

@@ -17,15 +17,14 @@ import orjson
 
 from exporter.client.http import ApiClient
 from exporter.datasets.base import JobsApi, QueryPage, ResultsPage
-from exporter.errors import ApiError
+from exporter.errors import ApiError, ExportError
 from exporter.windows import Window
 
 POLL_GROWTH = 1.5
 
 
 class JobFailed(ApiError):
-    """The job ended FAILED or CANCELLED, or did not finish in time: submit it again; split it
-    if it fails again."""
+    """The job ended FAILED or CANCELLED: submit it again; split it if it fails again."""
 
 
 class JobExpired(ApiError):
@@ -40,6 +39,21 @@ class ResultsExpired(ApiError):
 
 class CursorRejected(ApiError):
     """The server refused a results cursor: read the job again from its first page."""
+
+
+class JobStalled(ExportError):
+    """The family's jobs service finished no job within jobs.job_timeout_s. A smaller job
+    would wait in the same queue, so the job is kept for the next run (not an ApiError: its
+    batch is kept, as a stop keeps it), not split, and no new job of the family is submitted
+    this run. Exit 4: run again later, progress kept."""
+
+    exit_code = 4
+
+
+def stalled_reason(timeout_s: float) -> str:
+    """Why a family's jobs are taken as stuck, in the words of its window's one line."""
+    took = f"{timeout_s / 60:.0f} min" if timeout_s >= 60 else f"{timeout_s:g} s"
+    return f"The analytics jobs service finished no job within {took}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +100,11 @@ async def wait_fulfilled(
     first_poll_s: float,
     max_poll_s: float,
     timeout_s: float,
+    given_up: Callable[[], bool],
 ) -> JobStatus:
-    """Poll with a growing interval until FULFILLED; FAILED/CANCELLED/timeout -> JobFailed,
-    EXPIRED -> JobExpired."""
+    """Poll with a growing interval until FULFILLED. FAILED/CANCELLED -> JobFailed, EXPIRED
+    -> JobExpired; still queued or pending after ``timeout_s``, or once ``given_up()`` (another
+    job of the family found the service stuck) -> JobStalled."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     delay = first_poll_s
@@ -102,8 +118,10 @@ async def wait_fulfilled(
         if status.state in ("FAILED", "CANCELLED"):
             reason = (status.error_message or "no reason given").rstrip(".")
             raise JobFailed(f"Job {job_id} ended {status.state}: {reason}.")
-        if loop.time() + delay > deadline:
-            raise JobFailed(f"Job {job_id} did not finish within {timeout_s:.0f} s.")
+        if loop.time() + delay > deadline or given_up():
+            raise JobStalled(
+                f"{stalled_reason(timeout_s)}; the job is kept and the next run continues it."
+            )
         delay = min(delay * POLL_GROWTH, max_poll_s)
 
 

@@ -19,7 +19,9 @@ window; a one-window job is split in half in place (its halves fill the same day
 to ``split_min``. A job whose results expire while they are read is split at once (reading
 takes longer than they live); one found expired when resumed is submitted again. Every job a
 window costs this run counts against ``max_jobs_per_window``; past it the window fails, in one
-line.
+line. A job not FULFILLED within ``job_timeout_s`` is no failure of its size: it is kept like a
+stopped one, and its dataset submits no new job this run (``Fetcher``), each of its windows
+reported in one line.
 """
 
 from __future__ import annotations
@@ -42,8 +44,10 @@ from exporter.engine.jobs import (
     CursorRejected,
     JobExpired,
     JobFailed,
+    JobStalled,
     ResultsExpired,
     delete_job,
+    stalled_reason,
 )
 from exporter.engine.records import WindowBounds
 from exporter.engine.windowset import WindowSet
@@ -75,6 +79,7 @@ class RunCounters:
     """What the run did beyond what the manifest records."""
 
     failed: list[str] = field(default_factory=list)  # "dataset window: reason", one line each
+    stalled: dict[str, str] = field(default_factory=dict)  # dataset -> why its jobs stopped
     repeats: int = 0  # records dropped from committed windows as already written
     denied: dict[str, str] = field(default_factory=dict)  # dataset -> the missing permission
 
@@ -167,6 +172,9 @@ class ExportRun:
                 for alone in batch.alone():
                     self._enqueue(alone)
                 return
+            except JobStalled as exc:  # kept, or never submitted: the next run goes on
+                self._stall(batch, exc)
+                return
             except PermissionDenied as exc:  # this dataset stops; the others go on
                 self._deny(batch.dataset, exc)
                 return
@@ -178,6 +186,12 @@ class ExportRun:
         if dataset.name not in self.counters.denied:
             self.counters.denied[dataset.name] = denied_message(dataset, exc)
             log.error("%s", self.counters.denied[dataset.name])
+
+    def _stall(self, batch: Batch, exc: JobStalled) -> None:
+        name = batch.dataset.name
+        self.counters.stalled[name] = stalled_reason(self._jobs.job_timeout_s)
+        for item in batch.items:
+            log.warning("%s window %s: %s", name, item.name, exc)
 
     async def _fail(self, batch: Batch, reason: str) -> None:
         name = batch.dataset.name
@@ -295,7 +309,8 @@ class ExportRun:
         return first, second
 
     async def _abandon(self, run: BatchRun, exc: BaseException) -> None:
-        """Keep a batch that ends early (a stop, a fatal error); discard one that failed."""
+        """Keep a batch that ends early (a stop, a fatal error, a stuck job); discard one
+        that failed."""
         run.abandoned = True
         if not isinstance(exc, ApiError) and run.batch.source == "jobs":
             await self._files.call(self._keep, run)

@@ -1,8 +1,9 @@
 """The command line: parse into settings, run, map errors to exit codes and one-paragraph messages.
 
 This is the only module that prints. Exit codes (``EXIT_CODES``): 0 done, 1 failed, 2 bad
-usage/config/input, 3 authentication or permission, 4 told to wait longer than allowed (run again
-later), 5 service unreachable, 75 another run holds the folder, 130 stopped by a signal.
+usage/config/input, 3 authentication or permission, 4 told to wait longer than allowed or jobs
+stuck (run again later), 5 service unreachable, 75 another run holds the folder, 130 stopped by
+a signal.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ FLAG_KEYS = {
 EXIT_CODES = (
     "exit codes: 0 done; 1 a window failed or the output cannot be written; 2 bad usage, config "
     "or input; 3 authentication or permission; 4 the service asked to wait longer than "
-    "http.retry_after_max_s (progress kept: run again later); 5 the service cannot be reached "
+    "http.retry_after_max_s, or its analytics jobs finished none within jobs.job_timeout_s "
+    "(progress kept: run again later); 5 the service cannot be reached "
     "(progress kept); 75 another export holds the output folder (still running); 130 stopped "
     "by a signal (progress kept)."
 )

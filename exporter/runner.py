@@ -70,7 +70,7 @@ class ExportRequest:
 @dataclass(frozen=True, slots=True)
 class Summary:
     """What a run did; ``status`` is ok, failed, denied, interrupted, quota_exhausted,
-    unreachable, locked, auth_failed, bad_input or error."""
+    stalled, unreachable, locked, auth_failed, bad_input or error."""
 
     status: str
     exit_code: int
@@ -494,6 +494,10 @@ def _verdict(
         return "denied", PermissionDenied.exit_code, None
     if outcome.counters.failed or outcome.snapshots.failed:
         return "failed", 1, None
+    if outcome.counters.stalled:  # nothing is wrong but the service's pace: run again later
+        stalled = "; ".join(f"{k}: {v}" for k, v in sorted(outcome.counters.stalled.items()))
+        what = f"{stalled}; run the same command again later to continue ({kept_note})."
+        return "stalled", jobs.JobStalled.exit_code, what
     return "ok", 0, None
 
 

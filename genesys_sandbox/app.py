@@ -129,7 +129,7 @@ class SandboxApp:
             self.state.stats.faults_injected[rule.kind] += 1
             if rule.kind in faults.BEFORE_HANDLER:
                 return await self._fault_answer(request, rule, route)
-            CALL.get().fault = rule.kind
+            CALL.get().fault = rule
         try:
             response = await handler(request)
         except ApiProblem as problem:

@@ -51,6 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--max-concurrent-jobs", type=int, default=_DEMO.max_concurrent_jobs)
     add("--job-delay", type=float, default=_DEMO.job_delay_s, help="seconds until FULFILLED")
     add("--job-expiry", type=float, default=_DEMO.job_expiry_s, help="seconds until EXPIRED")
+    add(
+        "--job-expiry-pages",
+        type=int,
+        default=None,
+        help="results also expire once a job served this many pages (default: by time only)",
+    )
     _add_availability(parser)
     add("--query-drift", type=float, default=0.0, help="fraction of query pages that repeat")
     _add_listings(parser)
@@ -131,7 +137,8 @@ def settings_from_args(args: argparse.Namespace) -> SandboxSettings:
         rate_per_minute=args.rate_per_minute or None, rate_window_s=args.rate_window,
         max_concurrent_jobs=args.max_concurrent_jobs, latency_ms=args.latency_ms,
         latency_jitter_ms=args.jitter_ms, job_delay_s=args.job_delay,
-        job_expiry_s=args.job_expiry, availability_date=args.availability_date,
+        job_expiry_s=args.job_expiry, job_expiry_pages=args.job_expiry_pages,
+        availability_date=args.availability_date,
         availability_lag_s=args.availability_lag,
         user_availability_date=args.user_availability_date,
         user_availability_lag_s=args.user_availability_lag, query_drift=args.query_drift,

@@ -17,8 +17,8 @@ from genesys_sandbox.wire import ApiProblem, format_instant, from_ms, parse_inst
 SCALAR_SETTINGS = frozenset({
     "client_id", "client_secret", "org_id", "org_name", "token_ttl_s", "token_error_status",
     "denied_permissions", "rate_per_minute", "rate_window_s", "max_concurrent_jobs",
-    "latency_ms", "latency_jitter_ms",
-    "job_delay_s", "job_expiry_s", "availability_date", "availability_lag_s",
+    "latency_ms", "latency_jitter_ms", "job_delay_s", "job_expiry_s", "job_expiry_pages",
+    "availability_date", "availability_lag_s",
     "user_availability_date", "user_availability_lag_s",
     "query_default_page_size", "query_max_page_size", "query_max_interval_days",
     "job_default_page_size", "job_max_page_size", "query_drift", "listing_max_page_size",

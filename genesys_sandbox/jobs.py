@@ -4,8 +4,11 @@ cap, cursors and result windows. What a job selects and how a page reads belong 
 
 Timeline of a job submitted at t with delay d and expiry e: QUEUED until t + d/2, PENDING until
 t + d, then FULFILLED (or FAILED when a fault said so) until t + d + e, then EXPIRED; once another
-e has passed the job is forgotten (404). A job of one family is unknown (404) to the other's
-routes, and each family has its own cap of active jobs per client [INF].
+e has passed the job is forgotten (404). A stuck queue (the job-stuck fault) leaves the job QUEUED
+for q more seconds first: its whole timeline moves by q [INF: a service whose queue stalls and
+later recovers, its expirationDate counted from completion as always]. Results may also expire
+after a number of pages served (``job_expiry_pages``). A job of one family is unknown (404) to
+the other's routes, and each family has its own cap of active jobs per client [INF].
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class Job:
     forgotten_at: float
     failed: bool = False
     cancelled: bool = False
+    pages_served: int = 0
 
     def state(self, now: float) -> str:
         if self.cancelled:
@@ -70,9 +74,10 @@ class JobBoard:
 
     def submit(
         self, owner: str, family: str, rows: Sequence[Any], *, delay_s: float, expiry_s: float,
-        max_active: int, failed: bool = False,
+        max_active: int, failed: bool = False, queued_s: float = 0.0,
     ) -> Job:  # fmt: skip
-        """A new job, unless ``owner`` has ``max_active`` queued or pending ones of ``family``."""
+        """A new job, unless ``owner`` has ``max_active`` queued or pending ones of ``family``;
+        it waits QUEUED ``queued_s`` before its ``delay_s`` starts (a stuck queue)."""
         now = self._clock.now()
         self._forget_old(now)
         active = sum(
@@ -85,10 +90,11 @@ class JobBoard:
                 429, "too.many.requests.retry.after", "1",
                 headers={"Retry-After": "1"}, extra={"limit": limit},
             )  # fmt: skip
-        completes_at = now + delay_s
+        starts_at = now + queued_s
+        completes_at = starts_at + delay_s
         job = Job(
             id=str(uuid.uuid4()), owner=owner, family=family, rows=rows, submitted_at=now,
-            pending_at=now + delay_s / 2, completes_at=completes_at,
+            pending_at=starts_at + delay_s / 2, completes_at=completes_at,
             expires_at=completes_at + expiry_s, forgotten_at=completes_at + 2 * expiry_s,
             failed=failed,
         )  # fmt: skip
@@ -130,8 +136,13 @@ class JobBoard:
         job.expires_at = min(job.expires_at, now)
         job.forgotten_at = job.expires_at + retention
 
-    def window(self, job: Job, cursor: str | None, size: int) -> Window:
-        """The rows of a results page: before FULFILLED 400, expired or cancelled 404."""
+    def window(
+        self, job: Job, cursor: str | None, size: int, *, expiry_pages: int | None = None
+    ) -> Window:
+        """The rows of a results page: before FULFILLED 400, expired or cancelled 404; the
+        job expires first when it has served ``expiry_pages`` pages already."""
+        if expiry_pages is not None and job.pages_served >= expiry_pages:
+            self.expire_now(job)
         state = job.state(self._clock.now())
         if state in ("EXPIRED", "CANCELLED"):
             raise ApiProblem.of(404, "not.found")
@@ -140,6 +151,7 @@ class JobBoard:
             raise ApiProblem(400, "bad.request", f"The job is {state}; results need FULFILLED.")
         offset = 0 if cursor is None else decode_cursor(cursor, job)
         end = offset + size
+        job.pages_served += 1
         return Window(offset, end, encode_cursor(end, job) if end < len(job.rows) else None)
 
     def _forget_old(self, now: float) -> None:

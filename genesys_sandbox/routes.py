@@ -16,6 +16,7 @@ from genesys_sandbox.conversation_jobs import ConversationDetails
 from genesys_sandbox.jobs import with_repeats
 from genesys_sandbox.listing_routes import ListingRoutes
 from genesys_sandbox.queries import parse_body
+from genesys_sandbox.settings import FaultRule
 from genesys_sandbox.state import SandboxState
 from genesys_sandbox.user_details import UserDetails
 from genesys_sandbox.wire import ApiProblem, json_response, login_error
@@ -26,8 +27,12 @@ class Call:
     """What the middleware learned about the request being served, for its handler."""
 
     token: str = ""  # the caller's valid bearer token
-    fault: str | None = None  # an in-handler fault kind (job-failed, job-expired, ...)
+    fault: FaultRule | None = None  # an in-handler fault (job-failed, job-expired, ...)
     dropped: bool = False  # no status line was ever sent
+
+    def faulted(self, kind: str) -> FaultRule | None:
+        """The in-handler fault of this request if it is of ``kind``."""
+        return self.fault if self.fault is not None and self.fault.kind == kind else None
 
 
 # Each request is served in its own task, so a context variable is per request.
@@ -135,11 +140,13 @@ class JobRoutes:
     async def submit_job(self, request: web.Request) -> web.Response:
         """POST .../details/jobs: 202 {jobId}; the job fixes its result set now."""
         rows = self.family.rows(self.state, parse_body(await request.read()))
-        s = self.state.settings
+        s, call = self.state.settings, CALL.get()
+        stuck = call.faulted("job-stuck")
         job = self.state.jobs.submit(
             s.client_id, self.family.name, rows, delay_s=s.job_delay_s,
             expiry_s=s.job_expiry_s, max_active=s.max_concurrent_jobs,
-            failed=CALL.get().fault == "job-failed",
+            failed=call.faulted("job-failed") is not None,
+            queued_s=stuck.hang_s if stuck else 0.0,
         )  # fmt: skip
         self.state.stats.jobs_created += 1
         self.state.stats.job_records += len(rows)
@@ -158,11 +165,13 @@ class JobRoutes:
         s = self.state.settings
         size = _page_size(request, s.job_default_page_size, s.job_max_page_size)
         job = self.state.jobs.get(request.match_info["job_id"], self.family.name)
-        if CALL.get().fault == "job-expired":
+        if CALL.get().faulted("job-expired"):
             self.state.jobs.expire_now(job)
-        window = self.state.jobs.window(job, request.query.get("cursor") or None, size)
+        window = self.state.jobs.window(
+            job, request.query.get("cursor") or None, size, expiry_pages=s.job_expiry_pages
+        )
         chosen = list(job.rows[window.offset : window.end])
-        if CALL.get().fault == "repeat-records":
+        if CALL.get().faulted("repeat-records"):
             chosen = with_repeats(chosen, job.rows[window.offset - 1] if window.offset else None)
         records = self.family.records(self.state, chosen)
         tail = b'"cursor":"' + window.cursor.encode() + b'",' if window.cursor else b""

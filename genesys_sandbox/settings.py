@@ -57,6 +57,7 @@ FAULT_KINDS = (
     "invalid-json",
     "job-failed",
     "job-expired",
+    "job-stuck",
     "repeat-records",
     "cursor-rejected",
     "forbidden",
@@ -67,6 +68,7 @@ _RESULTS = frozenset({"jobs.results", "user-details.jobs.results"})
 ROUTE_BOUND_KINDS = {
     "job-failed": _SUBMITS,
     "job-expired": _RESULTS,
+    "job-stuck": _SUBMITS,
     "repeat-records": _RESULTS,
     "cursor-rejected": _RESULTS,
 }
@@ -83,7 +85,9 @@ class FaultRule:
     probability: float = 1.0
     count: int | None = None  # fire at most this many times
     skip: int = 0  # let the first N matching requests through
-    hang_s: float = 3600.0  # hang, trickle-body: how long before the connection is dropped
+    # hang, trickle-body: how long before the connection is dropped; job-stuck: how long
+    # (sandbox clock) the job waits QUEUED before it runs its normal course
+    hang_s: float = 3600.0
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -214,6 +218,9 @@ class SandboxSettings:
     latency_jitter_ms: float = 0.0
     job_delay_s: float = 1.0  # QUEUED -> PENDING at half, FULFILLED at the full delay
     job_expiry_s: float = 3600.0  # after completion: EXPIRED, and 404 once as long again passed
+    # Results also expire once this many pages of a job were served (None: by time only): a
+    # reader slower than the results live, on any clock.
+    job_expiry_pages: int | None = None
     availability_date: datetime | None = None  # None = now - availability_lag_s
     availability_lag_s: float = 0.0
     # User details have a watermark of their own [SRC]: the same two knobs, for that family.
@@ -273,6 +280,8 @@ class SandboxSettings:
             raise ValueError("Sandbox query page sizes need 1 <= default <= max.")
         if not 1 <= self.job_default_page_size <= self.job_max_page_size:
             raise ValueError("Sandbox job page sizes need 1 <= default <= max.")
+        if self.job_expiry_pages is not None and self.job_expiry_pages < 1:
+            raise ValueError("Sandbox job_expiry_pages must be at least 1 (None = by time only).")
         if self.listing_max_page_size < 1 or self.queue_members_max_page_size < 1:
             raise ValueError("Sandbox listing page size maximums must be at least 1.")
         if self.query_max_interval_days <= 0:

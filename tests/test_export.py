@@ -143,7 +143,13 @@ async def test_job_pages_queue_for_turns_by_how_far_their_job_has_read(tmp_path)
             span = Window(START, START + days(3))
             job_id = await jobs.submit_job(api, CONVERSATIONS.api, span)
             await jobs.wait_fulfilled(
-                api, CONVERSATIONS.api, job_id, first_poll_s=0.01, max_poll_s=0.05, timeout_s=10
+                api,
+                CONVERSATIONS.api,
+                job_id,
+                first_poll_s=0.01,
+                max_poll_s=0.05,
+                timeout_s=10,
+                given_up=lambda: False,
             )
             asked.clear()
             pages = jobs.job_pages(

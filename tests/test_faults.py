@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from exporter.client.http import ApiClient
 from exporter.config import JobSettings
 from exporter.datasets import select
+from exporter.datasets.conversations import CONVERSATIONS as CONVERSATION_DETAILS
+from exporter.engine import jobs
 from exporter.progress import NoProgress
-from exporter.runner import ExportRequest, export
+from exporter.runner import ExportRequest, Summary, export
 from exporter.store.jsonl import JsonlFile
 from exporter.store.manifest import Manifest
-from genesys_sandbox import FaultRule, Sandbox
+from exporter.windows import Window
+from genesys_sandbox import FaultRule, ManualClock, Sandbox
 from tests.support import (
     START,
     assert_exact,
@@ -106,28 +114,49 @@ async def test_recoverable_fault_keeps_every_status_once(sandbox, tmp_path, faul
     assert sum(sandbox.stats().faults_injected.values()) > 0
 
 
-async def test_a_failed_job_is_split_in_half_into_the_same_day_file(sandbox, tmp_path) -> None:
-    """A FAILED one-window job is fetched again as two half-day jobs that fill that day's one
-    file: no file or manifest entry has a sub-day name, and every id is there once."""
+ONE_JOB_A_DAY = {"max_concurrent_jobs": 1, "max_job_span": days(1)}  # in turn: one order
+
+
+async def test_a_failed_job_is_submitted_again_as_it_was(sandbox, tmp_path) -> None:
+    """A three-day job that fails once is submitted again over the same three days: one more
+    job, no split (a transient failure does not multiply the jobs)."""
     sandbox.add_fault(FaultRule(kind="job-failed", count=1))
-    summary = await export_with(sandbox, tmp_path, jobs={**SMALL_PAGES, "max_concurrent_jobs": 8})
+    summary = await export_with(sandbox, tmp_path, jobs={**SMALL_PAGES, "max_concurrent_jobs": 1})
+    assert summary.status == "ok", summary.error
+    assert sandbox.stats().jobs_created == 2
+    records = Manifest.load(tmp_path).records("conversations")
+    assert len(records) == 3 and len({r.job_id for r in records}) == 1
+    assert_exact(sandbox, tmp_path)
+
+
+async def test_a_job_failing_twice_is_split_in_half_into_the_same_day_file(
+    sandbox, tmp_path
+) -> None:
+    """A one-day job that fails, and fails again when submitted again, is fetched as two
+    half-day jobs that fill that day's one file: no file or manifest entry has a sub-day
+    name, and every id is there once."""
+    sandbox.add_fault(FaultRule(kind="job-failed", count=2))
+    summary = await export_with(sandbox, tmp_path, jobs={**SMALL_PAGES, **ONE_JOB_A_DAY})
     assert summary.status == "ok", summary.error
     names = [r.name for r in Manifest.load(tmp_path).records("conversations")]
     assert names == ["2026-11-01", "2026-11-02", "2026-11-03"]
     assert [p.name for p in data_files(tmp_path)] == [f"{n}.jsonl" for n in names]
-    assert sandbox.stats().jobs_created == 3 + 2
+    assert sandbox.stats().jobs_created == 2 + 2 + 1 + 1
     assert_exact(sandbox, tmp_path)
 
 
-async def test_a_failed_job_over_several_windows_retries_one_job_each(sandbox, tmp_path) -> None:
-    """A FAILED three-day job is retried as three one-day jobs, before any window is halved."""
-    sandbox.add_fault(FaultRule(kind="job-failed", count=1))
+async def test_a_job_over_several_windows_failing_twice_goes_on_one_job_each(
+    sandbox, tmp_path
+) -> None:
+    """A three-day job that fails twice is retried as three one-day jobs, before any window
+    is halved."""
+    sandbox.add_fault(FaultRule(kind="job-failed", count=2))
     summary = await export_with(sandbox, tmp_path, jobs={**SMALL_PAGES, "max_concurrent_jobs": 1})
     assert summary.status == "ok", summary.error
     assert_exact(sandbox, tmp_path)
     names = [r.name for r in Manifest.load(tmp_path).records("conversations")]
     assert names == ["2026-11-01", "2026-11-02", "2026-11-03"]
-    assert sandbox.stats().jobs_created == 4
+    assert sandbox.stats().jobs_created == 2 + 3
 
 
 async def test_a_window_that_keeps_failing_is_reported_at_bounded_cost(sandbox, tmp_path) -> None:
@@ -147,15 +176,162 @@ async def test_a_window_that_keeps_failing_is_reported_at_bounded_cost(sandbox, 
 
 
 async def test_a_failing_job_is_never_split_below_split_min(sandbox, tmp_path) -> None:
-    """With split_min 12h a failing day costs its own job and its first half's: halves of
-    that half would be 6 h long, so the window fails there."""
+    """With split_min 12h a failing day costs its own job twice and its first half's twice:
+    halves of that half would be 6 h long, so the window fails there."""
     sandbox.add_fault(FaultRule(kind="job-failed"))
     jobs = {**SMALL_PAGES, "split_min": timedelta(hours=12), "max_concurrent_jobs": 8}
     request = ExportRequest(start=START, end=START + days(1))
     settings = exporter_settings(sandbox, tmp_path, jobs=jobs)
     summary = await export(settings, request, progress=NoProgress())
     assert summary.exit_code == 1 and "split_min" in summary.failed_windows[0]
-    assert sandbox.stats().jobs_created == 2
+    assert sandbox.stats().jobs_created == 4
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """A windowed dataset as the job tests drive it: its sandbox route names, a results page
+    size giving each day about ten pages, and the check that it was exported exactly."""
+
+    dataset: str
+    prefix: str
+    page_size: int
+    assert_exact: Callable[[Any, Path], None]
+
+    def route(self, name: str) -> str:
+        return self.prefix + name
+
+    async def export(self, sb: Any, out: Path, **jobs: Any) -> Summary:
+        settings = exporter_settings(sb, out, jobs={"page_size": self.page_size, **jobs})
+        request = ExportRequest(START, START + days(3), datasets=select(self.dataset))
+        return await export(settings, request, progress=NoProgress())
+
+
+CONVERSATIONS = Family("conversations", "", 100, assert_exact)
+USER_DETAILS = Family("user-details", "user-details.", 25, assert_statuses_exact)
+FAMILIES = [
+    pytest.param(CONVERSATIONS, id="conversations"),
+    pytest.param(USER_DETAILS, id="user-details"),
+]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+async def test_jobs_failing_half_the_time_still_fetch_every_window_once(
+    tmp_path, family: Family
+) -> None:
+    """Half the jobs FAILED (seeded; one job a day, in turn, so the draws fall the same way
+    each time): submitting a failed job again before splitting it fetches every window within
+    max_jobs_per_window, each record once. (Splitting at the first failure failed all three
+    days with this seed.)"""
+    rule = FaultRule("job-failed", routes=(family.route("jobs.submit"),), probability=0.5)
+    async with Sandbox(sandbox_settings(faults=(rule,), fault_seed=8)) as sb:
+        summary = await family.export(sb, tmp_path, **ONE_JOB_A_DAY)
+        assert summary.status == "ok", summary.failed_windows
+        family.assert_exact(sb, tmp_path)
+        assert sb.stats().faults_injected["job-failed"] >= 5
+
+
+EXPIRING = [
+    # A conversation day's job holds 13 pages at most, its halves 11: the two-day job goes on
+    # as one job a day, and the full days' as halves (day 1 holds 6 pages).
+    pytest.param(CONVERSATIONS, 12, 1 + 1 + 2 * (1 + 2), True, id="conversations"),
+    # A user-details job holds 10 pages a day whatever its length (a row is a user's day):
+    # the two-day job goes on as one job a day.
+    pytest.param(USER_DETAILS, 15, 1 + 1 + 2, False, id="user-details"),
+]
+
+
+@pytest.mark.parametrize(("family", "pages", "jobs", "halved"), EXPIRING)
+async def test_results_expiring_mid_read_split_the_job_and_a_rerun_redoes_nothing(
+    tmp_path, family: Family, pages: int, jobs: int, halved: bool
+) -> None:
+    """Results that expire after more pages than a smaller job holds: each job they expire
+    under is split, never submitted again as it was; a one-day job's halves go on into the
+    day's file, keeping what it holds (the halves' repeats of it are dropped). Exact, every
+    day committed: the next run skips each complete one (a provisional one is refreshed as
+    always)."""
+    async with Sandbox(sandbox_settings(job_expiry_pages=pages)) as sb:
+        summary = await family.export(sb, tmp_path)
+        assert summary.status == "ok", summary.failed_windows
+        assert sb.stats().jobs_created == jobs
+        assert (summary.repeats_dropped > 0) == halved
+        family.assert_exact(sb, tmp_path)
+        statuses = [r.status for r in Manifest.load(tmp_path).records(family.dataset)]
+        assert len(statuses) == 3 and set(statuses) <= {"complete", "provisional"}
+        again = await family.export(sb, tmp_path)
+        assert (again.status, again.skipped) == ("ok", statuses.count("complete"))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+async def test_a_stuck_jobs_service_costs_one_timeout_and_the_next_run_continues_its_job(
+    tmp_path, family: Family
+) -> None:
+    """Jobs of one dataset that stay QUEUED: its first job waits job_timeout_s and is kept, no
+    other job of it is submitted, the other dataset completes; exit 4 in one line. Once the
+    queue moves, the next run continues that same job and ends exact."""
+    clock = ManualClock()
+    stuck = FaultRule("job-stuck", routes=(family.route("jobs.submit"),), hang_s=600)
+    async with Sandbox(sandbox_settings(faults=(stuck,)), clock=clock) as sb:
+        settings = exporter_settings(
+            sb, tmp_path, jobs={"job_timeout_s": 0.3, **ONE_JOB_A_DAY}
+        )  # fmt: skip
+        both = ExportRequest(START, START + days(3), datasets=select("conversations,user-details"))
+        first = await export(settings, both, progress=NoProgress())
+        assert (first.status, first.exit_code, first.kept_jobs) == ("stalled", 4, 1)
+        assert "no job within 0.3 s; run the same command again later" in (first.error or "")
+        assert sb.stats().count(family.route("jobs.submit")) == 1
+        manifest = Manifest.load(tmp_path)
+        (kept,) = manifest.records(family.dataset)
+        assert (kept.name, kept.status) == ("2026-11-01", "in-progress")
+        other = next(name for name in manifest.entities() if name != family.dataset)
+        assert {r.status for r in manifest.records(other)} <= {"complete", "provisional"}
+        clock.advance(600)
+        sb.clear_faults()
+        second = await export(settings, both, progress=NoProgress())
+        assert second.status == "ok", second.error
+        assert sb.stats().count(family.route("jobs.submit")) == 3
+        assert Manifest.load(tmp_path).get(family.dataset, kept.name).job_id == kept.job_id
+        assert_exact(sb, tmp_path / "conversations")
+        assert_statuses_exact(sb, tmp_path)
+
+
+async def test_a_job_still_waiting_when_its_service_is_found_stuck_gives_up_at_its_next_poll(
+    tmp_path,
+) -> None:
+    """Once another job of the family has timed out, a queued job is kept after one poll, not
+    after a timeout of its own; a FULFILLED one is still read."""
+    stuck = FaultRule("job-stuck", count=1, hang_s=600)
+    async with Sandbox(sandbox_settings(faults=(stuck,)), clock=ManualClock()) as sb:
+        settings = exporter_settings(sb, tmp_path)
+        async with ApiClient(settings.connection, settings.http) as api:
+            day = Window(START, START + days(1))
+            family = CONVERSATION_DETAILS.api
+            queued, done = [await jobs.submit_job(api, family, day) for _ in "ab"]
+            wait = functools.partial(
+                jobs.wait_fulfilled, api, family, first_poll_s=0.0, max_poll_s=0.0,
+                timeout_s=600, given_up=lambda: True,
+            )  # fmt: skip
+            with pytest.raises(jobs.JobStalled, match="the job is kept"):
+                await wait(queued)
+            assert (await wait(done)).state == "FULFILLED"
+        assert sb.stats().count("jobs.status") == 2
+
+
+async def test_a_kept_job_found_expired_is_submitted_again_not_split(tmp_path) -> None:
+    """Jobs kept by a run that stopped (a long Retry-After), expired before the next run: each
+    is submitted again over its whole span, one job each, and the export ends exact."""
+    clock = ManualClock()
+    pause = FaultRule("status", status=503, retry_after="7200", routes=("jobs.results",),
+                      skip=4, count=1)  # fmt: skip
+    async with Sandbox(sandbox_settings(faults=(pause,)), clock=clock) as sb:
+        settings = exporter_settings(sb, tmp_path, jobs={"page_size": 100})
+        first = await export(settings, RANGE, progress=NoProgress())
+        assert first.exit_code == 4 and first.kept_jobs == 2
+        created = sb.stats().jobs_created
+        clock.advance(sb.settings.job_expiry_s)  # the kept jobs read EXPIRED
+        again = await export(settings, RANGE, progress=NoProgress())
+        assert again.status == "ok", again.error
+        assert sb.stats().jobs_created == created + first.kept_jobs
+        assert_exact(sb, tmp_path)
 
 
 async def test_token_expiring_mid_run_is_refreshed(tmp_path) -> None:

@@ -20,7 +20,12 @@ from exporter.windows import Window
 
 
 class Fetcher:
-    """Fetches batches through one API client into one writer queue."""
+    """Fetches batches through one API client into one writer queue.
+
+    A job not FULFILLED within ``job_timeout_s`` marks its family's service stuck for the
+    rest of the run: jobs of the family still waiting give up at their next poll, and none is
+    submitted any more (``JobStalled``), so a stuck service costs one timeout, not one a job.
+    """
 
     def __init__(
         self, api: ApiClient, settings: JobSettings, queue: asyncio.Queue[Message | None]
@@ -28,9 +33,13 @@ class Fetcher:
         self._api = api
         self._jobs = settings
         self._queue = queue
+        self._stalled: set[str] = set()  # datasets whose jobs service finished no job in time
 
     async def submit(self, run: BatchRun, span: Window) -> str:
         """Submit a job over ``span``; the writer checkpoints it before any of its pages."""
+        if run.dataset.name in self._stalled:
+            reason = jobs.stalled_reason(self._jobs.job_timeout_s)
+            raise jobs.JobStalled(f"{reason}; no job submitted, the next run fetches it.")
         job_id = await jobs.submit_job(self._api, run.dataset.api, span)
         run.job_id = job_id
         await self._queue.put(JobStarted(run, job_id, span))
@@ -67,10 +76,16 @@ class Fetcher:
             await self._queue.put(WritePage(run, selection.windows, None, None))
 
     async def _wait(self, run: BatchRun, job_id: str, *, first_poll_s: float) -> None:
-        await jobs.wait_fulfilled(
-            self._api, run.dataset.api, job_id, first_poll_s=first_poll_s,
-            max_poll_s=self._jobs.poll_max_s, timeout_s=self._jobs.job_timeout_s,
-        )  # fmt: skip
+        name = run.dataset.name
+        try:
+            await jobs.wait_fulfilled(
+                self._api, run.dataset.api, job_id, first_poll_s=first_poll_s,
+                max_poll_s=self._jobs.poll_max_s, timeout_s=self._jobs.job_timeout_s,
+                given_up=lambda: name in self._stalled,
+            )  # fmt: skip
+        except jobs.JobStalled:
+            self._stalled.add(name)
+            raise
 
 
 def _select(run: BatchRun, raws: list[msgspec.Raw], single_line: bool) -> Selection:

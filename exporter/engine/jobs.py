@@ -18,7 +18,7 @@ import orjson
 
 from exporter.client.http import ApiClient
 from exporter.datasets.base import JobsApi, QueryPage, ResultsPage
-from exporter.errors import ApiError, PermissionDenied
+from exporter.errors import ApiError, ExportError, PermissionDenied
 from exporter.windows import Window
 
 POLL_GROWTH = 1.5
@@ -27,15 +27,36 @@ log = logging.getLogger("exporter")
 
 
 class JobFailed(ApiError):
-    """The job ended FAILED or CANCELLED, or did not finish in time: split the window and retry."""
+    """The job ended FAILED or CANCELLED: submit it again; split it if it fails again."""
 
 
 class JobExpired(ApiError):
-    """The job's results are gone (EXPIRED or 404): submit the window again."""
+    """The job was found expired (EXPIRED or 404) before its results were read: submit the
+    window again."""
+
+
+class ResultsExpired(ApiError):
+    """The job's results expired while they were being read: reading them takes longer than
+    they live, so split the job."""
 
 
 class CursorRejected(ApiError):
     """The server refused a results cursor: read the job again from its first page."""
+
+
+class JobStalled(ExportError):
+    """The family's jobs service finished no job within jobs.job_timeout_s. A smaller job
+    would wait in the same queue, so the job is kept for the next run (not an ApiError: its
+    batch is kept, as a stop keeps it), not split, and no new job of the family is submitted
+    this run. Exit 4: run again later, progress kept."""
+
+    exit_code = 4
+
+
+def stalled_reason(timeout_s: float) -> str:
+    """Why a family's jobs are taken as stuck, in the words of its window's one line."""
+    took = f"{timeout_s / 60:.0f} min" if timeout_s >= 60 else f"{timeout_s:g} s"
+    return f"The analytics jobs service finished no job within {took}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +91,7 @@ async def job_status(api: ApiClient, family: JobsApi, job_id: str) -> JobStatus:
     try:
         data = await api.request("GET", f"{family.jobs}/{job_id}", expect=(200, 202), parse=_json)
     except ApiError as exc:
-        raise _job_gone(exc, job_id) from exc
+        raise _job_gone(exc, job_id, JobExpired) from exc
     return JobStatus(
         state=str(data.get("state", "")),
         expiration_date=data.get("expirationDate"),
@@ -86,8 +107,11 @@ async def wait_fulfilled(
     first_poll_s: float,
     max_poll_s: float,
     timeout_s: float,
+    given_up: Callable[[], bool],
 ) -> JobStatus:
-    """Poll with a growing interval until FULFILLED; FAILED/CANCELLED/timeout -> JobFailed."""
+    """Poll with a growing interval until FULFILLED. FAILED/CANCELLED -> JobFailed, EXPIRED
+    -> JobExpired; still queued or pending after ``timeout_s``, or once ``given_up()`` (another
+    job of the family found the service stuck) -> JobStalled."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     delay = first_poll_s
@@ -101,8 +125,10 @@ async def wait_fulfilled(
         if status.state in ("FAILED", "CANCELLED"):
             reason = (status.error_message or "no reason given").rstrip(".")
             raise JobFailed(f"Job {job_id} ended {status.state}: {reason}.")
-        if loop.time() + delay > deadline:
-            raise JobFailed(f"Job {job_id} did not finish within {timeout_s:.0f} s.")
+        if loop.time() + delay > deadline or given_up():
+            raise JobStalled(
+                f"{stalled_reason(timeout_s)}; the job is kept and the next run continues it."
+            )
         delay = min(delay * POLL_GROWTH, max_poll_s)
 
 
@@ -139,7 +165,7 @@ async def job_pages(
         except ApiError as exc:
             if exc.status == 400 and cursor:
                 raise CursorRejected(f"Job {job_id} refused its cursor: {exc}") from exc
-            raise _job_gone(exc, job_id) from exc
+            raise _job_gone(exc, job_id, ResultsExpired) from exc
         yield page, single_line
         if not page.cursor:
             return
@@ -220,7 +246,7 @@ def _lines(decode: Callable[[bytes], Any]) -> Callable[[bytes], tuple[Any, bool]
     return parse
 
 
-def _job_gone(exc: ApiError, job_id: str) -> ApiError:
+def _job_gone(exc: ApiError, job_id: str, gone: type[ApiError]) -> ApiError:
     if exc.status == 404:
-        return JobExpired(f"Job {job_id} is gone (HTTP 404); its results expired.")
+        return gone(f"Job {job_id} is gone (HTTP 404); its results expired.")
     return exc

@@ -86,8 +86,8 @@ class Refresher:
         except PermissionDenied as exc:
             self.denied[dataset.name] = denied_message(dataset, exc)
             counts.failed = str(exc)
-        except ApiError as exc:  # retries spent, a job that failed: the next run tries again
-            counts.failed = str(exc)
+        except (ApiError, jobs.JobStalled) as exc:  # retries spent, a job that failed or
+            counts.failed = str(exc)  # never finished: the next run tries again
             log.warning("%s: open records not refreshed this run (%s); they stay tracked",
                         dataset.name, exc)  # fmt: skip
 
@@ -137,6 +137,7 @@ class Refresher:
             await jobs.wait_fulfilled(
                 self._api, family, job_id, first_poll_s=settings.poll_initial_s,
                 max_poll_s=settings.poll_max_s, timeout_s=settings.job_timeout_s,
+                given_up=lambda: False,  # its own job: a refresh is tried again next run
             )  # fmt: skip
             pages = jobs.job_pages(
                 self._api, family, job_id, page_size=settings.page_size, cursor=None,

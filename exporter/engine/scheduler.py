@@ -13,10 +13,15 @@ made durable and closed, its job left running, exactly as a SIGKILL would leave 
 fresher; the next run continues every job from its cursor. Only an API error that no retry
 fixes (the batch fails, or is fetched again afresh) discards a batch's files and job.
 
-A job that fails before sending results is split: a job over several windows becomes one job
-per window; a one-window job is split in half in place (its halves fill the same day file),
-down to ``split_min``. Every job a window costs this run counts against
-``max_jobs_per_window``; past it the window fails, in one line.
+A job that fails (FAILED) is submitted again as it was; when the same span fails again, its
+size is the plausible cause and it is split: a job over several windows becomes one job per
+window; a one-window job is split in half in place (its halves fill the same day file), down
+to ``split_min``. A job whose results expire while they are read is split at once (reading
+takes longer than they live); one found expired when resumed is submitted again. Every job a
+window costs this run counts against ``max_jobs_per_window``; past it the window fails, in one
+line. A job not FULFILLED within ``job_timeout_s`` is no failure of its size: it is kept like a
+stopped one, and its dataset submits no new job this run (``Fetcher``), each of its windows
+reported in one line.
 """
 
 from __future__ import annotations
@@ -35,7 +40,15 @@ from exporter.client.http import ApiClient
 from exporter.config import Settings
 from exporter.datasets.base import denied_message
 from exporter.engine.fetch import Fetcher
-from exporter.engine.jobs import CursorRejected, JobExpired, JobFailed, delete_job
+from exporter.engine.jobs import (
+    CursorRejected,
+    JobExpired,
+    JobFailed,
+    JobStalled,
+    ResultsExpired,
+    delete_job,
+    stalled_reason,
+)
 from exporter.engine.records import WindowBounds
 from exporter.engine.windowset import WindowSet
 from exporter.engine.writer import BatchRun, Commit, FilesThread, Message, Writer
@@ -51,6 +64,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("exporter")
 DELETE_TIMEOUT_S = 10.0
+Span = tuple[Window, str | None, str | None]  # an interval to read, its job and cursor if any
 # Pages waiting for the writer. Each holds a whole body (~5 MB at 1,000 records); two keep the
 # writer busy while the next arrives, and more only add memory (measured in benchmarks/).
 QUEUED_PAGES = 2
@@ -65,6 +79,7 @@ class RunCounters:
     """What the run did beyond what the manifest records."""
 
     failed: list[str] = field(default_factory=list)  # "dataset window: reason", one line each
+    stalled: dict[str, str] = field(default_factory=dict)  # dataset -> why its jobs stopped
     repeats: int = 0  # records dropped from committed windows as already written
     denied: dict[str, str] = field(default_factory=dict)  # dataset -> the missing permission
 
@@ -150,12 +165,15 @@ class ExportRun:
                 await self._export_once(batch)
                 return
             except (JobExpired, CursorRejected, PartFileLost) as exc:
-                log.warning("%s: %s; exporting it again from the start", batch.name, exc)
+                log.warning("%s: %s Exporting it again from the start.", batch.name, exc)
                 batch = batch.afresh()
-            except JobFailed as exc:  # a job over several windows: one job per window now
-                log.warning("job for %s failed (%s); one job per window now", batch.name, exc)
+            except (JobFailed, ResultsExpired) as exc:  # several windows: one job each now
+                log.warning("job for %s: %s One job per window now.", batch.name, exc)
                 for alone in batch.alone():
                     self._enqueue(alone)
+                return
+            except JobStalled as exc:  # kept, or never submitted: the next run goes on
+                self._stall(batch, exc)
                 return
             except PermissionDenied as exc:  # this dataset stops; the others go on
                 self._deny(batch.dataset, exc)
@@ -168,6 +186,12 @@ class ExportRun:
         if dataset.name not in self.counters.denied:
             self.counters.denied[dataset.name] = denied_message(dataset, exc)
             log.error("%s", self.counters.denied[dataset.name])
+
+    def _stall(self, batch: Batch, exc: JobStalled) -> None:
+        name = batch.dataset.name
+        self.counters.stalled[name] = stalled_reason(self._jobs.job_timeout_s)
+        for item in batch.items:
+            log.warning("%s window %s: %s", name, item.name, exc)
 
     async def _fail(self, batch: Batch, reason: str) -> None:
         name = batch.dataset.name
@@ -226,28 +250,47 @@ class ExportRun:
                 run.note_opened((window, record) for record in router.opened(line))
 
     async def _read_jobs(self, run: BatchRun) -> None:
-        """Read the batch's interval by job, continuing a checkpointed job first, and splitting
-        a one-window job in place when it fails."""
-        batch, point = run.batch, run.files.point
-        spans: list[tuple[Window, str | None, str | None]] = [(batch.span, None, None)]
-        if point.job_id is not None:
-            first = point.job_interval or batch.span
-            spans = [(first, point.job_id, point.cursor)]
-            if first.end < batch.span.end:
-                spans.append((Window(first.end, batch.span.end), None, None))
+        """Read the batch's interval by job, continuing a checkpointed job first. A failed job
+        is submitted again, and split when its span fails again; a job whose results expire
+        mid-read is split at once. A one-window batch splits in place (the halves fill the
+        same files, whose records stay: ``run.seen`` drops their repeats); a larger one
+        raises, to go on as one batch per window."""
+        spans = self._spans(run)
+        failed: set[Window] = set()
         while spans:
             span, job_id, cursor = spans.pop(0)
             try:
-                if job_id is None:
-                    self._spend_job(batch)
-                    await self._fetcher.submit(run, span)
-                else:
-                    await self._fetcher.resume(run, job_id)
-                await self._fetcher.read_job(run, span, cursor)
-            except JobFailed as exc:
-                if len(batch.items) > 1:
+                await self._read_span(run, span, job_id, cursor)
+            except (JobFailed, ResultsExpired) as exc:
+                if isinstance(exc, JobFailed) and span not in failed:
+                    log.warning("job over %s: %s Submitting it again.", span.interval, exc)
+                    failed.add(span)
+                    spans.insert(0, (span, None, None))
+                elif len(run.batch.items) > 1:
                     raise
-                spans[:0] = [(half, None, None) for half in self._halves(span, exc)]
+                else:
+                    spans[:0] = [(half, None, None) for half in self._halves(span, exc)]
+
+    def _spans(self, run: BatchRun) -> list[Span]:
+        """The spans to read in turn: the checkpointed job first, if any."""
+        batch, point = run.batch, run.files.point
+        if point.job_id is None:
+            return [(batch.span, None, None)]
+        first = point.job_interval or batch.span
+        spans: list[Span] = [(first, point.job_id, point.cursor)]
+        if first.end < batch.span.end:
+            spans.append((Window(first.end, batch.span.end), None, None))
+        return spans
+
+    async def _read_span(
+        self, run: BatchRun, span: Window, job_id: str | None, cursor: str | None
+    ) -> None:
+        if job_id is None:
+            self._spend_job(run.batch)
+            await self._fetcher.submit(run, span)
+        else:
+            await self._fetcher.resume(run, job_id)
+        await self._fetcher.read_job(run, span, cursor)
 
     def _spend_job(self, batch: Batch) -> None:
         most = self._jobs.max_jobs_per_window
@@ -259,18 +302,19 @@ class ExportRun:
             )
         self._jobs_spent.update(names)
 
-    def _halves(self, span: Window, failure: JobFailed) -> tuple[Window, Window]:
+    def _halves(self, span: Window, failure: ApiError) -> tuple[Window, Window]:
         if (span.end - span.start) / 2 < self._jobs.split_min:
             raise WindowFailed(
-                f"{failure} Its job over {span.interval} failed and halves would be shorter "
-                "than jobs.split_min."
+                f"{failure} Halves of its job over {span.interval} would be shorter than "
+                "jobs.split_min."
             )
         first, second = span.halves()
-        log.warning("job over %s failed (%s); splitting it in half", span.interval, failure)
+        log.warning("job over %s: %s Splitting it in half.", span.interval, failure)
         return first, second
 
     async def _abandon(self, run: BatchRun, exc: BaseException) -> None:
-        """Keep a batch that ends early (a stop, a fatal error); discard one that failed."""
+        """Keep a batch that ends early (a stop, a fatal error, a stuck job); discard one
+        that failed."""
         run.abandoned = True
         if not isinstance(exc, ApiError) and run.batch.source == "jobs":
             await self._files.call(self._keep, run)

@@ -12,7 +12,7 @@ import aiohttp
 import orjson
 import pytest
 
-from genesys_sandbox import FaultRule, Sandbox, fault_mix
+from genesys_sandbox import FaultRule, ManualClock, Sandbox, fault_mix
 from tests.sandbox.support import DAY1, JOBS, Client, error_of, running, settings
 
 AVAILABILITY = f"{JOBS}/availability"
@@ -159,6 +159,38 @@ async def test_job_expired_expires_the_job_on_a_results_call() -> None:
         reply = await c.call("GET", f"{JOBS}/{job}/results")
         assert reply.status == 404 and error_of(reply)["code"] == "not.found"
         assert (await c.call("GET", f"{JOBS}/{job}")).json()["state"] == "EXPIRED"
+
+
+async def test_job_stuck_stays_queued_on_the_clock_for_hang_s_then_runs_its_course() -> None:
+    """job-stuck: the job reads QUEUED for hang_s of the sandbox clock (a stalled queue; its
+    results are 400 meanwhile), then goes PENDING and FULFILLED after the usual delay."""
+    clock = ManualClock()
+    async with running(clock=clock, job_delay_s=10) as c:
+        c.sb.add_fault(FaultRule("job-stuck", count=1, hang_s=600))
+        job = await c.submit({"interval": DAY1})
+        clock.advance(599)
+        assert (await c.call("GET", f"{JOBS}/{job}")).json()["state"] == "QUEUED"
+        assert (await c.call("GET", f"{JOBS}/{job}/results")).status == 400
+        clock.advance(6)
+        assert (await c.call("GET", f"{JOBS}/{job}")).json()["state"] == "PENDING"
+        clock.advance(5)
+        assert (await c.call("GET", f"{JOBS}/{job}")).json()["state"] == "FULFILLED"
+        assert c.sb.stats().faults_injected == {"job-stuck": 1}
+
+
+async def test_results_expire_after_job_expiry_pages_of_one_job() -> None:
+    """job_expiry_pages=2: each job serves two results pages, then reads EXPIRED and its
+    results 404; another job serves its own two."""
+    async with running(job_default_page_size=10, job_expiry_pages=2) as c:
+        first, second = await c.submit({"interval": DAY1}), await c.submit({"interval": DAY1})
+        page = (await c.call("GET", f"{JOBS}/{first}/results")).json()
+        cursor = {"cursor": page["cursor"]}
+        assert (await c.call("GET", f"{JOBS}/{first}/results", params=cursor)).status == 200
+        assert (await c.call("GET", f"{JOBS}/{second}/results")).status == 200
+        gone = await c.call("GET", f"{JOBS}/{first}/results", params=cursor)
+        assert gone.status == 404 and error_of(gone)["code"] == "not.found"
+        assert (await c.call("GET", f"{JOBS}/{first}")).json()["state"] == "EXPIRED"
+        assert (await c.call("GET", f"{JOBS}/{second}")).json()["state"] == "FULFILLED"
 
 
 async def test_repeat_records_repeats_within_a_page_and_across_its_seam() -> None:

@@ -46,7 +46,7 @@ from exporter.engine.jobs import (
     JobFailed,
     JobStalled,
     ResultsExpired,
-    delete_job,
+    delete_quietly,
     stalled_reason,
 )
 from exporter.engine.records import WindowBounds
@@ -63,7 +63,6 @@ if TYPE_CHECKING:
     from exporter.datasets.base import Windowed
 
 log = logging.getLogger("exporter")
-DELETE_TIMEOUT_S = 10.0
 Span = tuple[Window, str | None, str | None]  # an interval to read, its job and cursor if any
 # Pages waiting for the writer. Each holds a whole body (~5 MB at 1,000 records); two keep the
 # writer busy while the next arrives, and more only add memory (measured in benchmarks/).
@@ -333,11 +332,7 @@ class ExportRun:
 
     async def _delete_job_quietly(self, run: BatchRun) -> None:
         assert run.job_id is not None
-        try:
-            async with asyncio.timeout(DELETE_TIMEOUT_S):
-                await delete_job(self._api, run.dataset.api, run.job_id)
-        except (ApiError, PermissionDenied, TimeoutError) as exc:
-            log.info("could not delete job %s (%s); it expires on its own", run.job_id, exc)
+        await delete_quietly(self._api, run.dataset.api, run.job_id)
 
 
 def new_run_id() -> str:

@@ -30,7 +30,9 @@ from exporter.errors import ConfigError, ExportError, OutputError
 from exporter.metrics import write_metrics
 from exporter.preview import PlanReport, plan_only
 from exporter.progress import choose_progress
+from exporter.report import error_summary, print_summary
 from exporter.runner import ExportRequest, Stopper, Summary, export
+from exporter.usage import Parser, RefuseSecret
 from exporter.windows import parse_duration, parse_instant, validate_range
 
 log = logging.getLogger("exporter")
@@ -58,30 +60,10 @@ EXIT_CODES = (
 )
 
 
-class _RefuseSecret(argparse.Action):
-    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
-        super().__init__(option_strings, dest, nargs="?", default=None, **kwargs)
-
-    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
-        parser.exit(
-            2,
-            f"{parser.prog}: error: the client secret is never taken from a flag (it would "
-            "show in shell history and ps); set GENESYSCLOUD_OAUTHCLIENT_SECRET, or "
-            "client_secret under [genesys] in config.toml (see --help)\n",
-        )
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports usage errors as one line with exit code 2."""
-
-    def error(self, message: str) -> Any:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="Bulk export of Genesys Cloud conversation details.")
+    parser = Parser(prog=PROG, description="Bulk export of Genesys Cloud conversation details.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     exp = commands.add_parser(
         "export",
@@ -135,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     auth = commands.add_parser("auth", help="check credentials and permissions")
-    auth_commands = auth.add_subparsers(dest="auth_command", required=True, parser_class=_Parser)
+    auth_commands = auth.add_subparsers(dest="auth_command", required=True, parser_class=Parser)
     check = auth_commands.add_parser(
         "check",
         help="log in; probe each dataset's permission, the analytics limits and the retention",
@@ -203,14 +185,17 @@ def _add_connection_flags(parser: argparse.ArgumentParser) -> None:
         help="OAuth client id (the secret comes from the "
         "environment or the config file, never a flag)",
     )
-    # Refused with a message that never repeats the value: argparse's own "unrecognized
-    # arguments" error would echo the secret to the terminal and the logs.
-    parser.add_argument("--client-secret", help=argparse.SUPPRESS, action=_RefuseSecret)
+    # Refused with a message that never repeats the value (a flag close to it on any command
+    # gets the same message: see exporter.usage).
+    parser.add_argument("--client-secret", help=argparse.SUPPRESS, action=RefuseSecret)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except ConfigError as exc:  # a usage error: it names flags, never a value
+        return _fail(exc)
     _setup_logging(getattr(args, "verbose", False))
     try:
         if args.command == "sandbox":
@@ -228,8 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return asyncio.run(_auth_check(args, live))
             return _export_command(args, live)
     except ExportError as exc:
-        _say(f"error: {exc}")
-        return exc.exit_code
+        return _fail(exc)
     except KeyboardInterrupt:
         _say("stopped.")
         return 130
@@ -484,6 +468,12 @@ def _print_summary(summary: Summary, settings: Settings) -> None:
         f"{summary.token_refreshes} tokens; output in {settings.output.out_dir}"
     )
     print(orjson.dumps(summary.as_json()).decode(), flush=True)
+
+
+def _fail(exc: ExportError) -> int:
+    """Say what ended the command, then its JSON summary; returns its exit code."""
+    _say(f"error: {exc}")
+    return print_summary(error_summary(exc))
 
 
 def _say(message: str) -> None:

@@ -1,8 +1,10 @@
 """The command line: parse into settings, run, map errors to exit codes and one-paragraph messages.
 
-This is the only module that prints. Exit codes (``EXIT_CODES``): 0 done, 1 failed, 2 bad
-usage/config/input, 3 authentication or permission, 4 told to wait longer than allowed (run again
-later), 5 service unreachable, 75 another run holds the folder, 130 stopped by a signal.
+This is the only module that prints, with ``exporter.report``: every command ends with a JSON
+summary as the last line of stdout, usage errors included. Exit codes (``EXIT_CODES``): 0 done,
+1 failed, 2 bad usage/config/input, 3 authentication or permission, 4 told to wait longer than
+allowed (run again later), 5 service unreachable, 75 another run holds the folder, 130 stopped
+by a signal.
 """
 
 from __future__ import annotations
@@ -24,13 +26,13 @@ from typing import Any
 import orjson
 
 from exporter import __version__
-from exporter.config import Settings, load_settings
+from exporter.config import Settings, load_settings, metrics_file_setting
 from exporter.datasets import DATASETS, Listing, Windowed, select
-from exporter.errors import ConfigError, ExportError, OutputError
+from exporter.errors import ConfigError, ExportError, Interrupted, LockHeld, OutputError
 from exporter.metrics import write_metrics
 from exporter.preview import PlanReport, plan_only
 from exporter.progress import choose_progress
-from exporter.report import error_summary, print_summary
+from exporter.report import error_summary, print_summary, with_error
 from exporter.runner import ExportRequest, Stopper, Summary, export
 from exporter.usage import Parser, RefuseSecret
 from exporter.windows import parse_duration, parse_instant, validate_range
@@ -52,11 +54,12 @@ FLAG_KEYS = {
     "datasets": "export.datasets",
 }
 EXIT_CODES = (
-    "exit codes: 0 done; 1 a window failed or the output cannot be written; 2 bad usage, config "
-    "or input; 3 authentication or permission; 4 the service asked to wait longer than "
-    "http.retry_after_max_s (progress kept: run again later); 5 the service cannot be reached "
-    "(progress kept); 75 another export holds the output folder (still running); 130 stopped "
-    "by a signal (progress kept)."
+    "The last line of stdout is a JSON summary whose exit_code is the exit status (usage errors "
+    "too). Exit codes: 0 done; 1 a window failed, or the output or the metrics file cannot be "
+    "written; 2 bad usage, config or input; 3 authentication or permission; 4 the service asked "
+    "to wait longer than http.retry_after_max_s (progress kept: run again later); 5 the service "
+    "cannot be reached (progress kept); 75 another export holds the output folder (still "
+    "running; the metrics file is left to it); 130 stopped by a signal (progress kept)."
 )
 
 
@@ -121,13 +124,20 @@ def build_parser() -> argparse.ArgumentParser:
     check = auth_commands.add_parser(
         "check",
         help="log in; probe each dataset's permission, the analytics limits and the retention",
-        epilog="exit codes: 0 every dataset readable; 2 bad input; 3 a login or permission "
-        "problem; 5 the service cannot be reached.",
+        epilog="The last line of stdout is a JSON summary: status, exit_code, error and the "
+        "report. Exit codes: 0 every dataset readable; 1 the service answered in a way no retry "
+        "fixes; 2 bad usage, config or input; 3 a login or permission problem; 4 the service "
+        "asked to wait longer than http.retry_after_max_s; 5 the service cannot be reached; 130 "
+        "stopped by a signal.",
     )
     _add_connection_flags(check)
     check.add_argument("--datasets", help="datasets to probe (default: as for export)")
     check.add_argument("--start", help="warn if this day is older than the org's retention")
-    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument(
+        "--json",
+        action="store_true",
+        help="print only the JSON summary (the whole report), no table",
+    )
 
     commands.add_parser("datasets", help="list every dataset: endpoint, kind, permission")
     _add_tables_parser(commands)
@@ -207,16 +217,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "tables":
             return _tables_command(args)
-        settings = _load(args)
-        with _redacting(settings), _maybe_sandbox(settings) as live:
-            if args.command == "auth":
-                return asyncio.run(_auth_check(args, live))
-            return _export_command(args, live)
+        if args.command == "auth":
+            return _auth_command(args)
+        return _export_command(args)
     except ExportError as exc:
         return _fail(exc)
     except KeyboardInterrupt:
-        _say("stopped.")
-        return 130
+        return _fail(Interrupted("Stopped by a signal."))
 
 
 def _load(args: argparse.Namespace) -> Settings:
@@ -237,22 +244,48 @@ def _load(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def _export_command(args: argparse.Namespace, settings: Settings) -> int:
-    request = _request(args, settings)
-    if args.plan:
-        report = asyncio.run(plan_only(settings, request))
-        _print_plan(report)
-        return 0
-    gc.freeze()  # the modules and settings live all run: spare the collector walking them
-    summary = asyncio.run(_export_with_signals(settings, request, not args.no_progress))
-    _print_summary(summary, settings)
-    if settings.output.metrics_file is not None:
-        try:
-            write_metrics(settings.output.metrics_file, summary)
-        except OutputError as exc:
-            _say(f"error: {exc}")
-            return summary.exit_code or exc.exit_code
+def _metrics_file(args: argparse.Namespace) -> Path | None:
+    """The metrics file of a run whose settings did not load: the flag's, or the config
+    file's when it can be read that far."""
+    return metrics_file_setting(config_path=args.config, flag=args.metrics_file, cwd=Path.cwd())
+
+
+def _export_command(args: argparse.Namespace) -> int:
+    """Export; then write the metrics, then print the summary that says how that went."""
+    settings: Settings | None = None
+    ran = False
+    try:
+        settings = _load(args)
+        with _redacting(settings), _maybe_sandbox(settings) as live:
+            request = _request(args, live)
+            if args.plan:
+                _print_plan(asyncio.run(plan_only(live, request)))
+                return 0
+            gc.freeze()  # the modules and settings live all run: spare the collector walking them
+            summary = asyncio.run(_export_with_signals(live, request, not args.no_progress))
+            ran = True
+    except ExportError as exc:
+        summary = Summary(exc.summary_status, exc.exit_code, error=str(exc))
+    except KeyboardInterrupt:
+        stopped = "Stopped by a signal before the export began; nothing to keep."
+        summary = Summary(Interrupted.summary_status, Interrupted.exit_code, error=stopped)
+    if not args.plan:
+        metrics = settings.output.metrics_file if settings else _metrics_file(args)
+        summary = _write_metrics(summary, metrics)
+    _print_summary(summary, settings.output.out_dir if settings and ran else None)
     return summary.exit_code
+
+
+def _write_metrics(summary: Summary, path: Path | None) -> Summary:
+    """Write the metrics file, but not for a run the lock refused (the file is the holder's);
+    one that cannot be written fails the run, and the summary says so."""
+    if path is None or summary.exit_code == LockHeld.exit_code:
+        return summary
+    try:
+        write_metrics(path, summary)
+    except OutputError as exc:
+        return with_error(summary, exc)
+    return summary
 
 
 def _request(args: argparse.Namespace, settings: Settings) -> ExportRequest:
@@ -312,17 +345,17 @@ async def _export_with_signals(
             loop.remove_signal_handler(sig)
 
 
-async def _auth_check(args: argparse.Namespace, settings: Settings) -> int:
+def _auth_command(args: argparse.Namespace) -> int:
     from exporter.probe import check_access
 
+    settings = _load(args)
     start = parse_instant(args.start, what="--start") if args.start else None
-    report = await check_access(settings, select(settings.export.datasets), start=start)
-    if args.json:
-        print(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2).decode())
-    else:
+    with _redacting(settings), _maybe_sandbox(settings) as live:
+        report = asyncio.run(check_access(live, select(live.export.datasets), start=start))
+    if not args.json:
         for line in report.lines():
             print(line)
-    return report.exit_code
+    return print_summary(report.as_json())
 
 
 def _tables_command(args: argparse.Namespace) -> int:
@@ -448,9 +481,17 @@ def _print_plan(report: PlanReport) -> None:
     )
 
 
-def _print_summary(summary: Summary, settings: Settings) -> None:
+def _print_summary(summary: Summary, out_dir: Path | None) -> None:
+    """The error, then (for a run that took place, writing ``out_dir``) what it did, on
+    stderr; the JSON summary as stdout's last line."""
     if summary.error:
         _say(f"error: {summary.error}")
+    if out_dir is not None:
+        _print_run(summary, out_dir)
+    print_summary(summary.as_json())
+
+
+def _print_run(summary: Summary, out_dir: Path) -> None:
     for denied in summary.denied:
         _say(f"dataset denied: {denied}")
     for failed in summary.failed_windows:
@@ -465,9 +506,8 @@ def _print_summary(summary: Summary, settings: Settings) -> None:
         f"{summary.provisional} provisional{repeats}) in "
         f"{summary.seconds:.1f} s ({rate:,.0f} records/s); {summary.requests} requests, "
         f"{summary.retries} retries, {summary.rate_limited} rate-limited, "
-        f"{summary.token_refreshes} tokens; output in {settings.output.out_dir}"
+        f"{summary.token_refreshes} tokens; output in {out_dir}"
     )
-    print(orjson.dumps(summary.as_json()).decode(), flush=True)
 
 
 def _fail(exc: ExportError) -> int:

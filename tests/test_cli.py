@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from genesys_sandbox import run_sandbox_in_thread
-from tests.support import assert_one_clear_line, run_cli, sandbox_settings
+from tests.support import assert_one_clear_line, last_json, run_cli, sandbox_settings
 
 SECRET = "S3CRET-zebra-4242-do-not-leak"
 
@@ -102,10 +102,14 @@ BAD_INPUT = [
 
 @pytest.mark.parametrize(("args", "env", "needles"), BAD_INPUT)
 def test_bad_input_is_one_line_and_exit_2(args, env, needles, empty_config) -> None:
-    """Each bad input names the problem and the fix in one line, exit 2, no traceback."""
+    """Each bad input names the problem and the fix in one line, exit 2, no traceback, and
+    the JSON summary says so."""
     result = run_cli("export", "--config", str(empty_config), *args, env=env)
     assert_one_clear_line(result, 2, *needles)
     assert SECRET not in result.stdout + result.stderr
+    summary = last_json(result)
+    assert (summary["status"], summary["exit_code"]) == ("bad_input", 2)
+    assert all(needle in summary["error"] for needle in needles)
 
 
 def test_unknown_config_key_suggests_the_closest(tmp_path: Path) -> None:
@@ -154,6 +158,8 @@ def test_auth_check_reports_region_lifetime_and_reach(empty_config) -> None:
     assert "token lifetime:  3600 s" in result.stdout
     assert re.search(r"^conversations +windowed +analytics:conversationDetail:view +ok ",
                      result.stdout, re.MULTILINE)  # fmt: skip
+    summary = last_json(result)
+    assert (summary["status"], summary["exit_code"], summary["token_lifetime_s"]) == ("ok", 0, 3600)
 
 
 def test_auth_check_names_a_missing_permission(empty_config) -> None:
@@ -163,6 +169,41 @@ def test_auth_check_names_a_missing_permission(empty_config) -> None:
         result = run_cli("auth", "check", "--config", str(empty_config), env=sandbox_env(sb))
     assert result.returncode == 3
     assert "analytics:conversationDetail:view" in result.stdout
+    assert (last_json(result)["status"], last_json(result)["exit_code"]) == ("denied", 3)
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["table", "json"])
+def test_auth_check_ends_with_a_json_summary_on_every_exit(empty_config, as_json) -> None:
+    """auth check's last stdout line is its JSON summary, as one line, after a bad config
+    (exit 2) and a refused login (exit 3) as after a good one."""
+    flags = ["--json"] if as_json else []
+    bad = run_cli("auth", "check", "--config", str(empty_config), *flags, env=REAL)
+    with run_sandbox_in_thread(sandbox_settings()) as sb:
+        refused = run_cli("auth", "check", "--config", str(empty_config), *flags,
+                          env=sandbox_env(sb, SECRET))  # fmt: skip
+        good = run_cli("auth", "check", "--config", str(empty_config), *flags, env=sandbox_env(sb))
+    for result, status, code in ((bad, "bad_input", 2), (refused, "auth_failed", 3),
+                                 (good, "ok", 0)):  # fmt: skip
+        assert result.returncode == code, result.stderr
+        assert (last_json(result)["status"], last_json(result)["exit_code"]) == (status, code)
+        assert "Traceback" not in result.stderr and SECRET not in result.stdout + result.stderr
+    assert (good.stdout.count("\n") == 1) == as_json  # --json: the summary alone
+
+
+def test_an_unwritable_metrics_file_fails_the_run_and_the_summary_says_so(
+    tmp_path, empty_config
+) -> None:
+    """A metrics file that cannot be written exits 1, and the summary, printed after it was
+    tried, says exit 1 and why: never exit 0 over a process that exits 1."""
+    (tmp_path / "not-a-folder").write_text("")
+    metrics = tmp_path / "not-a-folder" / "genesys.prom"
+    with run_sandbox_in_thread(sandbox_settings()) as sb:
+        result = export_one_day(empty_config, tmp_path / "out", sandbox_env(sb), "--no-progress",
+                                "--metrics-file", str(metrics))  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    summary = last_json(result)
+    assert (summary["status"], summary["exit_code"]) == ("error", 1) and summary["records"]
+    assert "metrics file" in summary["error"] and str(metrics) in summary["error"]
 
 
 def test_every_command_is_documented_in_the_readme() -> None:

@@ -116,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--no-progress", action="store_true", help="no progress bar or log lines")
     exp.add_argument(
         "--metrics-file",
-        help="write Prometheus metrics of the run here after every run (node_exporter textfile)",
+        help="write Prometheus metrics here on every exit but a lock refusal (75), per dataset "
+        "(node_exporter textfile)",
     )
 
     auth = commands.add_parser("auth", help="check credentials and permissions")

@@ -196,6 +196,27 @@ def last_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     return summary
 
 
+MetricKey = tuple[str, tuple[tuple[str, str], ...]]  # name, sorted (label, value) pairs
+
+
+def metric_samples(text: str | bytes) -> dict[MetricKey, float]:
+    """Every sample of a metrics text by name and labels, read by Prometheus's own parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = text.decode() if isinstance(text, bytes) else text
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def start_time(pid: int) -> int:
+    """A process's start time as /proc records it (clock ticks since boot, field 22)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2 :].split()[19])
+
+
 # A budget the headers announce, so a CLI run does not keep its cautious starting pace (the
 # unlimited test sandbox sends no rate-limit headers; the real service always does).
 ANNOUNCED_BUDGET = 60_000

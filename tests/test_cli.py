@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import argparse
 import re
+import socket
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
 
+from exporter.store.lock import LOCK_NAME
 from genesys_sandbox import run_sandbox_in_thread
-from tests.support import assert_one_clear_line, last_json, run_cli, sandbox_settings
+from tests.support import (
+    assert_one_clear_line,
+    last_json,
+    metric_samples,
+    run_cli,
+    sandbox_settings,
+    start_time,
+)
 
 SECRET = "S3CRET-zebra-4242-do-not-leak"
 
@@ -245,16 +256,111 @@ def test_the_metrics_file_is_written_after_ok_and_failed_runs(tmp_path, empty_co
         ok = export_one_day(empty_config, tmp_path / "out", sandbox_env(sb), "--no-progress",
                             "--metrics-file", str(metrics))  # fmt: skip
         assert ok.returncode == 0, ok.stderr
-        first = metrics.read_text()
+        first = metric_samples(metrics.read_text())
         bad = export_one_day(empty_config, tmp_path / "out", sandbox_env(sb, "wrong"),
                              "--no-progress", "--metrics-file", str(metrics))  # fmt: skip
     assert bad.returncode == 3
-    second = metrics.read_text()
-    assert "genesys_export_exit_code 0" in first and "genesys_export_exit_code 3" in second
-    success = [line for line in first.splitlines() if line.startswith("genesys_export_last_s")]
-    assert success and success[0] in second.splitlines()
-    assert 'genesys_export_windows{status="complete"} 1' in first
+    second = metric_samples(metrics.read_text())
+    assert first[EXIT_CODE] == 0 and second[EXIT_CODE] == 3
+    assert first[LAST_SUCCESS] == second[LAST_SUCCESS]
+    complete = ("genesys_export_windows", (("dataset", "conversations"), ("status", "complete")))
+    assert first[complete] == 1
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".genesys.prom")]
+
+
+EXIT_CODE = ("genesys_export_exit_code", ())
+LAST_SUCCESS = ("genesys_export_last_success_timestamp_seconds", ())
+LAST_RUN = ("genesys_export_last_run_timestamp_seconds", ())
+
+
+def per_dataset(found: dict, name: str) -> dict[str, float]:
+    """One per-dataset gauge of a metrics file: dataset -> value."""
+    return {labels[0][1]: value for (metric, labels), value in found.items()
+            if metric == f"genesys_export_{name}"}  # fmt: skip
+
+
+def test_metrics_are_per_dataset_and_keep_each_datasets_last_success(
+    tmp_path, empty_config
+) -> None:
+    """Each dataset's records under its own name, as the summary counts them; a run where
+    one dataset is denied keeps that dataset's last success and moves the others'."""
+    metrics, out = tmp_path / "genesys.prom", tmp_path / "out"
+    flags = ("--no-progress", "--datasets", "conversations,user-details,users",
+             "--metrics-file", str(metrics))  # fmt: skip
+    with run_sandbox_in_thread(sandbox_settings()) as sb:
+        first = export_one_day(empty_config, out, sandbox_env(sb), *flags)
+    assert first.returncode == 0, first.stderr
+    before = metric_samples(metrics.read_text())
+    counted = {name: f["records"] for name, f in last_json(first)["datasets"].items()}
+    assert per_dataset(before, "records") == counted and all(counted.values())
+    assert set(per_dataset(before, "watermark_lag_seconds")) == {"conversations", "user-details"}
+    denied = sandbox_settings(denied_permissions=("analytics:userDetail:view",))
+    with run_sandbox_in_thread(denied) as sb:
+        second = export_one_day(empty_config, out, sandbox_env(sb), "--force", *flags)
+    assert second.returncode == 3, second.stderr
+    after = metric_samples(metrics.read_text())
+    success = per_dataset(after, "dataset_last_success_timestamp_seconds")
+    assert success["user-details"] == per_dataset(before, "dataset_last_success_timestamp_seconds")[
+        "user-details"] == before[LAST_RUN]  # fmt: skip
+    assert success["conversations"] == success["users"] == after[LAST_RUN] != before[LAST_RUN]
+
+
+@pytest.mark.parametrize("source", ["flag", "config-file"])
+def test_a_run_that_fails_on_its_configuration_writes_its_metrics(tmp_path, source) -> None:
+    """A run stopped by its configuration replaces the last run's figures with its own (exit
+    2, bad_input, nothing committed), keeping the last success: whether the file was named by
+    the flag or by a config file that reads that far."""
+    metrics, out = tmp_path / "genesys.prom", tmp_path / "out"
+    config = tmp_path / "config.toml"
+    config.write_text(f"[output]\nmetrics_file = {str(metrics)!r}\n")
+    flags = ["--metrics-file", str(metrics)] if source == "flag" else []
+    with run_sandbox_in_thread(sandbox_settings()) as sb:
+        good = export_one_day(config, out, sandbox_env(sb), "--no-progress", *flags)
+    assert good.returncode == 0, good.stderr
+    before = metric_samples(metrics.read_text())
+    env = REAL if source == "flag" else {"GENESYSCLOUD_REGION": "us-east-1"}
+    bad = run_cli("export", "--config", str(config), "--start", "2026-11-01", *flags, env=env)
+    assert_one_clear_line(bad, 2, "region" if source == "flag" else "GENESYSCLOUD_OAUTHCLIENT_ID")
+    assert (last_json(bad)["status"], last_json(bad)["exit_code"]) == ("bad_input", 2)
+    after = metric_samples(metrics.read_text())
+    assert after[EXIT_CODE] == 2 and after["genesys_export_status", (("status", "bad_input"),)] == 1
+    assert after[LAST_SUCCESS] == before[LAST_SUCCESS] and after[LAST_RUN] > before[LAST_RUN]
+    assert per_dataset(after, "records") == {} and per_dataset(before, "records")
+    assert per_dataset(after, "dataset_last_success_timestamp_seconds") == per_dataset(
+        before, "dataset_last_success_timestamp_seconds")  # fmt: skip
+
+
+@pytest.fixture
+def live_process() -> Iterator[subprocess.Popen[bytes]]:
+    """A live process on this host, to stand for a run holding the folder."""
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("needs /proc to read a process's start time")
+    with subprocess.Popen(["sleep", "60"]) as child:
+        yield child
+        child.kill()
+
+
+def test_a_run_the_lock_refuses_leaves_the_holders_metrics_alone(
+    tmp_path, empty_config, live_process
+) -> None:
+    """A live run on this host holds the folder, on a filesystem whose flock does nothing (its
+    lock file names it; no OS lock is held): the next run exits 75 saying so, its summary
+    says locked, and the holder's metrics file is left as it was."""
+    out, metrics = tmp_path / "out", tmp_path / "genesys.prom"
+    out.mkdir()
+    pid = live_process.pid
+    holder = {"pid": pid, "host": socket.gethostname(), "run_id": "holder",
+              "started": "2026-11-01T00:00:00+00:00", "pid_start": start_time(pid)}  # fmt: skip
+    (out / LOCK_NAME).write_bytes(orjson.dumps(holder))
+    metrics.write_text("# the holder's figures\n")
+    with run_sandbox_in_thread(sandbox_settings()) as sb:
+        result = export_one_day(empty_config, out, sandbox_env(sb), "--no-progress",
+                                "--metrics-file", str(metrics))  # fmt: skip
+    assert result.returncode == 75, result.stderr
+    assert "locks do not work" in result.stderr and f"pid {live_process.pid}" in result.stderr
+    assert (last_json(result)["status"], last_json(result)["exit_code"]) == ("locked", 75)
+    assert metrics.read_text() == "# the holder's figures\n"
+    assert orjson.loads((out / LOCK_NAME).read_bytes()) == holder
 
 
 def test_every_dataset_is_documented_in_the_readme() -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from exporter.errors import LockHeld, OutputError
 from exporter.store.lock import LOCK_NAME, RunLock
+from tests.support import start_time
 
 THREADS = 8
 HOLDER = """
@@ -208,12 +209,6 @@ def test_runs_that_start_while_others_release_never_hold_it_together(tmp_path) -
     for thread in threads:
         thread.join()
     assert overlaps == []
-
-
-def start_time(pid: int) -> int:
-    """A process's start time as /proc records it (clock ticks since boot, field 22)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return int(stat[stat.rindex(")") + 2 :].split()[19])
 
 
 @pytest.fixture

@@ -43,7 +43,8 @@ class Parser(argparse.ArgumentParser):
         return parsed, extras
 
     def error(self, message: str) -> NoReturn:
-        if any(_means_secret(flag) for flag in _flags(self._typed)):
+        unknown = [f for f in _flags(self._typed) if f not in self._option_string_actions]
+        if any(_means_secret(flag) for flag in unknown):
             message = SECRET_REFUSAL  # whatever else went wrong, this is the mistake to fix
         else:
             message = _redact(message, self._typed)

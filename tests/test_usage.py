@@ -47,6 +47,11 @@ def test_a_secret_given_as_a_flag_is_refused_and_never_echoed(command, form) -> 
         pytest.param([SECRET], ["invalid choice", "export"], id="unknown-command"),
         pytest.param(["sandbox", "--start", SECRET], ["--start"], id="type-check"),
         pytest.param(["--client-secret", SECRET, "export"], ["never taken"], id="before-command"),
+        pytest.param(
+            ["sandbox", "--client-secret", SECRET, "--port", SECRET],
+            ["--port", "int"],
+            id="sandbox-own-secret-flag",
+        ),
     ],
 )
 def test_usage_errors_name_the_flag_never_the_value(args, needles) -> None:

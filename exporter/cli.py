@@ -28,11 +28,10 @@ import orjson
 from exporter import __version__
 from exporter.config import Settings, load_settings, metrics_file_setting
 from exporter.datasets import DATASETS, Listing, Windowed, select
-from exporter.errors import ConfigError, ExportError, Interrupted, LockHeld, OutputError
-from exporter.metrics import write_metrics
+from exporter.errors import ConfigError, ExportError, Interrupted
 from exporter.preview import PlanReport, plan_only
 from exporter.progress import choose_progress
-from exporter.report import error_summary, print_summary, with_error
+from exporter.report import error_summary, print_summary, run_lines, with_metrics
 from exporter.runner import ExportRequest, Stopper, Summary, export
 from exporter.usage import Parser, RefuseSecret
 from exporter.windows import parse_duration, parse_instant, validate_range
@@ -245,12 +244,6 @@ def _load(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def _metrics_file(args: argparse.Namespace) -> Path | None:
-    """The metrics file of a run whose settings did not load: the flag's, or the config
-    file's when it can be read that far."""
-    return metrics_file_setting(config_path=args.config, flag=args.metrics_file, cwd=Path.cwd())
-
-
 def _export_command(args: argparse.Namespace) -> int:
     """Export; then write the metrics, then print the summary that says how that went."""
     settings: Settings | None = None
@@ -271,22 +264,17 @@ def _export_command(args: argparse.Namespace) -> int:
         stopped = "Stopped by a signal before the export began; nothing to keep."
         summary = Summary(Interrupted.summary_status, Interrupted.exit_code, error=stopped)
     if not args.plan:
-        metrics = settings.output.metrics_file if settings else _metrics_file(args)
-        summary = _write_metrics(summary, metrics)
+        summary = with_metrics(summary, _metrics_file(args, settings))
     _print_summary(summary, settings.output.out_dir if settings and ran else None)
     return summary.exit_code
 
 
-def _write_metrics(summary: Summary, path: Path | None) -> Summary:
-    """Write the metrics file, but not for a run the lock refused (the file is the holder's);
-    one that cannot be written fails the run, and the summary says so."""
-    if path is None or summary.exit_code == LockHeld.exit_code:
-        return summary
-    try:
-        write_metrics(path, summary)
-    except OutputError as exc:
-        return with_error(summary, exc)
-    return summary
+def _metrics_file(args: argparse.Namespace, settings: Settings | None) -> Path | None:
+    """The settings' metrics file; if they did not load, the flag's, or the config file's when
+    it reads that far."""
+    if settings is not None:
+        return settings.output.metrics_file
+    return metrics_file_setting(config_path=args.config, flag=args.metrics_file, cwd=Path.cwd())
 
 
 def _request(args: argparse.Namespace, settings: Settings) -> ExportRequest:
@@ -487,28 +475,9 @@ def _print_summary(summary: Summary, out_dir: Path | None) -> None:
     stderr; the JSON summary as stdout's last line."""
     if summary.error:
         _say(f"error: {summary.error}")
-    if out_dir is not None:
-        _print_run(summary, out_dir)
+    for line in run_lines(summary, out_dir) if out_dir is not None else []:
+        _say(line)
     print_summary(summary.as_json())
-
-
-def _print_run(summary: Summary, out_dir: Path) -> None:
-    for denied in summary.denied:
-        _say(f"dataset denied: {denied}")
-    for failed in summary.failed_windows:
-        _say(f"failed: {failed}")
-    rate = summary.records / summary.seconds if summary.seconds else 0.0
-    repeats = (
-        f", {summary.repeats_dropped} repeated records dropped" if summary.repeats_dropped else ""
-    )
-    _say(
-        f"{summary.status}: {summary.records} records in {summary.windows} windows and "
-        f"{summary.snapshots} snapshots ({summary.skipped} windows already complete, "
-        f"{summary.provisional} provisional{repeats}) in "
-        f"{summary.seconds:.1f} s ({rate:,.0f} records/s); {summary.requests} requests, "
-        f"{summary.retries} retries, {summary.rate_limited} rate-limited, "
-        f"{summary.token_refreshes} tokens; output in {out_dir}"
-    )
 
 
 def _fail(exc: ExportError) -> int:

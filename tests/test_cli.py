@@ -113,8 +113,7 @@ BAD_INPUT = [
 
 @pytest.mark.parametrize(("args", "env", "needles"), BAD_INPUT)
 def test_bad_input_is_one_line_and_exit_2(args, env, needles, empty_config) -> None:
-    """Each bad input names the problem and the fix in one line, exit 2, no traceback, and
-    the JSON summary says so."""
+    """Each bad input: one line naming problem and fix, exit 2, and a JSON summary saying so."""
     result = run_cli("export", "--config", str(empty_config), *args, env=env)
     assert_one_clear_line(result, 2, *needles)
     assert SECRET not in result.stdout + result.stderr
@@ -185,8 +184,7 @@ def test_auth_check_names_a_missing_permission(empty_config) -> None:
 
 @pytest.mark.parametrize("as_json", [False, True], ids=["table", "json"])
 def test_auth_check_ends_with_a_json_summary_on_every_exit(empty_config, as_json) -> None:
-    """auth check's last stdout line is its JSON summary, as one line, after a bad config
-    (exit 2) and a refused login (exit 3) as after a good one."""
+    """auth check ends with its JSON summary line after a bad config, a refused login, a pass."""
     flags = ["--json"] if as_json else []
     bad = run_cli("auth", "check", "--config", str(empty_config), *flags, env=REAL)
     with run_sandbox_in_thread(sandbox_settings()) as sb:
@@ -204,8 +202,7 @@ def test_auth_check_ends_with_a_json_summary_on_every_exit(empty_config, as_json
 def test_an_unwritable_metrics_file_fails_the_run_and_the_summary_says_so(
     tmp_path, empty_config
 ) -> None:
-    """A metrics file that cannot be written exits 1, and the summary, printed after it was
-    tried, says exit 1 and why: never exit 0 over a process that exits 1."""
+    """An unwritable metrics file exits 1 and the summary, printed after it, says exit 1 and why."""
     (tmp_path / "not-a-folder").write_text("")
     metrics = tmp_path / "not-a-folder" / "genesys.prom"
     with run_sandbox_in_thread(sandbox_settings()) as sb:
@@ -282,8 +279,7 @@ def per_dataset(found: dict, name: str) -> dict[str, float]:
 def test_metrics_are_per_dataset_and_keep_each_datasets_last_success(
     tmp_path, empty_config
 ) -> None:
-    """Each dataset's records under its own name, as the summary counts them; a run where
-    one dataset is denied keeps that dataset's last success and moves the others'."""
+    """Records per dataset as the summary counts them; a denied dataset keeps its last success."""
     metrics, out = tmp_path / "genesys.prom", tmp_path / "out"
     flags = ("--no-progress", "--datasets", "conversations,user-details,users",
              "--metrics-file", str(metrics))  # fmt: skip
@@ -307,9 +303,7 @@ def test_metrics_are_per_dataset_and_keep_each_datasets_last_success(
 
 @pytest.mark.parametrize("source", ["flag", "config-file"])
 def test_a_run_that_fails_on_its_configuration_writes_its_metrics(tmp_path, source) -> None:
-    """A run stopped by its configuration replaces the last run's figures with its own (exit
-    2, bad_input, nothing committed), keeping the last success: whether the file was named by
-    the flag or by a config file that reads that far."""
+    """A config error (metrics named by flag or config file) writes exit 2, keeps the successes."""
     metrics, out = tmp_path / "genesys.prom", tmp_path / "out"
     config = tmp_path / "config.toml"
     config.write_text(f"[output]\nmetrics_file = {str(metrics)!r}\n")
@@ -343,9 +337,7 @@ def live_process() -> Iterator[subprocess.Popen[bytes]]:
 def test_a_run_the_lock_refuses_leaves_the_holders_metrics_alone(
     tmp_path, empty_config, live_process
 ) -> None:
-    """A live run on this host holds the folder, on a filesystem whose flock does nothing (its
-    lock file names it; no OS lock is held): the next run exits 75 saying so, its summary
-    says locked, and the holder's metrics file is left as it was."""
+    """A live holder on a no-op-flock filesystem: exit 75, summary locked, its metrics untouched."""
     out, metrics = tmp_path / "out", tmp_path / "genesys.prom"
     out.mkdir()
     pid = live_process.pid

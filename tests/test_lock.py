@@ -222,8 +222,7 @@ def live_run() -> Iterator[subprocess.Popen[bytes]]:
 
 
 def test_a_lock_file_naming_a_live_run_whose_os_lock_is_free_is_refused(tmp_path, live_run):
-    """What a run on NFS without locking leaves: its live pid and start time, no OS lock held.
-    The next run refuses with exit 75, naming the holder and the filesystem's broken locks."""
+    """A live run's file with no OS lock held (NFS without locking) is refused with exit 75."""
     path = write_lock(tmp_path, pid=live_run.pid, pid_start=start_time(live_run.pid))
     before = path.read_bytes()
     with pytest.raises(LockHeld, match=f"pid {live_run.pid} on ") as caught:
@@ -235,8 +234,7 @@ def test_a_lock_file_naming_a_live_run_whose_os_lock_is_free_is_refused(tmp_path
 
 @pytest.mark.parametrize("who", ["dead-pid", "reused-pid"])
 def test_a_lock_file_naming_a_dead_or_reused_pid_is_taken_over(tmp_path, live_run, who) -> None:
-    """A recorded pid that is gone, or alive but started at another time (reused by another
-    process), holds nothing: the lock is taken over with a warning."""
+    """A recorded pid that is gone, or alive but started at another time, is taken over."""
     dead = subprocess.Popen(["true"])
     dead.wait()
     pid, start = {

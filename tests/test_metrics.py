@@ -35,6 +35,7 @@ def summary(**changes: object) -> Summary:
 
 
 def test_every_line_is_a_help_a_type_or_a_sample_of_a_declared_gauge() -> None:
+    """The text is HELP, TYPE gauge, and samples of declared gauges, nothing else."""
     text = render(summary(), now=1_793_750_400.0, successes=Successes(1_793_750_400.0)).decode()
     declared = set()
     for line in text.splitlines():
@@ -53,8 +54,7 @@ def test_every_line_is_a_help_a_type_or_a_sample_of_a_declared_gauge() -> None:
 
 
 def test_records_windows_and_watermark_lag_are_per_dataset() -> None:
-    """Each dataset's records under its own label; windows by dataset and status; a lag for
-    each windowed dataset's own watermark, none for a snapshot."""
+    """Records, windows and each windowed dataset's own watermark lag carry a dataset label."""
     found = metric_samples(render(summary(), now=WATERMARK + 3600, successes=Successes()))
     records = {k[1][0][1]: v for k, v in found.items() if k[0] == "genesys_export_records"}
     assert records == {"conversations": 1200, "user-details": 300, "users": 50}
@@ -68,8 +68,7 @@ def test_records_windows_and_watermark_lag_are_per_dataset() -> None:
 
 
 def test_each_dataset_keeps_the_time_it_last_succeeded(tmp_path: Path) -> None:
-    """A dataset committed without failure takes the run's time; one that failed, or that the
-    run did not export, keeps the time the file it replaces records; so does the run's."""
+    """A dataset committed without failure takes the run's time; the others keep the old one."""
     path = tmp_path / "genesys.prom"
     write_metrics(path, summary(), now=100.0)
     datasets = {"conversations": CONVERSATIONS, "users": figures(0, ok=False)}

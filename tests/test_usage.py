@@ -28,8 +28,7 @@ def assert_bad_usage(result, *needles: str) -> None:
 @pytest.mark.parametrize("form", SECRET_FORMS, ids=["flag", "close-flag", "flag=", "close-flag="])
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
 def test_a_secret_given_as_a_flag_is_refused_and_never_echoed(command, form) -> None:
-    """Every command refuses --client-secret and flags close to it with the fix (the
-    environment or the config file), exit 2, and never repeats the value."""
+    """Every command refuses --client-secret and its near misses with the fix, never the value."""
     result = run_cli(*command, *form)
     assert_bad_usage(result, "never taken from a flag", "GENESYSCLOUD_OAUTHCLIENT_SECRET")
 

@@ -183,7 +183,7 @@ class RunLock:
 
     def _still_running(self, owner: LockInfo) -> bool:
         """Whether the run a free lock's file names is alive: the OS lock did not hold it."""
-        if sys.platform == "win32" or owner.host != self.info.host:
+        if sys.platform == "win32" or owner.host != self.info.host or owner.pid <= 0:
             return False  # Windows locks are enforced; another host's pids mean nothing here
         if self.info.pid_start is None:  # no /proc: the pid alone
             return _pid_alive(owner.pid)

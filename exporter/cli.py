@@ -1,9 +1,10 @@
 """The command line: parse into settings, run, map errors to exit codes and one-paragraph messages.
 
-This is the only module that prints. Exit codes (``EXIT_CODES``): 0 done, 1 failed, 2 bad
-usage/config/input, 3 authentication or permission, 4 told to wait longer than allowed or jobs
-stuck (run again later), 5 service unreachable, 75 another run holds the folder, 130 stopped by
-a signal.
+This is the only module that prints, with ``exporter.report``: every command ends with a JSON
+summary as the last line of stdout, usage errors included. Exit codes (``EXIT_CODES``): 0 done,
+1 failed, 2 bad usage/config/input, 3 authentication or permission, 4 told to wait longer than
+allowed or jobs stuck (run again later), 5 service unreachable, 75 another run holds the
+folder, 130 stopped by a signal.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from typing import Any
 import orjson
 
 from exporter import __version__
-from exporter.config import Settings, load_settings
+from exporter.config import Settings, load_settings, metrics_file_setting
 from exporter.datasets import DATASETS, Listing, Windowed, select
-from exporter.errors import ConfigError, ExportError, OutputError
-from exporter.metrics import write_metrics
+from exporter.errors import ConfigError, ExportError, Interrupted
 from exporter.preview import PlanReport, plan_only
 from exporter.progress import choose_progress
+from exporter.report import error_summary, print_summary, run_lines, with_metrics
 from exporter.runner import ExportRequest, Stopper, Summary, export
+from exporter.usage import Parser, RefuseSecret
 from exporter.windows import parse_duration, parse_instant, validate_range
 
 log = logging.getLogger("exporter")
@@ -51,39 +53,20 @@ FLAG_KEYS = {
     "datasets": "export.datasets",
 }
 EXIT_CODES = (
-    "exit codes: 0 done; 1 a window failed or the output cannot be written; 2 bad usage, config "
-    "or input; 3 authentication or permission; 4 the service asked to wait longer than "
-    "http.retry_after_max_s, or its analytics jobs finished none within jobs.job_timeout_s "
-    "(progress kept: run again later); 5 the service cannot be reached "
-    "(progress kept); 75 another export holds the output folder (still running); 130 stopped "
-    "by a signal (progress kept)."
+    "The last line of stdout is a JSON summary whose exit_code is the exit status (usage errors "
+    "too). Exit codes: 0 done; 1 a window failed, or the output or the metrics file cannot be "
+    "written; 2 bad usage, config or input; 3 authentication or permission; 4 the service asked "
+    "to wait longer than http.retry_after_max_s, or its analytics jobs finished none within "
+    "jobs.job_timeout_s (progress kept: run again later); 5 the service cannot be reached "
+    "(progress kept); 75 another export holds the output folder (still running; the metrics "
+    "file is left to it); 130 stopped by a signal (progress kept)."
 )
 
 
-class _RefuseSecret(argparse.Action):
-    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
-        super().__init__(option_strings, dest, nargs="?", default=None, **kwargs)
-
-    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
-        parser.exit(
-            2,
-            f"{parser.prog}: error: the client secret is never taken from a flag (it would "
-            "show in shell history and ps); set GENESYSCLOUD_OAUTHCLIENT_SECRET, or "
-            "client_secret under [genesys] in config.toml (see --help)\n",
-        )
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports usage errors as one line with exit code 2."""
-
-    def error(self, message: str) -> Any:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="Bulk export of Genesys Cloud conversation details.")
+    parser = Parser(prog=PROG, description="Bulk export of Genesys Cloud conversation details.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     exp = commands.add_parser(
         "export",
@@ -134,21 +117,29 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--no-progress", action="store_true", help="no progress bar or log lines")
     exp.add_argument(
         "--metrics-file",
-        help="write Prometheus metrics of the run here after every run (node_exporter textfile)",
+        help="write Prometheus metrics here on every exit but a lock refusal (75), per dataset "
+        "(node_exporter textfile)",
     )
 
     auth = commands.add_parser("auth", help="check credentials and permissions")
-    auth_commands = auth.add_subparsers(dest="auth_command", required=True, parser_class=_Parser)
+    auth_commands = auth.add_subparsers(dest="auth_command", required=True, parser_class=Parser)
     check = auth_commands.add_parser(
         "check",
         help="log in; probe each dataset's permission, the analytics limits and the retention",
-        epilog="exit codes: 0 every dataset readable; 2 bad input; 3 a login or permission "
-        "problem; 5 the service cannot be reached.",
+        epilog="The last line of stdout is a JSON summary: status, exit_code, error and the "
+        "report. Exit codes: 0 every dataset readable; 1 the service answered in a way no retry "
+        "fixes; 2 bad usage, config or input; 3 a login or permission problem; 4 the service "
+        "asked to wait longer than http.retry_after_max_s; 5 the service cannot be reached; 130 "
+        "stopped by a signal.",
     )
     _add_connection_flags(check)
     check.add_argument("--datasets", help="datasets to probe (default: as for export)")
     check.add_argument("--start", help="warn if this day is older than the org's retention")
-    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument(
+        "--json",
+        action="store_true",
+        help="print only the JSON summary (the whole report), no table",
+    )
 
     commands.add_parser("datasets", help="list every dataset: endpoint, kind, permission")
     _add_tables_parser(commands)
@@ -206,14 +197,17 @@ def _add_connection_flags(parser: argparse.ArgumentParser) -> None:
         help="OAuth client id (the secret comes from the "
         "environment or the config file, never a flag)",
     )
-    # Refused with a message that never repeats the value: argparse's own "unrecognized
-    # arguments" error would echo the secret to the terminal and the logs.
-    parser.add_argument("--client-secret", help=argparse.SUPPRESS, action=_RefuseSecret)
+    # Refused with a message that never repeats the value (a flag close to it on any command
+    # gets the same message: see exporter.usage).
+    parser.add_argument("--client-secret", help=argparse.SUPPRESS, action=RefuseSecret)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except ConfigError as exc:  # a usage error: it names flags, never a value
+        return _fail(exc)
     _setup_logging(getattr(args, "verbose", False))
     try:
         if args.command == "sandbox":
@@ -225,17 +219,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "tables":
             return _tables_command(args)
-        settings = _load(args)
-        with _redacting(settings), _maybe_sandbox(settings) as live:
-            if args.command == "auth":
-                return asyncio.run(_auth_check(args, live))
-            return _export_command(args, live)
+        if args.command == "auth":
+            return _auth_command(args)
+        return _export_command(args)
     except ExportError as exc:
-        _say(f"error: {exc}")
-        return exc.exit_code
+        return _fail(exc)
     except KeyboardInterrupt:
-        _say("stopped.")
-        return 130
+        return _fail(Interrupted("Stopped by a signal."))
 
 
 def _load(args: argparse.Namespace) -> Settings:
@@ -256,22 +246,37 @@ def _load(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def _export_command(args: argparse.Namespace, settings: Settings) -> int:
-    request = _request(args, settings)
-    if args.plan:
-        report = asyncio.run(plan_only(settings, request))
-        _print_plan(report)
-        return 0
-    gc.freeze()  # the modules and settings live all run: spare the collector walking them
-    summary = asyncio.run(_export_with_signals(settings, request, not args.no_progress))
-    _print_summary(summary, settings)
-    if settings.output.metrics_file is not None:
-        try:
-            write_metrics(settings.output.metrics_file, summary)
-        except OutputError as exc:
-            _say(f"error: {exc}")
-            return summary.exit_code or exc.exit_code
+def _export_command(args: argparse.Namespace) -> int:
+    """Export; then write the metrics, then print the summary that says how that went."""
+    settings: Settings | None = None
+    ran = False
+    try:
+        settings = _load(args)
+        with _redacting(settings), _maybe_sandbox(settings) as live:
+            request = _request(args, live)
+            if args.plan:
+                _print_plan(asyncio.run(plan_only(live, request)))
+                return 0
+            gc.freeze()  # the modules and settings live all run: spare the collector walking them
+            summary = asyncio.run(_export_with_signals(live, request, not args.no_progress))
+            ran = True
+    except ExportError as exc:
+        summary = Summary(exc.summary_status, exc.exit_code, error=str(exc))
+    except KeyboardInterrupt:
+        stopped = "Stopped by a signal before the export began; nothing to keep."
+        summary = Summary(Interrupted.summary_status, Interrupted.exit_code, error=stopped)
+    if not args.plan:
+        summary = with_metrics(summary, _metrics_file(args, settings))
+    _print_summary(summary, settings.output.out_dir if settings and ran else None)
     return summary.exit_code
+
+
+def _metrics_file(args: argparse.Namespace, settings: Settings | None) -> Path | None:
+    """The settings' metrics file; if they did not load, the flag's, or the config file's when
+    it reads that far."""
+    if settings is not None:
+        return settings.output.metrics_file
+    return metrics_file_setting(config_path=args.config, flag=args.metrics_file, cwd=Path.cwd())
 
 
 def _request(args: argparse.Namespace, settings: Settings) -> ExportRequest:
@@ -327,17 +332,17 @@ async def _export_with_signals(
             loop.remove_signal_handler(sig)
 
 
-async def _auth_check(args: argparse.Namespace, settings: Settings) -> int:
+def _auth_command(args: argparse.Namespace) -> int:
     from exporter.probe import check_access
 
+    settings = _load(args)
     start = parse_instant(args.start, what="--start") if args.start else None
-    report = await check_access(settings, select(settings.export.datasets), start=start)
-    if args.json:
-        print(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2).decode())
-    else:
+    with _redacting(settings), _maybe_sandbox(settings) as live:
+        report = asyncio.run(check_access(live, select(live.export.datasets), start=start))
+    if not args.json:
         for line in report.lines():
             print(line)
-    return report.exit_code
+    return print_summary(report.as_json())
 
 
 def _tables_command(args: argparse.Namespace) -> int:
@@ -463,26 +468,20 @@ def _print_plan(report: PlanReport) -> None:
     )
 
 
-def _print_summary(summary: Summary, settings: Settings) -> None:
+def _print_summary(summary: Summary, out_dir: Path | None) -> None:
+    """The error, then (for a run that took place, writing ``out_dir``) what it did, on
+    stderr; the JSON summary as stdout's last line."""
     if summary.error:
         _say(f"error: {summary.error}")
-    for denied in summary.denied:
-        _say(f"dataset denied: {denied}")
-    for failed in summary.failed_windows:
-        _say(f"failed: {failed}")
-    rate = summary.records / summary.seconds if summary.seconds else 0.0
-    repeats = (
-        f", {summary.repeats_dropped} repeated records dropped" if summary.repeats_dropped else ""
-    )
-    _say(
-        f"{summary.status}: {summary.records} records in {summary.windows} windows and "
-        f"{summary.snapshots} snapshots ({summary.skipped} windows already complete, "
-        f"{summary.provisional} provisional{repeats}) in "
-        f"{summary.seconds:.1f} s ({rate:,.0f} records/s); {summary.requests} requests, "
-        f"{summary.retries} retries, {summary.rate_limited} rate-limited, "
-        f"{summary.token_refreshes} tokens; output in {settings.output.out_dir}"
-    )
-    print(orjson.dumps(summary.as_json()).decode(), flush=True)
+    for line in run_lines(summary, out_dir) if out_dir is not None else []:
+        _say(line)
+    print_summary(summary.as_json())
+
+
+def _fail(exc: ExportError) -> int:
+    """Say what ended the command, then its JSON summary; returns its exit code."""
+    _say(f"error: {exc}")
+    return print_summary(error_summary(exc))
 
 
 def _say(message: str) -> None:

@@ -219,6 +219,23 @@ def load_settings(
     return Settings(connection=connection, config_path=path, **sections), warnings
 
 
+def metrics_file_setting(*, config_path: Path | None, flag: str | None, cwd: Path) -> Path | None:
+    """``output.metrics_file`` for a run whose settings did not load (no credentials, a typo in
+    another key): the flag's, else the config file's if it reads that far; None otherwise."""
+    raw: object = flag
+    where = "--metrics-file"
+    try:
+        if flag is None:
+            path, shown = _find_config(config_path, cwd)
+            output = _read_toml(path, shown).get("output") if path else None
+            raw = output.get("metrics_file") if isinstance(output, dict) else None
+            where = f"{shown} [output] metrics_file"
+        found: Path | None = coerce(RULES["output"]["metrics_file"], raw, where)
+    except ConfigError:
+        return None
+    return found
+
+
 def _find_config(given: Path | None, cwd: Path) -> tuple[Path | None, str]:
     """The config file to read and how to name it in messages."""
     if given is None:

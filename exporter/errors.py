@@ -29,15 +29,18 @@ from typing import Any
 
 
 class ExportError(Exception):
-    """Base of every deliberate exporter error; ``exit_code`` is what the CLI returns."""
+    """Base of every deliberate exporter error; ``exit_code`` is what the CLI returns and
+    ``summary_status`` what its JSON summary says."""
 
     exit_code = 1
+    summary_status = "error"
 
 
 class ConfigError(ExportError):
     """Bad flags, config file, environment or input dates."""
 
     exit_code = 2
+    summary_status = "bad_input"
 
 
 class InputError(ConfigError):
@@ -48,6 +51,7 @@ class AuthError(ExportError):
     """The token request was refused or the token stopped working."""
 
     exit_code = 3
+    summary_status = "auth_failed"
 
 
 class PermissionDenied(AuthError):
@@ -58,6 +62,7 @@ class QuotaExhausted(ExportError):
     """A Retry-After longer than the configured bound: stop instead of sleeping for hours."""
 
     exit_code = 4
+    summary_status = "quota_exhausted"
 
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
@@ -68,6 +73,7 @@ class Unreachable(ExportError):
     """The service could not be reached at all; retrying later or fixing the URL may help."""
 
     exit_code = 5
+    summary_status = "unreachable"
 
 
 class ApiError(ExportError):
@@ -129,9 +135,11 @@ class LockHeld(ExportError):
     """Another live run holds the output folder's lock."""
 
     exit_code = 75
+    summary_status = "locked"
 
 
 class Interrupted(ExportError):
     """A signal asked the run to stop; the manifest stays consistent."""
 
     exit_code = 130
+    summary_status = "interrupted"

@@ -47,9 +47,12 @@ class AccessReport:
     warnings: tuple[str, ...]
 
     @property
+    def status(self) -> str:
+        return "denied" if any(probe.verdict == "denied" for probe in self.probes) else "ok"
+
+    @property
     def exit_code(self) -> int:
-        denied = any(probe.verdict == "denied" for probe in self.probes)
-        return PermissionDenied.exit_code if denied else 0
+        return PermissionDenied.exit_code if self.status == "denied" else 0
 
     def lines(self) -> list[str]:
         out = [
@@ -74,9 +77,8 @@ class AccessReport:
         return out
 
     def as_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["exit_code"] = self.exit_code
-        return data
+        """The report as the command's JSON summary: status, exit code, no error, findings."""
+        return {"status": self.status, "exit_code": self.exit_code, "error": None, **asdict(self)}
 
 
 async def check_access(

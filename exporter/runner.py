@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from exporter.client.http import ApiClient
 from exporter.config import Settings
@@ -67,6 +67,21 @@ class ExportRequest:
     datasets: tuple[Dataset, ...] = DEFAULT_DATASETS
 
 
+class DatasetFigures(TypedDict):
+    """One dataset in the summary: the files and records this run committed, its windows or
+    snapshots that failed, whether it was denied, and ``ok``: committed by a run that went to
+    its end, without failure or denial. A windowed dataset adds its watermark and its windows
+    in the manifest by status."""
+
+    files: int
+    records: int
+    failed: int
+    denied: bool
+    ok: bool
+    watermark: NotRequired[str | None]
+    windows_by_status: NotRequired[dict[str, int]]
+
+
 @dataclass(frozen=True, slots=True)
 class Summary:
     """What a run did; ``status`` is ok, failed, denied, interrupted, quota_exhausted,
@@ -89,9 +104,9 @@ class Summary:
     rate_limited: int = 0
     token_refreshes: int = 0
     seconds: float = 0.0
-    watermark: str | None = None  # the first windowed dataset's
+    watermark: str | None = None  # the first windowed dataset's; each one's is in ``datasets``
     windows_by_status: dict[str, int] = field(default_factory=dict)
-    datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    datasets: dict[str, DatasetFigures] = field(default_factory=dict)
     # Per windowed dataset: records still going on (tracked) and what the refresh did.
     open_records: dict[str, dict[str, Any]] = field(default_factory=dict)
     error: str | None = None
@@ -427,7 +442,9 @@ def _summarize(
         seconds=round(seconds, 3),
         watermark=format_instant(watermark) if watermark else None,
         windows_by_status=dict(sorted(Counter(r.status for r in windowed).items())),
-        datasets=_per_dataset(manifest, committed, denied),
+        datasets=_per_dataset(
+            outcome, committed, denied, finished=not (error or stopper.requested)
+        ),
         open_records=_open_records(manifest, outcome),
         error=message,
     )
@@ -454,19 +471,30 @@ def _all_records(manifest: Manifest | None) -> list[WindowRecord]:
 
 
 def _per_dataset(
-    manifest: Manifest | None, committed: list[WindowRecord], denied: dict[str, str]
-) -> dict[str, dict[str, Any]]:
-    """Per dataset: what this run committed, or that it was denied."""
-    found: dict[str, dict[str, Any]] = {}
+    outcome: _Outcome, committed: list[WindowRecord], denied: dict[str, str], *, finished: bool
+) -> dict[str, DatasetFigures]:
+    """Per dataset this run committed, failed, was denied, or planned windows of."""
+    manifest = outcome.manifest
     if manifest is None:
-        return found
-    for entity in manifest.entities():
-        ours = [r for r in committed if manifest.get(entity, r.name) is r]
-        if ours:
-            found[entity] = {"files": len(ours), "records": sum(r.records for r in ours)}
-    for name in denied:
-        found[name] = {"files": 0, "records": 0, "denied": True}
-    return dict(sorted(found.items()))
+        return {}
+    failed = outcome.counters.failed + outcome.snapshots.failed  # "name window: ..", "name: .."
+    windowed = {d.name for d in outcome.windowed}
+    found: dict[str, DatasetFigures] = {}
+    for name in sorted({*manifest.entities(), *windowed, *denied}):
+        ours = [r for r in committed if manifest.get(name, r.name) is r]
+        lost = sum(line.startswith((f"{name} ", f"{name}:")) for line in failed)
+        if not (ours or lost or name in denied or name in windowed):
+            continue
+        ok = finished and bool(ours) and not lost and name not in denied
+        figures = DatasetFigures(files=len(ours), records=sum(r.records for r in ours),
+                                 failed=lost, denied=name in denied, ok=ok)  # fmt: skip
+        if name in windowed:
+            watermark = outcome.watermarks.get(name)
+            figures["watermark"] = format_instant(watermark) if watermark else None
+            statuses = Counter(r.status for r in manifest.records(name))
+            figures["windows_by_status"] = dict(sorted(statuses.items()))
+        found[name] = figures
+    return found
 
 
 def _verdict(
@@ -480,7 +508,7 @@ def _verdict(
     kept_note = _kept_note(len(committed), kept)
     if error is not None:
         note = f" ({kept_note})" if outcome.started else ""
-        return _status_of(error), error.exit_code, f"{error}{note}"
+        return error.summary_status, error.exit_code, f"{error}{note}"
     if stopper.requested:
         if not outcome.started:
             what = f"Stopped by {stopper.signal_name} before anything was fetched; nothing to keep."
@@ -538,12 +566,6 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
         elif not isinstance(exc, asyncio.CancelledError):
             found.append(exc)
     return found
-
-
-def _status_of(exc: ExportError) -> str:
-    names = {2: "bad_input", 3: "auth_failed", 4: "quota_exhausted", 5: "unreachable",
-             75: "locked", 130: "interrupted"}  # fmt: skip
-    return names.get(exc.exit_code, "error")
 
 
 def _cancel(task: asyncio.Task[Any]) -> None:

@@ -184,6 +184,62 @@ def cli_env(sb: Any, **extra: str) -> dict[str, str]:
     return env
 
 
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``genesys-export ARGS`` in a child process, with no GENESYSCLOUD_ variable but ``env``'s."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("GENESYSCLOUD_")}
+    return subprocess.run(
+        [sys.executable, "-m", "exporter", *args],
+        capture_output=True,
+        text=True,
+        env={**base, **(env or {})},
+        cwd=cwd,
+        timeout=60,
+    )
+
+
+def assert_one_clear_line(
+    result: subprocess.CompletedProcess[str], code: int, *needles: str
+) -> None:
+    """Exit ``code``, no traceback, one stderr line saying error, holding every needle."""
+    assert result.returncode == code, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1, result.stderr
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+
+
+def last_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """The JSON summary a command ends with: the last line of its stdout."""
+    lines = result.stdout.splitlines()
+    assert lines, result.stderr
+    summary: dict[str, Any] = orjson.loads(lines[-1])
+    return summary
+
+
+MetricKey = tuple[str, tuple[tuple[str, str], ...]]  # name, sorted (label, value) pairs
+
+
+def metric_samples(text: str | bytes) -> dict[MetricKey, float]:
+    """Every sample of a metrics text by name and labels, read by Prometheus's own parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = text.decode() if isinstance(text, bytes) else text
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def start_time(pid: int) -> int:
+    """A process's start time as /proc records it (clock ticks since boot, field 22)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2 :].split()[19])
+
+
 # A budget the headers announce, so a CLI run does not keep its cautious starting pace (the
 # unlimited test sandbox sends no rate-limit headers; the real service always does).
 ANNOUNCED_BUDGET = 60_000

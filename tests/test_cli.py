@@ -3,40 +3,27 @@
 from __future__ import annotations
 
 import argparse
-import os
 import re
+import socket
 import subprocess
-import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
 
+from exporter.store.lock import LOCK_NAME
 from genesys_sandbox import run_sandbox_in_thread
-from tests.support import sandbox_settings
+from tests.support import (
+    assert_one_clear_line,
+    last_json,
+    metric_samples,
+    run_cli,
+    sandbox_settings,
+    start_time,
+)
 
 SECRET = "S3CRET-zebra-4242-do-not-leak"
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
-    base = {k: v for k, v in os.environ.items() if not k.startswith("GENESYSCLOUD_")}
-    return subprocess.run(
-        [sys.executable, "-m", "exporter", *args],
-        capture_output=True,
-        text=True,
-        env={**base, **(env or {})},
-        cwd=cwd,
-        timeout=60,
-    )
-
-
-def assert_one_clear_line(result, code: int, *needles: str) -> None:
-    assert result.returncode == code, (result.returncode, result.stderr)
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if "error" in line]
-    assert len(errors) == 1, result.stderr
-    for needle in needles:
-        assert needle in errors[0], errors[0]
 
 
 def sandbox_env(sb, secret: str | None = None) -> dict[str, str]:
@@ -126,10 +113,13 @@ BAD_INPUT = [
 
 @pytest.mark.parametrize(("args", "env", "needles"), BAD_INPUT)
 def test_bad_input_is_one_line_and_exit_2(args, env, needles, empty_config) -> None:
-    """Each bad input names the problem and the fix in one line, exit 2, no traceback."""
+    """Each bad input: one line naming problem and fix, exit 2, and a JSON summary saying so."""
     result = run_cli("export", "--config", str(empty_config), *args, env=env)
     assert_one_clear_line(result, 2, *needles)
     assert SECRET not in result.stdout + result.stderr
+    summary = last_json(result)
+    assert (summary["status"], summary["exit_code"]) == ("bad_input", 2)
+    assert all(needle in summary["error"] for needle in needles)
 
 
 def test_unknown_config_key_suggests_the_closest(tmp_path: Path) -> None:
@@ -138,12 +128,6 @@ def test_unknown_config_key_suggests_the_closest(tmp_path: Path) -> None:
     config.write_text("[http]\nconcurency = 4\n")
     result = run_cli("export", "--config", str(config), "--start", "2026-11-01")
     assert_one_clear_line(result, 2, "concurency", "concurrency")
-
-
-def test_usage_errors_exit_2() -> None:
-    """An unknown flag is a usage error: exit 2, one line."""
-    result = run_cli("export", "--bogus")
-    assert result.returncode == 2 and "Traceback" not in result.stderr
 
 
 def test_wrong_secret_explains_and_never_leaks(tmp_path: Path, empty_config) -> None:
@@ -184,6 +168,8 @@ def test_auth_check_reports_region_lifetime_and_reach(empty_config) -> None:
     assert "token lifetime:  3600 s" in result.stdout
     assert re.search(r"^conversations +windowed +analytics:conversationDetail:view +ok ",
                      result.stdout, re.MULTILINE)  # fmt: skip
+    summary = last_json(result)
+    assert (summary["status"], summary["exit_code"], summary["token_lifetime_s"]) == ("ok", 0, 3600)
 
 
 def test_auth_check_names_a_missing_permission(empty_config) -> None:
@@ -193,6 +179,39 @@ def test_auth_check_names_a_missing_permission(empty_config) -> None:
         result = run_cli("auth", "check", "--config", str(empty_config), env=sandbox_env(sb))
     assert result.returncode == 3
     assert "analytics:conversationDetail:view" in result.stdout
+    assert (last_json(result)["status"], last_json(result)["exit_code"]) == ("denied", 3)
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["table", "json"])
+def test_auth_check_ends_with_a_json_summary_on_every_exit(empty_config, as_json) -> None:
+    """auth check ends with its JSON summary line after a bad config, a refused login, a pass."""
+    flags = ["--json"] if as_json else []
+    bad = run_cli("auth", "check", "--config", str(empty_config), *flags, env=REAL)
+    with run_sandbox_in_thread(sandbox_settings()) as sb:
+        refused = run_cli("auth", "check", "--config", str(empty_config), *flags,
+                          env=sandbox_env(sb, SECRET))  # fmt: skip
+        good = run_cli("auth", "check", "--config", str(empty_config), *flags, env=sandbox_env(sb))
+    for result, status, code in ((bad, "bad_input", 2), (refused, "auth_failed", 3),
+                                 (good, "ok", 0)):  # fmt: skip
+        assert result.returncode == code, result.stderr
+        assert (last_json(result)["status"], last_json(result)["exit_code"]) == (status, code)
+        assert "Traceback" not in result.stderr and SECRET not in result.stdout + result.stderr
+    assert (good.stdout.count("\n") == 1) == as_json  # --json: the summary alone
+
+
+def test_an_unwritable_metrics_file_fails_the_run_and_the_summary_says_so(
+    tmp_path, empty_config
+) -> None:
+    """An unwritable metrics file exits 1 and the summary, printed after it, says exit 1 and why."""
+    (tmp_path / "not-a-folder").write_text("")
+    metrics = tmp_path / "not-a-folder" / "genesys.prom"
+    with run_sandbox_in_thread(sandbox_settings()) as sb:
+        result = export_one_day(empty_config, tmp_path / "out", sandbox_env(sb), "--no-progress",
+                                "--metrics-file", str(metrics))  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    summary = last_json(result)
+    assert (summary["status"], summary["exit_code"]) == ("error", 1) and summary["records"]
+    assert "metrics file" in summary["error"] and str(metrics) in summary["error"]
 
 
 def test_every_command_is_documented_in_the_readme() -> None:
@@ -210,15 +229,6 @@ def test_every_command_is_documented_in_the_readme() -> None:
                 assert flag in readme, flag
     for command in ("export", "auth check", "sandbox"):
         assert f"genesys-export {command}" in readme
-
-
-@pytest.mark.parametrize("form", [["--client-secret", SECRET], [f"--client-secret={SECRET}"]])
-def test_a_secret_typed_as_a_flag_is_refused_and_never_echoed(form, empty_config) -> None:
-    """--client-secret VALUE is refused with exit 2 and the fix; the value appears nowhere."""
-    result = run_cli("export", "--config", str(empty_config), *form, "--start", "2026-11-01",
-                     env=IN_REGION)  # fmt: skip
-    assert result.returncode == 2 and "never taken from a flag" in result.stderr
-    assert SECRET not in result.stderr + result.stdout
 
 
 def test_an_end_in_the_future_is_cut_to_now_with_a_note(tmp_path, empty_config) -> None:
@@ -243,16 +253,106 @@ def test_the_metrics_file_is_written_after_ok_and_failed_runs(tmp_path, empty_co
         ok = export_one_day(empty_config, tmp_path / "out", sandbox_env(sb), "--no-progress",
                             "--metrics-file", str(metrics))  # fmt: skip
         assert ok.returncode == 0, ok.stderr
-        first = metrics.read_text()
+        first = metric_samples(metrics.read_text())
         bad = export_one_day(empty_config, tmp_path / "out", sandbox_env(sb, "wrong"),
                              "--no-progress", "--metrics-file", str(metrics))  # fmt: skip
     assert bad.returncode == 3
-    second = metrics.read_text()
-    assert "genesys_export_exit_code 0" in first and "genesys_export_exit_code 3" in second
-    success = [line for line in first.splitlines() if line.startswith("genesys_export_last_s")]
-    assert success and success[0] in second.splitlines()
-    assert 'genesys_export_windows{status="complete"} 1' in first
+    second = metric_samples(metrics.read_text())
+    assert first[EXIT_CODE] == 0 and second[EXIT_CODE] == 3
+    assert first[LAST_SUCCESS] == second[LAST_SUCCESS]
+    complete = ("genesys_export_windows", (("dataset", "conversations"), ("status", "complete")))
+    assert first[complete] == 1
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".genesys.prom")]
+
+
+EXIT_CODE = ("genesys_export_exit_code", ())
+LAST_SUCCESS = ("genesys_export_last_success_timestamp_seconds", ())
+LAST_RUN = ("genesys_export_last_run_timestamp_seconds", ())
+
+
+def per_dataset(found: dict, name: str) -> dict[str, float]:
+    """One per-dataset gauge of a metrics file: dataset -> value."""
+    return {labels[0][1]: value for (metric, labels), value in found.items()
+            if metric == f"genesys_export_{name}"}  # fmt: skip
+
+
+def test_metrics_are_per_dataset_and_keep_each_datasets_last_success(
+    tmp_path, empty_config
+) -> None:
+    """Records per dataset as the summary counts them; a denied dataset keeps its last success."""
+    metrics, out = tmp_path / "genesys.prom", tmp_path / "out"
+    flags = ("--no-progress", "--datasets", "conversations,user-details,users",
+             "--metrics-file", str(metrics))  # fmt: skip
+    with run_sandbox_in_thread(sandbox_settings()) as sb:
+        first = export_one_day(empty_config, out, sandbox_env(sb), *flags)
+    assert first.returncode == 0, first.stderr
+    before = metric_samples(metrics.read_text())
+    counted = {name: f["records"] for name, f in last_json(first)["datasets"].items()}
+    assert per_dataset(before, "records") == counted and all(counted.values())
+    assert set(per_dataset(before, "watermark_lag_seconds")) == {"conversations", "user-details"}
+    denied = sandbox_settings(denied_permissions=("analytics:userDetail:view",))
+    with run_sandbox_in_thread(denied) as sb:
+        second = export_one_day(empty_config, out, sandbox_env(sb), "--force", *flags)
+    assert second.returncode == 3, second.stderr
+    after = metric_samples(metrics.read_text())
+    success = per_dataset(after, "dataset_last_success_timestamp_seconds")
+    assert success["user-details"] == per_dataset(before, "dataset_last_success_timestamp_seconds")[
+        "user-details"] == before[LAST_RUN]  # fmt: skip
+    assert success["conversations"] == success["users"] == after[LAST_RUN] != before[LAST_RUN]
+
+
+@pytest.mark.parametrize("source", ["flag", "config-file"])
+def test_a_run_that_fails_on_its_configuration_writes_its_metrics(tmp_path, source) -> None:
+    """A config error (metrics named by flag or config file) writes exit 2, keeps the successes."""
+    metrics, out = tmp_path / "genesys.prom", tmp_path / "out"
+    config = tmp_path / "config.toml"
+    config.write_text(f"[output]\nmetrics_file = {str(metrics)!r}\n")
+    flags = ["--metrics-file", str(metrics)] if source == "flag" else []
+    with run_sandbox_in_thread(sandbox_settings()) as sb:
+        good = export_one_day(config, out, sandbox_env(sb), "--no-progress", *flags)
+    assert good.returncode == 0, good.stderr
+    before = metric_samples(metrics.read_text())
+    env = REAL if source == "flag" else {"GENESYSCLOUD_REGION": "us-east-1"}
+    bad = run_cli("export", "--config", str(config), "--start", "2026-11-01", *flags, env=env)
+    assert_one_clear_line(bad, 2, "region" if source == "flag" else "GENESYSCLOUD_OAUTHCLIENT_ID")
+    assert (last_json(bad)["status"], last_json(bad)["exit_code"]) == ("bad_input", 2)
+    after = metric_samples(metrics.read_text())
+    assert after[EXIT_CODE] == 2 and after["genesys_export_status", (("status", "bad_input"),)] == 1
+    assert after[LAST_SUCCESS] == before[LAST_SUCCESS] and after[LAST_RUN] > before[LAST_RUN]
+    assert per_dataset(after, "records") == {} and per_dataset(before, "records")
+    assert per_dataset(after, "dataset_last_success_timestamp_seconds") == per_dataset(
+        before, "dataset_last_success_timestamp_seconds")  # fmt: skip
+
+
+@pytest.fixture
+def live_process() -> Iterator[subprocess.Popen[bytes]]:
+    """A live process on this host, to stand for a run holding the folder."""
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("needs /proc to read a process's start time")
+    with subprocess.Popen(["sleep", "60"]) as child:
+        yield child
+        child.kill()
+
+
+def test_a_run_the_lock_refuses_leaves_the_holders_metrics_alone(
+    tmp_path, empty_config, live_process
+) -> None:
+    """A live holder on a no-op-flock filesystem: exit 75, summary locked, its metrics untouched."""
+    out, metrics = tmp_path / "out", tmp_path / "genesys.prom"
+    out.mkdir()
+    pid = live_process.pid
+    holder = {"pid": pid, "host": socket.gethostname(), "run_id": "holder",
+              "started": "2026-11-01T00:00:00+00:00", "pid_start": start_time(pid)}  # fmt: skip
+    (out / LOCK_NAME).write_bytes(orjson.dumps(holder))
+    metrics.write_text("# the holder's figures\n")
+    with run_sandbox_in_thread(sandbox_settings()) as sb:
+        result = export_one_day(empty_config, out, sandbox_env(sb), "--no-progress",
+                                "--metrics-file", str(metrics))  # fmt: skip
+    assert result.returncode == 75, result.stderr
+    assert "locks do not work" in result.stderr and f"pid {live_process.pid}" in result.stderr
+    assert (last_json(result)["status"], last_json(result)["exit_code"]) == ("locked", 75)
+    assert metrics.read_text() == "# the holder's figures\n"
+    assert orjson.loads((out / LOCK_NAME).read_bytes()) == holder
 
 
 def test_every_dataset_is_documented_in_the_readme() -> None:

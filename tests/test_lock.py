@@ -17,6 +17,7 @@ import pytest
 
 from exporter.errors import LockHeld, OutputError
 from exporter.store.lock import LOCK_NAME, RunLock
+from tests.support import start_time
 
 THREADS = 8
 HOLDER = """
@@ -29,10 +30,14 @@ time.sleep(60)
 """
 
 
-def write_lock(folder: Path, *, pid: int, host: str | None = None) -> Path:
+def write_lock(
+    folder: Path, *, pid: int, host: str | None = None, pid_start: int | None = None
+) -> Path:
     """A lock file as a run that died would leave it: content, but no OS lock."""
     path = folder / LOCK_NAME
     info = {"pid": pid, "host": host or socket.gethostname(), "run_id": "old"}
+    if pid_start is not None:
+        info["pid_start"] = pid_start
     path.write_bytes(orjson.dumps({"started": "2026-11-01T00:00:00+00:00", **info}))
     return path
 
@@ -204,3 +209,40 @@ def test_runs_that_start_while_others_release_never_hold_it_together(tmp_path) -
     for thread in threads:
         thread.join()
     assert overlaps == []
+
+
+@pytest.fixture
+def live_run() -> Iterator[subprocess.Popen[bytes]]:
+    """A live process on this host, standing in for a run whose lock the filesystem ignored."""
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("needs /proc to read a process's start time")
+    with subprocess.Popen(["sleep", "60"]) as child:
+        yield child
+        child.kill()
+
+
+def test_a_lock_file_naming_a_live_run_whose_os_lock_is_free_is_refused(tmp_path, live_run):
+    """A live run's file with no OS lock held (NFS without locking) is refused with exit 75."""
+    path = write_lock(tmp_path, pid=live_run.pid, pid_start=start_time(live_run.pid))
+    before = path.read_bytes()
+    with pytest.raises(LockHeld, match=f"pid {live_run.pid} on ") as caught:
+        RunLock(tmp_path, "second").acquire()
+    assert caught.value.exit_code == 75
+    assert "locks do not work" in str(caught.value) and "--out" in str(caught.value)
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("who", ["dead-pid", "reused-pid"])
+def test_a_lock_file_naming_a_dead_or_reused_pid_is_taken_over(tmp_path, live_run, who) -> None:
+    """A recorded pid that is gone, or alive but started at another time, is taken over."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    pid, start = {
+        "dead-pid": (dead.pid, start_time(live_run.pid)),
+        "reused-pid": (live_run.pid, start_time(live_run.pid) - 1),
+    }[who]
+    write_lock(tmp_path, pid=pid, pid_start=start)
+    with RunLock(tmp_path, "new") as lock:
+        held = orjson.loads((tmp_path / LOCK_NAME).read_bytes())
+        assert held["run_id"] == "new" and held["pid_start"] == start_time(os.getpid())
+    assert lock.warning is not None and f"pid {pid} on" in lock.warning

@@ -399,7 +399,7 @@ def test_a_hand_edited_file_is_refused_naming_it_with_exit_2(out: Path) -> None:
     [
         ("none", [], "holds no manifest.json"),
         ("corrupt", [], "cannot be read"),
-        ("ok", ["--layout", "nested"], "invalid choice: 'nested'"),
+        ("ok", ["--layout", "nested"], "--layout: invalid choice (choose from 'flat', 'hive')"),
         ("ok", ["--memory-limit", "lots"], "is not a size"),
         ("ok", ["--memory-limit", "300MB"], "below what a build needs at 2 threads (448MB)"),
     ],

@@ -51,6 +51,7 @@ class JobStalled(ExportError):
     this run. Exit 4: run again later, progress kept."""
 
     exit_code = 4
+    summary_status = "stalled"
 
 
 def stalled_reason(timeout_s: float) -> str:

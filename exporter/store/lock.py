@@ -4,9 +4,15 @@ A run opens ``<out>/.genesys-export.lock``, takes an exclusive, non-blocking OS 
 (``flock``; ``msvcrt.locking`` on Windows) and keeps it until the run ends. The kernel drops the
 lock when the process dies, however it dies, so what decides is the lock, never the pid in the
 file: a restarted container that gets the old pid again in a fresh pid namespace, a zombie, an
-unrelated process with that pid, or a pod rescheduled onto another node change nothing. The
-file's content (pid, host, run id, start) only names the holder in messages. A lock file whose
-OS lock is free was left by a run that died; it is taken over with one warning.
+unrelated process with that pid, or a pod rescheduled onto another node change nothing. A lock
+file whose OS lock is free was left by a run that died; it is taken over with one warning.
+
+The file's content (pid, process start time, host, run id, start) names the holder in messages,
+and decides one thing: whether the OS lock really holds. Where ``flock`` is a no-op (NFS mounted
+without locking) a live run's lock is free to take, so after taking it a run checks the content
+it replaces: a process on this host that is alive and started when the file says (Linux: field
+22 of ``/proc/<pid>/stat``; other POSIX systems: the pid is alive) is refused (LockHeld). A dead
+pid, a zombie or a pid reused by another process is taken over as above.
 
 ``release`` unlinks the file while still holding the lock, and ``acquire`` checks after locking
 that the path still names the file it locked: a run that opened the file just before another
@@ -71,12 +77,17 @@ else:
 
 @dataclass(frozen=True, slots=True)
 class LockInfo:
-    """Who holds (or held) a lock: for messages only, never for deciding."""
+    """Who holds (or held) a lock; decides only whether an OS lock that was free holds anyway.
+
+    ``pid_start``: when the process started, in clock ticks since boot (``/proc/<pid>/stat``
+    field 22); None where there is no ``/proc``, and in files of versions that did not record
+    it."""
 
     pid: int
     host: str
     run_id: str
     started: str
+    pid_start: int | None = None
 
     @classmethod
     def parse(cls, raw: bytes) -> LockInfo | None:
@@ -101,6 +112,7 @@ class RunLock:
             host=socket.gethostname(),
             run_id=run_id,
             started=datetime.now(UTC).isoformat(timespec="seconds"),
+            pid_start=_process_start(os.getpid()),
         )
         self.warning: str | None = None  # a takeover, in one sentence
         self._fd: int | None = None
@@ -155,6 +167,9 @@ class RunLock:
                 os.close(fd)
                 return False
             left = _read(fd)
+            owner = LockInfo.parse(left)
+            if owner is not None and self._still_running(owner):
+                raise LockHeld(_unheld_message(self.path, owner))
             os.ftruncate(fd, 0)
             os.pwrite(fd, orjson.dumps(asdict(self.info)), 0)
         except BaseException:
@@ -163,8 +178,16 @@ class RunLock:
             raise
         self._fd = fd
         if left.strip():
-            self._warn_takeover(LockInfo.parse(left))
+            self._warn_takeover(owner)
         return True
+
+    def _still_running(self, owner: LockInfo) -> bool:
+        """Whether the run a free lock's file names is alive: the OS lock did not hold it."""
+        if sys.platform == "win32" or owner.host != self.info.host or owner.pid <= 0:
+            return False  # Windows locks are enforced; another host's pids mean nothing here
+        if self.info.pid_start is None:  # no /proc: the pid alone
+            return _pid_alive(owner.pid)
+        return owner.pid_start is not None and _process_start(owner.pid) == owner.pid_start
 
     def _warn_takeover(self, owner: LockInfo | None) -> None:
         who = f"by {owner.describe()}" if owner else "with unreadable content"
@@ -173,6 +196,27 @@ class RunLock:
             "ended without removing it); its unfinished windows resume from their checkpoints."
         )
         log.warning("%s", self.warning)
+
+
+def _process_start(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot), or None: no /proc here, or no such
+    process, or a zombie (it has ended; only its exit status waits to be collected)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()  # the command name may hold spaces and ")"
+    return None if fields[0] in ("Z", "X", "x") else int(fields[19])  # fields 3 (state), 22
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # POSIX only: signal 0 checks the pid and delivers nothing
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    return True
 
 
 def _read(fd: int) -> bytes:
@@ -187,6 +231,15 @@ def _names(path: Path, fd: int) -> bool:
         return False
     held = os.fstat(fd)
     return (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _unheld_message(path: Path, owner: LockInfo) -> str:
+    return (
+        f"Another export ({owner.describe()}) is running on this output folder, yet its lock "
+        f"{path} was free: this filesystem's locks do not work (NFS mounted without locking?). "
+        "Wait for that run to finish, and put --out on a filesystem whose locks work (a local "
+        "disk, or NFS mounted with locking)."
+    )
 
 
 def _held_message(path: Path, owner: LockInfo | None) -> str:

@@ -72,10 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
         "export",
         help="export conversation details for a date range",
         description=(
-            "Export conversation details: one file per UTC day (per --window), each window "
-            "written once, complete windows skipped, unfinished ones resumed from their "
-            "checkpoints. SIGTERM or Ctrl-C keeps the work done (a second Ctrl-C stops at "
-            "once; the next run resumes either way)."
+            "Export the datasets: one file per UTC day (per --window), each window written "
+            "once, complete windows skipped, unfinished ones resumed from their checkpoints. "
+            "For a schedule: --since-last --start DAY (a new folder starts at DAY, every run "
+            "after continues from the earliest window not complete). Records still going on "
+            "(no end yet) are refreshed by id each run until they close, for "
+            "jobs.open_horizon. A folder belongs to one org: another org's credentials are "
+            "refused. SIGTERM or Ctrl-C keeps the work done (a second Ctrl-C stops at once; "
+            "the next run resumes either way)."
         ),
         epilog=EXIT_CODES,
     )

@@ -5,11 +5,12 @@ with no ``endTime`` (an agent's current one, a leaver's last OFFLINE) is tracked
 manifest by its key, in the window whose file holds it. Each run, for every window the run
 does not fetch anyway, the records tracked there are read again by details jobs filtered by
 their ids (one job per ``jobs.open_refresh_ids`` of them, over the span of their starts), so
-the cost follows the open records, not the days they sit in. A window whose records changed is
-written again through a part file of its own and renamed into place, then its manifest record
-and its open records are updated: one that came back closed is no longer tracked. A record
-still open ``jobs.open_horizon`` after it began is treated as closed: no longer tracked, and
-reported. A refresh that fails leaves everything tracked for the next run.
+the cost follows the open records, not the days they sit in. A window where one of them came
+back closed is written again, with the newest version of each, through a part file of its own
+and renamed into place; then its manifest record and its open records are updated: a closed
+record is no longer tracked. A record still open ``jobs.open_horizon`` after it began is treated
+as closed: no longer tracked, and reported. A refresh that fails leaves everything tracked for
+the next run.
 
 Refresh requests take their turns like job pages, and the file work runs in the export's one
 files thread, one whole window per call, so a stop or a kill never leaves half a rewrite.
@@ -158,21 +159,24 @@ class Refresher:
         fresh: dict[str, Fresh],
         counts: OpenCounts,
     ) -> None:
-        """Write the window again with the fresh versions (when any differs), then record its
-        new digest and the records in it still going on. In the files thread."""
-        record = ledger.manifest.get(dataset.name, window)
-        if record is None or record.file is None:
-            return  # the window is gone from the manifest meanwhile: nothing to refresh
-        path = ledger.manifest.out_dir / record.file
-        bodies = {key: f.body for key, f in fresh.items()}
-        merge = dataset.router.merge
-        if not any(merge(line, bodies) != line for line in read_records(path)):
-            return  # every refreshed record is as written: still going on, unchanged
-        file = JsonlFile(path, cast(Compression, record.compression))  # checked on load
-        digest = file.commit_instead(_pages(merge(line, bodies) for line in read_records(path)))
+        """Once a record of the window has closed, write the window again with the fresh
+        versions of every refreshed record, then record its new digest and the records in it
+        still going on. In the files thread.
+
+        A window whose records are all still going on is left as it is: writing a day file
+        again costs reading and writing all of it, so it is done once a record is final, not
+        each time an open one grows a segment."""
         still_open = {
             key: o for key, o in tracked.items() if key not in fresh or fresh[key].still_open
         }
+        record = ledger.manifest.get(dataset.name, window)
+        if len(still_open) == len(tracked) or record is None or record.file is None:
+            return  # nothing closed, or the window left the manifest meanwhile
+        path = ledger.manifest.out_dir / record.file
+        bodies = {key: f.body for key, f in fresh.items()}
+        merged = (dataset.router.merge(line, bodies) for line in read_records(path))
+        file = JsonlFile(path, cast(Compression, record.compression))  # checked on load
+        digest = file.commit_instead(_pages(merged))
         counts.windows += 1
         counts.closed += len(tracked) - len(still_open)
         ledger.refreshed(record, digest, still_open)

@@ -7,7 +7,7 @@ from datetime import timedelta
 import msgspec
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from exporter.datasets.conversations import CONVERSATIONS, HEAD
@@ -30,7 +30,14 @@ full_decode = msgspec.json.Decoder(_RecordKey).decode
 head_decoder = HeadDecoder(_RecordKey)
 
 # Text that looks like the keys the head decoder searches for, to hide in strings and objects.
-DECOYS = ('"conversationStart":"', "conversationStart", '\\"', '"conversationId":"x"', "}")
+DECOYS = (
+    '"conversationStart":"',
+    "conversationStart",
+    '\\"',
+    '"conversationId":"x"',
+    "}",
+    '"conversationEnd":"',
+)
 texts = st.one_of(st.text(max_size=12), st.sampled_from(DECOYS), st.just("x" * 600))
 integers = st.integers(-(2**63), 2**63 - 1)  # what orjson serialises
 scalars = st.one_of(st.none(), st.booleans(), integers, texts)
@@ -38,7 +45,9 @@ values = st.recursive(
     scalars,
     lambda inner: st.one_of(
         st.lists(inner, max_size=3),
-        st.dictionaries(st.sampled_from(["conversationStart", "conversationId", "a"]), inner),
+        st.dictionaries(
+            st.sampled_from(["conversationStart", "conversationId", "conversationEnd", "a"]), inner
+        ),
     ),
     max_leaves=6,
 )
@@ -50,7 +59,7 @@ key_values = st.one_of(st.just("2026-11-01T13:45:12.345Z"), texts, integers)
 def records(draw: st.DrawFn) -> bytes:
     """A compact JSON object whose id and start (when present) sit anywhere among other keys."""
     fields = list(draw(others).items())
-    for name in ("conversationId", "conversationStart"):
+    for name in ("conversationEnd", "conversationId", "conversationStart"):
         if draw(st.integers(0, 9)):  # now and then leave a field out
             fields.insert(draw(st.integers(0, len(fields))), (name, draw(key_values)))
     return orjson.dumps(dict(fields))
@@ -149,6 +158,41 @@ def test_record_head_reads_what_a_full_decode_reads(raw: bytes) -> None:
     assert isinstance(expected, _RecordKey)
     assert key.decode() == expected.conversationId
     assert parse_api_instant(time.decode()) == parse_api_instant(expected.conversationStart)
+
+
+class _Ended(msgspec.Struct):
+    conversationEnd: str | None = None
+
+
+def open_by_full_decode(raw: bytes) -> tuple[str, bool] | str:
+    """(id, whether it has no end) by decoding everything, or "error" where that fails."""
+    try:
+        head = full_decode(raw)
+        parse_api_instant(head.conversationStart)
+        ended = msgspec.json.decode(raw, type=_Ended)
+    except (msgspec.ValidationError, ValueError):
+        return "error"
+    return head.conversationId, ended.conversationEnd is None
+
+
+OPEN = b'"conversationId":"c","conversationStart":"2026-11-01T13:45:12.345Z"'
+
+
+@given(records())
+@example(b'{"a":{"conversationEnd":"2026-11-01T14:00:00.000Z"},' + OPEN + b"}")
+@example(b'{"a":"\\"conversationEnd\\":\\"x","b":1,' + OPEN + b"}")
+@example(b'{"conversationEnd":null,' + OPEN + b"}")
+@example(b'{"conversationEnd":"2026-11-01T14:00:00.000Z",' + OPEN + b"}")
+def test_a_record_is_open_exactly_when_a_full_decode_finds_no_end(raw: bytes) -> None:
+    """read_open (the key, the time and whether the record is still going on, from one look
+    at the head) answers as decoding everything does: no conversationEnd, or a null one, is
+    open; a record that decoding refuses raises."""
+    try:
+        key, _, still_open = HEAD.read_open(raw)
+        got: tuple[str, bool] | str = (key.decode(), still_open)
+    except (msgspec.ValidationError, ValueError):
+        got = "error"
+    assert got == open_by_full_decode(raw)
 
 
 def test_head_decoder_raises_as_the_full_decode_does_when_a_key_is_missing() -> None:

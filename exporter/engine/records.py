@@ -85,6 +85,15 @@ def _plain_value(head: bytes, pattern: bytes) -> bytes | None:
     return None if 0x5C in value else value  # a backslash: an escape to decode properly
 
 
+def _plain_key(head: bytes, pattern: bytes) -> bool:
+    """Whether the head shows ``pattern`` (``"name":"``) as a key of the record itself, by the
+    rule of ``_plain_value``; cheaper, since no value is read (the end field comes first)."""
+    at = head.find(pattern)
+    if at < 1 or head[0] != 0x7B:  # '{'
+        return False
+    return at == 1 or (head[at - 1] == 0x2C and head.find(b"{", 1, at) < 0)  # ','
+
+
 def _canonical_time(value: bytes | None) -> bytes | None:
     """``value`` when it has the API's 24-character instant shape, in which string order is
     time order; else None (the caller parses it)."""
@@ -130,16 +139,23 @@ class RecordHead:
             getattr(decoded, self.time_field)
         )
 
-    def still_open(self, raw: msgspec.Raw | bytes) -> bool:
-        """Whether the record has no ``end_field`` yet. The API sends it among the first
-        top-level fields, so the head almost always answers; else the whole record does
-        (an open record, rare, or an unusual shape)."""
-        if not self.end_field:
-            return False
+    def read_open(self, raw: msgspec.Raw | bytes) -> tuple[bytes, bytes, bool]:
+        """``read``, and whether the record has no ``end_field`` yet, from one look at the
+        head: the API sends the end among the first top-level fields, so the head almost
+        always answers; else the whole record does (an open record, rare, or an unusual
+        shape)."""
         head = memoryview(raw)[: HeadDecoder.HEAD_BYTES].tobytes()
-        if _plain_value(head, self._end) is not None:
-            return False
-        return getattr(self._ended(raw), self.end_field) is None
+        key = _plain_value(head, self._key)
+        time = _canonical_time(_plain_value(head, self._time))
+        if key is None or time is None:
+            key, time = self.read(raw)
+        if not self.end_field or _plain_key(head, self._end):
+            return key, time, False  # closed (or a kind of record that never stays open)
+        return key, time, getattr(self._ended(raw), self.end_field) is None
+
+    def still_open(self, raw: msgspec.Raw | bytes) -> bool:
+        """Whether the record has no ``end_field`` yet (see ``read_open``)."""
+        return self.read_open(raw)[2]
 
     def plain_time(self, raw: msgspec.Raw | bytes) -> bytes | None:
         """The time as its own bytes when the head shows it plainly in canonical form."""
@@ -238,33 +254,31 @@ def select_for_windows(
     ``single_line`` says the page body held no newline, so no record needs re-serialising
     (checked once per page with one memchr rather than once per record).
     """
-    fields = [head.read(raw) for raw in raws]
-    starts = [start for _, start in fields]
-    fresh = seen.keep_new([key for key, _ in fields], starts)
+    fields = [head.read_open(raw) for raw in raws]
+    starts = [start for _, start, _ in fields]
+    fresh = seen.keep_new([key for key, _, _ in fields], starts)
     selections: list[Records] = [[] for _ in range(len(bounds))]
     common = bounds.common_index(starts)
     if common >= 0 and all(fresh):  # the whole page belongs to one window: no routing
         selections[common] = list(raws) if single_line else [_compact(r) for r in raws]
-        opened = [(common, _opened(f)) for raw, f in zip(raws, fields, strict=True)
-                  if head.still_open(raw)]  # fmt: skip
+        opened = [(common, _opened(key, start)) for key, start, still in fields if still]
         return Selection(selections, 0, opened)
     repeats, opened = 0, []
-    for raw, (key, start), new in zip(raws, fields, fresh, strict=True):
+    for raw, (key, start, still), new in zip(raws, fields, fresh, strict=True):
         if not new:
             repeats += 1
             continue
         i = bounds.index_canonical(start)
         if i >= 0:
             selections[i].append(raw if single_line else _compact(raw))
-            if head.still_open(raw):
-                opened.append((i, _opened((key, start))))
+            if still:
+                opened.append((i, _opened(key, start)))
     return Selection(selections, repeats, opened)
 
 
-def _opened(key_and_time: tuple[bytes, bytes]) -> Opened:
+def _opened(key: bytes, start: bytes) -> Opened:
     """A record keyed by its own id (a conversation): that id is also what a refresh asks for."""
-    key = key_and_time[0].decode()
-    return Opened(key, key, key_and_time[1].decode())
+    return Opened(key.decode(), key.decode(), start.decode())
 
 
 def _compact(raw: msgspec.Raw) -> bytes:

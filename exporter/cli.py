@@ -26,7 +26,7 @@ import orjson
 from exporter import __version__
 from exporter.config import Settings, load_settings
 from exporter.datasets import DATASETS, Listing, Windowed, select
-from exporter.errors import ConfigError, ExportError, OutputError
+from exporter.errors import ConfigError, ExportError, Interrupted, OutputError
 from exporter.metrics import write_metrics
 from exporter.preview import PlanReport, plan_only
 from exporter.progress import choose_progress
@@ -169,7 +169,7 @@ def _add_tables_parser(commands: Any) -> None:
         epilog="exit codes: 0 built or up to date; 1 the tables cannot be written; 2 bad "
         "usage, no manifest, or a file that differs from the manifest (export it again); "
         "75 an export holds the folder; 130 stopped by a signal (the database as the last build "
-        "left it).",
+        "left it). The last line of stdout is a JSON summary on every exit.",
     )
     tables.add_argument("--out", default="export", help="the export folder (default: export)")
     tables.add_argument(
@@ -345,20 +345,24 @@ def _tables_command(args: argparse.Namespace) -> int:
     from exporter.tables import TablesRequest, build_tables
     from exporter.tables.database import DB_NAME
 
-    request = TablesRequest(
-        out_dir=Path(args.out),
-        layout=args.layout,
-        memory_limit=args.memory_limit,
-        threads=args.threads,
-        full=args.full,
-    )
-    signal.signal(signal.SIGTERM, _interrupt)  # clean up the copy aside, as on Ctrl-C
     try:
-        summary = build_tables(request)
-    except KeyboardInterrupt:
-        _say(f"stopped: {request.out_dir / DB_NAME} is as the last build left it; run "
-             "genesys-export tables again to finish.")  # fmt: skip
-        return 130
+        request = TablesRequest(
+            out_dir=Path(args.out),
+            layout=args.layout,
+            memory_limit=args.memory_limit,
+            threads=args.threads,
+            full=args.full,
+        )
+        signal.signal(signal.SIGTERM, _interrupt)  # clean up the copy aside, as on Ctrl-C
+        try:
+            summary = build_tables(request)
+        except KeyboardInterrupt:
+            raise Interrupted(
+                f"{request.out_dir / DB_NAME} is as the last build left it; run "
+                "genesys-export tables again to finish."
+            ) from None
+    except ExportError as exc:
+        return _tables_failed(exc)
     for label in summary.lenient:
         _say(f"note: {label} has a field whose type differs from its declaration; read "
              "leniently (values that do not fit are NULL).")  # fmt: skip
@@ -379,6 +383,19 @@ def _tables_command(args: argparse.Namespace) -> int:
         )
     print(orjson.dumps(summary.as_json()).decode(), flush=True)
     return 0
+
+
+# As the export's summary names them; any other exit code is "error".
+_TABLES_STATUS = {2: "bad_input", 75: "locked", 130: "interrupted"}
+
+
+def _tables_failed(exc: ExportError) -> int:
+    """One line on stderr, and the JSON summary as the last line of stdout, as on success."""
+    _say(f"{'stopped' if isinstance(exc, Interrupted) else 'error'}: {exc}")
+    status = _TABLES_STATUS.get(exc.exit_code, "error")
+    summary = {"status": status, "exit_code": exc.exit_code, "error": str(exc)}
+    print(orjson.dumps(summary).decode(), flush=True)
+    return exc.exit_code
 
 
 def _interrupt(signum: int, frame: object) -> None:

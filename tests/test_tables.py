@@ -322,6 +322,7 @@ def test_sigterm_stops_a_build_with_130_and_leaves_nothing_behind(out: Path, ste
                              capture_output=True, timeout=60)  # fmt: skip
     assert stopped.returncode == 130, stopped.stderr.decode()[-2000:]
     assert "as the last build left it" in stopped.stderr.decode()
+    assert orjson.loads(stopped.stdout.splitlines()[-1])["status"] == "interrupted"
     assert not list(out.glob(".genesys.duckdb*")) and not list(out.rglob("*.tmp"))
     assert {p: p.read_bytes() for p in (out / "tables").rglob("*.parquet")} == before
     con = duckdb.connect(str(out / "genesys.duckdb"), read_only=True)
@@ -382,15 +383,24 @@ def run_tables(*args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60)  # fmt: skip
 
 
+def failed(done: subprocess.CompletedProcess[str], code: int, status: str) -> str:
+    """Check a failed build: exit ``code``, one line on stderr and no traceback, and a JSON
+    summary saying so as the last line of stdout. Returns the stderr line."""
+    assert done.returncode == code, done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    summary = orjson.loads(done.stdout.splitlines()[-1])
+    assert summary["status"] == status and summary["exit_code"] == code, summary
+    assert summary["error"] in done.stderr
+    return done.stderr.strip()
+
+
 def test_a_hand_edited_file_is_refused_naming_it_with_exit_2(out: Path) -> None:
     """A day file whose bytes no longer match the manifest's sha256 stops the build before
     anything changes: one line naming the file and saying to export it again, exit 2."""
     path = out / "conversations/2026-11-02.jsonl"
     path.write_bytes(path.read_bytes().replace(b'"inbound"', b'"INBOUND"', 1))
-    done = run_tables("--out", str(out))
-    assert done.returncode == 2
-    assert str(path) in done.stderr and "export conversations/2026-11-02 again" in done.stderr
-    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    line = failed(run_tables("--out", str(out)), 2, "bad_input")
+    assert str(path) in line and "export conversations/2026-11-02 again" in line
     assert not (out / "genesys.duckdb").exists()
 
 
@@ -399,21 +409,36 @@ def test_a_hand_edited_file_is_refused_naming_it_with_exit_2(out: Path) -> None:
     [
         ("none", [], "holds no manifest.json"),
         ("corrupt", [], "cannot be read"),
-        ("ok", ["--layout", "nested"], "invalid choice: 'nested'"),
         ("ok", ["--memory-limit", "lots"], "is not a size"),
         ("ok", ["--memory-limit", "300MB"], "below what a build needs at 2 threads (448MB)"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, setup: str, args: list[str],
                                           message: str) -> None:  # fmt: skip
-    """No manifest, an unreadable manifest, a bad layout or memory limit: one line, exit 2."""
+    """No manifest, an unreadable manifest, a bad memory limit: one line, exit 2, and the
+    JSON summary saying so."""
     if setup == "corrupt":
         (tmp_path / "manifest.json").write_text("{not json")
     elif setup == "ok":
         Manifest(tmp_path).save()
     done = run_tables("--out", str(tmp_path), *args, "--threads", "2")
-    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert message in failed(done, 2, "bad_input")
+
+
+def test_a_bad_flag_value_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """A layout that is not one: argparse's one line, exit 2."""
+    Manifest(tmp_path).save()
+    done = run_tables("--out", str(tmp_path), "--layout", "nested")
+    assert done.returncode == 2 and "invalid choice: 'nested'" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_database_that_cannot_be_opened_is_exit_1_with_a_json_summary(out: Path) -> None:
+    """A genesys.duckdb that is not a database (a disk error, a stray copy): one line naming
+    it and the fix (--full), exit 1, the JSON summary saying so."""
+    (out / "genesys.duckdb").write_bytes(b"not a database" * 1000)
+    line = failed(run_tables("--out", str(out)), 1, "error")
+    assert "genesys.duckdb cannot be opened" in line and "--full" in line
 
 
 def test_the_memory_limit_bounds_the_process_and_duckdb_gets_the_rest() -> None:
@@ -463,7 +488,7 @@ def test_a_build_while_an_export_holds_the_folder_is_refused_with_exit_75(out: P
     """The build takes the export folder's lock: while an export runs, exit 75."""
     with RunLock(out, "an-export"):
         done = run_tables("--out", str(out))
-    assert done.returncode == 75, done.stderr
+    assert "an-export" in failed(done, 75, "locked")
 
 
 def test_the_cli_reports_what_it_built_and_ends_with_a_json_summary(out: Path) -> None:

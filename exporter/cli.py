@@ -164,12 +164,14 @@ def _add_tables_parser(commands: Any) -> None:
         description=(
             "Build DIR/genesys.duckdb and DIR/tables/<table>/ (Parquet, zstd) from the export "
             "in DIR. Only windows whose file changed since the last build are built again; a "
+            "window the manifest no longer lists keeps its rows while its file is on disk; a "
             "killed build leaves the previous database and Parquet files as they were."
         ),
         epilog="exit codes: 0 built or up to date; 1 the tables cannot be written; 2 bad "
-        "usage, no manifest, or a file that differs from the manifest (export it again); "
-        "75 an export holds the folder; 130 stopped by a signal (the database as the last build "
-        "left it). The last line of stdout is a JSON summary on every exit.",
+        "usage, no manifest, a file that differs from the manifest (export it again), or a "
+        "build from nothing while day files the manifest does not list are on disk; 75 an "
+        "export holds the folder; 130 stopped by a signal (the database as the last build left "
+        "it). The last line of stdout is a JSON summary on every exit.",
     )
     tables.add_argument("--out", default="export", help="the export folder (default: export)")
     tables.add_argument(
@@ -368,6 +370,14 @@ def _tables_command(args: argparse.Namespace) -> int:
              "leniently (values that do not fit are NULL).")  # fmt: skip
     if summary.in_flight:
         _say(f"kept as last built, being exported again: {', '.join(summary.in_flight)}")
+    if summary.kept_unlisted:
+        kept = summary.kept_unlisted
+        more = f" and {len(kept) - 1} more" if len(kept) > 1 else ""
+        _say(
+            f"warning: kept {len(kept)} window(s) the manifest no longer lists ({kept[0]}"
+            f"{more}): their day files are still on disk. Export those days again so the "
+            "manifest records them, or delete their files to drop them from the tables."
+        )
     if summary.status == "up-to-date":
         _say(f"up to date: no window changed since the last build ({summary.database}).")
     else:

@@ -22,9 +22,10 @@ from exporter.progress import NoProgress
 from exporter.runner import ExportRequest, export
 from exporter.store.lock import RunLock
 from exporter.store.manifest import Manifest
-from exporter.tables import TABLES, BuildSummary, TablesRequest, build_tables
+from exporter.tables import TABLES, BuildSummary, TablesRequest, build_tables, sources
 from exporter.tables.database import Limits, parse_size
 from exporter.tables.parquet import relative_path
+from exporter.tables.sources import Built, Source
 from genesys_sandbox import Sandbox
 from tests.support import (
     START,
@@ -41,10 +42,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOT_TABLES = [t for t in TABLES.values() if t.snapshot]
 
 
-async def export_into(out: Path, sb: Sandbox, datasets: str = "all",
+async def export_into(out: Path, sb: Sandbox, datasets: str = "all", first_day: int = 0,
                       **output: object) -> None:  # fmt: skip
+    """Export the sandbox's days from ``first_day`` (0: the first) to the third."""
     settings = exporter_settings(sb, out, output=output) if output else exporter_settings(sb, out)
-    request = ExportRequest(START, START + days(3), datasets=select(datasets))
+    request = ExportRequest(START + days(first_day), START + days(3), datasets=select(datasets))
     summary = await export(settings, request, progress=NoProgress())
     assert summary.status == "ok", summary
 
@@ -208,12 +210,13 @@ async def test_a_reexported_day_replaces_its_rows_exactly(tmp_path: Path) -> Non
 
 
 def test_a_window_gone_from_the_manifest_loses_its_rows_and_files(out: Path) -> None:
-    """A window the manifest no longer holds is removed from every table and its Parquet
-    files are deleted."""
+    """A window whose record and file are both gone (what pruning a day does) is removed
+    from every table and its Parquet files are deleted."""
     build(out)
     manifest = Manifest.load(out)
     manifest.remove("conversations", "2026-11-02")
     manifest.save()
+    (out / "conversations/2026-11-02.jsonl").unlink()
     summary = build(out)
     assert summary.removed == ("conversations/2026-11-02",) and summary.built == ()
     con = duckdb.connect(str(out / "genesys.duckdb"), read_only=True)
@@ -528,3 +531,129 @@ def test_a_day_being_exported_again_keeps_its_earlier_rows(out: Path) -> None:
     again = build(out)
     assert again.status == "up-to-date" and again.in_flight == ("conversations/2026-11-02",)
     assert again.rows == first.rows
+
+
+# -- a manifest that lost windows: their rows stay while their files do
+
+
+@pytest.fixture(scope="module")
+def forgotten(exported: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The situation of issue #20: a built folder whose manifest was moved aside (the advice
+    for a corrupt one), then two days of conversations exported again into a new one."""
+    out = tmp_path_factory.mktemp("forgotten") / "export"
+    shutil.copytree(exported, out)
+    build(out)
+    (out / "manifest.json").rename(out / "manifest.json.corrupt")
+
+    async def export_two_days() -> None:
+        async with Sandbox(tables_sandbox_settings()) as sb:
+            await export_into(out, sb, "conversations", first_day=1)
+
+    asyncio.run(export_two_days())
+    return out
+
+
+@pytest.fixture
+def lost(forgotten: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "export"
+    shutil.copytree(forgotten, copy, symlinks=True)  # tables stays the link it is
+    return copy
+
+
+def table_counts(database: Path) -> dict[str, int]:
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        return {name: int(con.execute(f"SELECT count(*) FROM {name}").fetchone()[0])  # type: ignore[index]
+                for name in TABLES}  # fmt: skip
+    finally:
+        con.close()
+
+
+def parquet_files(out: Path) -> list[str]:
+    return sorted(str(p.relative_to(out / "tables")) for p in (out / "tables").rglob("*.parquet"))
+
+
+def test_a_manifest_that_lost_windows_keeps_their_rows_and_files_and_says_so(lost: Path) -> None:
+    """The windows the new manifest does not list, whose day files are still on disk, keep
+    their rows and Parquet files; the build exits 0 with one warning line saying how many
+    and what to do, and lists them in the JSON summary."""
+    before, files = table_counts(lost / "genesys.duckdb"), parquet_files(lost)
+    done = run_tables("--out", str(lost))
+    assert done.returncode == 0, done.stderr
+    summary = orjson.loads(done.stdout.splitlines()[-1])
+    assert summary["kept_unlisted"] == forgotten_windows(lost) and summary["removed"] == []
+    assert len(summary["kept_unlisted"]) == 1 + 3 + len(SNAPSHOT_TABLES)  # a day, user details
+    (warning,) = [line for line in done.stderr.splitlines() if "warning:" in line]
+    assert f"kept {len(summary['kept_unlisted'])} window(s) the manifest no longer lists" in warning
+    assert "Export those days again" in warning and "delete their files" in warning
+    assert table_counts(lost / "genesys.duckdb") == before and parquet_files(lost) == files
+
+
+def forgotten_windows(out: Path) -> list[str]:
+    """The windows the moved-aside manifest held and the new one does not."""
+    old = orjson.loads((out / "manifest.json.corrupt").read_bytes())["entities"]
+    new = Manifest.load(out)
+    return sorted(f"{entity}/{name}" for entity, windows in old.items() for name in windows
+                  if new.get(entity, name) is None)  # fmt: skip
+
+
+@pytest.mark.parametrize("how", ["--full", "no database"])
+def test_a_build_from_nothing_refuses_while_day_files_the_manifest_lacks_are_on_disk(
+    lost: Path, how: str
+) -> None:
+    """A build that would read the manifest alone (--full, or no database to update) and so
+    drop the unlisted days is refused: one line naming a file and what to do, exit 2, the
+    database and Parquet files as they were."""
+    if how == "no database":
+        (lost / "genesys.duckdb").unlink()
+    before = (lost / "genesys.duckdb").read_bytes() if how == "--full" else b""
+    files = parquet_files(lost)
+    flags = ["--full"] if how == "--full" else []
+    line = failed(run_tables("--out", str(lost), *flags), 2, "bad_input")
+    assert "are not in its manifest (conversations/2026-11-01.jsonl and 14 more)" in line
+    assert "export those days again" in line and "delete the files" in line
+    if how == "--full":
+        assert (lost / "genesys.duckdb").read_bytes() == before
+    assert parquet_files(lost) == files
+
+
+def test_deleting_an_unlisted_days_file_drops_it_from_the_tables(lost: Path) -> None:
+    """What the warning offers: once an unlisted day's file is deleted, the next build
+    removes its rows and Parquet files, and keeps the other unlisted windows."""
+    before = table_counts(lost / "genesys.duckdb")
+    (lost / "conversations/2026-11-01.jsonl").unlink()
+    summary = build(lost)
+    assert summary.removed == ("conversations/2026-11-01",)
+    assert "conversations/2026-11-01" not in summary.kept_unlisted
+    assert len(summary.kept_unlisted) == len(forgotten_windows(lost)) - 1
+    assert summary.rows["users"] == before["users"]
+    con = duckdb.connect(str(lost / "genesys.duckdb"), read_only=True)
+    for name in ("conversations", "segments", "metrics"):
+        windows = rows(con, f"SELECT DISTINCT source_window FROM {name} ORDER BY 1")
+        assert windows == [("2026-11-02",), ("2026-11-03",)], name
+    con.close()
+    assert not (lost / "tables/segments/2026-11-01.parquet").exists()
+    assert (lost / "tables/user_presence/2026-11-01.parquet").exists()
+
+
+def test_the_plan_keeps_unlisted_windows_while_on_disk_and_drops_superseded_snapshots() -> None:
+    """Planning alone: a built window the manifest no longer lists is kept while its file is
+    on disk and removed once it is gone; an older snapshot is removed when a newer one is
+    offered, though its file is still there; a window being exported again is kept."""
+
+    def built(dataset: str, window: str) -> Built:
+        return Built(dataset, window, f"{dataset}/{window}.jsonl", "sha", 10, 1)
+
+    def source(dataset: str, window: str, snapshot: bool = False) -> Source:
+        return Source(dataset, window, f"{dataset}/{window}.jsonl", "new", 10, 1, "none", snapshot)
+
+    previous = [built("conversations", d) for d in ("2026-11-01", "2026-11-02", "2026-11-03")]
+    previous += [built("users", "2026-12-01"), built("queues", "2026-12-01")]
+    offered = [source("conversations", "2026-11-03"), source("users", "2026-12-02", True)]
+    gone = {"conversations/2026-11-01"}
+    plan = sources.plan(offered, ["conversations/2026-11-02"], previous, full=False,
+                        on_disk=lambda b: b.label not in gone)  # fmt: skip
+    assert [s.label for s in plan.build] == ["conversations/2026-11-03", "users/2026-12-02"]
+    assert [b.label for b in plan.remove] == ["conversations/2026-11-01", "users/2026-12-01"]
+    assert plan.unlisted == ("queues/2026-12-01",)
+    assert plan.in_flight == ("conversations/2026-11-02",)

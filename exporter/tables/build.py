@@ -96,8 +96,9 @@ class BuildSummary:
 
     status: str  # built | up-to-date
     built: tuple[str, ...]  # dataset/window, rebuilt this time
-    removed: tuple[str, ...]  # dataset/window, no longer in the manifest
+    removed: tuple[str, ...]  # dataset/window: its file is gone (or a newer snapshot came)
     in_flight: tuple[str, ...]  # being exported again: the earlier build kept
+    kept_unlisted: tuple[str, ...]  # no longer in the manifest, file still on disk: kept
     lenient: tuple[str, ...]  # read leniently: a field's type differs from its declaration
     records: int  # source lines read
     conversations: int  # of which conversations
@@ -111,8 +112,8 @@ class BuildSummary:
         return {
             "status": self.status, "exit_code": 0, "built": list(self.built),
             "removed": list(self.removed), "in_flight": list(self.in_flight),
-            "lenient": list(self.lenient), "records": self.records,
-            "conversations": self.conversations, "rows": self.rows,
+            "kept_unlisted": list(self.kept_unlisted), "lenient": list(self.lenient),
+            "records": self.records, "conversations": self.conversations, "rows": self.rows,
             "parquet_files": self.parquet_files, "seconds": round(self.seconds, 3),
             "database": self.database, "threads": self.threads,
         }  # fmt: skip
@@ -146,8 +147,11 @@ class _Build:
         offered, in_flight = sources.collect(manifest)
         previous = None if self.request.full else read_previous(self.out)  # --full: unread
         full = self.request.full or not _compatible(previous, self.request.layout)
+        if full:
+            self._refuse_left_out(offered)
         built = list(previous.built) if previous else []
-        plan = sources.plan(offered, in_flight, built, full=full)
+        plan = sources.plan(offered, in_flight, built, full=full,
+                            on_disk=lambda b: sources.on_disk(self.out, b))  # fmt: skip
         if plan.empty and previous is not None and not full:
             remove_leftovers(self.out)
             self._sweep(built_keys={(b.dataset, b.window) for b in built})
@@ -165,6 +169,21 @@ class _Build:
             raise OutputError(
                 f"The tables could not be built in {self.out}: {_first_line(exc)}"
             ) from exc
+
+    def _refuse_left_out(self, offered: list[Source]) -> None:
+        """A build from nothing reads the manifest alone: refuse rather than drop the rows of
+        day files it does not list."""
+        left = sources.left_out(self.out, offered)
+        if not left:
+            return
+        why = "--full" if self.request.full else "no database built with this --layout and version"
+        more = f" and {len(left) - 1} more" if len(left) > 1 else ""
+        raise InputError(
+            f"{len(left)} day file(s) in {self.out} are not in its manifest ({left[0]}{more}), "
+            f"and a build from nothing ({why}) reads the manifest alone, so their rows would be "
+            "dropped; export those days again so the manifest records them, or delete the "
+            "files to leave them out."
+        )
 
     def _apply(self, plan: BuildPlan, *, fresh: bool) -> BuildSummary:
         db = BuildDatabase(self.out, self.limits, fresh=fresh)
@@ -210,7 +229,7 @@ class _Build:
                 list(pool.map(lambda t: _insert(db.con, t, source.window), tables))
         (count,) = db.con.execute("SELECT count(*) FROM scratch.stage").fetchone() or (0,)
         db.con.execute("DROP TABLE scratch.stage")
-        db.record(source.dataset, source.window, source.file, source.sha256, int(count))
+        db.record(source, int(count))
         self.records += int(count)
         if source.dataset == "conversations":
             self.conversations += int(count)
@@ -264,8 +283,9 @@ class _Build:
         return BuildSummary(
             status=status,
             built=tuple(s.label for s in plan.build),
-            removed=tuple(f"{b.dataset}/{b.window}" for b in plan.remove),
+            removed=tuple(b.label for b in plan.remove),
             in_flight=plan.in_flight,
+            kept_unlisted=plan.unlisted,
             lenient=tuple(self.lenient),
             records=self.records,
             conversations=self.conversations,

@@ -9,8 +9,8 @@ original as it was: open, queryable, and still describing the Parquet files it b
 build.
 
 What was built is recorded in the database itself, so it cannot disagree with the rows:
-``_build_sources`` (one row per source window: dataset, window, sha256, records) and
-``_build_info`` (the declarations' fingerprint, the Parquet layout, the tool's version).
+``_build_sources`` (one row per source window: dataset, window, file, sha256, bytes, records)
+and ``_build_info`` (the declarations' fingerprint, the Parquet layout, the tool's version).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import duckdb
 from exporter import __version__
 from exporter.errors import OutputError
 from exporter.store.jsonl import fsync_dir
-from exporter.tables.sources import Built
+from exporter.tables.sources import Built, Source
 
 DB_NAME = "genesys.duckdb"
 BUILD_NAME = ".genesys.duckdb.build"
@@ -35,9 +35,10 @@ SPILL_NAME = ".genesys.duckdb.spill"
 
 _STATE_DDL = (
     "CREATE TABLE IF NOT EXISTS _build_sources (dataset VARCHAR, window_name VARCHAR, "
-    "file VARCHAR, sha256 VARCHAR, records BIGINT, built_at TIMESTAMPTZ)",
+    "file VARCHAR, sha256 VARCHAR, bytes BIGINT, records BIGINT, built_at TIMESTAMPTZ)",
     "CREATE TABLE IF NOT EXISTS _build_info (name VARCHAR, value VARCHAR)",
 )
+_BUILT_COLUMNS = ("dataset", "window_name", "file", "sha256", "bytes", "records")
 
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]?I?B)$", re.IGNORECASE)
@@ -114,13 +115,16 @@ def read_previous(out_dir: Path) -> Previous | None:
         names = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         if not {"_build_sources", "_build_info"} <= names:
             return None
-        rows = con.execute(
-            "SELECT dataset, window_name, sha256, records FROM _build_sources"
-        ).fetchall()
+        columns = {c for (c,) in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = '_build_sources'"
+        ).fetchall()}  # fmt: skip
+        if not set(_BUILT_COLUMNS) <= columns:  # recorded before files' sizes were: build anew
+            return None
+        rows = con.execute(f"SELECT {', '.join(_BUILT_COLUMNS)} FROM _build_sources").fetchall()
         info = dict(con.execute("SELECT name, value FROM _build_info").fetchall())
     finally:
         con.close()
-    return Previous(tuple(Built(d, w, s, r) for d, w, s, r in rows), info)
+    return Previous(tuple(Built(*row) for row in rows), info)
 
 
 class BuildDatabase:
@@ -153,11 +157,11 @@ class BuildDatabase:
         for statement in _STATE_DDL:
             self.con.execute(statement)
 
-    def record(self, dataset: str, window: str, file: str, sha256: str, records: int) -> None:
-        self.forget(dataset, window)
+    def record(self, source: Source, records: int) -> None:
+        self.forget(source.dataset, source.window)
         self.con.execute(
-            "INSERT INTO _build_sources VALUES (?, ?, ?, ?, ?, now())",
-            [dataset, window, file, sha256, records],
+            "INSERT INTO _build_sources VALUES (?, ?, ?, ?, ?, ?, now())",
+            [source.dataset, source.window, source.file, source.sha256, source.bytes, records],
         )
 
     def forget(self, dataset: str, window: str) -> None:

@@ -170,8 +170,9 @@ def _add_tables_parser(commands: Any) -> None:
         epilog="exit codes: 0 built or up to date; 1 the tables cannot be written; 2 bad "
         "usage, no manifest, a file that differs from the manifest (export it again), or a "
         "build from nothing while day files the manifest does not list are on disk; 75 an "
-        "export holds the folder; 130 stopped by a signal (the database as the last build left "
-        "it). The last line of stdout is a JSON summary on every exit.",
+        "export holds the folder, or another process has genesys.duckdb open for writing; 130 "
+        "stopped by a signal (the database as the last build left it). The last line of stdout "
+        "is a JSON summary on every exit.",
     )
     tables.add_argument("--out", default="export", help="the export folder (default: export)")
     tables.add_argument(

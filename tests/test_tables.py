@@ -5,6 +5,7 @@ Parquet files read back the same, and drift or a hand-edited file are handled as
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -634,6 +635,85 @@ def test_deleting_an_unlisted_days_file_drops_it_from_the_tables(lost: Path) -> 
     con.close()
     assert not (lost / "tables/segments/2026-11-01.parquet").exists()
     assert (lost / "tables/user_presence/2026-11-01.parquet").exists()
+
+
+# -- an analyst's read-write session, and a crashed writer's WAL
+
+SESSION_SCRIPT = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1])  # read-write, as `duckdb genesys.duckdb` opens it
+print("open", flush=True)
+sys.stdin.read()  # until the test ends the session
+con.close()
+"""
+
+
+@contextlib.contextmanager
+def analyst_session(database: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding ``database`` open read-write until the block ends."""
+    command = [sys.executable, "-c", SESSION_SCRIPT, str(database)]
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE}
+    with subprocess.Popen(command, text=True, **pipes) as session:  # type: ignore[call-overload]
+        assert session.stdin is not None and session.stdout is not None
+        try:
+            assert session.stdout.readline() == "open\n"
+            yield session
+        finally:
+            session.stdin.close()
+            assert session.wait(timeout=30) == 0
+
+
+@pytest.mark.parametrize("flags", [[], ["--full"]])
+def test_an_analysts_read_write_session_is_refused_with_exit_75(
+    out: Path, flags: list[str]
+) -> None:
+    """While another process has genesys.duckdb open read-write, a build (incremental or
+    --full) changes nothing and exits 75 naming the file, the process and the fix; once the
+    session ends the database still opens with its rows, and a build then succeeds."""
+    first = build(out)
+    lines = (out / "conversations/2026-11-02.jsonl").read_bytes().splitlines()
+    put_window_file(out, "conversations", "2026-11-02", lines[:10])
+    database = out / "genesys.duckdb"
+    with analyst_session(database) as session:
+        line = failed(run_tables("--out", str(out), *flags), 75, "locked")
+        assert f"process {session.pid} holds {database} open for writing" in line
+        assert f"duckdb -readonly {database}" in line
+    assert table_counts(out / "genesys.duckdb") == first.rows
+    assert run_tables("--out", str(out), *flags).returncode == 0
+    counts = table_counts(out / "genesys.duckdb")
+    assert counts["conversations"] == first.rows["conversations"] - len(lines) + 10
+
+
+CRASH_SCRIPT = """
+import os, sys, duckdb
+con = duckdb.connect(sys.argv[1])
+con.execute("SET checkpoint_threshold = '1TB'")  # the commit stays in the WAL
+con.execute("CREATE TABLE notes AS SELECT 'kept' AS note")
+os._exit(0)  # a crash: no checkpoint at close
+"""
+
+
+@pytest.mark.parametrize("flags", [[], ["--full"]])
+def test_a_build_over_a_crashed_writers_wal_yields_a_database_that_opens(
+    out: Path, flags: list[str]
+) -> None:
+    """A writer that died left genesys.duckdb.wal: a build (incremental or --full) leaves no
+    WAL beside the new database, which opens and holds exactly the export's rows; an
+    incremental build keeps the crashed writer's commit, which it found in the WAL."""
+    build(out)
+    subprocess.run([sys.executable, "-c", CRASH_SCRIPT, str(out / "genesys.duckdb")], check=True)
+    assert (out / "genesys.duckdb.wal").exists()
+    lines = (out / "conversations/2026-11-02.jsonl").read_bytes().splitlines()
+    put_window_file(out, "conversations", "2026-11-02", lines[:10])
+    assert run_tables("--out", str(out), *flags).returncode == 0
+    assert not (out / "genesys.duckdb.wal").exists()
+    con = duckdb.connect(str(out / "genesys.duckdb"), read_only=True)
+    raw = raw_table_rows(out)
+    for name in ("conversations", "segments", "metrics"):
+        assert sorted(table_keys(con, name)) == sorted(raw[name]), name
+    tables = {name for (name,) in rows(con, "SELECT table_name FROM duckdb_tables()")}
+    assert ("notes" in tables) == (flags == [])
+    con.close()
 
 
 def test_the_plan_keeps_unlisted_windows_while_on_disk_and_drops_superseded_snapshots() -> None:

@@ -1,14 +1,15 @@
 """One table build: from an export folder's manifest and files to genesys.duckdb and Parquet.
 
-The build holds the export folder's lock (an export and a build never overlap), plans from
-the manifest and what the database recorded (``sources.plan``), verifies every file it will
-read against the manifest's sha256, and then works on a copy of the database
-(``database.BuildDatabase``): each removed window's rows are deleted, each new or changed
-window is read once into ``stage`` and its rows inserted into every table of its dataset (the
-tables in parallel, one DuckDB cursor each). Parquet files for the windows it built are
-written aside; then they are renamed into place, the database copy is renamed over the old
-one, and stray Parquet files are swept. Killed anywhere, the old database stays whole, and
-the next build redoes whatever the database does not record as built.
+The build holds the export folder's lock (an export and a build never overlap), refuses while
+another process has the database open for writing, plans from the manifest and what the
+database recorded (``sources.plan``), verifies every file it will read against the manifest's
+sha256, and then works on a copy of the database (``database.BuildDatabase``): each removed
+window's rows are deleted, each new or changed window is read once into ``stage`` and its rows
+inserted into every table of its dataset (the tables in parallel, one DuckDB cursor each).
+Parquet files for the windows it built are written aside; then they are renamed into place,
+the database copy is renamed over the old one, and stray Parquet files are swept. Killed
+anywhere, the old database stays whole, and the next build redoes whatever the database does
+not record as built.
 
 This module is the one boundary where DuckDB's exceptions become ours.
 """
@@ -37,6 +38,7 @@ from exporter.tables.database import (
     Previous,
     parse_size,
     read_previous,
+    refuse_writer,
     remove_leftovers,
 )
 from exporter.tables.parquet import Layout, Pending, check_layout
@@ -145,6 +147,7 @@ class _Build:
     def run(self) -> BuildSummary:
         manifest = _load_manifest(self.out)
         offered, in_flight = sources.collect(manifest)
+        refuse_writer(self.out / DB_NAME)  # before reading it: a writer's lock blocks that too
         previous = None if self.request.full else read_previous(self.out)  # --full: unread
         full = self.request.full or not _compatible(previous, self.request.layout)
         if full:
@@ -201,6 +204,7 @@ class _Build:
             self.observer.step("parquet-written", f"{len(pending)} files")
             rows = _count_rows(db.con)
             built_keys = set(db.built())
+            refuse_writer(self.out / DB_NAME)  # one that opened it while we built
             parquet.publish(pending)
             self.observer.step("parquet-published", f"{len(pending)} files")
             db.swap()

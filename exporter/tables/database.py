@@ -2,11 +2,16 @@
 
 ``<out>/genesys.duckdb`` is never written in place. A build copies it to
 ``<out>/.genesys.duckdb.build`` (or starts that file empty), changes the copy, checkpoints and
-closes it, fsyncs it and renames it over the original. A build killed at any point leaves the
-original as it was: open, queryable, and still describing the Parquet files it built (see
-``exporter.tables.parquet`` for their order of renames). DuckDB spills to
+closes it, fsyncs it and renames it over the original, deleting first any WAL a crashed
+writer left beside the original: the new file with the old WAL would not open. A build killed
+at any point leaves the original as it was: open, queryable, and still describing the Parquet
+files it built (see ``exporter.tables.parquet`` for their order of renames). DuckDB spills to
 ``<out>/.genesys.duckdb.spill`` beyond the memory limit; both leftovers are removed by the next
 build.
+
+A build refuses (``refuse_writer``) while another process holds the database open for writing
+(``duckdb genesys.duckdb`` does): renaming a file over a writer's makes its WAL, replayed when
+it exits, belong to no database, and nobody could open the result.
 
 What was built is recorded in the database itself, so it cannot disagree with the rows:
 ``_build_sources`` (one row per source window: dataset, window, file, sha256, bytes, records)
@@ -16,16 +21,18 @@ and ``_build_info`` (the declarations' fingerprint, the Parquet layout, the tool
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import shutil
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from exporter import __version__
-from exporter.errors import OutputError
+from exporter.errors import LockHeld, OutputError
 from exporter.store.jsonl import fsync_dir
 from exporter.tables.sources import Built, Source
 
@@ -39,6 +46,7 @@ _STATE_DDL = (
     "CREATE TABLE IF NOT EXISTS _build_info (name VARCHAR, value VARCHAR)",
 )
 _BUILT_COLUMNS = ("dataset", "window_name", "file", "sha256", "bytes", "records")
+_FLOCK = "hhqqi"  # Linux's struct flock: type, whence, start, length, pid
 
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]?I?B)$", re.IGNORECASE)
@@ -107,9 +115,9 @@ def read_previous(out_dir: Path) -> Previous | None:
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
+        refuse_writer(path)  # one that opened it since the build checked
         raise OutputError(
-            f"{path} cannot be opened ({_first_line(exc)}); close any program that has it "
-            "open for writing, or run tables --full to build it again."
+            f"{path} cannot be opened ({_first_line(exc)}); run tables --full to build it again."
         ) from exc
     try:
         names = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
@@ -125,6 +133,31 @@ def read_previous(out_dir: Path) -> Previous | None:
     finally:
         con.close()
     return Previous(tuple(Built(*row) for row in rows), info)
+
+
+def refuse_writer(path: Path) -> None:
+    """Raise LockHeld if another process holds the database open for writing.
+
+    DuckDB takes an fcntl lock on the whole file: a write lock for a read-write connection, a
+    read lock for a read-only one. Asking the kernel whether a read lock could be taken
+    (F_GETLK) finds a writer and its pid without taking anything, and readers do not count."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return  # no database yet; one that cannot be read fails where it is read
+    try:
+        query = struct.pack(_FLOCK, fcntl.F_RDLCK, os.SEEK_SET, 0, 0, 0)
+        kind, *_, pid = struct.unpack(_FLOCK, fcntl.fcntl(fd, fcntl.F_GETLK, query))
+    finally:
+        # Closing drops every fcntl lock this process holds on the file: a build holds none.
+        os.close(fd)
+    if kind != fcntl.F_UNLCK:
+        holder = f"process {pid}" if pid > 0 else "process"
+        raise LockHeld(
+            f"Another {holder} holds {path} open for writing (a duckdb session?), and a "
+            "build would replace the database under it; close that session, or open the "
+            f"database read-only (duckdb -readonly {path}), then build again."
+        )
 
 
 class BuildDatabase:
@@ -187,7 +220,11 @@ class BuildDatabase:
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(self.path, self.out_dir / DB_NAME)
+        original = self.out_dir / DB_NAME
+        # A crashed writer's WAL: its commits are in the copy (``_copy`` took them), and
+        # beside the new file it would make the database unopenable.
+        _wal(original).unlink(missing_ok=True)
+        os.replace(self.path, original)
         fsync_dir(self.out_dir)
         shutil.rmtree(self._spill, ignore_errors=True)
 
@@ -200,9 +237,12 @@ class BuildDatabase:
 
 def _copy(original: Path, copy: Path) -> None:
     _copy_file(original, copy)
-    wal = original.with_name(original.name + ".wal")
-    if wal.exists():  # committed but not yet checkpointed by whoever wrote it last
-        _copy_file(wal, copy.with_name(copy.name + ".wal"))
+    if _wal(original).exists():  # committed but not yet checkpointed by whoever wrote it last
+        _copy_file(_wal(original), _wal(copy))
+
+
+def _wal(database: Path) -> Path:
+    return database.with_name(database.name + ".wal")
 
 
 def _copy_file(source: Path, target: Path) -> None:
@@ -230,7 +270,7 @@ def _copy_file(source: Path, target: Path) -> None:
 def remove_leftovers(out_dir: Path) -> None:
     """Delete a killed build's copy, its WAL and its spill folder."""
     build = out_dir / BUILD_NAME
-    for stale in (build, build.with_name(build.name + ".wal")):
+    for stale in (build, _wal(build)):
         stale.unlink(missing_ok=True)
     shutil.rmtree(out_dir / SPILL_NAME, ignore_errors=True)
 

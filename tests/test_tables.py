@@ -225,8 +225,8 @@ def test_a_window_gone_from_the_manifest_loses_its_rows_and_files(out: Path) -> 
         windows = rows(con, f"SELECT DISTINCT source_window FROM {name} ORDER BY 1")
         assert windows == [("2026-11-01",), ("2026-11-03",)], name
     con.close()
-    assert not (out / relative_path("flat", "segments", "2026-11-02")).exists()
-    assert (out / relative_path("flat", "segments", "2026-11-01")).exists()
+    assert not (out / "tables" / relative_path("flat", "segments", "2026-11-02")).exists()
+    assert (out / "tables" / relative_path("flat", "segments", "2026-11-01")).exists()
 
 
 @pytest.mark.parametrize("layout", ["flat", "hive"])
@@ -240,7 +240,8 @@ def test_parquet_files_read_back_with_the_same_rows(out: Path, layout: str) -> N
     for name in TABLES:
         windows = [w for (w,) in rows(con, "SELECT window_name FROM _build_sources WHERE "
                                            f"dataset = '{TABLES[name].dataset}'")]  # fmt: skip
-        files = [str(out / relative_path(layout, name, w)) for w in windows]  # type: ignore[arg-type]
+        files = [str(out / "tables" / relative_path(layout, name, w))  # type: ignore[arg-type]
+                 for w in windows]  # fmt: skip
         assert files and all(Path(f).exists() for f in files), name
         listed = ", ".join(f"'{f}'" for f in files)
         parquet = f"read_parquet([{listed}], hive_partitioning = false)"
@@ -269,33 +270,59 @@ build_tables(TablesRequest(Path(sys.argv[1]), threads=2), KillAt())
 """
 
 
-@pytest.mark.parametrize("step", ["window", "parquet-written", "parquet-published"])
-def test_a_build_killed_mid_way_leaves_the_old_database_usable(out: Path, step: str) -> None:
-    """A rebuild SIGKILLed after a window, after writing Parquet, or after renaming it
-    leaves the previous database whole (its rows, its record of what it built) and every
-    Parquet file readable; the next build finishes the job and cleans up."""
+@pytest.mark.parametrize(
+    ("step", "database", "parquet"),
+    [
+        ("window", "old", "old"),
+        ("parquet-written", "old", "old"),  # the new version written, not switched to
+        ("parquet-published", "old", "new"),
+        ("database-swapped", "new", "new"),
+    ],
+)
+def test_a_build_killed_at_any_step_leaves_a_whole_database_and_one_builds_parquet(
+    out: Path, tmp_path: Path, step: str, database: str, parquet: str
+) -> None:
+    """A rebuild SIGKILLed after a window, with its Parquet version written, after switching
+    to it, or after swapping the database leaves a whole database (the old one until the
+    swap) and Parquet files that are one build's in every table (the old set until the
+    switch, the new one after), never a mix; the next build finishes, exact, and cleans up."""
     first = build(out)
-    day = out / "conversations/2026-11-03.jsonl"
-    record = Manifest.load(out).get("conversations", "2026-11-03")
-    assert record is not None
-    kept = [line for n, line in enumerate(day.read_bytes().splitlines()) if n % 2]
-    put_window_file(out, "conversations", "2026-11-03", kept, status="provisional")
+    shutil.copyfile(out / "genesys.duckdb", tmp_path / "old.duckdb")
+    lines = (out / "conversations/2026-11-03.jsonl").read_bytes().splitlines()
+    put_window_file(out, "conversations", "2026-11-03", lines[::2], status="provisional")
     killed = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(out), step], cwd=ROOT,
                             capture_output=True, timeout=60)  # fmt: skip
     assert killed.returncode == -9, killed.stderr.decode()[-2000:]
-    con = duckdb.connect(str(out / "genesys.duckdb"), read_only=True)
-    for name, count in first.rows.items():
-        assert rows(con, f"SELECT count(*) FROM {name}") == [(count,)], name
-    built = dict(rows(con, "SELECT window_name, sha256 FROM _build_sources "
-                           "WHERE dataset = 'conversations'"))  # fmt: skip
-    assert built["2026-11-03"] == record.sha256
-    for path in (out / "tables").rglob("*.parquet"):
-        rows(con, f"SELECT count(*) FROM read_parquet('{path}')")
-    con.close()
+    left = table_counts(out / "genesys.duckdb")
+    shutil.copytree(out / "tables", tmp_path / "seen")  # what readers saw: the set linked then
     again = build(out)
-    assert again.built == ("conversations/2026-11-03",)
-    assert again.rows["conversations"] == first.rows["conversations"] - (record.records - len(kept))
-    assert not list(out.glob(".genesys.duckdb*")) and not list(out.rglob("*.tmp"))
+    assert again.built == (("conversations/2026-11-03",) if database == "old" else ())
+    assert left == (first.rows if database == "old" else again.rows)
+    assert again.rows["conversations"] == first.rows["conversations"] - len(lines) // 2
+    shutil.copyfile(out / "genesys.duckdb", tmp_path / "new.duckdb")
+    builds = {"old": tmp_path / "old.duckdb", "new": tmp_path / "new.duckdb"}
+    assert parquet_matches(tmp_path / "seen", builds) == {parquet}
+    assert parquet_matches(out / "tables", builds) == {"new"}
+    assert not list(out.glob(".genesys.duckdb*")) and not (out / ".tables.switch").exists()
+    assert len(list((out / ".tables").iterdir())) == 1
+
+
+def parquet_matches(tables: Path, databases: dict[str, Path]) -> set[str]:
+    """The databases whose every table equals, row for row, what its Parquet files under
+    ``tables`` hold (``out/tables``: read as a reader would, a glob through the link)."""
+    con = duckdb.connect()
+    matching = set(databases)
+    for alias, path in databases.items():
+        con.execute(f"ATTACH '{path}' AS {alias} (READ_ONLY)")
+    for table in TABLES:
+        files = f"read_parquet('{tables}/{table}/**/*.parquet', hive_partitioning = false)"
+        for alias in list(matching):
+            theirs = f"{alias}.{table}"
+            for a, b in ((files, theirs), (theirs, files)):
+                if rows(con, f"SELECT count(*) FROM (FROM {a} EXCEPT ALL FROM {b})") != [(0,)]:
+                    matching.discard(alias)
+    con.close()
+    return matching
 
 
 TERM_SCRIPT = """
@@ -714,6 +741,52 @@ def test_a_build_over_a_crashed_writers_wal_yields_a_database_that_opens(
     tables = {name for (name,) in rows(con, "SELECT table_name FROM duckdb_tables()")}
     assert ("notes" in tables) == (flags == [])
     con.close()
+
+
+# -- the Parquet set: one build's files, switched in one rename
+
+
+def test_a_rebuild_writes_the_changed_windows_files_and_links_the_rest(out: Path) -> None:
+    """The new version holds the rebuilt window's files newly written and every other file as
+    a hard link to the one before (no copy), and the version it replaced is deleted."""
+    build(out)
+    before = {p: p.stat().st_ino for p in (out / "tables").rglob("*.parquet")}
+    lines = (out / "conversations/2026-11-03.jsonl").read_bytes().splitlines()
+    put_window_file(out, "conversations", "2026-11-03", lines[:5], status="provisional")
+    summary = build(out)
+    conversation_tables = [t for t in TABLES.values() if t.dataset == "conversations"]
+    assert summary.parquet_files == len(conversation_tables)
+    after = {p: p.stat().st_ino for p in (out / "tables").rglob("*.parquet")}
+    assert after.keys() == before.keys()
+    changed = {p for p in after if after[p] != before[p]}
+    assert changed == {out / "tables" / t.name / "2026-11-03.parquet" for t in conversation_tables}
+    assert len(list((out / ".tables").iterdir())) == 1
+
+
+@pytest.mark.parametrize("left", ["a tables folder", "the folder moved aside, no link"])
+def test_a_tables_folder_from_before_versions_becomes_a_version(out: Path, left: str) -> None:
+    """A real tables/ folder (built before versions) is taken into the first build's version
+    and replaced by the link; killed between moving that folder aside and making the link, the
+    next build writes every file again from the database. Either way the set then equals the
+    database and one version remains."""
+    build(out)
+    link = out / "tables"
+    every_file = len(list(link.rglob("*.parquet")))
+    real = out / ".tables" / "before-versions"
+    shutil.copytree(link, out / "copy")
+    link.unlink()
+    shutil.rmtree(out / ".tables")
+    (out / "copy").rename(link)
+    if left != "a tables folder":
+        (out / ".tables").mkdir()
+        link.rename(real)  # as a build killed after its first rename leaves it
+    lines = (out / "conversations/2026-11-03.jsonl").read_bytes().splitlines()
+    put_window_file(out, "conversations", "2026-11-03", lines[:5], status="provisional")
+    summary = build(out)
+    rebuilt = sum(1 for t in TABLES.values() if t.dataset == "conversations")
+    assert summary.parquet_files == (rebuilt if left == "a tables folder" else every_file)
+    assert link.is_symlink() and len(list((out / ".tables").iterdir())) == 1
+    assert parquet_matches(link, {"built": out / "genesys.duckdb"}) == {"built"}
 
 
 def test_the_plan_keeps_unlisted_windows_while_on_disk_and_drops_superseded_snapshots() -> None:

@@ -6,9 +6,10 @@ modules, each with one job:
 
     specs     every table's source dataset, key and columns, declared once
     sql       the read, DDL and INSERTs those declarations imply
-    sources   which files the tables come from, and what a build must redo (pure)
-    database  the database file: built as a copy aside, swapped in
-    parquet   the Parquet files: written aside, renamed into place, strays swept
+    sources   which files the tables come from, and what a build must redo
+    database  the database file: built as a copy aside, swapped in; a writer refused
+    parquet   each Parquet file: where it goes in a set, and its COPY
+    versions  the Parquet set readers see: a version per build, ``tables`` switched in a rename
     views     the joins users would otherwise write
     build     one build from start to end; where DuckDB's exceptions become ours
 """

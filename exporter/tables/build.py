@@ -6,12 +6,16 @@ database recorded (``sources.plan``), verifies every file it will read against t
 sha256, and then works on a copy of the database (``database.BuildDatabase``): each removed
 window's rows are deleted, each new or changed window is read once into ``stage`` and its rows
 inserted into every table of its dataset (the tables in parallel, one DuckDB cursor each).
-Parquet files for the windows it built are written aside; then they are renamed into place,
-the database copy is renamed over the old one, and stray Parquet files are swept. Killed
-anywhere, the old database stays whole, and the next build redoes whatever the database does
-not record as built.
+The next version of the Parquet set (``versions.Draft``) gets the files of the windows built,
+written, and every other file hard-linked from the current version.
 
-This module is the one boundary where DuckDB's exceptions become ours.
+Then the commit, renames only: ``tables`` is switched to the new version, and the database
+copy renamed over the old database. Killed before the switch, the old database and Parquet
+set stay as they were; killed between the two renames, the Parquet set is the new build's and
+the database the old one, and the next build redoes what the database does not record, so they
+agree again.
+
+This module is the one boundary where DuckDB's exceptions, and the file system's, become ours.
 """
 
 from __future__ import annotations
@@ -27,10 +31,11 @@ from typing import Any, Protocol
 
 import duckdb
 
-from exporter.errors import ConfigError, InputError, OutputError
+from exporter.errors import ConfigError, ExportError, InputError, OutputError
+from exporter.store.jsonl import output_error
 from exporter.store.lock import RunLock
 from exporter.store.manifest import MANIFEST_NAME, Manifest
-from exporter.tables import parquet, sources, sql
+from exporter.tables import parquet, sources, sql, versions
 from exporter.tables.database import (
     DB_NAME,
     BuildDatabase,
@@ -41,7 +46,7 @@ from exporter.tables.database import (
     refuse_writer,
     remove_leftovers,
 )
-from exporter.tables.parquet import Layout, Pending, check_layout
+from exporter.tables.parquet import Layout, check_layout
 from exporter.tables.sources import BuildPlan, Source
 from exporter.tables.specs import TABLES, Table
 from exporter.tables.views import VIEWS
@@ -155,23 +160,29 @@ class _Build:
         built = list(previous.built) if previous else []
         plan = sources.plan(offered, in_flight, built, full=full,
                             on_disk=lambda b: sources.on_disk(self.out, b))  # fmt: skip
-        if plan.empty and previous is not None and not full:
-            remove_leftovers(self.out)
-            self._sweep(built_keys={(b.dataset, b.window) for b in built})
-            return self._summary("up-to-date", plan, rows=_read_rows(self.out), files=0)
-        for source in plan.build:  # every file checked before anything changes
-            sources.verify(self.out, source)
         try:
+            if plan.empty and not full:  # not full: there is a database, built alike
+                return self._up_to_date(plan)
+            for source in plan.build:  # every file checked before anything changes
+                sources.verify(self.out, source)
             return self._apply(plan, fresh=full)
-        except duckdb.OutOfMemoryException as exc:
-            raise ConfigError(
+        except (duckdb.Error, OSError) as exc:
+            raise self._ours(exc) from exc
+
+    def _ours(self, exc: duckdb.Error | OSError) -> ExportError:
+        if isinstance(exc, OSError):
+            return output_error(exc, Path(exc.filename or self.out), "write the tables at")
+        if isinstance(exc, duckdb.OutOfMemoryException):
+            return ConfigError(
                 f"The build ran out of memory within --memory-limit {self.request.memory_limit} "
                 f"({_first_line(exc)}); give it more, e.g. --memory-limit 2GB."
-            ) from exc
-        except duckdb.Error as exc:
-            raise OutputError(
-                f"The tables could not be built in {self.out}: {_first_line(exc)}"
-            ) from exc
+            )
+        return OutputError(f"The tables could not be built in {self.out}: {_first_line(exc)}")
+
+    def _up_to_date(self, plan: BuildPlan) -> BuildSummary:
+        remove_leftovers(self.out)
+        versions.remove_stale(self.out)
+        return self._summary("up-to-date", plan, rows=_read_rows(self.out), files=0)
 
     def _refuse_left_out(self, offered: list[Source]) -> None:
         """A build from nothing reads the manifest alone: refuse rather than drop the rows of
@@ -189,33 +200,40 @@ class _Build:
         )
 
     def _apply(self, plan: BuildPlan, *, fresh: bool) -> BuildSummary:
+        versions.remove_stale(self.out)
         db = BuildDatabase(self.out, self.limits, fresh=fresh)
-        pending: list[Pending] = []
+        draft: versions.Draft | None = None
         try:
-            for statement in [sql.ddl(t) for t in TABLES.values()] + list(VIEWS.values()):
-                db.con.execute(statement)
-            for gone in plan.remove:
-                self._delete(db, gone.dataset, gone.window)
-                db.forget(gone.dataset, gone.window)
-            for source in plan.build:
-                self._build_window(db, source)
-            db.set_info({"fingerprint": sql.fingerprint(), "layout": self.request.layout})
-            pending = self._write_parquet(db, plan.build)
-            self.observer.step("parquet-written", f"{len(pending)} files")
+            self._change(db, plan)
+            draft = versions.Draft(self.out)
+            files = self._fill(db, draft, {(s.dataset, s.window) for s in plan.build})
+            draft.seal()
+            self.observer.step("parquet-written", f"{files} files")
             rows = _count_rows(db.con)
-            built_keys = set(db.built())
+            db.finish()  # from here, renames only
             refuse_writer(self.out / DB_NAME)  # one that opened it while we built
-            parquet.publish(pending)
-            self.observer.step("parquet-published", f"{len(pending)} files")
-            db.swap()
-            self.observer.step("database-swapped", str(self.out / DB_NAME))
+            draft.publish()
         except BaseException:
             db.discard()
-            for item in pending:
-                item.temp.unlink(missing_ok=True)
+            if draft is not None:
+                draft.discard()
             raise
-        self._sweep(built_keys)
-        return self._summary("built", plan, rows=rows, files=len(pending))
+        self.observer.step("parquet-published", str(draft.root))
+        db.swap()
+        self.observer.step("database-swapped", str(self.out / DB_NAME))
+        versions.remove_stale(self.out)
+        return self._summary("built", plan, rows=rows, files=files)
+
+    def _change(self, db: BuildDatabase, plan: BuildPlan) -> None:
+        """The database's part: delete what is gone, build what changed, record how."""
+        for statement in [sql.ddl(t) for t in TABLES.values()] + list(VIEWS.values()):
+            db.con.execute(statement)
+        for gone in plan.remove:
+            self._delete(db, gone.dataset, gone.window)
+            db.forget(gone.dataset, gone.window)
+        for source in plan.build:
+            self._build_window(db, source)
+        db.set_info({"fingerprint": sql.fingerprint(), "layout": self.request.layout})
 
     def _delete(self, db: BuildDatabase, dataset: str, window: str) -> None:
         for table in _tables_of(dataset):
@@ -230,7 +248,7 @@ class _Build:
             db.con.execute(sql.insert_sql(tables[0], source.window))
         else:
             with ThreadPoolExecutor(max_workers=self.limits.threads) as pool:
-                list(pool.map(lambda t: _insert(db.con, t, source.window), tables))
+                list(pool.map(lambda t: self._insert(db, t, source.window), tables))
         (count,) = db.con.execute("SELECT count(*) FROM scratch.stage").fetchone() or (0,)
         db.con.execute("DROP TABLE scratch.stage")
         db.record(source, int(count))
@@ -259,27 +277,41 @@ class _Build:
                 f"{source.label} again."
             ) from exc
 
-    def _write_parquet(self, db: BuildDatabase, built: tuple[Source, ...]) -> list[Pending]:
-        jobs = [(t, s.window) for s in built for t in _tables_of(s.dataset)]
+    def _insert(self, db: BuildDatabase, table: Table, window: str) -> None:
+        self._on_cursor(db, lambda cursor: cursor.execute(sql.insert_sql(table, window)))
+
+    def _on_cursor(
+        self, db: BuildDatabase, work: Callable[[duckdb.DuckDBPyConnection], object]
+    ) -> None:
+        """Run ``work`` on a cursor of its own (one per thread: DuckDB runs them side by
+        side)."""
+        cursor = db.con.cursor()
+        try:
+            work(cursor)
+        finally:
+            cursor.close()
+
+    def _fill(self, db: BuildDatabase, draft: versions.Draft, rebuilt: set[tuple[str, str]]) -> int:
+        """Give the draft a file for each table and window the database holds: written for the
+        windows just built (and any the current version lacks), hard-linked otherwise.
+        Returns how many were written."""
+        layout = self.request.layout
+        jobs = []
+        for dataset, window in db.built():
+            for table in _tables_of(dataset):
+                relative = parquet.relative_path(layout, table.name, window)
+                if (dataset, window) not in rebuilt and draft.link_current(relative):
+                    continue
+                jobs.append((table, window, draft.path(relative)))
         jobs.sort(key=lambda job: _weight(job[0]), reverse=True)
 
-        def write(job: tuple[Table, str]) -> Pending:
-            cursor = db.con.cursor()
-            try:
-                return parquet.write(cursor, self.out, self.request.layout, *job)
-            finally:
-                cursor.close()
+        def write(job: tuple[Table, str, Path]) -> None:
+            table, window, path = job
+            self._on_cursor(db, lambda cursor: parquet.write(cursor, path, table, window))
 
         with ThreadPoolExecutor(max_workers=self.limits.threads) as pool:
-            return list(pool.map(write, jobs))
-
-    def _sweep(self, built_keys: set[tuple[str, str]]) -> None:
-        expected = {
-            parquet.relative_path(self.request.layout, table.name, window)
-            for dataset, window in built_keys
-            for table in _tables_of(dataset)
-        }
-        parquet.sweep(self.out, TABLES, expected)
+            list(pool.map(write, jobs))
+        return len(jobs)
 
     def _summary(
         self, status: str, plan: BuildPlan, *, rows: dict[str, int], files: int
@@ -298,14 +330,6 @@ class _Build:
             database=str(self.out / DB_NAME),
             threads=self.limits.threads,
         )
-
-
-def _insert(con: duckdb.DuckDBPyConnection, table: Table, window: str) -> None:
-    cursor = con.cursor()  # one connection per thread: DuckDB runs them side by side
-    try:
-        cursor.execute(sql.insert_sql(table, window))
-    finally:
-        cursor.close()
 
 
 def _tables_of(dataset: str) -> list[Table]:

@@ -1,13 +1,13 @@
 """The database file: read what the last build recorded, build a copy aside, swap it in.
 
 ``<out>/genesys.duckdb`` is never written in place. A build copies it to
-``<out>/.genesys.duckdb.build`` (or starts that file empty), changes the copy, checkpoints and
-closes it, fsyncs it and renames it over the original, deleting first any WAL a crashed
-writer left beside the original: the new file with the old WAL would not open. A build killed
-at any point leaves the original as it was: open, queryable, and still describing the Parquet
-files it built (see ``exporter.tables.parquet`` for their order of renames). DuckDB spills to
-``<out>/.genesys.duckdb.spill`` beyond the memory limit; both leftovers are removed by the next
-build.
+``<out>/.genesys.duckdb.build`` (or starts that file empty), changes the copy, checkpoints,
+closes and fsyncs it (``finish``), and renames it over the original (``swap``), deleting first
+any WAL a crashed writer left beside the original: the new file with the old WAL would not
+open. A build killed at any point leaves the original as it was: open, queryable, and
+describing the Parquet set published with it or the one after (see ``exporter.tables.versions``
+for the order of the switches). DuckDB spills to ``<out>/.genesys.duckdb.spill`` beyond the
+memory limit; both leftovers are removed by the next build.
 
 A build refuses (``refuse_writer``) while another process holds the database open for writing
 (``duckdb genesys.duckdb`` does): renaming a file over a writer's makes its WAL, replayed when
@@ -210,8 +210,8 @@ class BuildDatabase:
         rows = [[k, v] for k, v in {**info, "tool": f"genesys-exporter {__version__}"}.items()]
         self.con.executemany("INSERT INTO _build_info VALUES (?, ?)", rows)
 
-    def swap(self) -> None:
-        """Checkpoint, close, fsync and rename over ``genesys.duckdb``."""
+    def finish(self) -> None:
+        """Checkpoint, close and fsync the copy: after this, only renames are left to do."""
         self.con.execute("DETACH scratch")
         self.con.execute("CHECKPOINT")
         self.con.close()
@@ -220,9 +220,12 @@ class BuildDatabase:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+    def swap(self) -> None:
+        """Rename the finished copy over ``genesys.duckdb``, deleting a crashed writer's WAL
+        first: its commits are in the copy (``_copy`` took them), and beside the new file it
+        would make the database unopenable."""
         original = self.out_dir / DB_NAME
-        # A crashed writer's WAL: its commits are in the copy (``_copy`` took them), and
-        # beside the new file it would make the database unopenable.
         _wal(original).unlink(missing_ok=True)
         os.replace(self.path, original)
         fsync_dir(self.out_dir)

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -32,6 +32,9 @@ from exporter.preview import PlanReport, plan_only
 from exporter.progress import choose_progress
 from exporter.runner import ExportRequest, Stopper, Summary, export
 from exporter.windows import parse_duration, parse_instant, validate_range
+
+if TYPE_CHECKING:  # the tables load DuckDB: imported when the command runs
+    from exporter.tables import BuildSummary, Stop
 
 log = logging.getLogger("exporter")
 PROG = "genesys-export"
@@ -345,9 +348,9 @@ async def _auth_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _tables_command(args: argparse.Namespace) -> int:
-    from exporter.tables import TablesRequest, build_tables
-    from exporter.tables.database import DB_NAME
+    from exporter.tables import Stop, TablesRequest, build_tables
 
+    stop = Stop()
     try:
         request = TablesRequest(
             out_dir=Path(args.out),
@@ -356,42 +359,11 @@ def _tables_command(args: argparse.Namespace) -> int:
             threads=args.threads,
             full=args.full,
         )
-        signal.signal(signal.SIGTERM, _interrupt)  # clean up the copy aside, as on Ctrl-C
-        try:
-            summary = build_tables(request)
-        except KeyboardInterrupt:
-            raise Interrupted(
-                f"{request.out_dir / DB_NAME} is as the last build left it; run "
-                "genesys-export tables again to finish."
-            ) from None
+        with _stopping_on_signals(stop):
+            summary = build_tables(request, stop=stop)
     except ExportError as exc:
         return _tables_failed(exc)
-    for label in summary.lenient:
-        _say(f"note: {label} has a field whose type differs from its declaration; read "
-             "leniently (values that do not fit are NULL).")  # fmt: skip
-    if summary.in_flight:
-        _say(f"kept as last built, being exported again: {', '.join(summary.in_flight)}")
-    if summary.kept_unlisted:
-        kept = summary.kept_unlisted
-        more = f" and {len(kept) - 1} more" if len(kept) > 1 else ""
-        _say(
-            f"warning: kept {len(kept)} window(s) the manifest no longer lists ({kept[0]}"
-            f"{more}): their day files are still on disk. Export those days again so the "
-            "manifest records them, or delete their files to drop them from the tables."
-        )
-    if summary.status == "up-to-date":
-        _say(f"up to date: no window changed since the last build ({summary.database}).")
-    else:
-        rate = summary.conversations / summary.seconds if summary.seconds else 0.0
-        removed = f"; removed {', '.join(summary.removed)}" if summary.removed else ""
-        _say(
-            f"built {len(summary.built)} windows ({', '.join(summary.built)}){removed}: "
-            f"{summary.records:,} records ({summary.conversations:,} conversations, "
-            f"{rate:,.0f}/s) in {summary.seconds:.1f} s at {summary.threads} "
-            f"thread{'s' if summary.threads != 1 else ''} within {request.memory_limit}; "
-            f"{summary.database} and "
-            f"{summary.parquet_files} Parquet files"
-        )
+    _report_tables(summary, request.memory_limit)
     print(orjson.dumps(summary.as_json()).decode(), flush=True)
     return 0
 
@@ -409,8 +381,50 @@ def _tables_failed(exc: ExportError) -> int:
     return exc.exit_code
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+@contextlib.contextmanager
+def _stopping_on_signals(stop: Stop) -> Iterator[None]:
+    """SIGTERM (a CronJob's grace period, systemd, timeout) and Ctrl-C ask the build to stop.
+    The handler raises nothing: a KeyboardInterrupt raised inside a DuckDB call would come
+    out of it as another exception, on whichever thread ran the query."""
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.request()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            if handler is not None:  # None: not set from Python; nothing to put back
+                signal.signal(sig, handler)
+
+
+def _report_tables(summary: BuildSummary, memory_limit: str) -> None:
+    for label in summary.lenient:
+        _say(f"note: {label} has a field whose type differs from its declaration; read "
+             "leniently (values that do not fit are NULL).")  # fmt: skip
+    if summary.in_flight:
+        _say(f"kept as last built, being exported again: {', '.join(summary.in_flight)}")
+    if summary.kept_unlisted:
+        kept = summary.kept_unlisted
+        more = f" and {len(kept) - 1} more" if len(kept) > 1 else ""
+        _say(
+            f"warning: kept {len(kept)} window(s) the manifest no longer lists ({kept[0]}"
+            f"{more}): their day files are still on disk. Export those days again so the "
+            "manifest records them, or delete their files to drop them from the tables."
+        )
+    if summary.status == "up-to-date":
+        _say(f"up to date: no window changed since the last build ({summary.database}).")
+        return
+    rate = summary.conversations / summary.seconds if summary.seconds else 0.0
+    removed = f"; removed {', '.join(summary.removed)}" if summary.removed else ""
+    _say(
+        f"built {len(summary.built)} windows ({', '.join(summary.built)}){removed}: "
+        f"{summary.records:,} records ({summary.conversations:,} conversations, "
+        f"{rate:,.0f}/s) in {summary.seconds:.1f} s at {summary.threads} "
+        f"thread{'s' if summary.threads != 1 else ''} within {memory_limit}; "
+        f"{summary.database} and {summary.parquet_files} Parquet files"
+    )
 
 
 def _print_datasets() -> None:

@@ -9,9 +9,11 @@ import contextlib
 import dataclasses
 import os
 import shutil
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -30,12 +32,15 @@ from exporter.tables.sources import Built, Source
 from genesys_sandbox import Sandbox
 from tests.support import (
     START,
+    TABLES_DATA,
+    TABLES_WATERMARK,
     days,
     exporter_settings,
     put_window_file,
     raw_lines,
     raw_metric_sum,
     raw_table_rows,
+    sandbox_settings,
     tables_sandbox_settings,
 )
 
@@ -741,6 +746,83 @@ def test_a_build_over_a_crashed_writers_wal_yields_a_database_that_opens(
     tables = {name for (name,) in rows(con, "SELECT table_name FROM duckdb_tables()")}
     assert ("notes" in tables) == (flags == [])
     con.close()
+
+
+# -- SIGTERM while DuckDB is at work
+
+
+@pytest.fixture(scope="module")
+def larger(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six times the conversations, for a build long enough to be stopped mid-query."""
+    out = tmp_path_factory.mktemp("larger")
+    data = dataclasses.replace(TABLES_DATA, conversations=6 * TABLES_DATA.conversations)
+    settings = sandbox_settings(dataset=data, availability_date=TABLES_WATERMARK)
+
+    async def export_larger() -> None:
+        async with Sandbox(settings) as sb:
+            await export_into(out, sb, "conversations")
+
+    asyncio.run(export_larger())
+    return out
+
+
+@pytest.fixture(scope="module")
+def larger_rows(larger: Path) -> dict[str, int]:
+    """How many rows each conversation table of ``larger`` should hold, from the raw JSON."""
+    return {name: len(keys) for name, keys in raw_table_rows(larger).items() if keys}
+
+
+def _wal_bytes(out: Path) -> int:
+    wal = out / ".genesys.duckdb.build.wal"
+    return wal.stat().st_size if wal.exists() else 0
+
+
+def _reading(out: Path, pid: int, day: str) -> bool:
+    """Whether the build's DuckDB has the day file open: a read_json query is running."""
+    if not (out / ".genesys.duckdb.build").exists():  # before it, the file is open to hash
+        return False
+    with contextlib.suppress(OSError):  # a descriptor closed while we looked
+        fds = Path(f"/proc/{pid}/fd")
+        return any(os.readlink(fd).endswith(f"conversations/{day}.jsonl") for fd in fds.iterdir())
+    return False
+
+
+# Moments seen from outside the build, each with much left to do: a day file being read (a
+# query on the main thread: where a KeyboardInterrupt came out of DuckDB as RuntimeError),
+# windows being inserted (queries on worker threads, the main thread waiting for them), the
+# Parquet files being written (COPYs on worker threads).
+MOMENTS: dict[str, Callable[[Path, int], bool]] = {
+    "reading a day file": lambda out, pid: _reading(out, pid, "2026-11-02"),
+    "inserting windows": lambda out, pid: _wal_bytes(out) > 2_000_000,
+    "writing Parquet": lambda out, pid: any((out / ".tables").rglob("*.parquet")),
+}
+
+
+@pytest.mark.parametrize("moment", list(MOMENTS))
+def test_sigterm_while_queries_run_exits_130_without_a_traceback(
+    larger: Path, larger_rows: dict[str, int], tmp_path: Path, moment: str
+) -> None:
+    """SIGTERM sent the moment the build is seen at work (not after a guessed delay) stops it
+    with exit 130, the stop message and JSON summary, never a traceback, and nothing left
+    behind; the next build is exact."""
+    out = tmp_path / "export"
+    shutil.copytree(larger, out)
+    reached = MOMENTS[moment]
+    command = [sys.executable, "-m", "exporter", "tables", "--out", str(out), "--threads", "2"]
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as proc:  # fmt: skip
+        while not reached(out, proc.pid):
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.001)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "as the last build left it" in stderr
+    assert orjson.loads(stdout.splitlines()[-1])["status"] == "interrupted"
+    assert not list(out.glob(".genesys.duckdb*")) and not (out / "genesys.duckdb").exists()
+    assert not (out / ".tables").exists() or not list((out / ".tables").iterdir())
+    rebuilt = build(out).rows
+    assert {name: rebuilt[name] for name in larger_rows} == larger_rows
 
 
 # -- the Parquet set: one build's files, switched in one rename

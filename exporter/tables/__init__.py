@@ -11,6 +11,7 @@ modules, each with one job:
     parquet   each Parquet file: where it goes in a set, and its COPY
     versions  the Parquet set readers see: a version per build, ``tables`` switched in a rename
     views     the joins users would otherwise write
+    stop      a signal's request to stop: a flag, and the running queries interrupted
     build     one build from start to end; where DuckDB's exceptions become ours
 """
 
@@ -18,5 +19,8 @@ from __future__ import annotations
 
 from exporter.tables.build import BuildSummary, Observer, TablesRequest, build_tables
 from exporter.tables.specs import TABLES, table_list
+from exporter.tables.stop import Stop
 
-__all__ = ["TABLES", "BuildSummary", "Observer", "TablesRequest", "build_tables", "table_list"]
+__all__ = [
+    "TABLES", "BuildSummary", "Observer", "Stop", "TablesRequest", "build_tables", "table_list",
+]  # fmt: skip

@@ -13,7 +13,8 @@ Then the commit, renames only: ``tables`` is switched to the new version, and th
 copy renamed over the old database. Killed before the switch, the old database and Parquet
 set stay as they were; killed between the two renames, the Parquet set is the new build's and
 the database the old one, and the next build redoes what the database does not record, so they
-agree again.
+agree again. A stop (``Stop``: SIGTERM, Ctrl-C) before the commit interrupts the running
+queries and whatever the build raises then is reported as Interrupted; a commit once begun ends.
 
 This module is the one boundary where DuckDB's exceptions, and the file system's, become ours.
 """
@@ -31,7 +32,7 @@ from typing import Any, Protocol
 
 import duckdb
 
-from exporter.errors import ConfigError, ExportError, InputError, OutputError
+from exporter.errors import ConfigError, ExportError, InputError, Interrupted, OutputError
 from exporter.store.jsonl import output_error
 from exporter.store.lock import RunLock
 from exporter.store.manifest import MANIFEST_NAME, Manifest
@@ -49,6 +50,7 @@ from exporter.tables.database import (
 from exporter.tables.parquet import Layout, check_layout
 from exporter.tables.sources import BuildPlan, Source
 from exporter.tables.specs import TABLES, Table
+from exporter.tables.stop import Stop
 from exporter.tables.views import VIEWS
 
 
@@ -130,21 +132,33 @@ def build_tables(
     request: TablesRequest,
     observer: Observer | None = None,
     clock: Callable[[], float] = time.monotonic,
+    stop: Stop | None = None,
 ) -> BuildSummary:
-    """Build or bring up to date ``<out>/genesys.duckdb`` and ``<out>/tables/``."""
+    """Build or bring up to date ``<out>/genesys.duckdb`` and ``<out>/tables/``. After
+    ``stop.request()`` (a signal handler's), whatever stops the build is Interrupted."""
     began = clock()
+    stop = stop or Stop()
     _require_manifest(request.out_dir)  # before the lock, which would create files in DIR
-    with RunLock(request.out_dir, f"tables-{uuid.uuid4().hex[:8]}"):
-        summary = _Build(request, observer or _Silent()).run()
+    try:
+        with RunLock(request.out_dir, f"tables-{uuid.uuid4().hex[:8]}"):
+            summary = _Build(request, observer or _Silent(), stop).run()
+    except BaseException as exc:
+        if not stop.requested:
+            raise
+        raise Interrupted(
+            f"{request.out_dir / DB_NAME} is as the last build left it; run genesys-export "
+            "tables again to finish."
+        ) from exc
     return _with_seconds(summary, clock() - began)
 
 
 class _Build:
-    def __init__(self, request: TablesRequest, observer: Observer) -> None:
+    def __init__(self, request: TablesRequest, observer: Observer, stop: Stop) -> None:
         self.request = request
         self.limits = request.limits
         self.out = request.out_dir
         self.observer = observer
+        self.stop = stop
         self.lenient: list[str] = []
         self.records = 0
         self.conversations = 0
@@ -164,6 +178,7 @@ class _Build:
             if plan.empty and not full:  # not full: there is a database, built alike
                 return self._up_to_date(plan)
             for source in plan.build:  # every file checked before anything changes
+                self.stop.check()
                 sources.verify(self.out, source)
             return self._apply(plan, fresh=full)
         except (duckdb.Error, OSError) as exc:
@@ -204,13 +219,15 @@ class _Build:
         db = BuildDatabase(self.out, self.limits, fresh=fresh)
         draft: versions.Draft | None = None
         try:
-            self._change(db, plan)
-            draft = versions.Draft(self.out)
-            files = self._fill(db, draft, {(s.dataset, s.window) for s in plan.build})
-            draft.seal()
-            self.observer.step("parquet-written", f"{files} files")
-            rows = _count_rows(db.con)
-            db.finish()  # from here, renames only
+            with self.stop.watching(db.con):
+                self._change(db, plan)
+                draft = versions.Draft(self.out)
+                files = self._fill(db, draft, {(s.dataset, s.window) for s in plan.build})
+                draft.seal()
+                self._step("parquet-written", f"{files} files")
+                rows = _count_rows(db.con)
+            db.finish()
+            self.stop.check()  # the last moment a stop cancels the build: renames from here
             refuse_writer(self.out / DB_NAME)  # one that opened it while we built
             draft.publish()
         except BaseException:
@@ -235,6 +252,10 @@ class _Build:
             self._build_window(db, source)
         db.set_info({"fingerprint": sql.fingerprint(), "layout": self.request.layout})
 
+    def _step(self, name: str, detail: str) -> None:
+        self.observer.step(name, detail)
+        self.stop.check()
+
     def _delete(self, db: BuildDatabase, dataset: str, window: str) -> None:
         for table in _tables_of(dataset):
             db.con.execute(sql.delete_sql(table, None if table.snapshot else window))
@@ -255,7 +276,7 @@ class _Build:
         self.records += int(count)
         if source.dataset == "conversations":
             self.conversations += int(count)
-        self.observer.step("window", source.label)
+        self._step("window", source.label)
 
     def _stage(self, con: duckdb.DuckDBPyConnection, source: Source, path: str) -> None:
         """Read the file into ``scratch.stage``: typed, or leniently if the typed read fails
@@ -284,10 +305,11 @@ class _Build:
         self, db: BuildDatabase, work: Callable[[duckdb.DuckDBPyConnection], object]
     ) -> None:
         """Run ``work`` on a cursor of its own (one per thread: DuckDB runs them side by
-        side)."""
+        side), interrupted on a stop."""
         cursor = db.con.cursor()
         try:
-            work(cursor)
+            with self.stop.watching(cursor):
+                work(cursor)
         finally:
             cursor.close()
 

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -35,6 +35,9 @@ from exporter.report import error_summary, print_summary, run_lines, with_metric
 from exporter.runner import ExportRequest, Stopper, Summary, export
 from exporter.usage import Parser, RefuseSecret
 from exporter.windows import parse_duration, parse_instant, validate_range
+
+if TYPE_CHECKING:  # the tables load DuckDB: imported when the command runs
+    from exporter.tables import BuildSummary, Stop
 
 log = logging.getLogger("exporter")
 PROG = "genesys-export"
@@ -162,12 +165,15 @@ def _add_tables_parser(commands: Any) -> None:
         description=(
             "Build DIR/genesys.duckdb and DIR/tables/<table>/ (Parquet, zstd) from the export "
             "in DIR. Only windows whose file changed since the last build are built again; a "
+            "window the manifest no longer lists keeps its rows while its file is on disk; a "
             "killed build leaves the previous database and Parquet files as they were."
         ),
         epilog="exit codes: 0 built or up to date; 1 the tables cannot be written; 2 bad "
-        "usage, no manifest, or a file that differs from the manifest (export it again); "
-        "75 an export holds the folder; 130 stopped by a signal (the database as the last build "
-        "left it).",
+        "usage, no manifest, a file that differs from the manifest (export it again), or a "
+        "build from nothing while day files the manifest does not list are on disk; 75 an "
+        "export holds the folder, or another process has genesys.duckdb open for writing; 130 "
+        "stopped by a signal (the database as the last build left it). The last line of stdout "
+        "is a JSON summary on every exit.",
     )
     tables.add_argument("--out", default="export", help="the export folder (default: export)")
     tables.add_argument(
@@ -350,47 +356,77 @@ def _auth_command(args: argparse.Namespace) -> int:
 
 
 def _tables_command(args: argparse.Namespace) -> int:
-    from exporter.tables import TablesRequest, build_tables
-    from exporter.tables.database import DB_NAME
+    from exporter.tables import Stop, TablesRequest, build_tables
 
-    request = TablesRequest(
-        out_dir=Path(args.out),
-        layout=args.layout,
-        memory_limit=args.memory_limit,
-        threads=args.threads,
-        full=args.full,
-    )
-    signal.signal(signal.SIGTERM, _interrupt)  # clean up the copy aside, as on Ctrl-C
+    stop = Stop()
     try:
-        summary = build_tables(request)
-    except KeyboardInterrupt:
-        _say(f"stopped: {request.out_dir / DB_NAME} is as the last build left it; run "
-             "genesys-export tables again to finish.")  # fmt: skip
-        return 130
+        request = TablesRequest(
+            out_dir=Path(args.out),
+            layout=args.layout,
+            memory_limit=args.memory_limit,
+            threads=args.threads,
+            full=args.full,
+        )
+        with _stopping_on_signals(stop):
+            summary = build_tables(request, stop=stop)
+    except ExportError as exc:
+        return _tables_failed(exc)
+    _report_tables(summary, request.memory_limit)
+    print(orjson.dumps(summary.as_json()).decode(), flush=True)
+    return 0
+
+
+# As the export's summary names them; any other exit code is "error".
+def _tables_failed(exc: ExportError) -> int:
+    """One line on stderr, and the JSON summary as the last line of stdout, as on success."""
+    _say(f"{'stopped' if isinstance(exc, Interrupted) else 'error'}: {exc}")
+    return print_summary(error_summary(exc))
+
+
+@contextlib.contextmanager
+def _stopping_on_signals(stop: Stop) -> Iterator[None]:
+    """SIGTERM (a CronJob's grace period, systemd, timeout) and Ctrl-C ask the build to stop.
+    The handler raises nothing: a KeyboardInterrupt raised inside a DuckDB call would come
+    out of it as another exception, on whichever thread ran the query."""
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.request()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            if handler is not None:  # None: not set from Python; nothing to put back
+                signal.signal(sig, handler)
+
+
+def _report_tables(summary: BuildSummary, memory_limit: str) -> None:
     for label in summary.lenient:
         _say(f"note: {label} has a field whose type differs from its declaration; read "
              "leniently (values that do not fit are NULL).")  # fmt: skip
     if summary.in_flight:
         _say(f"kept as last built, being exported again: {', '.join(summary.in_flight)}")
+    if summary.kept_unlisted:
+        kept = summary.kept_unlisted
+        more = f" and {len(kept) - 1} more" if len(kept) > 1 else ""
+        _say(
+            f"warning: kept {len(kept)} window(s) the manifest no longer lists ({kept[0]}"
+            f"{more}): their day files are still on disk. Export those days again so the "
+            "manifest records them, or delete their files to drop them from the tables."
+        )
     if summary.status == "up-to-date":
         _say(f"up to date: no window changed since the last build ({summary.database}).")
-    else:
-        rate = summary.conversations / summary.seconds if summary.seconds else 0.0
-        removed = f"; removed {', '.join(summary.removed)}" if summary.removed else ""
-        _say(
-            f"built {len(summary.built)} windows ({', '.join(summary.built)}){removed}: "
-            f"{summary.records:,} records ({summary.conversations:,} conversations, "
-            f"{rate:,.0f}/s) in {summary.seconds:.1f} s at {summary.threads} "
-            f"thread{'s' if summary.threads != 1 else ''} within {request.memory_limit}; "
-            f"{summary.database} and "
-            f"{summary.parquet_files} Parquet files"
-        )
-    print(orjson.dumps(summary.as_json()).decode(), flush=True)
-    return 0
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+        return
+    rate = summary.conversations / summary.seconds if summary.seconds else 0.0
+    removed = f"; removed {', '.join(summary.removed)}" if summary.removed else ""
+    _say(
+        f"built {len(summary.built)} windows ({', '.join(summary.built)}){removed}: "
+        f"{summary.records:,} records ({summary.conversations:,} conversations, "
+        f"{rate:,.0f}/s) in {summary.seconds:.1f} s at {summary.threads} "
+        f"thread{'s' if summary.threads != 1 else ''} within {memory_limit}; "
+        f"{summary.database} and {summary.parquet_files} Parquet files"
+    )
 
 
 def _print_datasets() -> None:

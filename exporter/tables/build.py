@@ -1,16 +1,22 @@
 """One table build: from an export folder's manifest and files to genesys.duckdb and Parquet.
 
-The build holds the export folder's lock (an export and a build never overlap), plans from
-the manifest and what the database recorded (``sources.plan``), verifies every file it will
-read against the manifest's sha256, and then works on a copy of the database
-(``database.BuildDatabase``): each removed window's rows are deleted, each new or changed
-window is read once into ``stage`` and its rows inserted into every table of its dataset (the
-tables in parallel, one DuckDB cursor each). Parquet files for the windows it built are
-written aside; then they are renamed into place, the database copy is renamed over the old
-one, and stray Parquet files are swept. Killed anywhere, the old database stays whole, and
-the next build redoes whatever the database does not record as built.
+The build holds the export folder's lock (an export and a build never overlap), refuses while
+another process has the database open for writing, plans from the manifest and what the
+database recorded (``sources.plan``), verifies every file it will read against the manifest's
+sha256, and then works on a copy of the database (``database.BuildDatabase``): each removed
+window's rows are deleted, each new or changed window is read once into ``stage`` and its rows
+inserted into every table of its dataset (the tables in parallel, one DuckDB cursor each).
+The next version of the Parquet set (``versions.Draft``) gets the files of the windows built,
+written, and every other file hard-linked from the current version.
 
-This module is the one boundary where DuckDB's exceptions become ours.
+Then the commit, renames only: ``tables`` is switched to the new version, and the database
+copy renamed over the old database. Killed before the switch, the old database and Parquet
+set stay as they were; killed between the two renames, the Parquet set is the new build's and
+the database the old one, and the next build redoes what the database does not record, so they
+agree again. A stop (``Stop``: SIGTERM, Ctrl-C) before the commit interrupts the running
+queries and whatever the build raises then is reported as Interrupted; a commit once begun ends.
+
+This module is the one boundary where DuckDB's exceptions, and the file system's, become ours.
 """
 
 from __future__ import annotations
@@ -26,10 +32,11 @@ from typing import Any, Protocol
 
 import duckdb
 
-from exporter.errors import ConfigError, InputError, OutputError
+from exporter.errors import ConfigError, ExportError, InputError, Interrupted, OutputError
+from exporter.store.jsonl import output_error
 from exporter.store.lock import RunLock
 from exporter.store.manifest import MANIFEST_NAME, Manifest
-from exporter.tables import parquet, sources, sql
+from exporter.tables import parquet, sources, sql, versions
 from exporter.tables.database import (
     DB_NAME,
     BuildDatabase,
@@ -37,11 +44,13 @@ from exporter.tables.database import (
     Previous,
     parse_size,
     read_previous,
+    refuse_writer,
     remove_leftovers,
 )
-from exporter.tables.parquet import Layout, Pending, check_layout
+from exporter.tables.parquet import Layout, check_layout
 from exporter.tables.sources import BuildPlan, Source
 from exporter.tables.specs import TABLES, Table
+from exporter.tables.stop import Stop
 from exporter.tables.views import VIEWS
 
 
@@ -96,8 +105,9 @@ class BuildSummary:
 
     status: str  # built | up-to-date
     built: tuple[str, ...]  # dataset/window, rebuilt this time
-    removed: tuple[str, ...]  # dataset/window, no longer in the manifest
+    removed: tuple[str, ...]  # dataset/window: its file is gone (or a newer snapshot came)
     in_flight: tuple[str, ...]  # being exported again: the earlier build kept
+    kept_unlisted: tuple[str, ...]  # no longer in the manifest, file still on disk: kept
     lenient: tuple[str, ...]  # read leniently: a field's type differs from its declaration
     records: int  # source lines read
     conversations: int  # of which conversations
@@ -111,8 +121,8 @@ class BuildSummary:
         return {
             "status": self.status, "exit_code": 0, "built": list(self.built),
             "removed": list(self.removed), "in_flight": list(self.in_flight),
-            "lenient": list(self.lenient), "records": self.records,
-            "conversations": self.conversations, "rows": self.rows,
+            "kept_unlisted": list(self.kept_unlisted), "lenient": list(self.lenient),
+            "records": self.records, "conversations": self.conversations, "rows": self.rows,
             "parquet_files": self.parquet_files, "seconds": round(self.seconds, 3),
             "database": self.database, "threads": self.threads,
         }  # fmt: skip
@@ -122,21 +132,33 @@ def build_tables(
     request: TablesRequest,
     observer: Observer | None = None,
     clock: Callable[[], float] = time.monotonic,
+    stop: Stop | None = None,
 ) -> BuildSummary:
-    """Build or bring up to date ``<out>/genesys.duckdb`` and ``<out>/tables/``."""
+    """Build or bring up to date ``<out>/genesys.duckdb`` and ``<out>/tables/``. After
+    ``stop.request()`` (a signal handler's), whatever stops the build is Interrupted."""
     began = clock()
+    stop = stop or Stop()
     _require_manifest(request.out_dir)  # before the lock, which would create files in DIR
-    with RunLock(request.out_dir, f"tables-{uuid.uuid4().hex[:8]}"):
-        summary = _Build(request, observer or _Silent()).run()
+    try:
+        with RunLock(request.out_dir, f"tables-{uuid.uuid4().hex[:8]}"):
+            summary = _Build(request, observer or _Silent(), stop).run()
+    except BaseException as exc:
+        if not stop.requested:
+            raise
+        raise Interrupted(
+            f"{request.out_dir / DB_NAME} is as the last build left it; run genesys-export "
+            "tables again to finish."
+        ) from exc
     return _with_seconds(summary, clock() - began)
 
 
 class _Build:
-    def __init__(self, request: TablesRequest, observer: Observer) -> None:
+    def __init__(self, request: TablesRequest, observer: Observer, stop: Stop) -> None:
         self.request = request
         self.limits = request.limits
         self.out = request.out_dir
         self.observer = observer
+        self.stop = stop
         self.lenient: list[str] = []
         self.records = 0
         self.conversations = 0
@@ -144,55 +166,95 @@ class _Build:
     def run(self) -> BuildSummary:
         manifest = _load_manifest(self.out)
         offered, in_flight = sources.collect(manifest)
+        refuse_writer(self.out / DB_NAME)  # before reading it: a writer's lock blocks that too
         previous = None if self.request.full else read_previous(self.out)  # --full: unread
         full = self.request.full or not _compatible(previous, self.request.layout)
+        if full:
+            self._refuse_left_out(offered)
         built = list(previous.built) if previous else []
-        plan = sources.plan(offered, in_flight, built, full=full)
-        if plan.empty and previous is not None and not full:
-            remove_leftovers(self.out)
-            self._sweep(built_keys={(b.dataset, b.window) for b in built})
-            return self._summary("up-to-date", plan, rows=_read_rows(self.out), files=0)
-        for source in plan.build:  # every file checked before anything changes
-            sources.verify(self.out, source)
+        plan = sources.plan(offered, in_flight, built, full=full,
+                            on_disk=lambda b: sources.on_disk(self.out, b))  # fmt: skip
         try:
+            if plan.empty and not full:  # not full: there is a database, built alike
+                return self._up_to_date(plan)
+            for source in plan.build:  # every file checked before anything changes
+                self.stop.check()
+                sources.verify(self.out, source)
             return self._apply(plan, fresh=full)
-        except duckdb.OutOfMemoryException as exc:
-            raise ConfigError(
+        except (duckdb.Error, OSError) as exc:
+            raise self._ours(exc) from exc
+
+    def _ours(self, exc: duckdb.Error | OSError) -> ExportError:
+        if isinstance(exc, OSError):
+            return output_error(exc, Path(exc.filename or self.out), "write the tables at")
+        if isinstance(exc, duckdb.OutOfMemoryException):
+            return ConfigError(
                 f"The build ran out of memory within --memory-limit {self.request.memory_limit} "
                 f"({_first_line(exc)}); give it more, e.g. --memory-limit 2GB."
-            ) from exc
-        except duckdb.Error as exc:
-            raise OutputError(
-                f"The tables could not be built in {self.out}: {_first_line(exc)}"
-            ) from exc
+            )
+        return OutputError(f"The tables could not be built in {self.out}: {_first_line(exc)}")
+
+    def _up_to_date(self, plan: BuildPlan) -> BuildSummary:
+        remove_leftovers(self.out)
+        versions.remove_stale(self.out)
+        return self._summary("up-to-date", plan, rows=_read_rows(self.out), files=0)
+
+    def _refuse_left_out(self, offered: list[Source]) -> None:
+        """A build from nothing reads the manifest alone: refuse rather than drop the rows of
+        day files it does not list."""
+        left = sources.left_out(self.out, offered)
+        if not left:
+            return
+        why = "--full" if self.request.full else "no database built with this --layout and version"
+        more = f" and {len(left) - 1} more" if len(left) > 1 else ""
+        raise InputError(
+            f"{len(left)} day file(s) in {self.out} are not in its manifest ({left[0]}{more}), "
+            f"and a build from nothing ({why}) reads the manifest alone, so their rows would be "
+            "dropped; export those days again so the manifest records them, or delete the "
+            "files to leave them out."
+        )
 
     def _apply(self, plan: BuildPlan, *, fresh: bool) -> BuildSummary:
+        versions.remove_stale(self.out)
         db = BuildDatabase(self.out, self.limits, fresh=fresh)
-        pending: list[Pending] = []
+        draft: versions.Draft | None = None
         try:
-            for statement in [sql.ddl(t) for t in TABLES.values()] + list(VIEWS.values()):
-                db.con.execute(statement)
-            for gone in plan.remove:
-                self._delete(db, gone.dataset, gone.window)
-                db.forget(gone.dataset, gone.window)
-            for source in plan.build:
-                self._build_window(db, source)
-            db.set_info({"fingerprint": sql.fingerprint(), "layout": self.request.layout})
-            pending = self._write_parquet(db, plan.build)
-            self.observer.step("parquet-written", f"{len(pending)} files")
-            rows = _count_rows(db.con)
-            built_keys = set(db.built())
-            parquet.publish(pending)
-            self.observer.step("parquet-published", f"{len(pending)} files")
-            db.swap()
-            self.observer.step("database-swapped", str(self.out / DB_NAME))
+            with self.stop.watching(db.con):
+                self._change(db, plan)
+                draft = versions.Draft(self.out)
+                files = self._fill(db, draft, {(s.dataset, s.window) for s in plan.build})
+                draft.seal()
+                self._step("parquet-written", f"{files} files")
+                rows = _count_rows(db.con)
+            db.finish()
+            self.stop.check()  # the last moment a stop cancels the build: renames from here
+            refuse_writer(self.out / DB_NAME)  # one that opened it while we built
+            draft.publish()
         except BaseException:
             db.discard()
-            for item in pending:
-                item.temp.unlink(missing_ok=True)
+            if draft is not None:
+                draft.discard()
             raise
-        self._sweep(built_keys)
-        return self._summary("built", plan, rows=rows, files=len(pending))
+        self.observer.step("parquet-published", str(draft.root))
+        db.swap()
+        self.observer.step("database-swapped", str(self.out / DB_NAME))
+        versions.remove_stale(self.out)
+        return self._summary("built", plan, rows=rows, files=files)
+
+    def _change(self, db: BuildDatabase, plan: BuildPlan) -> None:
+        """The database's part: delete what is gone, build what changed, record how."""
+        for statement in [sql.ddl(t) for t in TABLES.values()] + list(VIEWS.values()):
+            db.con.execute(statement)
+        for gone in plan.remove:
+            self._delete(db, gone.dataset, gone.window)
+            db.forget(gone.dataset, gone.window)
+        for source in plan.build:
+            self._build_window(db, source)
+        db.set_info({"fingerprint": sql.fingerprint(), "layout": self.request.layout})
+
+    def _step(self, name: str, detail: str) -> None:
+        self.observer.step(name, detail)
+        self.stop.check()
 
     def _delete(self, db: BuildDatabase, dataset: str, window: str) -> None:
         for table in _tables_of(dataset):
@@ -207,14 +269,14 @@ class _Build:
             db.con.execute(sql.insert_sql(tables[0], source.window))
         else:
             with ThreadPoolExecutor(max_workers=self.limits.threads) as pool:
-                list(pool.map(lambda t: _insert(db.con, t, source.window), tables))
+                list(pool.map(lambda t: self._insert(db, t, source.window), tables))
         (count,) = db.con.execute("SELECT count(*) FROM scratch.stage").fetchone() or (0,)
         db.con.execute("DROP TABLE scratch.stage")
-        db.record(source.dataset, source.window, source.file, source.sha256, int(count))
+        db.record(source, int(count))
         self.records += int(count)
         if source.dataset == "conversations":
             self.conversations += int(count)
-        self.observer.step("window", source.label)
+        self._step("window", source.label)
 
     def _stage(self, con: duckdb.DuckDBPyConnection, source: Source, path: str) -> None:
         """Read the file into ``scratch.stage``: typed, or leniently if the typed read fails
@@ -236,27 +298,42 @@ class _Build:
                 f"{source.label} again."
             ) from exc
 
-    def _write_parquet(self, db: BuildDatabase, built: tuple[Source, ...]) -> list[Pending]:
-        jobs = [(t, s.window) for s in built for t in _tables_of(s.dataset)]
+    def _insert(self, db: BuildDatabase, table: Table, window: str) -> None:
+        self._on_cursor(db, lambda cursor: cursor.execute(sql.insert_sql(table, window)))
+
+    def _on_cursor(
+        self, db: BuildDatabase, work: Callable[[duckdb.DuckDBPyConnection], object]
+    ) -> None:
+        """Run ``work`` on a cursor of its own (one per thread: DuckDB runs them side by
+        side), interrupted on a stop."""
+        cursor = db.con.cursor()
+        try:
+            with self.stop.watching(cursor):
+                work(cursor)
+        finally:
+            cursor.close()
+
+    def _fill(self, db: BuildDatabase, draft: versions.Draft, rebuilt: set[tuple[str, str]]) -> int:
+        """Give the draft a file for each table and window the database holds: written for the
+        windows just built (and any the current version lacks), hard-linked otherwise.
+        Returns how many were written."""
+        layout = self.request.layout
+        jobs = []
+        for dataset, window in db.built():
+            for table in _tables_of(dataset):
+                relative = parquet.relative_path(layout, table.name, window)
+                if (dataset, window) not in rebuilt and draft.link_current(relative):
+                    continue
+                jobs.append((table, window, draft.path(relative)))
         jobs.sort(key=lambda job: _weight(job[0]), reverse=True)
 
-        def write(job: tuple[Table, str]) -> Pending:
-            cursor = db.con.cursor()
-            try:
-                return parquet.write(cursor, self.out, self.request.layout, *job)
-            finally:
-                cursor.close()
+        def write(job: tuple[Table, str, Path]) -> None:
+            table, window, path = job
+            self._on_cursor(db, lambda cursor: parquet.write(cursor, path, table, window))
 
         with ThreadPoolExecutor(max_workers=self.limits.threads) as pool:
-            return list(pool.map(write, jobs))
-
-    def _sweep(self, built_keys: set[tuple[str, str]]) -> None:
-        expected = {
-            parquet.relative_path(self.request.layout, table.name, window)
-            for dataset, window in built_keys
-            for table in _tables_of(dataset)
-        }
-        parquet.sweep(self.out, TABLES, expected)
+            list(pool.map(write, jobs))
+        return len(jobs)
 
     def _summary(
         self, status: str, plan: BuildPlan, *, rows: dict[str, int], files: int
@@ -264,8 +341,9 @@ class _Build:
         return BuildSummary(
             status=status,
             built=tuple(s.label for s in plan.build),
-            removed=tuple(f"{b.dataset}/{b.window}" for b in plan.remove),
+            removed=tuple(b.label for b in plan.remove),
             in_flight=plan.in_flight,
+            kept_unlisted=plan.unlisted,
             lenient=tuple(self.lenient),
             records=self.records,
             conversations=self.conversations,
@@ -274,14 +352,6 @@ class _Build:
             database=str(self.out / DB_NAME),
             threads=self.limits.threads,
         )
-
-
-def _insert(con: duckdb.DuckDBPyConnection, table: Table, window: str) -> None:
-    cursor = con.cursor()  # one connection per thread: DuckDB runs them side by side
-    try:
-        cursor.execute(sql.insert_sql(table, window))
-    finally:
-        cursor.close()
 
 
 def _tables_of(dataset: str) -> list[Table]:

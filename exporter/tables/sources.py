@@ -6,17 +6,23 @@ in progress or failed keeps whatever an earlier build made of it, since its file
 exported again. A snapshot dataset contributes its newest complete snapshot only.
 
 A build compares each source's sha256 with the one recorded when it was last built: new and
-changed windows are built again, windows the manifest no longer holds are removed, the rest
-are left alone.
+changed windows are built again, the rest are left alone. A window built earlier that the
+manifest no longer lists (a manifest moved aside and begun again, say) is removed only once
+its file is gone from disk; while the file is there its rows are kept and reported. So the
+tables lose a window when its file is deleted, never because the manifest forgot it. A build
+from nothing (``--full``) reads the manifest alone, so it refuses while such files are on disk
+(``left_out``).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from exporter.errors import InputError
+from exporter.store.jsonl import SUFFIXES
 from exporter.store.manifest import Manifest, WindowRecord
 from exporter.tables.specs import TABLES, datasets
 
@@ -48,16 +54,22 @@ class Built:
 
     dataset: str
     window: str
+    file: str  # relative to the output folder
     sha256: str
+    bytes: int
     records: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset}/{self.window}"
 
 
 @dataclass(frozen=True, slots=True)
 class BuildPlan:
     build: tuple[Source, ...]  # new or changed: (re)build these windows
-    remove: tuple[Built, ...]  # no longer in the manifest: delete their rows and files
-    keep: tuple[Built, ...]  # unchanged, or being exported again: leave as built
+    remove: tuple[Built, ...]  # file gone, or snapshot superseded: delete rows and files
     in_flight: tuple[str, ...]  # windows kept because the export is redoing them
+    unlisted: tuple[str, ...]  # kept: the manifest no longer lists them, their files remain
 
     @property
     def empty(self) -> bool:
@@ -103,25 +115,70 @@ def _source(dataset: str, record: WindowRecord, *, snapshot: bool) -> Source:
 
 
 def plan(
-    sources: list[Source], in_flight: list[str], built: list[Built], *, full: bool
+    sources: list[Source],
+    in_flight: list[str],
+    built: list[Built],
+    *,
+    full: bool,
+    on_disk: Callable[[Built], bool],
 ) -> BuildPlan:
     """What to build, remove and keep. ``full`` ignores what was built: every source again,
-    into an empty database."""
+    into an empty database. ``on_disk`` tells whether a built window's file is still there."""
     previous = {} if full else {(b.dataset, b.window): b for b in built}
     offered = {(s.dataset, s.window) for s in sources}
     flying = {tuple(f.split("/", 1)) for f in in_flight}
     build = tuple(s for s in sources if _changed(s, previous.get((s.dataset, s.window))))
-    rebuilt = {(s.dataset, s.window) for s in build}
-    kept = [
-        b for key, b in previous.items() if key not in rebuilt and (key in offered or key in flying)
-    ]
-    remove = [b for key, b in previous.items() if key not in offered and key not in flying]
-    kept_flying = tuple(sorted(f"{d}/{w}" for d, w in flying if (d, w) in previous))
-    return BuildPlan(build, tuple(remove), tuple(kept), kept_flying)
+    superseded = {s.dataset for s in sources if s.snapshot}  # by the newer snapshot offered
+    others = [b for key, b in previous.items() if key not in offered and key not in flying]
+    unlisted = [b for b in others if b.dataset not in superseded and on_disk(b)]
+    return BuildPlan(
+        build=build,
+        remove=tuple(b for b in others if b not in unlisted),
+        in_flight=tuple(sorted(f"{d}/{w}" for d, w in flying if (d, w) in previous)),
+        unlisted=tuple(sorted(b.label for b in unlisted)),
+    )
 
 
 def _changed(source: Source, built: Built | None) -> bool:
     return built is None or built.sha256 != source.sha256
+
+
+def on_disk(out_dir: Path, built: Built) -> bool:
+    """Whether the file a window was built from is still there, at the size it had.
+
+    Size, not sha256: this runs on every build for every window the manifest has lost, and
+    hashing would read all of them each time. The rows kept were built from the file when
+    the manifest vouched for it; a file of the same size edited by hand since keeps them,
+    which loses nothing, and the build says to export the day again either way."""
+    try:
+        return (out_dir / built.file).stat().st_size == built.bytes
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:  # there, but unreadable: keep the rows rather than lose them
+        return True
+
+
+def left_out(out_dir: Path, sources: list[Source]) -> list[str]:
+    """Data files on disk (relative paths) that a build from the manifest alone would leave
+    out: in a windowed dataset's folder and named by no source, or any file of a snapshot
+    dataset the manifest offers no snapshot of."""
+    named = {s.file for s in sources}
+    offering = {s.dataset for s in sources}
+    snapshots = _snapshot_datasets()
+    found: list[str] = []
+    for dataset in datasets():
+        folder = out_dir / dataset
+        if (dataset in snapshots and dataset in offering) or not folder.is_dir():
+            continue
+        files = (f"{dataset}/{p.name}" for p in folder.iterdir() if _is_data_file(p))
+        found += sorted(f for f in files if f not in named)
+    return found
+
+
+def _is_data_file(path: Path) -> bool:
+    # Part files are hidden; whatever else a person keeps in the folder is not ours to count.
+    data = not path.name.startswith(".") and path.name.endswith(tuple(SUFFIXES.values()))
+    return data and path.is_file()
 
 
 def verify(out_dir: Path, source: Source) -> Path:

@@ -265,6 +265,17 @@ async def test_drift_deletes_only_what_it_created_and_keeps_a_history() -> None:
         assert events.count("created") == 6 and events.count("deleted") == 5
 
 
+@pytest.mark.parametrize("route", sorted(NUMBERED))
+async def test_drift_creates_entities_every_listing_can_serve(route: str) -> None:
+    """Drift on every page of each numbered listing: each page is served (a created division
+    names itself), one drift entity alive beside the base ones."""
+    async with running(listing_drift=1.0) as c:
+        base = len(c.sb.state.listings[route].entities)
+        for _ in range(3):
+            page = await get(c, NUMBERED[route], pageSize=100)
+            assert page["total"] == base + 1 and len(page["entities"]) == base + 1
+
+
 async def test_cursor_paging_sees_every_lasting_team_exactly_once_under_drift() -> None:
     """Teams page by keyset, so drift never shifts them: each lasting team comes once."""
     clock = ManualClock()

@@ -11,8 +11,9 @@ from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 
 from genesys_sandbox import faults, permissions
+from genesys_sandbox.call import CALL, Call
 from genesys_sandbox.control import add_control_routes
-from genesys_sandbox.routes import CALL, Call, Routes
+from genesys_sandbox.routes import Routes
 from genesys_sandbox.settings import FaultRule
 from genesys_sandbox.state import SandboxState
 from genesys_sandbox.stats import NO_RESPONSE

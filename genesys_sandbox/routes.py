@@ -4,14 +4,13 @@ by the middleware in ``app.py`` before a handler runs."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
 
 from genesys_sandbox.auth import client_credentials, login
+from genesys_sandbox.call import CALL
 from genesys_sandbox.conversation_jobs import ConversationDetails
 from genesys_sandbox.jobs import with_repeats
 from genesys_sandbox.listing_routes import ListingRoutes
@@ -19,19 +18,6 @@ from genesys_sandbox.queries import parse_body
 from genesys_sandbox.state import SandboxState
 from genesys_sandbox.user_details import UserDetails
 from genesys_sandbox.wire import ApiProblem, json_response, login_error
-
-
-@dataclass(slots=True)
-class Call:
-    """What the middleware learned about the request being served, for its handler."""
-
-    token: str = ""  # the caller's valid bearer token
-    fault: str | None = None  # an in-handler fault kind (job-failed, job-expired, ...)
-    dropped: bool = False  # no status line was ever sent
-
-
-# Each request is served in its own task, so a context variable is per request.
-CALL: ContextVar[Call] = ContextVar("sandbox_call")
 
 
 class Family(Protocol):

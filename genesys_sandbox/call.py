@@ -1,0 +1,19 @@
+"""What the middleware learned about the request being served, for its handler to read."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class Call:
+    """One request's facts: its caller, the in-handler fault it drew, whether it was dropped."""
+
+    token: str = ""  # the caller's valid bearer token
+    fault: str | None = None  # an in-handler fault kind (job-failed, empty-listing, ...)
+    dropped: bool = False  # no status line was ever sent
+
+
+# Each request is served in its own task, so a context variable is per request.
+CALL: ContextVar[Call] = ContextVar("sandbox_call")

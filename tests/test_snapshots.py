@@ -37,10 +37,13 @@ LISTINGS = [d for d in DATASETS.values() if isinstance(d, Listing)]
 FLAT = [d for d in LISTINGS if d.parent is None]
 
 
-def snapshot_lines(out: Path, name: str) -> list[dict[str, object]]:
-    """The lines of the dataset's one snapshot file, checked against its manifest entry."""
+def snapshot_lines(
+    out: Path, name: str, statuses: tuple[str, ...] = ("complete",)
+) -> list[dict[str, object]]:
+    """The lines of the dataset's one snapshot file, checked against its manifest entry (its
+    status one of ``statuses``)."""
     (record,) = Manifest.load(out).records(name)
-    assert record.status == "complete" and record.source == "listing" and record.taken_at
+    assert record.status in statuses and record.source == "listing" and record.taken_at
     assert record.file is not None and (out / record.file).stat().st_size == record.bytes
     lines = [orjson.loads(line) for line in read_records(out / record.file)]
     assert len(lines) == record.records

@@ -98,6 +98,7 @@ class SnapshotRun:
         self._ledgers = ledgers
         self._taken_at = taken_at
         self._slots = asyncio.Semaphore(SLOTS)
+        self._sizes: dict[str, listing.PageSize] = {}  # per dataset, for the whole run
         self.counters = SnapshotCounters()
 
     async def run(self, listings: list[Listing]) -> SnapshotCounters:
@@ -184,9 +185,10 @@ class SnapshotRun:
     def _pages(
         self, dataset: Listing, parent: str = ""
     ) -> AsyncIterator[tuple[listing.EntityPage, bool]]:
+        size = self._sizes.setdefault(dataset.name, listing.PageSize(dataset.page_size))
         return listing.pages(
             self._api, dataset.path.replace("{id}", parent), dataset.params,
-            page_size=dataset.page_size, numbered=dataset.offset_paging, priority=PRIORITY,
+            size=size, numbered=dataset.offset_paging, priority=PRIORITY,
         )  # fmt: skip
 
     async def _ids(self, dataset: Listing) -> list[str]:

@@ -1,20 +1,25 @@
-"""Snapshots that tell the truth: a refused page size is learned, and a nextUri loop fails its
-dataset at once. Each situation runs on every listing it applies to."""
+"""Snapshots that tell the truth: a refused page size is learned, drift never leaves a snapshot
+complete and short, an empty answer never replaces a good snapshot, and a nextUri loop fails
+its dataset at once. Each situation runs on every listing it applies to."""
 
 from __future__ import annotations
 
+import logging
+import random
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from exporter.datasets import Listing
+from exporter.engine import lookups
 from exporter.engine.listing import refused_page_size
-from exporter.engine.snapshot import SLOTS
+from exporter.engine.snapshot import MOST_WALKS, SLOTS
 from exporter.store.manifest import Manifest, WindowRecord
+from exporter.tables.sources import collect
 from genesys_sandbox import FaultRule, Sandbox
 from tests.support import sandbox_settings
-from tests.test_snapshots import LISTINGS, sandbox_ids, snapshot_lines, take
+from tests.test_snapshots import FLAT, LISTINGS, sandbox_ids, snapshot_lines, take
 
 TAKEN = ("complete", "provisional")
 
@@ -91,6 +96,107 @@ async def test_a_400_naming_no_range_fails_only_its_snapshot_in_one_line(tmp_pat
     assert line.startswith("users: ") and "HTTP 400 bad.request" in line and "\n" not in line
     assert sb.stats().count("users", 400) == 1
     assert Manifest.load(tmp_path).entities() == ["queues"]
+
+
+# -- drift
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_under_heavy_drift_a_snapshot_is_exact_or_provisional_never_complete_and_short(
+    tmp_path: Path, seed: int
+) -> None:
+    """Entities created and deleted before nearly every page, pages of 25: each snapshot
+    holds every entity present throughout once and nothing that never existed, or is
+    provisional; users never settle, so they are provisional, counted in the summary. The
+    second run, with a previous snapshot to check against, is exact."""
+    settings = sandbox_settings(listing_drift=0.9, listing_max_page_size=25, fault_seed=seed)
+    async with Sandbox(settings) as sb:
+        for run in (1, 2):
+            begun = sb.now()
+            summary = await take(sb, tmp_path, ",".join(d.name for d in FLAT))
+            ended = sb.now()
+            assert summary.status == "ok", summary
+            assert record_of(tmp_path, "users").status == "provisional"
+            assert summary.provisional >= 1
+            for dataset in FLAT:
+                ids = Counter(str(x["id"]) for x in snapshot_lines(tmp_path, dataset.name, TAKEN))
+                truth = sb.listing_truth(dataset.name, begun, ended)
+                held = truth.present_throughout <= set(ids) <= truth.ever_present
+                held = held and max(ids.values()) == 1
+                assert held or (run == 1 and record_of(tmp_path, dataset.name).status != "complete")
+
+
+def test_the_tables_take_the_newest_snapshot_complete_or_provisional(tmp_path: Path) -> None:
+    """A provisional snapshot newer than a complete one is what the tables build from."""
+    from tests.support import put_window_file
+
+    put_window_file(tmp_path, "users", "2026-11-01", [b'{"id":"a"}'])
+    put_window_file(tmp_path, "users", "2026-11-02", [b'{"id":"a"}'], status="provisional")
+    sources, _ = collect(Manifest.load(tmp_path))
+    assert [s.window for s in sources if s.dataset == "users"] == ["2026-11-02"]
+
+
+# -- an empty answer
+
+
+@pytest.mark.parametrize("dataset", FLAT, ids=name_of)
+async def test_an_empty_answer_never_replaces_a_good_snapshot(
+    tmp_path: Path, dataset: Listing, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After a good snapshot, one page answered 200 with nothing: the entities the walk lost
+    are looked up by id, still exist, so the listing is walked again and the snapshot is
+    exact, the run saying so. Answered with nothing on every page: the dataset fails in one
+    line, exit 1, and the earlier snapshot of the day stays, file and record."""
+    name = dataset.name
+    async with Sandbox(sandbox_settings(listing_max_page_size=25)) as sb:
+        assert (await take(sb, tmp_path, name)).status == "ok"
+        sb.add_fault(FaultRule("empty-listing", routes=(name,), count=1))
+        with caplog.at_level(logging.WARNING, "exporter"):
+            second = await take(sb, tmp_path, name)
+        assert second.status == "ok", second
+        assert f"{name}: a walk lost entities that still exist; walking again" in caplog.text
+        assert record_of(tmp_path, name).status == "complete"
+        assert_exact(sb, tmp_path, dataset)
+        assert sb.stats().count(f"{name}.by-id", 200) >= 1
+        kept = record_of(tmp_path, name)
+        sb.clear_faults()
+        sb.add_fault(FaultRule("empty-listing", routes=(name,)))
+        third = await take(sb, tmp_path, name)
+    assert (third.status, third.exit_code) == ("failed", 1)
+    (line,) = third.failed_windows
+    assert line.startswith(f"{name}: Each of {MOST_WALKS} walks") and "\n" not in line
+    assert record_of(tmp_path, name) == kept
+    assert_exact(sb, tmp_path, dataset)
+
+
+async def test_an_empty_answer_for_one_queue_is_read_again(tmp_path: Path) -> None:
+    """Queue members have no GET-by-id: a queue answering no members after a snapshot that
+    had some is read again, and the snapshot is exact."""
+    dataset = next(d for d in LISTINGS if d.parent is not None)
+    async with Sandbox(sandbox_settings()) as sb:
+        assert (await take(sb, tmp_path, dataset.name)).status == "ok"
+        sb.add_fault(FaultRule("empty-listing", routes=(dataset.name,), count=1))
+        second = await take(sb, tmp_path, dataset.name)
+        assert second.status == "ok", second
+        assert record_of(tmp_path, dataset.name).status == "complete"
+        assert_exact(sb, tmp_path, dataset)
+        assert sb.stats().faults_injected == {"empty-listing": 1}
+
+
+def test_lookups_sample_a_large_missing_set_and_judge_the_walk_by_it() -> None:
+    """Few missing ids are all looked up; many are sampled first; a sample that says the walk
+    lost most of what exists breaks it, one that finds them gone lets the rest be looked up,
+    unless they are too many."""
+    rng = random.Random(1)
+    few = lookups.plan({b"a", b"b"}, previous=100, rng=rng)
+    assert (sorted(few.first), few.rest, few.sampled) == ([b"a", b"b"], [], False)
+    many = {str(i).encode() for i in range(300)}
+    plan = lookups.plan(many, previous=300, rng=rng)
+    assert plan.sampled and len(plan.first) == lookups.SAMPLE
+    assert set(plan.first) | set(plan.rest) == many and not set(plan.first) & set(plan.rest)
+    assert lookups.judge(plan, found=20, lost=300, previous=300, rest=280) is lookups.Check.BROKEN
+    assert lookups.judge(plan, found=0, lost=300, previous=300, rest=100) is lookups.Check.CHECKED
+    assert lookups.judge(plan, 0, 300, 300, rest=280) is lookups.Check.UNCHECKED
 
 
 # -- a nextUri loop

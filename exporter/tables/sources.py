@@ -77,8 +77,8 @@ def collect(manifest: Manifest) -> tuple[list[Source], list[str]]:
     for dataset in datasets():
         records = manifest.records(dataset)
         if dataset in snapshots:
-            complete = [r for r in records if r.status == "complete" and r.file]
-            sources += [_source(dataset, complete[-1], snapshot=True)] if complete else []
+            taken = [r for r in records if r.status in _BUILDABLE and r.file]
+            sources += [_source(dataset, taken[-1], snapshot=True)] if taken else []
             continue
         for record in records:
             if record.status in _BUILDABLE and record.file and record.sha256:

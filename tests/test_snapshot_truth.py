@@ -1,6 +1,7 @@
 """Snapshots that tell the truth: a refused page size is learned, drift never leaves a snapshot
-complete and short, an empty answer never replaces a good snapshot, and a nextUri loop fails
-its dataset at once. Each situation runs on every listing it applies to."""
+complete and short, an empty answer never replaces a good snapshot, a queue deleted while its
+members are read is skipped, and a nextUri loop fails its dataset at once. Each situation runs
+on every listing it applies to."""
 
 from __future__ import annotations
 
@@ -113,7 +114,7 @@ async def test_under_heavy_drift_a_snapshot_is_exact_or_provisional_never_comple
     async with Sandbox(settings) as sb:
         for run in (1, 2):
             begun = sb.now()
-            summary = await take(sb, tmp_path, ",".join(d.name for d in FLAT))
+            summary = await take(sb, tmp_path)
             ended = sb.now()
             assert summary.status == "ok", summary
             assert record_of(tmp_path, "users").status == "provisional"
@@ -124,6 +125,7 @@ async def test_under_heavy_drift_a_snapshot_is_exact_or_provisional_never_comple
                 held = truth.present_throughout <= set(ids) <= truth.ever_present
                 held = held and max(ids.values()) == 1
                 assert held or (run == 1 and record_of(tmp_path, dataset.name).status != "complete")
+            assert_exact(sb, tmp_path, next(d for d in LISTINGS if d.parent is not None))
 
 
 def test_the_tables_take_the_newest_snapshot_complete_or_provisional(tmp_path: Path) -> None:
@@ -197,6 +199,28 @@ def test_lookups_sample_a_large_missing_set_and_judge_the_walk_by_it() -> None:
     assert lookups.judge(plan, found=20, lost=300, previous=300, rest=280) is lookups.Check.BROKEN
     assert lookups.judge(plan, found=0, lost=300, previous=300, rest=100) is lookups.Check.CHECKED
     assert lookups.judge(plan, 0, 300, 300, rest=280) is lookups.Check.UNCHECKED
+
+
+# -- a parent deleted mid-snapshot
+
+
+async def test_a_queue_deleted_while_its_members_are_read_is_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A queue deleted between listing the queues and reading its members (404): it is
+    skipped, said at info, and the members snapshot completes with every other queue's."""
+    dataset = next(d for d in LISTINGS if d.parent is not None)
+    async with Sandbox(sandbox_settings()) as sb:
+        rule = FaultRule("entity-deleted", routes=(dataset.name,), skip=3, count=1)
+        sb.add_fault(rule)
+        with caplog.at_level(logging.INFO, "exporter"):
+            summary = await take(sb, tmp_path, dataset.name)
+        assert (summary.status, summary.exit_code) == ("ok", 0)
+        assert sb.stats().count(dataset.name, 404) == 1
+        assert "was deleted while it was read (404); skipped" in caplog.text
+        assert record_of(tmp_path, dataset.name).status == "complete"
+        assert len(sb.state.members) == len(sb.dataset.entities.queues) - 1
+        assert_exact(sb, tmp_path, dataset)
 
 
 # -- a nextUri loop

@@ -21,7 +21,8 @@ snapshots fill the turns the analytics jobs leave (while they are pending, and b
 cursor pages). ``SLOTS`` walks or lookups go at once (listings, and a per-queue listing's
 queues): enough to use spare turns, few enough to leave the pool's other places to job
 requests, since a request holds its place in the pool while it waits for a turn. A stopped or
-killed snapshot leaves nothing: it is cheap to take again.
+killed snapshot leaves nothing: it is cheap to take again. A queue deleted while its members
+are read (404) is skipped: it is gone, and so are its members.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class SnapshotCounters:
     failed: list[str] = field(default_factory=list)  # "dataset: reason", one line each
     denied: dict[str, str] = field(default_factory=dict)  # dataset -> the missing permission
     walks: dict[str, int] = field(default_factory=dict)
+    parents_gone: dict[str, int] = field(default_factory=dict)  # deleted while read: skipped
 
 
 @dataclass(slots=True)
@@ -292,13 +294,18 @@ class SnapshotRun:
         dataset = snapshot.dataset
         prefix, pages = f"{parent}/" if parent else "", 0
         async with self._slots:
-            async for page, single_line in self._pages(dataset, parent):
-                pages += 1
-                if page.total is not None:
-                    walk.totals.add(page.total)
-                lines = self._new_lines(snapshot, walk, page.entities, prefix, single_line)
-                walk.added += len(lines)
-                await self._files.call(snapshot.file.append, lines)
+            try:
+                async for page, single_line in self._pages(dataset, parent):
+                    pages += 1
+                    if page.total is not None:
+                        walk.totals.add(page.total)
+                    lines = self._new_lines(snapshot, walk, page.entities, prefix, single_line)
+                    walk.added += len(lines)
+                    await self._files.call(snapshot.file.append, lines)
+            except ApiError as exc:
+                if exc.status != 404 or not parent:
+                    raise
+                self._parent_gone(snapshot, parent)
         walk.longest = max(walk.longest, pages)
 
     def _new_lines(
@@ -314,6 +321,13 @@ class SnapshotRun:
                 snapshot.seen.add(key)
                 lines.append(_line(raw, dataset.parent_key, prefix[:-1], single_line))
         return lines
+
+    def _parent_gone(self, snapshot: _Snapshot, parent: str) -> None:
+        """A 404 for one parent's listing: the parent was deleted since it was listed."""
+        name, gone = snapshot.dataset.name, self.counters.parents_gone
+        snapshot.parents.remove(parent)
+        gone[name] = gone.get(name, 0) + 1
+        log.info("%s: %s was deleted while it was read (404); skipped", name, parent)
 
     def _pages(
         self, dataset: Listing, parent: str = ""

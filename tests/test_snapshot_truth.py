@@ -1,7 +1,7 @@
 """Snapshots that tell the truth: a refused page size is learned, drift never leaves a snapshot
 complete and short, an empty answer never replaces a good snapshot, a queue deleted while its
-members are read is skipped, and a nextUri loop fails its dataset at once. Each situation runs
-on every listing it applies to."""
+members are read is skipped, a refused listing cursor walks again, and a nextUri loop fails its
+dataset at once. Each situation runs on every listing it applies to."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from tests.support import sandbox_settings
 from tests.test_snapshots import FLAT, LISTINGS, sandbox_ids, snapshot_lines, take
 
 TAKEN = ("complete", "provisional")
+CURSORED = [d for d in LISTINGS if not d.offset_paging]
 
 
 def name_of(dataset: Listing) -> str:
@@ -221,6 +222,32 @@ async def test_a_queue_deleted_while_its_members_are_read_is_skipped(
         assert record_of(tmp_path, dataset.name).status == "complete"
         assert len(sb.state.members) == len(sb.dataset.entities.queues) - 1
         assert_exact(sb, tmp_path, dataset)
+
+
+# -- a refused listing cursor
+
+
+@pytest.mark.parametrize("dataset", CURSORED, ids=name_of)
+async def test_a_refused_listing_cursor_walks_the_listing_again(
+    tmp_path: Path, dataset: Listing
+) -> None:
+    """A transient 400 on a page asked by the listing's own cursor walks it again from the
+    first page: the snapshot is exact. Refused on every walk, it fails in one line after
+    MOST_WALKS walks."""
+    name = dataset.name
+    async with Sandbox(sandbox_settings(listing_max_page_size=3)) as sb:
+        sb.add_fault(FaultRule("cursor-rejected", routes=(name,), count=1))
+        summary = await take(sb, tmp_path / "once", name)
+        assert summary.status == "ok", summary
+        assert_exact(sb, tmp_path / "once", dataset)
+        sb.clear_faults()
+        sb.reset_stats()
+        sb.add_fault(FaultRule("cursor-rejected", routes=(name,)))
+        failed = await take(sb, tmp_path / "always", name)
+    assert (failed.status, failed.exit_code) == ("failed", 1)
+    (line,) = failed.failed_windows
+    assert f"refused the cursor it sent on each of {MOST_WALKS} walks" in line and "\n" not in line
+    assert sb.stats().count(name, 400) == MOST_WALKS
 
 
 # -- a nextUri loop

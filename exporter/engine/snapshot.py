@@ -22,7 +22,8 @@ cursor pages). ``SLOTS`` walks or lookups go at once (listings, and a per-queue 
 queues): enough to use spare turns, few enough to leave the pool's other places to job
 requests, since a request holds its place in the pool while it waits for a turn. A stopped or
 killed snapshot leaves nothing: it is cheap to take again. A queue deleted while its members
-are read (404) is skipped: it is gone, and so are its members.
+are read (404) is skipped: it is gone, and so are its members. A 400 on a page asked by the
+listing's own cursor (teams) starts the walk over, as a walk of its own.
 """
 
 from __future__ import annotations
@@ -99,10 +100,13 @@ class _Walk:
     distinct: set[bytes] = field(default_factory=set)  # what this walk saw
     longest: int = 0  # pages of the longest listing walked (per parent: each queue's)
     totals: set[int] = field(default_factory=set)
+    rejected: listing.CursorRejected | None = None  # the service refused its own cursor
 
     def quiet(self, dataset: Listing) -> bool:
         """Whether no other walk is needed: this one went to the end and added nothing while
         every page reported the total it saw (or none did), or it could not drift."""
+        if self.rejected is not None:
+            return False
         agreed = self.added == 0 and len(self.totals) <= 1 and self.totals <= {len(self.distinct)}
         return agreed or self.longest <= 1 or not dataset.offset_paging
 
@@ -186,6 +190,12 @@ class SnapshotRun:
                 return check is Check.CHECKED
             log.warning("%s: a walk lost entities that still exist; walking again",
                         snapshot.dataset.name)  # fmt: skip
+        if walk.rejected is not None:
+            raise ApiError(
+                f"The listing {snapshot.dataset.path} refused the cursor it sent on each of "
+                f"{MOST_WALKS} walks ({walk.rejected}); the previous snapshot is kept. Run again "
+                "later."
+            )
         return await self._unsettled(snapshot, walk, check)
 
     async def _unsettled(self, snapshot: _Snapshot, walk: _Walk, check: Check | None) -> bool:
@@ -302,6 +312,8 @@ class SnapshotRun:
                     lines = self._new_lines(snapshot, walk, page.entities, prefix, single_line)
                     walk.added += len(lines)
                     await self._files.call(snapshot.file.append, lines)
+            except listing.CursorRejected as rejected:
+                walk.rejected = rejected
             except ApiError as exc:
                 if exc.status != 404 or not parent:
                     raise

@@ -25,6 +25,7 @@ Exit 75 is sysexits' EX_TEMPFAIL: a cron wrapper can tell "still running" from "
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -77,7 +78,9 @@ class Unreachable(ExportError):
 
 
 class ApiError(ExportError):
-    """A response no retry can fix; carries what is needed to report it to Genesys."""
+    """A response no retry can fix; carries what is needed to report it to Genesys, and the
+    ErrorBody's own ``message`` and ``messageParams`` (``server_message``, ``message_params``)
+    for callers that act on what it names."""
 
     def __init__(
         self,
@@ -88,6 +91,8 @@ class ApiError(ExportError):
         code: str = "",
         correlation_id: str = "",
         body_excerpt: str = "",
+        server_message: str = "",
+        message_params: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -95,6 +100,8 @@ class ApiError(ExportError):
         self.code = code
         self.correlation_id = correlation_id
         self.body_excerpt = body_excerpt
+        self.server_message = server_message
+        self.message_params = dict(message_params or {})
 
 
 class RetryableError(ApiError):

@@ -11,8 +11,9 @@ from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 
 from genesys_sandbox import faults, permissions
+from genesys_sandbox.call import CALL, Call
 from genesys_sandbox.control import add_control_routes
-from genesys_sandbox.routes import CALL, Call, Routes
+from genesys_sandbox.routes import Routes
 from genesys_sandbox.settings import FaultRule
 from genesys_sandbox.state import SandboxState
 from genesys_sandbox.stats import NO_RESPONSE
@@ -124,7 +125,9 @@ class SandboxApp:
         self, request: web.Request, handler: Handler, route: str, headers: dict[str, str]
     ) -> web.StreamResponse:
         """The handler's answer, unless a fault replaces, precedes or mangles it."""
-        rule = self.state.faults.decide(route, has_cursor="cursor" in request.query)
+        # A results cursor, or a listing's after cursor (teams).
+        cursor = request.query.get("cursor") or request.query.get("after")
+        rule = self.state.faults.decide(route, has_cursor=cursor is not None)
         if rule is not None:
             self.state.stats.faults_injected[rule.kind] += 1
             if rule.kind in faults.BEFORE_HANDLER:
@@ -151,7 +154,11 @@ class SandboxApp:
         if rule.kind == "forbidden" or (rule.kind == "status" and rule.status == 403):
             raise permissions.forbidden(permissions.required(route))
         if rule.kind == "cursor-rejected":
-            raise ApiProblem(400, "bad.request", "The cursor is not valid for this job.")
+            listing = "after" in request.query  # teams' cursor, not a job's
+            message = "The after cursor is not valid." if listing else (
+                "The cursor is not valid for this job."
+            )  # fmt: skip
+            raise ApiProblem(400, "bad.request", message)
         headers = {}
         if rule.retry_after is not None:
             headers["Retry-After"] = faults.retry_after_header(

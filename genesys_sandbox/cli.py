@@ -77,6 +77,9 @@ def _add_listings(parser: argparse.ArgumentParser) -> None:
         default=_DEMO.queue_members_max_page_size,
         help="largest page of a queue's members",
     )
+    add("--listing-refuse-oversize", action="append", default=[], metavar="ROUTE",
+        help="repeatable: a listing route ('*': every one) that answers a pageSize above its "
+        "largest with 400 naming the allowed range, instead of serving the largest")  # fmt: skip
     add(
         "--listing-drift",
         type=float,
@@ -144,6 +147,7 @@ def settings_from_args(args: argparse.Namespace) -> SandboxSettings:
         user_availability_lag_s=args.user_availability_lag, query_drift=args.query_drift,
         listing_max_page_size=args.listing_max_page_size,
         queue_members_max_page_size=args.queue_members_max_page_size,
+        listing_refuse_oversize=tuple(args.listing_refuse_oversize),
         listing_drift=args.listing_drift, retention_days=args.retention_days,
         faults=(*fault_mix(args.fault_rate), *args.fault) if args.fault_rate else tuple(args.fault),
         fault_seed=args.fault_seed,

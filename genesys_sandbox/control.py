@@ -22,9 +22,11 @@ SCALAR_SETTINGS = frozenset({
     "user_availability_date", "user_availability_lag_s",
     "query_default_page_size", "query_max_page_size", "query_max_interval_days",
     "job_default_page_size", "job_max_page_size", "query_drift", "listing_max_page_size",
-    "queue_members_max_page_size", "listing_drift", "retention_days", "fault_seed",
-    "open_conversations",
+    "queue_members_max_page_size", "listing_refuse_oversize", "listing_drift", "retention_days",
+    "fault_seed", "open_conversations",
 })  # fmt: skip
+# Settings held as tuples, sent as JSON lists.
+TUPLE_SETTINGS = ("denied_permissions", "listing_refuse_oversize")
 
 
 def add_control_routes(app: web.Application, state: SandboxState) -> None:
@@ -133,8 +135,9 @@ class _Control:
             for name in ("availability_date", "user_availability_date"):
                 if changes.get(name) is not None:
                     changes[name] = _instant(changes[name])
-            if isinstance(changes.get("denied_permissions"), list):
-                changes["denied_permissions"] = tuple(changes["denied_permissions"])
+            for name in TUPLE_SETTINGS:
+                if isinstance(changes.get(name), list):
+                    changes[name] = tuple(changes[name])
             settings = self.state.update(**changes)
         except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
             return _bad(f"Send a JSON object of scalar settings: {exc}")

@@ -52,8 +52,7 @@ class Renderer:
         self._admin = next(u.id for u in entities.users if u.title == "Administrator")
 
     def division_ref(self, division_id: str) -> dict[str, Any]:
-        d = self._divisions[division_id]
-        return {"id": d.id, "name": d.name, "selfUri": f"/api/v2/authorization/divisions/{d.id}"}
+        return _division_ref(self._divisions[division_id])
 
     def user(self, u: User) -> Entity:
         body: dict[str, Any] = {
@@ -122,7 +121,8 @@ class Renderer:
         return Entity(w.id, w.name, body)
 
     def division(self, d: Division) -> Entity:
-        body = {**self.division_ref(d.id), "description": f"{d.name} division",
+        # Not division_ref(d.id): a division drift creates is in no lookup table.
+        body = {**_division_ref(d), "description": f"{d.name} division",
                 "homeDivision": d.home}  # fmt: skip
         return Entity(d.id, d.name, body)
 
@@ -160,6 +160,10 @@ class Renderer:
                 "system": False, "deleted": False, "publishedVersion": version,
                 "selfUri": f"/api/v2/flows/{f.id}"}  # fmt: skip
         return Entity(f.id, f.name, body)
+
+
+def _division_ref(d: Division) -> dict[str, Any]:
+    return {"id": d.id, "name": d.name, "selfUri": f"/api/v2/authorization/divisions/{d.id}"}
 
 
 def _proficiency(u: User, n: Named, proficiency: float, kind: str) -> dict[str, Any]:

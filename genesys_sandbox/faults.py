@@ -23,8 +23,9 @@ from genesys_sandbox.settings import FaultRule
 BEFORE_HANDLER = frozenset({"status", "drop", "hang", "forbidden", "cursor-rejected"})
 # Faults that mangle the handler's real answer (so a submitted job still exists, say).
 AFTER_HANDLER = frozenset({"drop-mid-body", "trickle-body", "truncate", "invalid-json"})
-# Faults the handlers act on themselves (they change the job, not the wire).
-IN_HANDLER = frozenset({"job-failed", "job-expired", "job-stuck", "repeat-records"})
+# Faults the handlers act on themselves (they change the job or the listing, not the wire).
+IN_HANDLER = frozenset({"job-failed", "job-expired", "job-stuck", "repeat-records",
+                        "empty-listing", "next-uri-loop", "entity-deleted"})  # fmt: skip
 # What a broken proxy might send instead of JSON.
 INVALID_JSON_BODY = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 

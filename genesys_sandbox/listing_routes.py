@@ -1,20 +1,30 @@
-"""The entity listing endpoints, the org's analytics limits and its data retention setting.
+"""The entity listing endpoints, their GET-by-id routes, the org's analytics limits and its data
+retention setting.
 
 Each listing pages the state's collection for its route (``listings``), in the real endpoint's
 paging style; a pageSize above the maximum is served at the maximum, and the response says so
-([OBS] clients must take the response's pageSize as authoritative). Pages of drifting listings
-are preceded by ``SandboxState.drift``.
+([OBS] clients must take the response's pageSize as authoritative), unless the setting
+``listing_refuse_oversize`` names the route: then it is 400 invalid.query.param.value naming
+the allowed range. Every listing but queue members has a GET-by-id route (``<path>/{id}``, as
+the real API [SRC]) answering the entity as the listing does (``expand`` too), 404 not.found
+for an id it does not hold. Pages and lookups of drifting listings are preceded by
+``SandboxState.drift``.
+
+In-handler faults: ``empty-listing`` answers a page of an empty collection; ``next-uri-loop``
+points nextUri back at the page itself; ``entity-deleted`` deletes the entity the path names
+(for queue members, the queue) just before the answer, which is then 404.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from genesys_sandbox.listings import PageRequest, cursor_page, numbered_page
+from genesys_sandbox.call import CALL
+from genesys_sandbox.listings import Entity, PageRequest, cursor_page, numbered_page
 from genesys_sandbox.state import SandboxState
 from genesys_sandbox.wire import ApiProblem, format_instant, from_ms, json_response
 
@@ -35,6 +45,11 @@ NUMBERED = (
 )
 TEAMS = "/api/v2/teams"
 USERS = "/api/v2/users"
+# (route, path) of the listings with a GET-by-id route at <path>/{id}, users aside.
+LOOKUPS = (*NUMBERED, ("teams", TEAMS))
+# [SRC] GET /api/v2/users/{id} knows two states; [INF] active (its default) means "not deleted",
+# as inactive users are neither.
+USER_LOOKUP_STATES = ("active", "deleted")
 
 
 class ListingRoutes:
@@ -46,6 +61,9 @@ class ListingRoutes:
     def table(self) -> list[tuple[str, str, str, Handler]]:
         rows: list[tuple[str, str, str, Handler]] = [("GET", USERS, "users", self.users)]
         rows += [("GET", path, route, self._numbered(route, path)) for route, path in NUMBERED]
+        rows.append(("GET", f"{USERS}/{{entity_id}}", "users.by-id", self.user))
+        rows += [("GET", f"{path}/{{entity_id}}", f"{route}.by-id", self._by_id(route))
+                 for route, path in LOOKUPS]  # fmt: skip
         return [
             *rows,
             ("GET", "/api/v2/routing/queues/{queue_id}/members", "queue-members", self.members),
@@ -64,37 +82,75 @@ class ListingRoutes:
                 400, "invalid.query.param.value", state, "state", ", ".join(USER_STATES)
             )
         self.state.drift("users")
-        page = self._page_request(request, USERS, self.state.settings.listing_max_page_size)
-        found = self.state.listings["users"].entities
+        page = self._page_request(request, "users", USERS)
+        found = self._entities("users")
         if state != "any":
             found = [e for e in found if e.state == state]
-        return json_response(numbered_page(found, page))
+        return _page_response(numbered_page(found, page))
 
     def _numbered(self, route: str, path: str) -> Handler:
         async def handler(request: web.Request) -> web.Response:
             self.state.drift(route)
-            page = self._page_request(request, path, self.state.settings.listing_max_page_size)
-            return json_response(numbered_page(self.state.listings[route].entities, page))
+            page = self._page_request(request, route, path)
+            return _page_response(numbered_page(self._entities(route), page))
 
         return handler
+
+    async def user(self, request: web.Request) -> web.Response:
+        """GET /api/v2/users/{id}: ``state`` active (the default) or deleted; ``expand``."""
+        state = request.query.get("state", "active")
+        if state not in USER_LOOKUP_STATES:
+            raise ApiProblem.of(
+                400, "invalid.query.param.value", state, "state", ", ".join(USER_LOOKUP_STATES)
+            )
+        user = self._lookup("users", request)
+        if (user.state == "deleted") != (state == "deleted"):
+            raise ApiProblem.of(404, "not.found")
+        return json_response(orjson.dumps(user.json(_expand(request.query))))
+
+    def _by_id(self, route: str) -> Handler:
+        async def handler(request: web.Request) -> web.Response:
+            entity = self._lookup(route, request)
+            return json_response(orjson.dumps(entity.json(_expand(request.query))))
+
+        return handler
+
+    def _lookup(self, route: str, request: web.Request) -> Entity:
+        """The entity the path names (after drift, and the entity-deleted fault); else 404."""
+        self.state.drift(route)
+        entity_id = request.match_info["entity_id"]
+        if CALL.get().faulted("entity-deleted"):
+            self.state.delete(route, entity_id)
+        entity = self.state.listings[route].find(entity_id)
+        if entity is None:
+            raise ApiProblem.of(404, "not.found")
+        return entity
+
+    def _entities(self, route: str) -> Sequence[Entity]:
+        """The route's collection, or none under the empty-listing fault."""
+        return [] if CALL.get().faulted("empty-listing") else self.state.listings[route].entities
 
     async def members(self, request: web.Request) -> web.Response:
         """GET .../queues/{id}/members: pageNumber and nextUri only; 404 for an unknown queue."""
         queue_id = request.match_info["queue_id"]
+        call = CALL.get()
+        if call.faulted("entity-deleted"):
+            self.state.delete("queues", queue_id)
         members = self.state.members.get(queue_id)
         if members is None:
-            if all(e.id != queue_id for e in self.state.listings["queues"].entities):
+            if self.state.listings["queues"].find(queue_id) is None:
                 raise ApiProblem.of(404, "not.found")
             members = []  # a queue drift created has no members
         path = f"/api/v2/routing/queues/{queue_id}/members"
-        page = self._page_request(request, path, self.state.settings.queue_members_max_page_size)
-        return json_response(numbered_page(members, page, totals=False))
+        page = self._page_request(request, "queue-members", path)
+        members = [] if call.faulted("empty-listing") else members
+        return _page_response(numbered_page(members, page, totals=False))
 
     async def teams(self, request: web.Request) -> web.Response:
         """GET /api/v2/teams: cursor paging, ``after`` in and in nextUri; no pageNumber."""
         self.state.drift("teams")
-        page = self._page_request(request, TEAMS, self.state.settings.listing_max_page_size)
-        return json_response(cursor_page(self.state.listings["teams"].entities, page))
+        page = self._page_request(request, "teams", TEAMS)
+        return _page_response(cursor_page(self._entities("teams"), page))
 
     async def org_limits(self, request: web.Request) -> web.Response:
         """The org's effective limits in a namespace the sandbox models; 404 otherwise [INF]."""
@@ -111,20 +167,53 @@ class ListingRoutes:
                 "dateModified": created}  # fmt: skip
         return json_response(orjson.dumps(body))
 
-    def _page_request(self, request: web.Request, path: str, maximum: int) -> PageRequest:
-        query = request.query
-        expand = frozenset(
-            part for value in query.getall("expand", []) for part in value.split(",") if part
-        )
+    def _page_request(self, request: web.Request, route: str, path: str) -> PageRequest:
+        query, s = request.query, self.state.settings
+        maximum = s.queue_members_max_page_size if route == "queue-members" else (
+            s.listing_max_page_size
+        )  # fmt: skip
+        size = _positive(query, "pageSize", DEFAULT_PAGE_SIZE)
+        if size > maximum and s.refuses_oversize(route):
+            raise _oversize(query["pageSize"], maximum)
         return PageRequest(
             path=path,
-            size=min(_positive(query, "pageSize", DEFAULT_PAGE_SIZE), maximum),
+            size=min(size, maximum),
             number=_positive(query, "pageNumber", 1),
             after=query.get("after"),
-            expand=expand,
+            expand=_expand(query),
             # URIs keep the other parameters in one order, whatever order the client used.
             others=tuple(sorted((k, v) for k, v in query.items() if k not in PAGING_PARAMS)),
         )
+
+
+def _expand(query: Any) -> frozenset[str]:
+    """``expand`` values, comma-separated or repeated."""
+    return frozenset(
+        part for value in query.getall("expand", []) for part in value.split(",") if part
+    )
+
+
+def _page_response(body: bytes) -> web.Response:
+    """A listing page, its nextUri pointing back at itself under the next-uri-loop fault."""
+    if CALL.get().faulted("next-uri-loop"):
+        page = orjson.loads(body)
+        page["nextUri"] = page["selfUri"]
+        body = orjson.dumps(page)
+    return json_response(body)
+
+
+def _oversize(text: str, maximum: int) -> ApiProblem:
+    """[UNVERIFIED] the refusal of a pageSize above the maximum: the catalogue's
+    invalid.query.param.value, its parameters also given by name (key names composed)."""
+    allowed = f"1-{maximum}"
+    params = {"value": text, "parameter": "pageSize", "allowed": allowed}
+    template = (
+        "Value [{value}] is not valid for parameter [{parameter}]. Allowable values are: {allowed}"
+    )
+    return ApiProblem.of(
+        400, "invalid.query.param.value", text, "pageSize", allowed,
+        extra={"messageWithParams": template, "messageParams": params},
+    )  # fmt: skip
 
 
 def _positive(query: Any, name: str, default: int) -> int:

@@ -1,11 +1,12 @@
 """Entity listings: one collection per listing route, drift, its history, and the page envelopes.
 
-A collection holds its entities in the listing's sort order (name, then id). Drift
-(genesys-datasets.md A): before a page is served, with probability ``listing_drift``, one
-entity drift created earlier is deleted and one new entity is created, each at a random
-position of the order, so a client paging by pageNumber sees pages shift both ways (repeats
-and misses). Base entities, those conversations refer to, are never deleted. Every creation
-and deletion is kept on the sandbox clock, for ground truth.
+A collection holds its entities in the listing's sort order (name, then id), and finds one by
+id (the GET-by-id routes). Drift (genesys-datasets.md A): before a page is served, with
+probability ``listing_drift``, one entity drift created earlier is deleted and one new entity
+is created, each at a random position of the order, so a client paging by pageNumber sees
+pages shift both ways (repeats and misses). Drift never deletes a base entity (one that
+conversations refer to); only the ``entity-deleted`` fault does. Every creation and deletion
+is kept on the sandbox clock, for ground truth.
 
 Three paging styles, as the real endpoints page [SRC]:
 - ``numbered``: pageSize/pageNumber with total, pageCount and first/self/next/previous/lastUri;
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import random
 from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
@@ -60,14 +62,18 @@ class Collection:
     def __init__(self, base: Sequence[Entity], factory: Factory | None) -> None:
         self._entities = sorted(base, key=lambda e: e.key)
         self._keys = [e.key for e in self._entities]
+        self._by_id = {e.id: e for e in self._entities}
         self._factory = factory
         self._born: dict[str, float] = {}  # drift-created id -> when
-        self._died: dict[str, float] = {}  # drift-deleted id -> when
+        self._died: dict[str, float] = {}  # deleted id (by drift or the fault) -> when
         self._base = frozenset(e.id for e in base)
 
     @property
     def entities(self) -> Sequence[Entity]:
         return self._entities
+
+    def find(self, entity_id: str) -> Entity | None:
+        return self._by_id.get(entity_id)
 
     def drift(self, rng: random.Random, now: float) -> None:
         """Delete one entity drift created earlier (if any), then create one."""
@@ -75,33 +81,40 @@ class Collection:
             return
         alive = [e for e in self._entities if e.id in self._born]
         if alive:
-            gone = alive[int(rng.random() * len(alive))]
-            at = self._keys.index(gone.key)
-            del self._entities[at], self._keys[at]
-            self._died[gone.id] = now
+            self.delete(alive[int(rng.random() * len(alive))].id, now)
         entity = self._factory(rng)
         at = bisect_right(self._keys, entity.key)
         self._entities.insert(at, entity)
         self._keys.insert(at, entity.key)
+        self._by_id[entity.id] = entity
         self._born[entity.id] = now
+
+    def delete(self, entity_id: str, now: float) -> bool:
+        """Delete the entity (base ones too); False when there is none by that id."""
+        gone = self._by_id.pop(entity_id, None)
+        if gone is None:
+            return False
+        at = self._keys.index(gone.key)
+        del self._entities[at], self._keys[at]
+        self._died[entity_id] = now
+        return True
 
     def present_throughout(self, t0: float, t1: float) -> set[str]:
         """Ids present during all of [t0, t1]: anything created or deleted at or between the
         two instants does not count (with a clock that stands still, t0 == t1 == the walk)."""
-        drifted = {
-            i for i, born in self._born.items() if born < t0 and self._died.get(i, t1 + 1) > t1
-        }
-        return set(self._base) | drifted
+        return {i for i in self._ever() if self._born.get(i, -math.inf) < t0
+                and self._died.get(i, math.inf) > t1}  # fmt: skip
 
     def ever_present(self, t0: float, t1: float) -> set[str]:
         """Ids present at some instant of [t0, t1]."""
-        drifted = {
-            i for i, born in self._born.items() if born <= t1 and self._died.get(i, t0) >= t0
-        }
-        return set(self._base) | drifted
+        return {i for i in self._ever() if self._born.get(i, -math.inf) <= t1
+                and self._died.get(i, math.inf) >= t0}  # fmt: skip
+
+    def _ever(self) -> set[str]:
+        return set(self._base) | self._born.keys()
 
     def history(self) -> list[tuple[float, str, str]]:
-        """(instant, "created" | "deleted", id) of every drift event, in order."""
+        """(instant, "created" | "deleted", id) of every drift event and deletion, in order."""
         events = [(t, "created", i) for i, t in self._born.items()]
         events += [(t, "deleted", i) for i, t in self._died.items()]
         return sorted(events)
@@ -132,7 +145,7 @@ def numbered_page(items: Sequence[Entity], page: PageRequest, totals: bool = Tru
         "pageSize": size,
         "pageNumber": number,
     }
-    page_count = max(1, -(-len(items) // size))
+    page_count = -(-len(items) // size)  # [INF] 0 for an empty listing
     if totals:
         body.update(total=len(items), pageCount=page_count)
     body["firstUri"] = page.uri(pageSize=size, pageNumber=1)
@@ -142,7 +155,7 @@ def numbered_page(items: Sequence[Entity], page: PageRequest, totals: bool = Tru
     if number > 1:
         body["previousUri"] = page.uri(pageSize=size, pageNumber=number - 1)
     if totals:
-        body["lastUri"] = page.uri(pageSize=size, pageNumber=page_count)
+        body["lastUri"] = page.uri(pageSize=size, pageNumber=max(1, page_count))
     return orjson.dumps(body)
 
 

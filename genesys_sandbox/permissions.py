@@ -32,6 +32,11 @@ PERMISSIONS: Mapping[str, tuple[str, ...]] = {
     "teams": ("groups:team:view",),
     "flows": ("architect:flow:view",),
     "data-retention": ("analytics:dataRetention:view",),
+    # A GET-by-id route needs what its listing needs [SRC].
+    "queues.by-id": QUEUE_VIEW,
+    "wrapup-codes.by-id": ("routing:wrapupCode:view",),
+    "teams.by-id": ("groups:team:view",),
+    "flows.by-id": ("architect:flow:view",),
 }
 
 

@@ -4,39 +4,20 @@ by the middleware in ``app.py`` before a handler runs."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
 
 from genesys_sandbox.auth import client_credentials, login
+from genesys_sandbox.call import CALL
 from genesys_sandbox.conversation_jobs import ConversationDetails
 from genesys_sandbox.jobs import with_repeats
 from genesys_sandbox.listing_routes import ListingRoutes
 from genesys_sandbox.queries import parse_body
-from genesys_sandbox.settings import FaultRule
 from genesys_sandbox.state import SandboxState
 from genesys_sandbox.user_details import UserDetails
 from genesys_sandbox.wire import ApiProblem, json_response, login_error
-
-
-@dataclass(slots=True)
-class Call:
-    """What the middleware learned about the request being served, for its handler."""
-
-    token: str = ""  # the caller's valid bearer token
-    fault: FaultRule | None = None  # an in-handler fault (job-failed, job-expired, ...)
-    dropped: bool = False  # no status line was ever sent
-
-    def faulted(self, kind: str) -> FaultRule | None:
-        """The in-handler fault of this request if it is of ``kind``."""
-        return self.fault if self.fault is not None and self.fault.kind == kind else None
-
-
-# Each request is served in its own task, so a context variable is per request.
-CALL: ContextVar[Call] = ContextVar("sandbox_call")
 
 
 class Family(Protocol):

@@ -124,6 +124,11 @@ class SandboxState:
         if chance > 0 and self.drift_rng.random() < chance:
             self.listings[route].drift(self.drift_rng, self.clock.now())
 
+    def delete(self, route: str, entity_id: str) -> None:
+        """The ``entity-deleted`` fault: the entity is gone (a queue with its members)."""
+        if self.listings[route].delete(entity_id, self.clock.now()) and route == "queues":
+            self.members.pop(entity_id, None)
+
     def latency_s(self) -> float:
         """This request's added latency: latency_ms plus up to latency_jitter_ms (seeded)."""
         s = self.settings

@@ -387,6 +387,8 @@ def _status_error(response: Response) -> ApiError | PermissionDenied:
         "code": code,
         "correlation_id": response.correlation_id,
         "body_excerpt": response.body[:BODY_EXCERPT_CHARS].decode("utf-8", "replace"),
+        "server_message": _error_message(response.body),
+        "message_params": _message_params(response.body),
     }
     if status >= 500:
         retry_after = parse_retry_after(response.headers.get("retry-after"))
@@ -418,6 +420,11 @@ def _error_code(body: bytes) -> str:
 
 def _error_message(body: bytes) -> str:
     return str(_error_fields(body).get("message", ""))[:BODY_EXCERPT_CHARS]
+
+
+def _message_params(body: bytes) -> dict[str, str]:
+    params = _error_fields(body).get("messageParams")
+    return {str(k): str(v) for k, v in params.items()} if isinstance(params, dict) else {}
 
 
 def _transport_error(method: str, url: str, exc: BaseException) -> TransportError:

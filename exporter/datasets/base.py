@@ -143,6 +143,10 @@ class Listing:
     holds ``{id}`` and every line gets the parent's id first, as ``parent_key``.
     ``offset_paging``: pages are by number, so entities created or deleted during a walk
     shift them (walks are repeated until one adds nothing); cursor paging does not drift.
+    ``page_size``: what pages are asked for, the documented largest where there is one (a
+    refusal naming a smaller one lowers it for the run). ``by_id_params``: the queries of
+    ``GET <path>/{id}``, tried in turn until one answers (an entity of the previous snapshot
+    the walks missed is looked up so); () when the API has no such endpoint.
     """
 
     name: str
@@ -154,6 +158,7 @@ class Listing:
     offset_paging: bool = True
     parent: Listing | None = None
     parent_key: str = ""
+    by_id_params: tuple[tuple[tuple[str, str], ...], ...] = ((),)
 
     @property
     def endpoint(self) -> str:

@@ -3,20 +3,24 @@
 None of these endpoints can filter by modification time, so each is a full snapshot. Facts
 from genesys-datasets.md §A: paths, paging styles, page sizes (500 is what production code
 pages users and queues by; the response's pageSize is authoritative, so a server that uses a
-smaller one is followed), and the permissions the API declares.
+smaller one is followed, and one that refuses 500 naming its largest is asked that), the
+permissions the API declares, and a GET-by-id for every listing but queue members.
 """
 
 from __future__ import annotations
 
 from exporter.datasets.base import Listing
 
+_USER_EXPAND = (("expand", "team"), ("expand", "skills"), ("expand", "languages"))
 USERS = Listing(
     "users",
     "every user, active, inactive and deleted (old conversations name them), with team, "
     "skills and languages",
     "/api/v2/users",
     permission="",  # none declared (OAuth scopes users, users:readonly)
-    params=(("state", "any"), ("expand", "team"), ("expand", "skills"), ("expand", "languages")),
+    params=(("state", "any"), *_USER_EXPAND),
+    # GET /api/v2/users/{id} knows two states, active (its default) and deleted [SRC].
+    by_id_params=(_USER_EXPAND, (("state", "deleted"), *_USER_EXPAND)),
 )
 QUEUES = Listing("queues", "routing queues", "/api/v2/routing/queues", "routing:queue:view")
 QUEUE_MEMBERS = Listing(
@@ -27,6 +31,7 @@ QUEUE_MEMBERS = Listing(
     page_size=100,  # the endpoint's documented maximum [SRC]
     parent=QUEUES,
     parent_key="queueId",
+    by_id_params=(),  # no GET for one member: its queue is read again instead
 )
 WRAPUP_CODES = Listing(
     "wrapup-codes", "wrap-up codes", "/api/v2/routing/wrapupcodes", "routing:wrapupCode:view"

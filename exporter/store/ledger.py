@@ -105,10 +105,14 @@ class Ledger:
         self.manifest.save()
         return committed
 
-    def commit_snapshot(self, item: WorkItem, digest: FileDigest, taken_at: str) -> WindowRecord:
-        """Record a snapshot's file, replacing the same day's earlier one."""
+    def commit_snapshot(
+        self, item: WorkItem, digest: FileDigest, taken_at: str, *, provisional: bool
+    ) -> WindowRecord:
+        """Record a snapshot's file, replacing the same day's earlier one; ``provisional``:
+        it cannot promise to hold every entity (its walks never settled)."""
+        status: Status = "provisional" if provisional else "complete"
         record = self._record(
-            item, "complete", "listing", file=digest.path.relative_to(self._out).as_posix(),
+            item, status, "listing", file=digest.path.relative_to(self._out).as_posix(),
             records=digest.records, bytes=digest.bytes, sha256=digest.sha256, taken_at=taken_at,
         )  # fmt: skip
         self._replace(record, digest.path)

@@ -3,7 +3,8 @@
 A windowed dataset contributes every window the manifest holds as complete or provisional
 (the current, partial day: it is replaced by each export until it closes). A window that is
 in progress or failed keeps whatever an earlier build made of it, since its file is being
-exported again. A snapshot dataset contributes its newest complete snapshot only.
+exported again. A snapshot dataset contributes its newest snapshot only, complete or
+provisional (one whose walks never settled: it holds every entity seen).
 
 A build compares each source's sha256 with the one recorded when it was last built: new and
 changed windows are built again, the rest are left alone. A window built earlier that the
@@ -89,8 +90,8 @@ def collect(manifest: Manifest) -> tuple[list[Source], list[str]]:
     for dataset in datasets():
         records = manifest.records(dataset)
         if dataset in snapshots:
-            complete = [r for r in records if r.status == "complete" and r.file]
-            sources += [_source(dataset, complete[-1], snapshot=True)] if complete else []
+            taken = [r for r in records if r.status in _BUILDABLE and r.file]
+            sources += [_source(dataset, taken[-1], snapshot=True)] if taken else []
             continue
         for record in records:
             if record.status in _BUILDABLE and record.file and record.sha256:

@@ -184,7 +184,24 @@ REQUESTS = [
     ("data-retention", "GET", "/api/v2/analytics/dataretention/settings"),
     ("tokens.me", "GET", "/api/v2/tokens/me"),
     ("organizations.me", "GET", "/api/v2/organizations/me"),
+    ("users.by-id", "GET", "/api/v2/users/{id}"),
+    ("queues.by-id", "GET", "/api/v2/routing/queues/{id}"),
+    ("wrapup-codes.by-id", "GET", "/api/v2/routing/wrapupcodes/{id}"),
+    ("divisions.by-id", "GET", "/api/v2/authorization/divisions/{id}"),
+    ("groups.by-id", "GET", "/api/v2/groups/{id}"),
+    ("teams.by-id", "GET", "/api/v2/teams/{id}"),
+    ("skills.by-id", "GET", "/api/v2/routing/skills/{id}"),
+    ("languages.by-id", "GET", "/api/v2/routing/languages/{id}"),
+    ("presence-definitions.by-id", "GET", "/api/v2/presencedefinitions/{id}"),
+    ("flows.by-id", "GET", "/api/v2/flows/{id}"),
 ]  # fmt: skip
+
+
+def with_id(sb, route: str, path: str) -> str:
+    """``path`` with a GET-by-id route's {id} filled by an entity of its listing."""
+    if "{id}" not in path:
+        return path
+    return path.replace("{id}", sb.state.listings[route.removesuffix(".by-id")].entities[0].id)
 
 
 def test_every_api_route_has_a_request_here() -> None:
@@ -198,6 +215,7 @@ async def test_each_route_is_refused_when_every_permission_it_accepts_is_denied(
     everything = tuple({p for needed in PERMISSIONS.values() for p in needed})
     async with running(denied_permissions=everything) as c:
         for route, method, path in REQUESTS:
+            path = with_id(c.sb, route, path)
             reply = await c.call(method, path, json={} if method == "POST" else None)
             if route in PERMISSIONS:
                 body = error_of(reply)

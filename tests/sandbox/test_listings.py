@@ -265,6 +265,17 @@ async def test_drift_deletes_only_what_it_created_and_keeps_a_history() -> None:
         assert events.count("created") == 6 and events.count("deleted") == 5
 
 
+@pytest.mark.parametrize("route", sorted(NUMBERED))
+async def test_drift_creates_entities_every_listing_can_serve(route: str) -> None:
+    """Drift on every page of each numbered listing: each page is served (a created division
+    names itself), one drift entity alive beside the base ones."""
+    async with running(listing_drift=1.0) as c:
+        base = len(c.sb.state.listings[route].entities)
+        for _ in range(3):
+            page = await get(c, NUMBERED[route], pageSize=100)
+            assert page["total"] == base + 1 and len(page["entities"]) == base + 1
+
+
 async def test_cursor_paging_sees_every_lasting_team_exactly_once_under_drift() -> None:
     """Teams page by keyset, so drift never shifts them: each lasting team comes once."""
     clock = ManualClock()
@@ -318,3 +329,124 @@ async def test_shared_faults_hit_the_listing_routes(route: str, path: str) -> No
         assert stats.faults_injected["status"] == stats.faults_injected["truncate"] == 1
         assert stats.count(route, 503) == 1 and stats.count(route, 200) == 2
         assert stats.count(route, 0) == stats.faults_injected["drop"] >= 1
+
+
+# (route, path) of every listing with a GET-by-id route: all but queue members.
+LOOKUPS = {"users": USERS, **NUMBERED, "teams": TEAMS}
+
+
+@pytest.mark.parametrize("route", sorted(LOOKUPS))
+async def test_every_listing_answers_by_id_with_the_listings_json(route: str) -> None:
+    """GET <listing>/{id} answers each entity exactly as the listing does (expand too); an id
+    the listing does not hold is 404 not.found in the ErrorBody envelope, counted by name."""
+    async with running() as c:
+        path = LOOKUPS[route]
+        params = {"state": "any", "expand": "team,skills,languages"} if route == "users" else {}
+        listed = (await get(c, path, pageSize=500, **params))["entities"]
+        lookup = {"expand": "team,skills,languages"} if route == "users" else {}
+        for entity in listed[:5]:
+            state = {"state": "deleted"} if entity.get("state") == "deleted" else {}
+            assert await get(c, f"{path}/{entity['id']}", **lookup, **state) == entity
+        missing = await c.call("GET", f"{path}/00000000-0000-4000-8000-000000000000")
+        assert missing.status == 404 and error_of(missing)["code"] == "not.found"
+        assert c.sb.stats().count(f"{route}.by-id", 404) == 1
+
+
+async def test_a_user_by_id_is_found_by_its_state() -> None:
+    """state=active (the default) finds active and inactive users, state=deleted the deleted
+    ones; each is 404 under the other; another state is 400."""
+    async with running() as c:
+        users = {u.state: u.id for u in c.sb.dataset.entities.users}
+        for state, user in users.items():
+            deleted = state == "deleted"
+            found = await c.call("GET", f"{USERS}/{user}")
+            assert found.status == (404 if deleted else 200), state
+            as_deleted = await c.call("GET", f"{USERS}/{user}", params={"state": "deleted"})
+            assert as_deleted.status == (200 if deleted else 404), state
+        bad = await c.call("GET", f"{USERS}/{users['active']}", params={"state": "any"})
+        assert bad.status == 400 and error_of(bad)["code"] == "invalid.query.param.value"
+
+
+@pytest.mark.parametrize("refused", [("users",), ("*",)])
+async def test_a_listing_can_refuse_an_over_large_page_size(refused: tuple[str, ...]) -> None:
+    """Routes named in listing_refuse_oversize ("*": all) answer a pageSize over the maximum
+    with 400 invalid.query.param.value naming the allowed range, in the message and its
+    parameters; others still serve it at the maximum; the maximum itself is served."""
+    async with running(listing_max_page_size=40, listing_refuse_oversize=refused) as c:
+        reply = await c.call("GET", USERS, params={"pageSize": "500"})
+        body = error_of(reply)
+        assert reply.status == 400 and body["code"] == "invalid.query.param.value"
+        assert body["message"] == (
+            "Value [500] is not valid for parameter [pageSize]. Allowable values are: 1-40"
+        )
+        assert body["messageParams"] == {"value": "500", "parameter": "pageSize", "allowed": "1-40"}
+        assert (await get(c, USERS, pageSize=40))["pageSize"] == 40
+        queues = await c.call("GET", QUEUES, params={"pageSize": "500"})
+        assert queues.status == (400 if refused == ("*",) else 200)
+
+
+@pytest.mark.parametrize("route", ["users", "queues", "teams", "queue-members"])
+async def test_empty_listing_answers_a_page_with_nothing(route: str) -> None:
+    """empty-listing: one page is 200 with no entities, as an empty listing pages (total and
+    pageCount 0 where the listing reports them, no nextUri); the next page is whole again."""
+    async with running() as c:
+        path = {"users": USERS, "queues": QUEUES, "teams": TEAMS}.get(route)
+        path = path or f"{QUEUES}/{c.sb.dataset.entities.queues[0].id}/members"
+        c.sb.add_fault(FaultRule("empty-listing", count=1))
+        empty = await get(c, path, pageSize=5)
+        assert empty["entities"] == [] and "nextUri" not in empty
+        if route in ("users", "queues"):
+            assert (empty["total"], empty["pageCount"]) == (0, 0)
+        assert len((await get(c, path, pageSize=5))["entities"]) == 5
+        assert c.sb.stats().faults_injected == {"empty-listing": 1}
+
+
+@pytest.mark.parametrize("route", ["users", "teams", "queue-members"])
+async def test_next_uri_loop_points_a_page_back_at_itself(route: str) -> None:
+    """next-uri-loop: a page's nextUri is its own selfUri, on every listing style."""
+    async with running() as c:
+        path = {"users": USERS, "teams": TEAMS}.get(route)
+        path = path or f"{QUEUES}/{c.sb.dataset.entities.queues[0].id}/members"
+        c.sb.add_fault(FaultRule("next-uri-loop"))
+        page = await get(c, path, pageSize=2)
+        assert page["entities"] and page["nextUri"] == page["selfUri"]
+        assert page["selfUri"].startswith(f"{path}?pageSize=2")
+
+
+async def test_entity_deleted_removes_a_queue_between_two_reads() -> None:
+    """entity-deleted on queue members: the queue is deleted just before, so the answer is
+    404, the queue leaves its listing and its GET-by-id, and the truth records it."""
+    async with running() as c:
+        queue = c.sb.dataset.entities.queues[2].id
+        t0 = c.sb.now()
+        c.sb.add_fault(FaultRule("entity-deleted", routes=("queue-members",), count=1))
+        gone = await c.call("GET", f"{QUEUES}/{queue}/members")
+        assert gone.status == 404 and error_of(gone)["code"] == "not.found"
+        assert queue not in {q["id"] for q in (await get(c, QUEUES, pageSize=100))["entities"]}
+        assert (await c.call("GET", f"{QUEUES}/{queue}")).status == 404
+        assert (await c.call("GET", f"{QUEUES}/{queue}/members")).status == 404
+        truth = c.sb.listing_truth("queues", t0, c.sb.now())
+        assert queue in truth.ever_present and queue not in truth.present_throughout
+
+
+async def test_entity_deleted_on_a_lookup_answers_404() -> None:
+    """entity-deleted on a GET-by-id route: the entity named is deleted, then 404."""
+    async with running() as c:
+        skill = c.sb.dataset.entities.skills[0].id
+        c.sb.add_fault(FaultRule("entity-deleted", count=1))
+        assert (await c.call("GET", f"/api/v2/routing/skills/{skill}")).status == 404
+        assert c.sb.state.listings["skills"].find(skill) is None
+
+
+async def test_cursor_rejected_hits_the_teams_after_cursor() -> None:
+    """cursor-rejected on teams: the first page passes, a page asked with an after cursor is
+    400 bad.request (once here), the same page again is served."""
+    async with running() as c:
+        c.sb.add_fault(FaultRule("cursor-rejected", count=1))
+        first = await get(c, TEAMS, pageSize=5)
+        params = {"pageSize": "5", "after": first["nextUri"].rsplit("after=", 1)[1]}
+        refused = await c.call("GET", TEAMS, params=params)
+        assert refused.status == 400 and error_of(refused)["code"] == "bad.request"
+        assert error_of(refused)["message"] == "The after cursor is not valid."
+        assert (await c.call("GET", TEAMS, params=params)).status == 200
+        assert c.sb.stats().faults_injected == {"cursor-rejected": 1}

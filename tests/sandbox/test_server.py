@@ -90,10 +90,12 @@ async def test_control_endpoints_drive_the_sandbox_and_are_not_counted() -> None
         async with session.delete(url + "/sandbox/faults") as r:
             assert r.status == 204 and c.sb.settings.faults == ()
         patch = {"availability_date": "2026-11-02T00:00:00Z", "rate_per_minute": 50,
-                 "denied_permissions": ["routing:queue:view"], "listing_drift": 0.5}  # fmt: skip
+                 "denied_permissions": ["routing:queue:view"], "listing_drift": 0.5,
+                 "listing_refuse_oversize": ["*"]}  # fmt: skip
         async with session.patch(url + "/sandbox/settings", json=patch) as r:
             assert r.status == 200 and "client_secret" not in await r.json()
         assert c.sb.settings.denied_permissions == ("routing:queue:view",)
+        assert c.sb.settings.listing_refuse_oversize == ("*",)
         avail = (await c.call("GET", f"{JOBS}/availability")).json()
         assert avail["dataAvailabilityDate"] == "2026-11-02T00:00:00.000Z"
         stats = c.sb.stats()
@@ -113,6 +115,7 @@ async def test_control_endpoints_refuse_bad_input() -> None:
             ("PATCH", "/sandbox/settings", {"query_drift": 5}),
             ("PATCH", "/sandbox/settings", {"denied_permissions": "routing:queue:view"}),
             ("PATCH", "/sandbox/settings", {"retention_days": 10}),
+            ("PATCH", "/sandbox/settings", {"listing_refuse_oversize": ["nowhere"]}),
         ]:
             async with session.request(method, url + path, json=body) as r:
                 assert r.status == 400 and "error" in await r.json(), body
@@ -150,6 +153,8 @@ def test_settings_reject_impossible_values() -> None:
         {"max_concurrent_jobs": 0},
         {"listing_drift": 1.5},
         {"listing_max_page_size": 0},
+        {"listing_refuse_oversize": ("nowhere",)},
+        {"listing_refuse_oversize": ["users"]},
         {"retention_days": 10},
         {"denied_permissions": ["routing:queue:view"]},
     ):
@@ -190,6 +195,10 @@ def test_cli_flags_build_the_settings() -> None:
             "200",
             "--queue-members-max-page-size",
             "50",
+            "--listing-refuse-oversize",
+            "users",
+            "--listing-refuse-oversize",
+            "teams",
             "--listing-drift",
             "0.25",
             "--retention-days",
@@ -234,6 +243,7 @@ def test_cli_flags_build_the_settings() -> None:
     assert (s.denied_permissions, s.latency_ms, s.latency_jitter_ms) == (denied, 5, 2)
     assert (s.listing_max_page_size, s.queue_members_max_page_size) == (200, 50)
     assert (s.listing_drift, s.retention_days) == (0.25, 365)
+    assert s.listing_refuse_oversize == ("users", "teams")
     assert (s.rate_per_minute, s.rate_window_s, s.max_concurrent_jobs) == (None, 30, 3)
     assert (s.job_delay_s, s.job_expiry_s, s.availability_lag_s) == (0.5, 9, 60)
     assert (s.query_drift, s.fault_seed, len(s.faults)) == (0.1, 4, 6)

@@ -26,7 +26,13 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from exporter import __version__
-from exporter.config import Settings, load_settings, metrics_file_setting
+from exporter.config import (
+    LocalSettings,
+    Settings,
+    load_local_settings,
+    load_settings,
+    metrics_file_setting,
+)
 from exporter.datasets import DATASETS, Listing, Windowed, select
 from exporter.errors import ConfigError, ExportError, Interrupted
 from exporter.preview import PlanReport, plan_only
@@ -34,7 +40,7 @@ from exporter.progress import choose_progress
 from exporter.report import error_summary, print_summary, run_lines, with_metrics
 from exporter.runner import ExportRequest, Stopper, Summary, export
 from exporter.usage import Parser, RefuseSecret
-from exporter.windows import parse_duration, parse_instant, validate_range
+from exporter.windows import show_instant, validate_range
 
 if TYPE_CHECKING:  # the tables load DuckDB: imported when the command runs
     from exporter.tables import BuildSummary, Stop
@@ -54,6 +60,13 @@ FLAG_KEYS = {
     "concurrency": "http.concurrency",
     "metrics_file": "output.metrics_file",
     "datasets": "export.datasets",
+    "start": "export.start",
+    "end": "export.end",
+    "lookback": "export.lookback",
+    "no_progress": "output.progress",  # stored negated: see _overrides
+    "layout": "tables.layout",
+    "memory_limit": "tables.memory_limit",
+    "threads": "tables.threads",
 }
 EXIT_CODES = (
     "The last line of stdout is a JSON summary whose exit_code is the exit status (usage errors "
@@ -175,26 +188,30 @@ def _add_tables_parser(commands: Any) -> None:
         "stopped by a signal (the database as the last build left it). The last line of stdout "
         "is a JSON summary on every exit.",
     )
-    tables.add_argument("--out", default="export", help="the export folder (default: export)")
-    tables.add_argument(
+    tables.add_argument("--config", type=Path, help="config file (default ./config.toml)")
+    tables.add_argument("--out", help="the export folder (default from config: export)")
+    _add_table_flags(tables)
+    tables.add_argument("--full", action="store_true", help="build every window again")
+
+
+def _add_table_flags(parser: argparse.ArgumentParser) -> None:
+    """The build's flags, each also a [tables] key."""
+    parser.add_argument(
         "--layout",
         choices=("flat", "hive"),
-        default="flat",
-        help="flat: tables/<table>/<day>.parquet; hive: tables/<table>/date=<day>/part.parquet",
+        help="flat: tables/<table>/<day>.parquet; hive: tables/<table>/date=<day>/part.parquet "
+        "(default flat)",
     )
-    tables.add_argument(
+    parser.add_argument(
         "--memory-limit",
-        default="512MB",
         help="the build's memory bound, its peak RSS (default 512MB); DuckDB spills to disk "
         "beyond its share",
     )
-    tables.add_argument(
+    parser.add_argument(
         "--threads",
-        type=int,
         help="DuckDB's threads (default: the cores available, as many as --memory-limit "
         "allows: 144MB a thread)",
     )
-    tables.add_argument("--full", action="store_true", help="build every window again")
 
 
 def _add_connection_flags(parser: argparse.ArgumentParser) -> None:
@@ -239,21 +256,34 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _load(args: argparse.Namespace) -> Settings:
-    overrides = {
-        FLAG_KEYS[name]: value
-        for name, value in vars(args).items()
-        if name in FLAG_KEYS and value is not None
-    }
-    settings, warnings = load_settings(
-        config_path=args.config,
-        env=os.environ,
-        overrides=overrides,
-        cwd=Path.cwd(),
-        flag_names={key: "--" + dest.replace("_", "-") for dest, key in FLAG_KEYS.items()},
-    )
+    settings, warnings = load_settings(**_layers(args))
     for warning in warnings:
         log.warning("%s", warning)
     return settings
+
+
+def _load_local(args: argparse.Namespace) -> LocalSettings:
+    settings, warnings = load_local_settings(**_layers(args))
+    for warning in warnings:
+        log.warning("%s", warning)
+    return settings
+
+
+def _layers(args: argparse.Namespace) -> dict[str, Any]:
+    """What the settings loaders take: the config file, the environment, and the flags given
+    (each a config key; a switch such as --no-progress only when set)."""
+    overrides: dict[str, object] = {}
+    for name, value in vars(args).items():
+        if name not in FLAG_KEYS or value is None or value is False:
+            continue
+        overrides[FLAG_KEYS[name]] = False if name == "no_progress" else value
+    return {
+        "config_path": args.config,
+        "env": os.environ,
+        "overrides": overrides,
+        "cwd": Path.cwd(),
+        "flag_names": {key: "--" + dest.replace("_", "-") for dest, key in FLAG_KEYS.items()},
+    }
 
 
 def _export_command(args: argparse.Namespace) -> int:
@@ -268,7 +298,7 @@ def _export_command(args: argparse.Namespace) -> int:
                 _print_plan(asyncio.run(plan_only(live, request)))
                 return 0
             gc.freeze()  # the modules and settings live all run: spare the collector walking them
-            summary = asyncio.run(_export_with_signals(live, request, not args.no_progress))
+            summary = asyncio.run(_export_with_signals(live, request, live.output.progress))
             ran = True
     except ExportError as exc:
         summary = Summary(exc.summary_status, exc.exit_code, error=str(exc))
@@ -291,25 +321,22 @@ def _metrics_file(args: argparse.Namespace, settings: Settings | None) -> Path |
 
 def _request(args: argparse.Namespace, settings: Settings) -> ExportRequest:
     now = datetime.now(UTC)
-    datasets = select(settings.export.datasets)
-    end = parse_instant(args.end, what="--end") if args.end else now
+    chosen = settings.export
+    datasets = select(chosen.datasets)
+    end = chosen.end or now
     if end > now:
-        _say(
-            f"note: --end {args.end} is in the future; exporting up to now "
-            f"({now:%Y-%m-%dT%H:%M:%SZ})."
-        )
+        _say(f"note: --end {show_instant(end)} is in the future; exporting up to now "
+             f"({now:%Y-%m-%dT%H:%M:%SZ}).")  # fmt: skip
         end = now
-    lookback = parse_duration(args.lookback, what="--lookback") if args.lookback else None
     windowed = any(isinstance(d, Windowed) for d in datasets)
-    if not args.start and windowed and not args.since_last:
+    if chosen.start is None and windowed and not args.since_last:
         raise ConfigError(
             "No --start given; add --start YYYY-MM-DD, or --since-last to continue "
             "from the earliest window that is not complete (snapshots alone need neither)."
         )
-    start = parse_instant(args.start, what="--start") if args.start else None
-    if start is not None:
-        validate_range(start, end, now=now)
-    return ExportRequest(start, end, force=args.force, lookback=lookback,
+    if chosen.start is not None:
+        validate_range(chosen.start, end, now=now)
+    return ExportRequest(chosen.start, end, force=args.force, lookback=chosen.lookback,
                          since_last=args.since_last, datasets=datasets)  # fmt: skip
 
 
@@ -346,9 +373,10 @@ def _auth_command(args: argparse.Namespace) -> int:
     from exporter.probe import check_access
 
     settings = _load(args)
-    start = parse_instant(args.start, what="--start") if args.start else None
     with _redacting(settings), _maybe_sandbox(settings) as live:
-        report = asyncio.run(check_access(live, select(live.export.datasets), start=start))
+        report = asyncio.run(
+            check_access(live, select(live.export.datasets), start=live.export.start)
+        )
     if not args.json:
         for line in report.lines():
             print(line)
@@ -360,11 +388,12 @@ def _tables_command(args: argparse.Namespace) -> int:
 
     stop = Stop()
     try:
+        settings = _load_local(args)
         request = TablesRequest(
-            out_dir=Path(args.out),
-            layout=args.layout,
-            memory_limit=args.memory_limit,
-            threads=args.threads,
+            out_dir=settings.output.out_dir,
+            layout=settings.tables.layout,
+            memory_limit=settings.tables.memory_limit,
+            threads=settings.tables.threads or None,
             full=args.full,
         )
         with _stopping_on_signals(stop):

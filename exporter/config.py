@@ -127,6 +127,7 @@ class OutputSettings:
     compression: Literal["none", "gzip", "zstd"] = "none"
     checkpoint_s: float = 2.0
     metrics_file: Path | None = None
+    progress: bool = True  # a bar on a terminal, log lines otherwise (--no-progress: none)
 
     def __post_init__(self) -> None:
         validate_fields(self, "output")
@@ -134,12 +135,40 @@ class OutputSettings:
 
 @dataclass(frozen=True, slots=True)
 class ExportSettings:
-    """What an export covers: the datasets (``export.datasets``, --datasets)."""
+    """What an export covers: the datasets (``export.datasets``, --datasets), and the range:
+    ``start`` (--start: with --since-last, and for ``run``, where a new folder begins), ``end``
+    (--end; None: now) and ``lookback`` (--lookback)."""
 
     datasets: str = "conversations"
+    start: datetime | None = None
+    end: datetime | None = None
+    lookback: timedelta | None = None
 
     def __post_init__(self) -> None:
         validate_fields(self, "export")
+
+
+@dataclass(frozen=True, slots=True)
+class TablesSettings:
+    """How ``tables`` (and ``run``) build DuckDB and Parquet: ``threads`` 0 means the cores
+    available, as many as ``memory_limit`` allows."""
+
+    layout: Literal["flat", "hive"] = "flat"
+    memory_limit: str = "512MB"
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        validate_fields(self, "tables")
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionSettings:
+    """How long ``run`` keeps windows (``keep``; None: forever), as ``prune --older-than``."""
+
+    keep: timedelta | None = None
+
+    def __post_init__(self) -> None:
+        validate_fields(self, "retention")
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +198,20 @@ class Settings:
     output: OutputSettings
     sandbox: SandboxOptions
     export: ExportSettings = ExportSettings()
+    tables: TablesSettings = TablesSettings()
+    retention: RetentionSettings = RetentionSettings()
+    config_path: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LocalSettings:
+    """What the commands that only read and write the export folder need (tables, prune):
+    no connection, so no credentials are asked for."""
+
+    output: OutputSettings
+    export: ExportSettings
+    tables: TablesSettings
+    retention: RetentionSettings
     config_path: Path | None = None
 
 
@@ -177,8 +220,11 @@ SECTIONS: Mapping[str, type] = {
     "jobs": JobSettings,
     "output": OutputSettings,
     "export": ExportSettings,
+    "tables": TablesSettings,
+    "retention": RetentionSettings,
     "sandbox": SandboxOptions,
 }
+LOCAL_SECTIONS = ("output", "export", "tables", "retention")
 
 
 # ---- loading the layers ------------------------------------------------------------------------
@@ -202,6 +248,35 @@ def load_settings(
     ``flag_names`` maps those keys to the flags that set them, for error messages. Returns the
     settings and warnings for the caller to show (this module never prints).
     """
+    path, layers, warnings = _layers(config_path, env, overrides, cwd, flag_names)
+    connection = _connection(layers, warnings)
+    sections = {name: _section(name, cls, layers) for name, cls in SECTIONS.items()}
+    return Settings(connection=connection, config_path=path, **sections), warnings
+
+
+def load_local_settings(
+    *,
+    config_path: Path | None,
+    env: Mapping[str, str],
+    overrides: Mapping[str, object],
+    cwd: Path | None = None,
+    flag_names: Mapping[str, str] | None = None,
+) -> tuple[LocalSettings, list[str]]:
+    """``load_settings`` for the commands that never reach the API: the [genesys] section is
+    not read, so they need no credentials (the rest of the file is checked as always)."""
+    path, layers, warnings = _layers(config_path, env, overrides, cwd, flag_names)
+    sections = {name: _section(name, SECTIONS[name], layers) for name in LOCAL_SECTIONS}
+    return LocalSettings(config_path=path, **sections), warnings
+
+
+def _layers(
+    config_path: Path | None,
+    env: Mapping[str, str],
+    overrides: Mapping[str, object],
+    cwd: Path | None,
+    flag_names: Mapping[str, str] | None,
+) -> tuple[Path | None, list[Layer], list[str]]:
+    """The config file found, the layers (file, environment, overrides) and its warnings."""
     if SECRET_KEY in overrides:
         raise ConfigError(
             "The client secret is never taken from a flag (it would show in shell history and "
@@ -211,12 +286,8 @@ def load_settings(
     path, shown = _find_config(config_path, cwd or Path.cwd())
     file_layer = _file_layer(path, shown) if path else {}
     layers = [file_layer, _env_layer(env), _override_layer(overrides, flag_names or {})]
-    warnings: list[str] = []
-    connection = _connection(layers, warnings)
-    sections = {name: _section(name, cls, layers) for name, cls in SECTIONS.items()}
-    if path:
-        warnings.extend(_permission_warning(path, shown, file_layer))
-    return Settings(connection=connection, config_path=path, **sections), warnings
+    warnings = _permission_warning(path, shown, file_layer) if path else []
+    return path, layers, warnings
 
 
 def metrics_file_setting(*, config_path: Path | None, flag: str | None, cwd: Path) -> Path | None:
@@ -302,7 +373,9 @@ def _section(name: str, cls: type, layers: list[Layer]) -> Any:
         for key, (raw, where) in layer.items():
             section, _, field_name = key.partition(".")
             if section == name:
-                kwargs[field_name] = coerce(RULES[name][field_name], raw, where)
+                # A value typed as a flag is not repeated (a usage error names flags only).
+                hide = where.startswith("--")
+                kwargs[field_name] = coerce(RULES[name][field_name], raw, where, secret=hide)
     return cls(**kwargs)
 
 

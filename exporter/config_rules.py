@@ -38,11 +38,13 @@ class Rule:
         "rate",
         "text",
         "datasets",
+        "bool",
     ]
     low: float | None = None
     high: float | None = None
     above: float | None = None
     choices: tuple[str, ...] = ()
+    optional: bool = False  # "" (or None) means unset: the setting's default is None
 
     def describe(self) -> str:
         """The accepted values in words, to follow "must be"."""
@@ -50,7 +52,7 @@ class Rule:
             return f"an integer from {self.low:g} to {self.high:g}"
         bound = f" > {self.above:g}" if self.above is not None else ""
         bound = f" >= {self.low:g}" if self.low is not None else bound
-        return {
+        text = {
             "int": f"an integer{bound}",
             "number": f"a number{bound}",
             "duration": f"a duration: {DURATION_FORMS}",
@@ -61,10 +63,15 @@ class Rule:
                 "comma-separated dataset names (genesys-export datasets lists them), "
                 "dimensions or all"
             ),
-            "instant": "a date such as 2026-11-01 or an ISO datetime such as 2026-11-01T00:00:00Z",
+            "instant": (
+                "a date such as 2026-11-01 (YYYY-MM-DD) or an ISO datetime such as "
+                "2026-11-01T00:00:00Z"
+            ),
             "rate": "an integer >= 0 (0 = unlimited)",
             "text": "a string",
+            "bool": "true or false",
         }[self.kind]
+        return f'{text} ("" for none)' if self.optional else text
 
 
 _INT1, _POS, _NONNEG = Rule("int", low=1), Rule("number", above=0), Rule("number", low=0)
@@ -104,8 +111,20 @@ RULES: Mapping[str, Mapping[str, Rule]] = {
         "compression": Rule("choice", choices=("none", "gzip", "zstd")),
         "checkpoint_s": _NONNEG,
         "metrics_file": Rule("file"),
+        "progress": Rule("bool"),
     },
-    "export": {"datasets": Rule("datasets")},
+    "export": {
+        "datasets": Rule("datasets"),
+        "start": Rule("instant", optional=True),
+        "end": Rule("instant", optional=True),
+        "lookback": Rule("duration", optional=True),
+    },
+    "tables": {
+        "layout": Rule("choice", choices=("flat", "hive")),
+        "memory_limit": TEXT,  # a size such as 512MB, judged by the tables build
+        "threads": Rule("int", low=0),  # 0: the cores available, as memory allows
+    },
+    "retention": {"keep": Rule("duration", optional=True)},
     "sandbox": {
         "conversations": Rule("int", low=0),
         "start": Rule("instant"),
@@ -125,6 +144,8 @@ RULES: Mapping[str, Mapping[str, Rule]] = {
 def coerce(rule: Rule, raw: object, where: str, *, secret: bool = False) -> Any:
     """``raw`` (a TOML value, a string from the environment or a flag, or a typed value) as the
     setting's type within its bounds; else one ConfigError sentence that never echoes a secret."""
+    if rule.optional and (raw is None or (isinstance(raw, str) and not raw.strip())):
+        return None
     try:
         value = _CONVERT[rule.kind](raw, rule)
         ok = _in_bounds(rule, value)
@@ -197,6 +218,15 @@ def _as_datasets(raw: object, _rule: Rule) -> str:
     return ",".join(d.name for d in select(raw))
 
 
+def _as_bool(raw: object, _rule: Rule) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower() if isinstance(raw, str) else None
+    if text not in ("true", "false", "yes", "no", "1", "0"):
+        raise ValueError(raw)
+    return text in ("true", "yes", "1")
+
+
 def _as_choice(raw: object, rule: Rule) -> str:
     if not isinstance(raw, str) or raw.strip().lower() not in rule.choices:
         raise ValueError(raw)
@@ -220,6 +250,7 @@ _CONVERT: Mapping[str, Any] = {
     "datasets": _as_datasets,
     "choice": _as_choice,
     "text": _as_text,
+    "bool": _as_bool,
 }
 
 

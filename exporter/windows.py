@@ -240,17 +240,17 @@ def validate_range(start: datetime, end: datetime, *, now: datetime) -> None:
     """
     if start > now:
         raise ConfigError(
-            f"--start {_show(start)} is in the future: nothing has happened yet. Give a start "
-            f"before now ({_show(now)})."
+            f"--start {show_instant(start)} is in the future: nothing has happened yet. Give a "
+            f"start before now ({show_instant(now)})."
         )
     if end <= start:
         raise ConfigError(
-            f"--end {_show(end)} is not after --start {_show(start)}; give an end later than "
-            "the start (the end is exclusive)."
+            f"--end {show_instant(end)} is not after --start {show_instant(start)}; give an end "
+            "later than the start (the end is exclusive)."
         )
 
 
-def _show(dt: datetime) -> str:
+def show_instant(dt: datetime) -> str:
     """A date when the instant is UTC midnight, else a second-resolution UTC datetime."""
     u = as_utc(dt)
     return u.strftime(_NAME_DAY) if u == _midnight(u) else u.strftime("%Y-%m-%dT%H:%M:%SZ")

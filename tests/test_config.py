@@ -321,7 +321,7 @@ def test_bad_urls_name_their_source(tmp_path, env, expected) -> None:
         (
             "[zzz]\n",
             "config.toml: unknown section [zzz]; the sections are [genesys], [http], [jobs], "
-            "[output], [export], [sandbox].",
+            "[output], [export], [tables], [retention], [sandbox].",
         ),
         (
             "[http]\nwindow = '1d'\n",
@@ -330,7 +330,7 @@ def test_bad_urls_name_their_source(tmp_path, env, expected) -> None:
         (
             "[output]\nqqq = 1\n",
             "config.toml: unknown key 'qqq' in [output]; its keys are out_dir, compression, "
-            "checkpoint_s, metrics_file.",
+            "checkpoint_s, metrics_file, progress.",
         ),
         (
             'region = "us-east-1"\n',
@@ -417,9 +417,10 @@ def test_cross_field_limits_are_checked(tmp_path) -> None:
 
 
 def test_flag_values_name_the_flag_or_the_key(tmp_path) -> None:
-    """A bad override names its flag when the caller maps keys to flags, else section.key."""
+    """A bad override names its flag when the caller maps keys to flags (never repeating a
+    value typed as a flag), else section.key."""
     text = message(tmp_path, env=REAL, flag_names=FLAGS, **{"http.concurrency": "lots"})
-    assert text == "--concurrency must be an integer >= 1, got 'lots'."
+    assert text == "--concurrency must be an integer >= 1."
     text = message(tmp_path, env=REAL, **{"http.concurrency": "lots"})
     assert text == "http.concurrency must be an integer >= 1, got 'lots'."
 

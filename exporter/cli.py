@@ -12,35 +12,36 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import gc
 import logging
 import os
 import signal
 import sys
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from exporter import __version__
+from exporter import __version__, api
+from exporter.bundled import serving_sandbox
 from exporter.config import (
+    OPTION_FLAGS,
+    OPTIONS,
     LocalSettings,
     Settings,
     load_local_settings,
     load_settings,
     metrics_file_setting,
+    option_overrides,
 )
-from exporter.datasets import DATASETS, Listing, Windowed, select
+from exporter.datasets import DATASETS, Listing, select
 from exporter.errors import ConfigError, ExportError, Interrupted
 from exporter.preview import PlanReport, plan_only
 from exporter.progress import choose_progress
 from exporter.report import error_summary, print_summary, run_lines, with_metrics
-from exporter.runner import ExportRequest, Stopper, Summary, export
+from exporter.runner import Summary
 from exporter.usage import Parser, RefuseSecret
-from exporter.windows import show_instant, validate_range
 
 if TYPE_CHECKING:  # the tables load DuckDB: imported when the command runs
     from exporter.tables import BuildSummary, Stop
@@ -48,26 +49,6 @@ if TYPE_CHECKING:  # the tables load DuckDB: imported when the command runs
 log = logging.getLogger("exporter")
 PROG = "genesys-export"
 
-# CLI flag -> config key; the config loader names the flag in its error messages.
-FLAG_KEYS = {
-    "region": "genesys.region",
-    "api_url": "genesys.api_url",
-    "login_url": "genesys.login_url",
-    "client_id": "genesys.client_id",
-    "out": "output.out_dir",
-    "compression": "output.compression",
-    "window": "jobs.window",
-    "concurrency": "http.concurrency",
-    "metrics_file": "output.metrics_file",
-    "datasets": "export.datasets",
-    "start": "export.start",
-    "end": "export.end",
-    "lookback": "export.lookback",
-    "no_progress": "output.progress",  # stored negated: see _overrides
-    "layout": "tables.layout",
-    "memory_limit": "tables.memory_limit",
-    "threads": "tables.threads",
-}
 EXIT_CODES = (
     "The last line of stdout is a JSON summary whose exit_code is the exit status (usage errors "
     "too). Exit codes: 0 done; 1 a window failed, or the output or the metrics file cannot be "
@@ -100,22 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
     )
     _add_connection_flags(exp)
-    exp.add_argument(
-        "--datasets",
-        help="what to export: names from 'genesys-export datasets', comma-separated, "
-        "'dimensions' (every snapshot) or 'all' (default: conversations)",
-    )
-    exp.add_argument(
-        "--start",
-        help="first day, YYYY-MM-DD or ISO datetime (UTC default); snapshots need none",
-    )
-    exp.add_argument(
-        "--end", help="end, exclusive (default: now; a later end is cut to now with a note)"
-    )
-    exp.add_argument("--out", help="output folder (default from config: export)")
-    exp.add_argument("--window", help="window size per job and file, e.g. 1d, 6h (default 1d)")
-    exp.add_argument("--concurrency", help="concurrent requests (default 8)")
-    exp.add_argument("--compression", help="none, gzip or zstd (default none)")
+    _add_export_flags(exp)
     exp.add_argument("--force", action="store_true", help="export complete windows again")
     exp.add_argument(
         "--since-last",
@@ -125,21 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
         "and no run goes before it",
     )
     exp.add_argument(
-        "--lookback",
-        help="also export again the complete windows ending within this (e.g. 2d) before "
-        "where --since-last starts, or before --end without it",
-    )
-    exp.add_argument(
         "--plan",
         action="store_true",
         help="print each window's action, conversations and requests; fetch no records",
     )
-    exp.add_argument("--no-progress", action="store_true", help="no progress bar or log lines")
-    exp.add_argument(
-        "--metrics-file",
-        help="write Prometheus metrics here on every exit but a lock refusal (75), per dataset "
-        "(node_exporter textfile)",
-    )
+    _add_run_parser(commands)
 
     auth = commands.add_parser("auth", help="check credentials and permissions")
     auth_commands = auth.add_subparsers(dest="auth_command", required=True, parser_class=Parser)
@@ -169,6 +125,61 @@ def build_parser() -> argparse.ArgumentParser:
 
     sandbox_cli.add_arguments(sandbox)
     return parser
+
+
+def _add_export_flags(parser: argparse.ArgumentParser) -> None:
+    """The export's flags, each also a config key; ``run`` takes them too."""
+    parser.add_argument(
+        "--datasets",
+        help="what to export: names from 'genesys-export datasets', comma-separated, "
+        "'dimensions' (every snapshot) or 'all' (default: conversations)",
+    )
+    parser.add_argument(
+        "--start",
+        help="first day, YYYY-MM-DD or ISO datetime (UTC default); snapshots need none",
+    )
+    parser.add_argument(
+        "--end", help="end, exclusive (default: now; a later end is cut to now with a note)"
+    )
+    parser.add_argument("--out", help="output folder (default from config: export)")
+    parser.add_argument("--window", help="window size per job and file, e.g. 1d, 6h (default 1d)")
+    parser.add_argument("--concurrency", help="concurrent requests (default 8)")
+    parser.add_argument("--compression", help="none, gzip or zstd (default none)")
+    parser.add_argument(
+        "--lookback",
+        help="also export again the complete windows ending within this (e.g. 2d) before "
+        "where --since-last starts, or before --end without it",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar or log lines")
+    parser.add_argument(
+        "--metrics-file",
+        help="write Prometheus metrics here on every exit but a lock refusal (75), per dataset "
+        "(node_exporter textfile)",
+    )
+
+
+def _add_run_parser(commands: Any) -> None:
+    run = commands.add_parser(
+        "run",
+        help="export, then build the tables: the one command a schedule calls",
+        description=(
+            "Export the configured datasets as a schedule does (--since-last: a new folder "
+            "starts at --start, every run after continues from the earliest window not "
+            "complete), then build the tables (incrementally), under one lock. Every flag is "
+            "also a config.toml key, so a schedule's command can be just `genesys-export run`. "
+            "The last line of stdout is one JSON summary with a section per step; a failing "
+            "step is named there. SIGTERM or Ctrl-C stops the step running and keeps its work "
+            "(exit 130)."
+        ),
+        epilog="Exit codes: the worst step's, from the worst: 130 stopped by a signal; 2 bad "
+        "usage, config or input; 3 authentication or permission; 1 a window, snapshot or the "
+        "tables failed, or the metrics file cannot be written; 5 the service cannot be "
+        "reached; 4 run again later (a long Retry-After, a stuck jobs service); 75 another "
+        "run holds the folder; 0 done. Progress is kept on every exit.",
+    )
+    _add_connection_flags(run)
+    _add_export_flags(run)
+    _add_table_flags(run)
 
 
 def _add_tables_parser(commands: Any) -> None:
@@ -248,6 +259,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _tables_command(args)
         if args.command == "auth":
             return _auth_command(args)
+        if args.command == "run":
+            return _run_command(args)
         return _export_command(args)
     except ExportError as exc:
         return _fail(exc)
@@ -271,44 +284,75 @@ def _load_local(args: argparse.Namespace) -> LocalSettings:
 
 def _layers(args: argparse.Namespace) -> dict[str, Any]:
     """What the settings loaders take: the config file, the environment, and the flags given
-    (each a config key; a switch such as --no-progress only when set)."""
-    overrides: dict[str, object] = {}
-    for name, value in vars(args).items():
-        if name not in FLAG_KEYS or value is None or value is False:
-            continue
-        overrides[FLAG_KEYS[name]] = False if name == "no_progress" else value
+    (each a config key; --no-progress sets output.progress)."""
+    given = {name: v for name, v in vars(args).items() if name in OPTIONS and v is not None}
+    overrides = option_overrides(given)
+    if getattr(args, "no_progress", False):
+        overrides["output.progress"] = False
     return {
         "config_path": args.config,
         "env": os.environ,
         "overrides": overrides,
         "cwd": Path.cwd(),
-        "flag_names": {key: "--" + dest.replace("_", "-") for dest, key in FLAG_KEYS.items()},
+        "flag_names": {**OPTION_FLAGS, "output.progress": "--no-progress"},
     }
 
 
 def _export_command(args: argparse.Namespace) -> int:
     """Export; then write the metrics, then print the summary that says how that went."""
     settings: Settings | None = None
-    ran = False
     try:
         settings = _load(args)
-        with _redacting(settings), _maybe_sandbox(settings) as live:
-            request = _request(args, live)
+        with _redacting(settings):
             if args.plan:
-                _print_plan(asyncio.run(plan_only(live, request)))
-                return 0
+                return _plan(settings, args)
             gc.freeze()  # the modules and settings live all run: spare the collector walking them
-            summary = asyncio.run(_export_with_signals(live, request, live.output.progress))
-            ran = True
+            summary = api.export_now(
+                settings, since_last=args.since_last, force=args.force, signals=True,
+                progress=choose_progress(True) if settings.output.progress else None,
+            )  # fmt: skip
     except ExportError as exc:
         summary = Summary(exc.summary_status, exc.exit_code, error=str(exc))
     except KeyboardInterrupt:
         stopped = "Stopped by a signal before the export began; nothing to keep."
         summary = Summary(Interrupted.summary_status, Interrupted.exit_code, error=stopped)
-    if not args.plan:
-        summary = with_metrics(summary, _metrics_file(args, settings))
+    summary = with_metrics(summary, _metrics_file(args, settings))
+    ran = settings is not None and summary.status != ConfigError.summary_status
     _print_summary(summary, settings.output.out_dir if settings and ran else None)
     return summary.exit_code
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    """Export, then build the tables; the metrics; each step's account, then one summary."""
+    try:
+        settings = _load(args)
+    except ExportError as exc:  # the settings did not load: no step can begin
+        failed = Summary(exc.summary_status, exc.exit_code, error=str(exc))
+        failed = with_metrics(failed, _metrics_file(args, None))
+        _say(f"error: {failed.error}")
+        return print_summary(
+            {"status": failed.status, "exit_code": failed.exit_code, "error": failed.error}
+        )
+    with _redacting(settings):
+        gc.freeze()  # the modules and settings live all run: spare the collector walking them
+        progress = choose_progress(True) if settings.output.progress else None
+        summary = api.run_now(settings, progress=progress, signals=True)
+    if summary.export is not None and summary.export.status != ConfigError.summary_status:
+        for line in run_lines(summary.export, settings.output.out_dir):
+            _say(f"export: {line}")
+    if summary.tables is not None:
+        _report_tables(summary.tables, settings.tables.memory_limit)
+    if summary.error:
+        _say(f"error: {summary.error}")
+    return print_summary(summary.as_json())
+
+
+def _plan(settings: Settings, args: argparse.Namespace) -> int:
+    """--plan: what the export would do, fetching no records."""
+    with serving_sandbox(settings) as live:
+        request = api.export_request(live, since_last=args.since_last, force=args.force)
+        _print_plan(asyncio.run(plan_only(live, request)))
+    return 0
 
 
 def _metrics_file(args: argparse.Namespace, settings: Settings | None) -> Path | None:
@@ -319,61 +363,11 @@ def _metrics_file(args: argparse.Namespace, settings: Settings | None) -> Path |
     return metrics_file_setting(config_path=args.config, flag=args.metrics_file, cwd=Path.cwd())
 
 
-def _request(args: argparse.Namespace, settings: Settings) -> ExportRequest:
-    now = datetime.now(UTC)
-    chosen = settings.export
-    datasets = select(chosen.datasets)
-    end = chosen.end or now
-    if end > now:
-        _say(f"note: --end {show_instant(end)} is in the future; exporting up to now "
-             f"({now:%Y-%m-%dT%H:%M:%SZ}).")  # fmt: skip
-        end = now
-    windowed = any(isinstance(d, Windowed) for d in datasets)
-    if chosen.start is None and windowed and not args.since_last:
-        raise ConfigError(
-            "No --start given; add --start YYYY-MM-DD, or --since-last to continue "
-            "from the earliest window that is not complete (snapshots alone need neither)."
-        )
-    if chosen.start is not None:
-        validate_range(chosen.start, end, now=now)
-    return ExportRequest(chosen.start, end, force=args.force, lookback=chosen.lookback,
-                         since_last=args.since_last, datasets=datasets)  # fmt: skip
-
-
-async def _export_with_signals(
-    settings: Settings, request: ExportRequest, progress: bool
-) -> Summary:
-    loop = asyncio.get_running_loop()
-    stopper = Stopper()
-    task = asyncio.current_task()
-    assert task is not None
-    stopper.attach(task)
-
-    def on_signal(name: str) -> None:
-        if stopper.requested:  # a second signal: stop now; the next run resumes anyway
-            _say(f"second signal ({name}): stopping at once; the next run resumes from the "
-                 "checkpoints.")  # fmt: skip
-            os._exit(130)
-        _say(f"{name}: finishing up (checkpointing open windows); a second signal stops at once.")
-        stopper.stop(name)
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal, sig.name)
-    try:
-        return await export(
-            settings, request, progress=choose_progress(progress), stopper=stopper,
-            estimate=progress,
-        )  # fmt: skip
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-
-
 def _auth_command(args: argparse.Namespace) -> int:
     from exporter.probe import check_access
 
     settings = _load(args)
-    with _redacting(settings), _maybe_sandbox(settings) as live:
+    with _redacting(settings), serving_sandbox(settings) as live:
         report = asyncio.run(
             check_access(live, select(live.export.datasets), start=live.export.start)
         )
@@ -468,42 +462,6 @@ def _print_datasets() -> None:
         print(f"{dataset.name:<22} {kind:<9} {dataset.permission or '(none declared)':<36} "
               f"{endpoint}")  # fmt: skip
         print(f"{'':<22} {dataset.summary}")
-
-
-@contextlib.contextmanager
-def _maybe_sandbox(settings: Settings) -> Iterator[Settings]:
-    """With api_url = "sandbox", run the bundled sandbox for the duration of the command."""
-    if not settings.connection.sandbox:
-        yield settings
-        return
-    from genesys_sandbox import DatasetSpec, SandboxSettings, run_sandbox_in_thread
-
-    opts = settings.sandbox
-    try:
-        dataset = DatasetSpec(
-            conversations=opts.conversations, start=opts.start, days=opts.days, seed=opts.seed
-        )
-    except ValueError as exc:  # the sandbox speaks plain ValueErrors; [sandbox] is ours to name
-        raise ConfigError(f"config.toml [sandbox]: {exc}") from None
-    sandbox_settings = SandboxSettings(
-        dataset=dataset,
-        client_id=settings.connection.client_id,
-        client_secret=settings.connection.client_secret,
-        latency_ms=opts.latency_ms,
-        rate_per_minute=opts.rate_per_minute,
-        token_ttl_s=opts.token_ttl_s,
-        job_delay_s=opts.job_delay_s,
-    )
-    with run_sandbox_in_thread(sandbox_settings) as sandbox:
-        _say(
-            f"using the bundled SANDBOX at {sandbox.url}: demo data ({opts.conversations} "
-            f"conversations from {opts.start:%Y-%m-%d}, {opts.days} days), not a real org. "
-            "Set a region and credentials in config.toml to export from Genesys Cloud."
-        )
-        connection = dataclasses.replace(
-            settings.connection, api_url=sandbox.url, login_url=sandbox.url
-        )
-        yield dataclasses.replace(settings, connection=connection)
 
 
 def _print_plan(report: PlanReport) -> None:

@@ -215,6 +215,40 @@ class LocalSettings:
     config_path: Path | None = None
 
 
+# The options the CLI's flags and the Python API's keywords set, by their name (the flag's,
+# with underscores), and the config key each one sets: a flag is a config key given last.
+OPTIONS: Mapping[str, str] = {
+    "region": "genesys.region",
+    "api_url": "genesys.api_url",
+    "login_url": "genesys.login_url",
+    "client_id": "genesys.client_id",
+    "out": "output.out_dir",
+    "compression": "output.compression",
+    "metrics_file": "output.metrics_file",
+    "window": "jobs.window",
+    "concurrency": "http.concurrency",
+    "datasets": "export.datasets",
+    "start": "export.start",
+    "end": "export.end",
+    "lookback": "export.lookback",
+    "layout": "tables.layout",
+    "memory_limit": "tables.memory_limit",
+    "threads": "tables.threads",
+}
+OPTION_FLAGS: Mapping[str, str] = {
+    key: "--" + name.replace("_", "-") for name, key in OPTIONS.items()
+}
+
+
+def option_overrides(options: Mapping[str, object]) -> dict[str, object]:
+    """Options by name (``out``, ``start``, ...) as overrides keyed by their config keys; a
+    name that is no option is refused with the closest one."""
+    unknown = sorted(set(options) - OPTIONS.keys())
+    if unknown:
+        raise ConfigError(f"Unknown option {unknown[0]!r}{hint(unknown[0], OPTIONS)}")
+    return {OPTIONS[name]: value for name, value in options.items()}
+
+
 SECTIONS: Mapping[str, type] = {
     "http": HttpSettings,
     "jobs": JobSettings,

@@ -6,7 +6,9 @@
     │                                does not match its manifest: export again  (exit 2)
     ├── AuthError                    fix credentials, region or OAuth client      (exit 3)
     │   └── PermissionDenied         give the OAuth client a role                 (exit 3)
-    ├── QuotaExhausted               the server asked for a wait beyond the bound (exit 4)
+    ├── RunAgainLater                nothing is wrong but the service's pace      (exit 4)
+    │   ├── QuotaExhausted           the server asked for a wait beyond the bound
+    │   └── JobStalled (engine.jobs) the analytics jobs service finished no job in time
     ├── Unreachable                  no connection: refused, DNS, TLS, or down    (exit 5)
     ├── ApiError                     the API answered in a way a retry cannot fix (exit 1)
     │   └── RetryableError           worth another attempt after a pause
@@ -19,7 +21,9 @@
     └── Interrupted                  SIGINT/SIGTERM stopped the run                (exit 130)
 
 Only ``exporter.client.http`` sees aiohttp's exceptions; it maps them onto this tree. Messages are
-full sentences that name the thing that went wrong and the fix, and never carry a secret.
+full sentences that name the thing that went wrong and the fix, and never carry a secret. The
+Python API (``exporter.api``) raises the class of the exit code a command ends with, the
+command's summary attached (``error_for``).
 Exit 75 is sysexits' EX_TEMPFAIL: a cron wrapper can tell "still running" from "failed" (1).
 """
 
@@ -31,10 +35,12 @@ from typing import Any
 
 class ExportError(Exception):
     """Base of every deliberate exporter error; ``exit_code`` is what the CLI returns and
-    ``summary_status`` what its JSON summary says."""
+    ``summary_status`` what its JSON summary says. ``summary``: the summary of the command it
+    ended, when the Python API raises it."""
 
     exit_code = 1
     summary_status = "error"
+    summary: Any = None
 
 
 class ConfigError(ExportError):
@@ -59,10 +65,16 @@ class PermissionDenied(AuthError):
     """The token works but lacks a permission the request needs."""
 
 
-class QuotaExhausted(ExportError):
-    """A Retry-After longer than the configured bound: stop instead of sleeping for hours."""
+class RunAgainLater(ExportError):
+    """Nothing is wrong but the service's pace: the work is kept, a later run goes on."""
 
     exit_code = 4
+    summary_status = "run_again_later"
+
+
+class QuotaExhausted(RunAgainLater):
+    """A Retry-After longer than the configured bound: stop instead of sleeping for hours."""
+
     summary_status = "quota_exhausted"
 
     def __init__(self, message: str, retry_after: float) -> None:
@@ -150,3 +162,22 @@ class Interrupted(ExportError):
 
     exit_code = 130
     summary_status = "interrupted"
+
+
+_BY_EXIT_CODE: Mapping[int, type[ExportError]] = {
+    ConfigError.exit_code: ConfigError,
+    AuthError.exit_code: AuthError,
+    RunAgainLater.exit_code: RunAgainLater,
+    Unreachable.exit_code: Unreachable,
+    LockHeld.exit_code: LockHeld,
+    Interrupted.exit_code: Interrupted,
+}
+
+
+def error_for(status: str, exit_code: int, message: str, summary: Any) -> ExportError:
+    """The error a command's summary stands for: the class of its exit code (PermissionDenied
+    for a denial), its message, the summary attached; what the Python API raises."""
+    kind = PermissionDenied if status == "denied" else _BY_EXIT_CODE.get(exit_code, ExportError)
+    error = kind(message)
+    error.summary = summary
+    return error

@@ -11,6 +11,7 @@ resume), so they are right on every exit; the CLI prints it as the last line of 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -179,10 +180,12 @@ async def export(
     progress: Progress,
     stopper: Stopper | None = None,
     estimate: bool = False,
+    folder_locked: bool = False,
 ) -> Summary:
     """Run one export and sum it up; errors become a Summary with their exit code.
 
-    ``estimate``: count the records to fetch first (one cheap query per week), for progress."""
+    ``estimate``: count the records to fetch first (one cheap query per week), for progress.
+    ``folder_locked``: the caller holds the output folder's lock (``run``, for all its steps)."""
     began = time.monotonic()
     stopper = stopper or Stopper()
     outcome = _Outcome(new_run_id())
@@ -190,8 +193,9 @@ async def export(
     error: ExportError | None = None
     try:
         out = settings.output.out_dir
-        await asyncio.to_thread(_make_dir, out)
-        with RunLock(out, outcome.run_id):
+        await asyncio.to_thread(make_output_dir, out)
+        lock = contextlib.nullcontext() if folder_locked else RunLock(out, outcome.run_id)
+        with lock:
             async with ApiClient(settings.connection, settings.http) as api:
                 await _export(api, settings, request, progress, stopper, outcome, estimate)
     except asyncio.CancelledError:
@@ -540,7 +544,7 @@ def _kept_note(committed: int, kept: list[WindowRecord]) -> str:
     return f"{committed} windows and snapshots committed this run; {unfinished}"
 
 
-def _make_dir(path: Path) -> None:
+def make_output_dir(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

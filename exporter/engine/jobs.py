@@ -18,7 +18,7 @@ import orjson
 
 from exporter.client.http import ApiClient
 from exporter.datasets.base import JobsApi, QueryPage, ResultsPage
-from exporter.errors import ApiError, ExportError, PermissionDenied
+from exporter.errors import ApiError, PermissionDenied, RunAgainLater
 from exporter.windows import Window
 
 POLL_GROWTH = 1.5
@@ -44,13 +44,12 @@ class CursorRejected(ApiError):
     """The server refused a results cursor: read the job again from its first page."""
 
 
-class JobStalled(ExportError):
+class JobStalled(RunAgainLater):
     """The family's jobs service finished no job within jobs.job_timeout_s. A smaller job
     would wait in the same queue, so the job is kept for the next run (not an ApiError: its
     batch is kept, as a stop keeps it), not split, and no new job of the family is submitted
     this run. Exit 4: run again later, progress kept."""
 
-    exit_code = 4
     summary_status = "stalled"
 
 

@@ -21,6 +21,7 @@ This module is the one boundary where DuckDB's exceptions, and the file system's
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 import uuid
@@ -133,14 +134,21 @@ def build_tables(
     observer: Observer | None = None,
     clock: Callable[[], float] = time.monotonic,
     stop: Stop | None = None,
+    folder_locked: bool = False,
 ) -> BuildSummary:
     """Build or bring up to date ``<out>/genesys.duckdb`` and ``<out>/tables/``. After
-    ``stop.request()`` (a signal handler's), whatever stops the build is Interrupted."""
+    ``stop.request()`` (a signal handler's), whatever stops the build is Interrupted.
+    ``folder_locked``: the caller holds the export folder's lock (``run``)."""
     began = clock()
     stop = stop or Stop()
     _require_manifest(request.out_dir)  # before the lock, which would create files in DIR
+    lock = (
+        contextlib.nullcontext()
+        if folder_locked
+        else RunLock(request.out_dir, f"tables-{uuid.uuid4().hex[:8]}")
+    )
     try:
-        with RunLock(request.out_dir, f"tables-{uuid.uuid4().hex[:8]}"):
+        with lock:
             summary = _Build(request, observer or _Silent(), stop).run()
     except BaseException as exc:
         if not stop.requested:

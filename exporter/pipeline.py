@@ -1,0 +1,183 @@
+"""``genesys-export run``: one unattended pass from Genesys Cloud to tables, under one lock.
+
+The steps, in order, each reported in the one summary: **export** (``--since-last`` from
+``[export] start`` on a folder with no window yet, with the lookback), then **tables** (an
+incremental build). The folder's lock is taken once and held for every step, so nothing else
+writes between them. A step that fails does not hide the others' work: the tables are built
+from whatever the export committed, unless the export ended the run (bad input, a stop). The
+run's exit code is the worst step's, in the order ``WORST_FIRST``.
+
+A stop (SIGTERM, SIGINT) reaches the step running: the export keeps its work as an export's
+stop does, the build leaves the tables as they were; the steps not begun are skipped, and the
+run exits 130.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from exporter.config import Settings
+from exporter.engine.scheduler import new_run_id
+from exporter.errors import ExportError
+from exporter.progress import Progress
+from exporter.runner import ExportRequest, Stopper, Summary, export, make_output_dir
+from exporter.store.lock import RunLock
+from exporter.store.manifest import MANIFEST_NAME
+from exporter.tables import BuildSummary, Stop, TablesRequest, build_tables
+
+# Exit codes from worst to mildest: a stopped run first (the user asked), then what needs a
+# person (bad input, credentials), a failed window, a service out of reach, "run again later".
+WORST_FIRST = (130, 2, 3, 1, 5, 4, 75, 0)
+STEPS = ("export", "tables")
+# Export exits that end the run: nothing to build from (bad input), or the user stopped it.
+ENDS_RUN = (2, 130)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """What ``run`` does: the export of the configured range, then the build."""
+
+    export: ExportRequest
+    tables: TablesRequest
+
+
+@dataclass(slots=True)
+class RunStop:
+    """A stop a signal handler asks for, passed to the step that is running."""
+
+    export: Stopper = field(default_factory=Stopper)
+    tables: Stop = field(default_factory=Stop)
+    step: str = ""
+    signal_name: str = ""
+
+    @property
+    def requested(self) -> bool:
+        return bool(self.signal_name)
+
+    def stop(self, signal_name: str) -> None:
+        """In the event loop's thread (``loop.add_signal_handler``)."""
+        self.signal_name = self.signal_name or signal_name
+        if self.step == "export":
+            self.export.stop(signal_name)
+        elif self.step == "tables":
+            self.tables.request()  # safe from any thread: a flag and DuckDB's interrupt
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """What one run did, step by step; ``as_json`` is the CLI's last line."""
+
+    status: str
+    exit_code: int
+    steps: dict[str, dict[str, Any]]
+    seconds: float
+    export: Summary | None = None  # the export step's own summary (metrics come from it)
+    tables: BuildSummary | None = None
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "steps": self.steps,
+            "seconds": round(self.seconds, 3),
+            "error": self.error,
+        }
+
+
+async def run(
+    settings: Settings,
+    request: RunRequest,
+    *,
+    progress: Progress,
+    stop: RunStop | None = None,
+    estimate: bool = False,
+) -> RunSummary:
+    """Export, then build the tables, under the folder's lock; every outcome is a summary
+    (a refused lock too: exit 75, nothing done)."""
+    began = time.monotonic()
+    stop = stop or RunStop()
+    out = settings.output.out_dir
+    try:
+        await asyncio.to_thread(make_output_dir, out)
+        with RunLock(out, new_run_id()):
+            return await _steps(settings, request, progress, stop, estimate, began)
+    except ExportError as exc:  # the folder cannot be made or locked: no step began
+        progress.close()
+        steps = {name: _skipped("no step began") for name in STEPS}
+        return RunSummary(exc.summary_status, exc.exit_code, steps,
+                          time.monotonic() - began, error=str(exc))  # fmt: skip
+
+
+async def _steps(
+    settings: Settings,
+    request: RunRequest,
+    progress: Progress,
+    stop: RunStop,
+    estimate: bool,
+    began: float,
+) -> RunSummary:
+    task = asyncio.current_task()
+    assert task is not None
+    stop.export.attach(task)
+    stop.step = "export"
+    exported = await export(
+        settings, request.export, progress=progress, stopper=stop.export, estimate=estimate,
+        folder_locked=True,
+    )  # fmt: skip
+    steps: dict[str, dict[str, Any]] = {"export": exported.as_json()}
+    built: BuildSummary | None = None
+    why = _why_not_build(exported, stop, settings)
+    if why:
+        steps["tables"] = _skipped(why)
+    else:
+        stop.step = "tables"
+        built, steps["tables"] = await _build(request.tables, stop)
+    stop.step = ""
+    status, code, error = _verdict(steps)
+    return RunSummary(status, code, steps, time.monotonic() - began, export=exported,
+                      tables=built, error=error)  # fmt: skip
+
+
+def _why_not_build(exported: Summary, stop: RunStop, settings: Settings) -> str:
+    """Why the build does not run (empty: it runs)."""
+    if stop.requested:
+        return f"stopped by {stop.signal_name} before it began"
+    if exported.exit_code in ENDS_RUN:
+        return "the export ended the run"
+    if not (settings.output.out_dir / MANIFEST_NAME).is_file():
+        return "nothing exported yet"
+    return ""
+
+
+async def _build(
+    request: TablesRequest, stop: RunStop
+) -> tuple[BuildSummary | None, dict[str, Any]]:
+    try:
+        built = await asyncio.to_thread(build_tables, request, stop=stop.tables,
+                                        folder_locked=True)  # fmt: skip
+    except ExportError as exc:
+        return None, _failed(exc)
+    return built, built.as_json()
+
+
+def _skipped(reason: str) -> dict[str, Any]:
+    return {"status": "skipped", "exit_code": 0, "reason": reason}
+
+
+def _failed(exc: ExportError) -> dict[str, Any]:
+    return {"status": exc.summary_status, "exit_code": exc.exit_code, "error": str(exc)}
+
+
+def _verdict(steps: dict[str, dict[str, Any]]) -> tuple[str, int, str | None]:
+    """(status, exit code, errors): the worst step's code and status, each failing step's
+    error named by its step."""
+    worst = min((step["exit_code"] for step in steps.values()), key=WORST_FIRST.index)
+    if worst == 0:
+        return "ok", 0, None
+    status = next(step["status"] for step in steps.values() if step["exit_code"] == worst)
+    errors = [f"{name}: {step['error']}" for name, step in steps.items() if step.get("error")]
+    return status, worst, "; ".join(errors) or None

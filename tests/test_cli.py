@@ -215,19 +215,19 @@ def test_an_unwritable_metrics_file_fails_the_run_and_the_summary_says_so(
 
 
 def test_every_command_is_documented_in_the_readme() -> None:
-    """Each subcommand and export flag appears in the README's CLI reference."""
+    """Each subcommand, and every flag of export, run and tables, appears in the README."""
     from exporter.cli import build_parser
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()
-    parser = build_parser()
-    export = parser._subparsers._group_actions[0].choices["export"]  # type: ignore[union-attr]
-    for action in export._actions:
-        if action.help == argparse.SUPPRESS:  # --client-secret exists only to be refused
-            continue
-        for flag in action.option_strings:
-            if flag.startswith("--") and flag != "--help":
-                assert flag in readme, flag
-    for command in ("export", "auth check", "sandbox"):
+    commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for name in ("export", "run", "tables"):
+        for action in commands[name]._actions:
+            if action.help == argparse.SUPPRESS:  # --client-secret exists only to be refused
+                continue
+            for flag in action.option_strings:
+                if flag.startswith("--") and flag != "--help":
+                    assert flag in readme, (name, flag)
+    for command in ("export", "run", "tables", "datasets", "auth check", "sandbox"):
         assert f"genesys-export {command}" in readme
 
 

@@ -15,10 +15,16 @@ import orjson
 import pytest
 
 from exporter import api
-from exporter.errors import ExportError, PermissionDenied
+from exporter.errors import ConfigError, ExportError, PermissionDenied
 from exporter.store.manifest import Manifest
 from genesys_sandbox import Sandbox, run_sandbox_in_thread
-from tests.support import assert_exact, cli_env, raw_table_rows, tables_sandbox_settings
+from tests.support import (
+    TABLES_DATA,
+    assert_exact,
+    cli_env,
+    raw_table_rows,
+    tables_sandbox_settings,
+)
 
 # What a CronJob's config holds: everything `run` needs, no flag.
 SCHEDULE: dict[str, dict[str, object]] = {
@@ -203,3 +209,23 @@ def test_the_schedule_config_names_only_real_keys() -> None:
 
     for section, keys in SCHEDULE.items():
         assert set(keys) <= set(RULES[section]), section
+
+
+async def test_the_api_exports_and_builds_as_the_commands_do(tmp_path: Path) -> None:
+    """api.export returns the export's summary and api.tables the build's; bad input raises
+    ConfigError (exit 2) with the summary the CLI would print attached; an unknown option
+    is refused, naming the closest."""
+    out = tmp_path / "out"
+    async with Sandbox(tables_sandbox_settings()) as sb:
+        exported = await asyncio_run(
+            api.export, config=schedule(tmp_path, out), env=env(sb), **options(sb)
+        )
+        assert exported.exit_code == 0 and exported.windows == 6
+        with pytest.raises(ConfigError) as raised:
+            await asyncio_run(api.export, config=schedule(tmp_path, out), env=env(sb),
+                              start="2099-01-01", **options(sb))  # fmt: skip
+        assert raised.value.summary.as_json()["status"] == "bad_input"
+    built = api.tables(config=schedule(tmp_path, out))
+    assert built.status == "built" and built.rows["conversations"] == TABLES_DATA.conversations
+    with pytest.raises(ConfigError, match="did you mean 'out'"):
+        api.tables(config=schedule(tmp_path, out), oout="x")

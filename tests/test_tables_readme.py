@@ -13,7 +13,6 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from exporter.cli import build_parser
 from exporter.datasets import select
 from exporter.progress import NoProgress
 from exporter.runner import ExportRequest, export
@@ -38,17 +37,6 @@ def test_the_readme_table_list_is_the_generated_one() -> None:
     print(table_list())'``)."""
     listed = SECTION.split("<!-- tables:start -->\n", 1)[1].split("<!-- tables:end -->", 1)[0]
     assert listed == table_list()
-
-
-def test_every_tables_flag_is_documented() -> None:
-    """Each flag of ``genesys-export tables`` appears in the README."""
-    parser = build_parser()
-    tables = parser._subparsers._group_actions[0].choices["tables"]  # type: ignore[union-attr]
-    flags = [f for a in tables._actions for f in a.option_strings if f.startswith("--")]
-    assert set(flags) - {"--help"} == {"--out", "--layout", "--memory-limit", "--threads", "--full"}
-    for flag in flags:
-        assert flag in README, flag
-    assert "genesys-export tables" in README
 
 
 async def _export(out: Path) -> None:

@@ -21,6 +21,7 @@ This module is the one boundary where DuckDB's exceptions, and the file system's
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 import uuid
@@ -133,14 +134,18 @@ def build_tables(
     observer: Observer | None = None,
     clock: Callable[[], float] = time.monotonic,
     stop: Stop | None = None,
+    *,
+    locked: bool = False,
 ) -> BuildSummary:
     """Build or bring up to date ``<out>/genesys.duckdb`` and ``<out>/tables/``. After
-    ``stop.request()`` (a signal handler's), whatever stops the build is Interrupted."""
+    ``stop.request()`` (a signal handler's), whatever stops the build is Interrupted.
+    ``locked``: the caller holds the folder's lock already (a prune, a run)."""
     began = clock()
     stop = stop or Stop()
     _require_manifest(request.out_dir)  # before the lock, which would create files in DIR
+    lock = contextlib.nullcontext() if locked else RunLock(request.out_dir, _lock_id())
     try:
-        with RunLock(request.out_dir, f"tables-{uuid.uuid4().hex[:8]}"):
+        with lock:
             summary = _Build(request, observer or _Silent(), stop).run()
     except BaseException as exc:
         if not stop.requested:
@@ -361,6 +366,10 @@ def _tables_of(dataset: str) -> list[Table]:
 def _weight(table: Table) -> int:
     """Deeper tables have more rows: start them first so the threads finish together."""
     return table.depth * 10 + len(table.columns)
+
+
+def _lock_id() -> str:
+    return f"tables-{uuid.uuid4().hex[:8]}"
 
 
 def _require_manifest(out: Path) -> None:

@@ -43,7 +43,8 @@ from exporter.usage import Parser, RefuseSecret
 from exporter.windows import show_instant, validate_range
 
 if TYPE_CHECKING:  # the tables load DuckDB: imported when the command runs
-    from exporter.tables import BuildSummary, Stop
+    from exporter.prune import PruneRequest, PruneSummary
+    from exporter.tables import BuildSummary, Stop, TablesRequest
 
 log = logging.getLogger("exporter")
 PROG = "genesys-export"
@@ -67,6 +68,7 @@ FLAG_KEYS = {
     "layout": "tables.layout",
     "memory_limit": "tables.memory_limit",
     "threads": "tables.threads",
+    "older_than": "retention.keep",
 }
 EXIT_CODES = (
     "The last line of stdout is a JSON summary whose exit_code is the exit status (usage errors "
@@ -163,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("datasets", help="list every dataset: endpoint, kind, permission")
     _add_tables_parser(commands)
+    _add_prune_parser(commands)
 
     sandbox = commands.add_parser("sandbox", help="run the bundled Genesys Cloud sandbox")
     from genesys_sandbox import cli as sandbox_cli
@@ -192,6 +195,40 @@ def _add_tables_parser(commands: Any) -> None:
     tables.add_argument("--out", help="the export folder (default from config: export)")
     _add_table_flags(tables)
     tables.add_argument("--full", action="store_true", help="build every window again")
+
+
+def _add_prune_parser(commands: Any) -> None:
+    prune = commands.add_parser(
+        "prune",
+        help="remove windows older than a duration: files, manifest records, table rows",
+        description=(
+            "Remove every window of DIR that ended more than --older-than ago (by UTC "
+            "midnight), whatever its status, with its files and its records in the manifest; "
+            "snapshot datasets keep their newest retention.keep_snapshots days. The manifest "
+            "records what was pruned, so no export goes back before it. If DIR holds "
+            "genesys.duckdb, the tables are then brought up to date (the pruned days' rows "
+            "and Parquet files go). A duration under a day, jobs.window, export.lookback or "
+            "jobs.open_horizon is refused, and so is one that would remove every window. "
+            "Killed at any point, the next prune finishes the job."
+        ),
+        epilog="exit codes: 0 pruned, nothing to prune, or listed (--dry-run); 1 the folder "
+        "or the tables cannot be written; 2 bad usage, no manifest, or a refused duration; 75 "
+        "another run holds the folder, or another process has genesys.duckdb open for "
+        "writing; 130 stopped by a signal (what was pruned stays pruned; the tables as the "
+        "last build left them). The last line of stdout is a JSON summary on every exit, with "
+        "a prune and a tables section.",
+    )
+    prune.add_argument("--config", type=Path, help="config file (default ./config.toml)")
+    prune.add_argument("--out", help="the export folder (default from config: export)")
+    prune.add_argument(
+        "--older-than",
+        help="remove windows that ended longer ago than this, e.g. 400d (default: keep under "
+        "[retention])",
+    )
+    prune.add_argument(
+        "--dry-run", action="store_true", help="list what would be removed; remove nothing"
+    )
+    _add_table_flags(prune)
 
 
 def _add_table_flags(parser: argparse.ArgumentParser) -> None:
@@ -246,6 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "tables":
             return _tables_command(args)
+        if args.command == "prune":
+            return _prune_command(args)
         if args.command == "auth":
             return _auth_command(args)
         return _export_command(args)
@@ -403,6 +442,96 @@ def _tables_command(args: argparse.Namespace) -> int:
     _report_tables(summary, request.memory_limit)
     print(orjson.dumps(summary.as_json()).decode(), flush=True)
     return 0
+
+
+def _prune_command(args: argparse.Namespace) -> int:
+    """Prune under the folder's lock, then bring the tables up to date if the folder has
+    any; one stderr line for each, and a summary with a section for each, on every exit."""
+    from exporter.prune import PruneRequest
+    from exporter.tables import TablesRequest
+
+    done = _Pruned()
+    error: ExportError | None = None
+    try:
+        settings = _load_local(args)
+        request = PruneRequest.from_settings(settings, dry_run=args.dry_run)
+        tables = settings.tables
+        done.memory_limit = tables.memory_limit
+        build = TablesRequest(request.out_dir, tables.layout, tables.memory_limit,
+                              tables.threads or None)  # fmt: skip
+        _prune_then_build(request, build, done)
+    except ExportError as exc:
+        error = exc
+    return _report_prune(done, error)
+
+
+@dataclasses.dataclass(slots=True)
+class _Pruned:
+    """What a prune command got done, filled in as it goes (an error may end it midway)."""
+
+    pruned: PruneSummary | None = None
+    built: BuildSummary | None = None
+    memory_limit: str = ""
+
+
+def _prune_then_build(request: PruneRequest, tables: TablesRequest, done: _Pruned) -> None:
+    from exporter.engine.scheduler import new_run_id
+    from exporter.prune import check_folder, prune
+    from exporter.store.lock import RunLock
+    from exporter.tables import Stop, build_tables
+
+    out, stop = request.out_dir, Stop()
+    check_folder(out)  # before the lock, which would create a file in it
+    lock = contextlib.nullcontext() if request.dry_run else RunLock(out, new_run_id())
+    with _stopping_on_signals(stop), lock:
+        done.pruned = prune(request, now=datetime.now(UTC))
+        if not request.dry_run and (out / "genesys.duckdb").exists():
+            done.built = build_tables(tables, stop=stop, locked=True)
+
+
+def _report_prune(done: _Pruned, error: ExportError | None) -> int:
+    """A dry run lists what would go on stdout; stderr says what was pruned and built, then
+    the error if any; the summary is the last line."""
+    pruned, built = done.pruned, done.built
+    if pruned is not None:
+        _say_pruned(pruned)
+    if built is not None:
+        _report_tables(built, done.memory_limit)
+    sections = {"prune": pruned and pruned.as_json(), "tables": built and built.as_json()}
+    if error is None:
+        return print_summary({"status": "ok", "exit_code": 0, **sections})
+    if pruned is not None and pruned.status == "pruned":
+        _say("note: what was pruned stays pruned; the tables lose those days' rows at the "
+             "next genesys-export tables (or run).")  # fmt: skip
+    _say(f"{'stopped' if isinstance(error, Interrupted) else 'error'}: {error}")
+    return print_summary({**error_summary(error), **sections})
+
+
+def _say_pruned(summary: PruneSummary) -> None:
+    dry = summary.status == "dry-run"
+    if dry:
+        for kind, labels in (("window", summary.windows), ("snapshot", summary.snapshots),
+                             ("leftover", summary.leftovers)):  # fmt: skip
+            for label in labels:
+                print(f"{kind:<9} {label}")
+    leftovers = f" and {len(summary.leftovers)} leftover files" if summary.leftovers else ""
+    cutoff = show_instant(datetime.fromisoformat(summary.cutoff))
+    if summary.status == "nothing":
+        _say(f"nothing to prune: no window ended by {cutoff} (the cutoff).")
+        return
+    _say(
+        f"{'would prune' if dry else 'pruned'} {len(summary.windows)} windows and "
+        f"{len(summary.snapshots)} snapshot days{leftovers} that ended by {cutoff} (the "
+        f"cutoff): {summary.files} files, {_size(summary.bytes_freed)} "
+        f"{'to free' if dry else 'freed'}"
+    )
+
+
+def _size(count: int) -> str:
+    for unit, size in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{count} bytes"
 
 
 # As the export's summary names them; any other exit code is "error".

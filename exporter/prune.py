@@ -245,8 +245,8 @@ def plan_prune(
         (snapshots if snapshot else windows).extend(Removal(dataset, r) for r in gone)
         doomed += going
         leftovers += stray
-        if gone or stray:
-            marks[dataset] = max(r.end_ms for r in gone) if snapshot and gone else bound
+        if (gone or stray) and bound >= 0:
+            marks[dataset] = bound
     return PrunePlan(tuple(windows), tuple(snapshots), tuple(doomed), tuple(leftovers), marks)
 
 
@@ -254,8 +254,8 @@ def _old_snapshots(
     records: list[WindowRecord], cutoff_ms: int, keep: int
 ) -> tuple[list[WindowRecord], int]:
     """The snapshot days to remove (ended by the cutoff, not among the newest ``keep`` with a
-    file), and how old an unlisted file must be to go: older than every one kept, and than
-    the cutoff (-1, none, when no snapshot with a file is listed)."""
+    file), and how old an unlisted file must be to go (and the mark): older than every day
+    kept, and than the cutoff (-1, none, when no snapshot with a file is listed)."""
     kept = [r for r in records if r.file and r.status in _WITH_DATA][-keep:]
     names = {r.name for r in kept}
     gone = [r for r in records if r.end_ms <= cutoff_ms and r.name not in names]

@@ -289,7 +289,13 @@ async def plan_export(
     budget can use. ``retention``: the org's analytics retention in days, when known."""
     now = datetime.now(UTC)
     records = manifest.records(dataset.name)
-    start, redo_after = _range_start(request, records, dataset, _pruned(manifest, dataset))
+    pruned = _pruned(manifest, dataset)
+    start, redo_after = _range_start(request, records, dataset, pruned)
+    if pruned is not None and _before_pruned(request, pruned):
+        log.warning(
+            "%s: the windows before %s were pruned from this folder: exporting from there "
+            "(--force exports the pruned days again).", dataset.name, format_instant(pruned),
+        )  # fmt: skip
     if start is not None and retention is not None:
         start = _within_retention(start, now, retention, dataset)
     slots = plan_slots(start, request.end, settings.jobs.window, now=now) if start else []
@@ -344,10 +350,9 @@ def _range_start(
                 f"{dataset.name} needs --start (or --since-last); only snapshots need none."
             )
         redo = request.end - request.lookback if request.lookback else None
-        start = request.start
-        if pruned is not None and start < pruned and not request.force:
-            start = _after_pruned(start, pruned, dataset)
-        return (start, redo) if start < request.end else (None, None)
+        if pruned is None or not _before_pruned(request, pruned):
+            return request.start, redo
+        return (pruned, redo) if pruned < request.end else (None, None)  # all of it pruned
     resume_at = since_last_start(records, pruned)
     if resume_at is None:  # a folder with no window yet: the schedule's first run
         if request.start is None:
@@ -393,12 +398,11 @@ def _pruned(manifest: Manifest, dataset: Windowed) -> datetime | None:
     return None if mark is None else _ms_instant(mark)
 
 
-def _after_pruned(start: datetime, pruned: datetime, dataset: Windowed) -> datetime:
-    log.warning(
-        "%s: the windows before %s were pruned from this folder: exporting from there "
-        "(--force exports the pruned days again).", dataset.name, format_instant(pruned),
-    )  # fmt: skip
-    return pruned
+def _before_pruned(request: ExportRequest, pruned: datetime) -> bool:
+    """Whether an explicit --start (no --since-last, no --force) is moved up to ``pruned``."""
+    if request.since_last or request.force or request.start is None:
+        return False
+    return request.start < pruned
 
 
 def _ms_instant(ms: int) -> datetime:

@@ -129,8 +129,7 @@ def assert_pruned_first_day(out: Path) -> None:
 
 
 def test_a_prune_removes_the_old_days_files_records_and_open_records(out: Path) -> None:
-    """Windows that ended by the cutoff go, with their files, manifest records and the
-    records still going on tracked in them; the summary counts them and the bytes freed."""
+    """Old days lose their files, records and open records; the summary counts them and bytes."""
     assert "2026-11-01" in Manifest.load(out).opened("user-details")
     sizes = sum((out / d / "2026-11-01.jsonl").stat().st_size for d in WINDOWED)
     summary = locked_prune(out)
@@ -142,8 +141,7 @@ def test_a_prune_removes_the_old_days_files_records_and_open_records(out: Path) 
 
 
 def test_after_a_prune_the_tables_lose_the_days_rows_and_parquet_files(out: Path) -> None:
-    """The next incremental build removes the pruned days' rows and Parquet files; a build
-    from nothing (--full) then works and holds the same rows."""
+    """The next build drops the pruned days' rows and Parquet files, and --full then works alike."""
     build(out)
     assert "2026-11-01" in source_windows(out, "conversations")
     locked_prune(out)
@@ -166,8 +164,7 @@ def test_a_second_prune_with_the_same_cutoff_removes_nothing(out: Path) -> None:
 
 
 def test_a_prune_that_would_remove_every_window_is_refused(out: Path) -> None:
-    """A cutoff after the newest day (a folder not exported to for that long, or a wrong
-    clock) is refused, naming the newest window and the clock; nothing changes."""
+    """A cutoff after the newest day (stale folder, wrong clock) is refused; nothing changes."""
     manifest = (out / "manifest.json").read_bytes()
     with pytest.raises(ConfigError) as refused:
         locked_prune(out, OLD - days(3))
@@ -202,8 +199,7 @@ def test_a_folder_without_a_manifest_is_never_pruned(tmp_path: Path) -> None:
 def test_a_duration_under_the_shortest_safe_one_is_refused_naming_it(
     tmp_path: Path, older_than: timedelta, changes: dict[str, object], named: str
 ) -> None:
-    """Under a day, under jobs.window, export.lookback or jobs.open_horizon: refused with
-    the setting that binds and the least duration that works."""
+    """Under a day, the window, the lookback or the open horizon: refused, naming which binds."""
     with pytest.raises(ConfigError) as refused:
         request(tmp_path, older_than, **changes)
     assert named in str(refused.value) and "give at least" in str(refused.value)
@@ -245,9 +241,7 @@ CUTOFF = datetime(2026, 11, 3, tzinfo=UTC)
 
 
 def test_old_windows_go_whatever_their_status_with_their_part_files() -> None:
-    """In-progress and failed windows older than the cutoff go too (no export goes back to
-    finish them), part files included; a listed window's files after the cutoff stay, even
-    an in-progress one's part file."""
+    """Old in-progress and failed windows go with their part files; a kept window's files stay."""
     records = [record("2026-11-01", "in-progress"), record("2026-11-02", "failed"),
                record("2026-11-03", "in-progress")]  # fmt: skip
     files = [day_file(n) for n in (".2026-11-01.jsonl.part", "2026-11-01.jsonl",
@@ -262,8 +256,7 @@ def test_old_windows_go_whatever_their_status_with_their_part_files() -> None:
 
 
 def test_unlisted_files_older_than_the_cutoff_or_the_mark_are_swept_as_leftovers() -> None:
-    """Files of windows the manifest does not list that ended by the cutoff, or by an earlier
-    prune's mark, are leftovers to remove; later ones, and other files, stay."""
+    """Unlisted files ending by the cutoff or an earlier mark are leftovers; others stay."""
     manifest = manifest_of("x", [record("2026-11-05")])
     manifest.mark_pruned("x", "2026-11-04T00:00:00.000Z")
     files = [day_file(n) for n in ("2026-10-30.jsonl.zst", ".2026-11-03.jsonl.part",
@@ -277,9 +270,7 @@ def test_unlisted_files_older_than_the_cutoff_or_the_mark_are_swept_as_leftovers
 
 
 def test_snapshots_keep_their_newest_days_whatever_their_age() -> None:
-    """A snapshot dataset keeps its newest keep_snapshots days with a file, however old;
-    older days that ended by the cutoff go (a failed one too), and an unlisted file older
-    than every day kept is a leftover."""
+    """A snapshot dataset keeps its newest days with a file however old; older ones go."""
     names = ["2026-10-01", "2026-10-02", "2026-10-03", "2026-10-04", "2026-10-05"]
     records = [record(n, listing=True) for n in names[:4]] + [record(names[4], "failed", True)]
     files = [day_file(f"{n}.jsonl") for n in ["2026-09-30", *names[:4]]]
@@ -309,9 +300,7 @@ DAY_NAMES = [f"2026-10-{d:02d}" for d in range(1, 29)]
 def test_a_prune_plan_never_touches_a_kept_window_and_leaves_nothing_old(
     listed: dict[str, str], unlisted: set[str], cutoff_day: int
 ) -> None:
-    """For any windows and stray files: every window removed ended by the cutoff, every
-    listed one that did is removed, no file of a window still listed is deleted, and every
-    file of a window that ended by the cutoff is."""
+    """Any plan removes every old window and file and never a file of a window still listed."""
     cutoff = datetime(2026, 10, cutoff_day, tzinfo=UTC)
     manifest = manifest_of("x", [record(n, s) for n, s in listed.items()])
     names = set(listed) | unlisted
@@ -329,8 +318,7 @@ def test_a_prune_plan_never_touches_a_kept_window_and_leaves_nothing_old(
 
 
 def test_the_mark_round_trips_and_only_a_pruned_manifest_is_format_4(tmp_path: Path) -> None:
-    """A manifest never pruned is still written as format 3; a pruned one as 4, with its
-    marks read back, the later of two kept; a mark that is not an instant is refused."""
+    """The mark round-trips (the later kept), makes the manifest format 4, and is checked."""
     manifest = Manifest(tmp_path)
     manifest.save()
     assert orjson.loads((tmp_path / "manifest.json").read_bytes())["version"] == VERSION == 3
@@ -348,8 +336,7 @@ def test_the_mark_round_trips_and_only_a_pruned_manifest_is_format_4(tmp_path: P
 
 
 def test_since_last_takes_pruned_history_as_complete() -> None:
-    """After a mark, windows ending by it are passed over, a day missing right after it is a
-    gap, and a folder pruned to nothing resumes at the mark."""
+    """--since-last passes over windows behind the mark and sees a day missing after it as a gap."""
     mark = datetime(2026, 11, 2, tzinfo=UTC)
     kept = [record("2026-11-02"), record("2026-11-03")]
     assert since_last_start([record("2026-11-01", "failed"), *kept], mark) == START + days(3)
@@ -359,12 +346,9 @@ def test_since_last_takes_pruned_history_as_complete() -> None:
 
 
 async def test_after_a_prune_the_scheduled_command_brings_no_pruned_day_back(
-    sandbox: Sandbox, tmp_path: Path
+    sandbox: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """After pruning the first two days, --since-last --start <first day> exports nothing
-    (no job); with --lookback 2d it exports the last day again and never the pruned ones,
-    which without the mark the lookback would have reached; an explicit --start before the
-    mark is moved up to it."""
+    """After a prune the scheduled command exports nothing complete and never a pruned day."""
     settings = exporter_settings(sandbox, tmp_path)
     end = START + days(3)
     first = await export(settings, ExportRequest(START, end), progress=NoProgress())
@@ -379,8 +363,11 @@ async def test_after_a_prune_the_scheduled_command_brings_no_pruned_day_back(
     redone = await export(settings, lookback, progress=NoProgress())
     assert (redone.status, redone.windows) == ("ok", 1)
     jobs = sandbox.stats().jobs_created
+    caplog.clear()
     explicit = await export(settings, ExportRequest(START, end), progress=NoProgress())
     assert (explicit.status, explicit.windows, sandbox.stats().jobs_created) == ("ok", 0, jobs)
+    (moved,) = [r.getMessage() for r in caplog.records if "were pruned" in r.getMessage()]
+    assert "2026-11-03T00:00:00.000Z" in moved and "--force" in moved
     assert [r.name for r in Manifest.load(tmp_path).records("conversations")] == ["2026-11-03"]
     assert set(exported_ids(tmp_path)) == ground_truth(sandbox, START + days(2), end)
 
@@ -388,8 +375,7 @@ async def test_after_a_prune_the_scheduled_command_brings_no_pruned_day_back(
 async def test_a_dataset_pruned_to_nothing_resumes_at_the_mark_not_at_start(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    """A dataset whose every window was pruned (its export stopped long ago) is not a new
-    folder: --since-last --start <first day> continues after the mark."""
+    """A dataset pruned to nothing continues after the mark, not from --start."""
     settings = exporter_settings(sandbox, tmp_path)
     both = select("conversations,user-details")
     await export(settings, ExportRequest(START, START + days(1), datasets=both),
@@ -431,9 +417,7 @@ with RunLock(out, "killed-prune"):
 def test_a_prune_killed_at_any_step_leaves_a_folder_every_command_handles(
     out: Path, step: str
 ) -> None:
-    """SIGKILLed before the manifest is saved, after it, after the first file removed or
-    after the last: a build works on what is left, the next prune finishes the job (taking
-    over the lock), and the tables, incremental and then --full, are exact."""
+    """SIGKILLed at any step: builds work, the next prune finishes, the tables end exact."""
     build(out)
     killed = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(out), step, NOW.isoformat()],
                             cwd=ROOT, capture_output=True, timeout=60)  # fmt: skip
@@ -471,8 +455,7 @@ def older_than_to_first_day_end() -> str:
 def test_the_cli_prunes_then_builds_the_tables_and_ends_with_a_json_summary(
     out: Path, empty_config: Path
 ) -> None:
-    """`prune --older-than` takes the lock, prunes, brings the existing tables up to date,
-    says both on stderr and ends with a summary holding a section for each."""
+    """The CLI prunes, updates the tables, says both and ends with a summary of both."""
     build(out)
     done = run_cli("prune", "--config", str(empty_config), "--out", str(out),
                    "--older-than", older_than_to_first_day_end())  # fmt: skip
@@ -490,8 +473,7 @@ def test_the_cli_prunes_then_builds_the_tables_and_ends_with_a_json_summary(
 
 
 def test_a_dry_run_lists_what_would_go_and_changes_nothing(out: Path, empty_config: Path) -> None:
-    """--dry-run prints each window that would go, one line each, then the summary; the
-    manifest and the files are untouched, and no lock is taken."""
+    """--dry-run lists what would go, takes no lock and changes nothing."""
     manifest = (out / "manifest.json").read_bytes()
     with RunLock(out, "a-running-export"):  # a dry run needs no lock: it works meanwhile
         done = run_cli("prune", "--config", str(empty_config), "--out", str(out),
@@ -507,8 +489,7 @@ def test_a_dry_run_lists_what_would_go_and_changes_nothing(out: Path, empty_conf
 
 
 def test_retention_keep_in_the_config_is_the_default_duration(out: Path, tmp_path: Path) -> None:
-    """Without --older-than, [retention] keep says how old a window must be; with neither,
-    the command says what to give, exit 2."""
+    """[retention] keep is the default --older-than; with neither, exit 2 says what to give."""
     config = tmp_path / "keep.toml"
     config.write_text(f'[retention]\nkeep = "{older_than_to_first_day_end()}"\n')
     done = run_cli("prune", "--config", str(config), "--out", str(out), "--dry-run")
@@ -531,8 +512,7 @@ def test_retention_keep_in_the_config_is_the_default_duration(out: Path, tmp_pat
 def test_refusals_are_one_line_with_a_json_summary(
     out: Path, empty_config: Path, args: list[str], code: int, needle: str
 ) -> None:
-    """A duration under the shortest safe one or not a duration (2), and another run holding
-    the folder (75), each end with one error line and the JSON summary; nothing changes."""
+    """A refused duration (2) or a held lock (75): one error line, the summary, nothing changed."""
     manifest = (out / "manifest.json").read_bytes()
     with RunLock(out, "a-running-export"):
         done = run_cli("prune", "--config", str(empty_config), "--out", str(out), *args)
@@ -552,8 +532,7 @@ def test_the_cli_sandbox_env_is_not_needed(out: Path, empty_config: Path) -> Non
 
 
 def test_every_prune_flag_and_key_is_documented_in_the_readme() -> None:
-    """Each flag of `genesys-export prune` and each [retention] key appears in the README's
-    Retention section, and the command in its CLI reference."""
+    """Every prune flag and [retention] key is in the README's Retention section."""
     from exporter.cli import build_parser
     from exporter.config_rules import RULES
 

@@ -27,6 +27,7 @@ import dataclasses
 import logging
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,15 +42,20 @@ from exporter.config import (
     option_overrides,
 )
 from exporter.datasets import Windowed, select
-from exporter.errors import ConfigError, error_for
+from exporter.engine.scheduler import new_run_id
+from exporter.errors import ConfigError, ExportError, error_for
 from exporter.pipeline import RunRequest, RunStop, RunSummary
 from exporter.pipeline import run as run_pipeline
 from exporter.progress import NoProgress, Progress
+from exporter.prune import PruneRequest, PruneSummary, check_folder
+from exporter.prune import prune as run_prune
 from exporter.report import with_metrics
 from exporter.runner import ExportRequest, Stopper, Summary
 from exporter.runner import export as run_export
-from exporter.signals import stopping_on_signals
+from exporter.signals import stopping_build_on_signals, stopping_on_signals
+from exporter.store.lock import RunLock
 from exporter.tables import BuildSummary, Stop, TablesRequest, build_tables
+from exporter.tables.database import DB_NAME
 from exporter.windows import show_instant, validate_range
 
 log = logging.getLogger("exporter")
@@ -105,7 +111,59 @@ def run(
     return _returned(summary, summary.as_json())
 
 
+def prune(
+    *,
+    config: Config = None,
+    env: Mapping[str, str] | None = None,
+    dry_run: bool = False,
+    **options: object,
+) -> Pruned:
+    """``genesys-export prune``: remove the windows older than ``older_than`` (default
+    ``[retention] keep``) under the folder's lock, then bring the tables up to date when the
+    folder has them; returns what was done, or raises its error (what was done attached)."""
+    done = Pruned()
+    try:
+        prune_now(load_local(config, env, options), dry_run=dry_run, done=done)
+    except ExportError as exc:
+        exc.summary = done
+        raise
+    return done
+
+
 # ---- what the CLI shares ------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Pruned:
+    """What a prune command got done, filled in as it goes (an error may end it midway)."""
+
+    pruned: PruneSummary | None = None
+    built: BuildSummary | None = None
+    memory_limit: str = ""
+    error: ExportError | None = None
+
+    def sections(self) -> dict[str, Any]:
+        """The summary's sections: the prune's and the build's (None where it did not run)."""
+        return {
+            "prune": None if self.pruned is None else self.pruned.as_json(),
+            "tables": None if self.built is None else self.built.as_json(),
+        }
+
+
+def prune_now(
+    settings: Settings | LocalSettings, *, dry_run: bool, done: Pruned, signals: bool = False
+) -> None:
+    """Prune under the folder's lock (a dry run takes none), then build the tables if the
+    folder has a database; ``done`` holds what got done when an error ends it."""
+    request = PruneRequest.from_settings(settings, dry_run=dry_run)
+    stop = Stop()
+    check_folder(request.out_dir)  # before the lock, which would create a file in it
+    lock = contextlib.nullcontext() if dry_run else RunLock(request.out_dir, new_run_id())
+    with stopping_build_on_signals(stop.request) if signals else contextlib.nullcontext(), lock:
+        done.pruned = run_prune(request, now=datetime.now(UTC))
+        if not dry_run and (request.out_dir / DB_NAME).exists():
+            build = tables_request(settings, full=False)
+            done.built = build_tables(build, stop=stop, locked=True)
 
 
 def load(config: Config, env: Mapping[str, str] | None, options: Mapping[str, object]) -> Settings:
@@ -168,10 +226,13 @@ def tables_request(settings: Settings | LocalSettings, *, full: bool) -> TablesR
 
 def run_request(settings: Settings) -> RunRequest:
     """``run``'s steps: the export as a schedule runs it (--since-last, from ``start`` on a new
-    folder), then an incremental build."""
+    folder), the prune of ``[retention] keep`` (checked now: a duration too short for the
+    lookback or the open horizon is bad input before anything runs), an incremental build."""
+    keep = settings.retention.keep
     return RunRequest(
         export=export_request(settings, since_last=True, force=False),
         tables=tables_request(settings, full=False),
+        prune=PruneRequest.from_settings(settings) if keep is not None else None,
     )
 
 

@@ -15,9 +15,9 @@ import contextlib
 import gc
 import logging
 import os
-import signal
 import sys
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,10 +41,13 @@ from exporter.preview import PlanReport, plan_only
 from exporter.progress import choose_progress
 from exporter.report import error_summary, print_summary, run_lines, with_metrics
 from exporter.runner import Summary
+from exporter.signals import stopping_build_on_signals
 from exporter.usage import Parser, RefuseSecret
+from exporter.windows import show_instant
 
 if TYPE_CHECKING:  # the tables load DuckDB: imported when the command runs
-    from exporter.tables import BuildSummary, Stop
+    from exporter.prune import PruneSummary
+    from exporter.tables import BuildSummary
 
 log = logging.getLogger("exporter")
 PROG = "genesys-export"
@@ -119,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("datasets", help="list every dataset: endpoint, kind, permission")
     _add_tables_parser(commands)
+    _add_prune_parser(commands)
 
     sandbox = commands.add_parser("sandbox", help="run the bundled Genesys Cloud sandbox")
     from genesys_sandbox import cli as sandbox_cli
@@ -205,6 +209,40 @@ def _add_tables_parser(commands: Any) -> None:
     tables.add_argument("--full", action="store_true", help="build every window again")
 
 
+def _add_prune_parser(commands: Any) -> None:
+    prune = commands.add_parser(
+        "prune",
+        help="remove windows older than a duration: files, manifest records, table rows",
+        description=(
+            "Remove every window of DIR that ended more than --older-than ago (by UTC "
+            "midnight), whatever its status, with its files and its records in the manifest; "
+            "snapshot datasets keep their newest retention.keep_snapshots days. The manifest "
+            "records what was pruned, so no export goes back before it. If DIR holds "
+            "genesys.duckdb, the tables are then brought up to date (the pruned days' rows "
+            "and Parquet files go). A duration under a day, jobs.window, export.lookback or "
+            "jobs.open_horizon is refused, and so is one that would remove every window. "
+            "Killed at any point, the next prune finishes the job."
+        ),
+        epilog="exit codes: 0 pruned, nothing to prune, or listed (--dry-run); 1 the folder "
+        "or the tables cannot be written; 2 bad usage, no manifest, or a refused duration; 75 "
+        "another run holds the folder, or another process has genesys.duckdb open for "
+        "writing; 130 stopped by a signal (what was pruned stays pruned; the tables as the "
+        "last build left them). The last line of stdout is a JSON summary on every exit, with "
+        "a prune and a tables section.",
+    )
+    prune.add_argument("--config", type=Path, help="config file (default ./config.toml)")
+    prune.add_argument("--out", help="the export folder (default from config: export)")
+    prune.add_argument(
+        "--older-than",
+        help="remove windows that ended longer ago than this, e.g. 400d (default: keep under "
+        "[retention])",
+    )
+    prune.add_argument(
+        "--dry-run", action="store_true", help="list what would be removed; remove nothing"
+    )
+    _add_table_flags(prune)
+
+
 def _add_table_flags(parser: argparse.ArgumentParser) -> None:
     """The build's flags, each also a [tables] key."""
     parser.add_argument(
@@ -257,6 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "tables":
             return _tables_command(args)
+        if args.command == "prune":
+            return _prune_command(args)
         if args.command == "auth":
             return _auth_command(args)
         if args.command == "run":
@@ -390,7 +430,7 @@ def _tables_command(args: argparse.Namespace) -> int:
             threads=settings.tables.threads or None,
             full=args.full,
         )
-        with _stopping_on_signals(stop):
+        with stopping_build_on_signals(stop.request):
             summary = build_tables(request, stop=stop)
     except ExportError as exc:
         return _tables_failed(exc)
@@ -399,29 +439,69 @@ def _tables_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prune_command(args: argparse.Namespace) -> int:
+    """Prune under the folder's lock, then bring the tables up to date if the folder has
+    any; one stderr line for each, and a summary with a section for each, on every exit."""
+    done = api.Pruned()
+    try:
+        settings = _load_local(args)
+        done.memory_limit = settings.tables.memory_limit
+        api.prune_now(settings, dry_run=args.dry_run, done=done, signals=True)
+    except ExportError as exc:
+        done.error = exc
+    return _report_prune(done)
+
+
+def _report_prune(done: api.Pruned) -> int:
+    """A dry run lists what would go on stdout; stderr says what was pruned and built, then
+    the error if any; the summary is the last line."""
+    pruned, built, error = done.pruned, done.built, done.error
+    if pruned is not None:
+        _say_pruned(pruned)
+    if built is not None:
+        _report_tables(built, done.memory_limit)
+    sections = done.sections()
+    if error is None:
+        return print_summary({"status": "ok", "exit_code": 0, **sections})
+    if pruned is not None and pruned.status == "pruned":
+        _say("note: what was pruned stays pruned; the tables lose those days' rows at the "
+             "next genesys-export tables (or run).")  # fmt: skip
+    _say(f"{'stopped' if isinstance(error, Interrupted) else 'error'}: {error}")
+    return print_summary({**error_summary(error), **sections})
+
+
+def _say_pruned(summary: PruneSummary) -> None:
+    dry = summary.status == "dry-run"
+    if dry:
+        for kind, labels in (("window", summary.windows), ("snapshot", summary.snapshots),
+                             ("leftover", summary.leftovers)):  # fmt: skip
+            for label in labels:
+                print(f"{kind:<9} {label}")
+    leftovers = f" and {len(summary.leftovers)} leftover files" if summary.leftovers else ""
+    cutoff = show_instant(datetime.fromisoformat(summary.cutoff))
+    if summary.status == "nothing":
+        _say(f"nothing to prune: no window ended by {cutoff} (the cutoff).")
+        return
+    _say(
+        f"{'would prune' if dry else 'pruned'} {len(summary.windows)} windows and "
+        f"{len(summary.snapshots)} snapshot days{leftovers} that ended by {cutoff} (the "
+        f"cutoff): {summary.files} files, {_size(summary.bytes_freed)} "
+        f"{'to free' if dry else 'freed'}"
+    )
+
+
+def _size(count: int) -> str:
+    for unit, size in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{count} bytes"
+
+
 # As the export's summary names them; any other exit code is "error".
 def _tables_failed(exc: ExportError) -> int:
     """One line on stderr, and the JSON summary as the last line of stdout, as on success."""
     _say(f"{'stopped' if isinstance(exc, Interrupted) else 'error'}: {exc}")
     return print_summary(error_summary(exc))
-
-
-@contextlib.contextmanager
-def _stopping_on_signals(stop: Stop) -> Iterator[None]:
-    """SIGTERM (a CronJob's grace period, systemd, timeout) and Ctrl-C ask the build to stop.
-    The handler raises nothing: a KeyboardInterrupt raised inside a DuckDB call would come
-    out of it as another exception, on whichever thread ran the query."""
-
-    def on_signal(signum: int, frame: object) -> None:
-        stop.request()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            if handler is not None:  # None: not set from Python; nothing to put back
-                signal.signal(sig, handler)
 
 
 def _report_tables(summary: BuildSummary, memory_limit: str) -> None:

@@ -163,9 +163,12 @@ class TablesSettings:
 
 @dataclass(frozen=True, slots=True)
 class RetentionSettings:
-    """How long ``run`` keeps windows (``keep``; None: forever), as ``prune --older-than``."""
+    """How long ``run`` keeps windows (``keep``; None: forever), as ``prune --older-than``, and
+    how many of each snapshot dataset's newest snapshot days a prune keeps whatever their age
+    (``keep_snapshots``)."""
 
     keep: timedelta | None = None
+    keep_snapshots: int = 7
 
     def __post_init__(self) -> None:
         validate_fields(self, "retention")
@@ -209,6 +212,7 @@ class LocalSettings:
     no connection, so no credentials are asked for."""
 
     output: OutputSettings
+    jobs: JobSettings  # prune: the window and the open-records horizon bound what it may remove
     export: ExportSettings
     tables: TablesSettings
     retention: RetentionSettings
@@ -234,6 +238,7 @@ OPTIONS: Mapping[str, str] = {
     "layout": "tables.layout",
     "memory_limit": "tables.memory_limit",
     "threads": "tables.threads",
+    "older_than": "retention.keep",
 }
 OPTION_FLAGS: Mapping[str, str] = {
     key: "--" + name.replace("_", "-") for name, key in OPTIONS.items()
@@ -258,7 +263,7 @@ SECTIONS: Mapping[str, type] = {
     "retention": RetentionSettings,
     "sandbox": SandboxOptions,
 }
-LOCAL_SECTIONS = ("output", "export", "tables", "retention")
+LOCAL_SECTIONS = ("output", "jobs", "export", "tables", "retention")
 
 
 # ---- loading the layers ------------------------------------------------------------------------

@@ -124,7 +124,10 @@ RULES: Mapping[str, Mapping[str, Rule]] = {
         "memory_limit": TEXT,  # a size such as 512MB, judged by the tables build
         "threads": Rule("int", low=0),  # 0: the cores available, as memory allows
     },
-    "retention": {"keep": Rule("duration", optional=True)},
+    "retention": {
+        "keep": Rule("duration", optional=True),
+        "keep_snapshots": _INT1,  # the newest snapshot is what the tables read: never 0
+    },
     "sandbox": {
         "conversations": Rule("int", low=0),
         "start": Rule("instant"),

@@ -1,28 +1,33 @@
 """``genesys-export run``: one unattended pass from Genesys Cloud to tables, under one lock.
 
 The steps, in order, each reported in the one summary: **export** (``--since-last`` from
-``[export] start`` on a folder with no window yet, with the lookback), then **tables** (an
-incremental build). The folder's lock is taken once and held for every step, so nothing else
-writes between them. A step that fails does not hide the others' work: the tables are built
-from whatever the export committed, unless the export ended the run (bad input, a stop). The
-run's exit code is the worst step's, in the order ``WORST_FIRST``.
+``[export] start`` on a folder with no window yet, with the lookback), **prune** (when
+``[retention] keep`` is set: the windows older than that go, and the build that follows drops
+their rows), then **tables** (an incremental build). The folder's lock is taken once and held
+for every step, so nothing else writes between them. A step that fails does not hide the
+others' work: the tables are built from whatever the export committed, unless the export
+ended the run (bad input, a stop). The run's exit code is the worst step's, in the order
+``WORST_FIRST``.
 
 A stop (SIGTERM, SIGINT) reaches the step running: the export keeps its work as an export's
-stop does, the build leaves the tables as they were; the steps not begun are skipped, and the
-run exits 130.
+stop does, the build leaves the tables as they were, a prune finishes (it is short, and its
+order is kill-safe); the steps not begun are marked interrupted, and the run exits 130.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from exporter.config import Settings
 from exporter.engine.scheduler import new_run_id
-from exporter.errors import ExportError
+from exporter.errors import ExportError, Interrupted
 from exporter.progress import Progress
+from exporter.prune import PruneRequest, prune
 from exporter.runner import ExportRequest, Stopper, Summary, export, make_output_dir
 from exporter.store.lock import RunLock
 from exporter.store.manifest import MANIFEST_NAME
@@ -31,17 +36,19 @@ from exporter.tables import BuildSummary, Stop, TablesRequest, build_tables
 # Exit codes from worst to mildest: a stopped run first (the user asked), then what needs a
 # person (bad input, credentials), a failed window, a service out of reach, "run again later".
 WORST_FIRST = (130, 2, 3, 1, 5, 4, 75, 0)
-STEPS = ("export", "tables")
+STEPS = ("export", "prune", "tables")
 # Export exits that end the run: nothing to build from (bad input), or the user stopped it.
 ENDS_RUN = (2, 130)
 
 
 @dataclass(frozen=True, slots=True)
 class RunRequest:
-    """What ``run`` does: the export of the configured range, then the build."""
+    """What ``run`` does: the export of the configured range, the prune of what is older than
+    ``[retention] keep`` (None: no prune), then the build."""
 
     export: ExportRequest
     tables: TablesRequest
+    prune: PruneRequest | None = None
 
 
 @dataclass(slots=True)
@@ -126,31 +133,51 @@ async def _steps(
     stop.step = "export"
     exported = await export(
         settings, request.export, progress=progress, stopper=stop.export, estimate=estimate,
-        folder_locked=True,
+        locked=True,
     )  # fmt: skip
     steps: dict[str, dict[str, Any]] = {"export": exported.as_json()}
+    if request.prune is not None:
+        steps["prune"] = await _step("prune", exported, stop, settings, _prune(request.prune))
     built: BuildSummary | None = None
-    why = _why_not_build(exported, stop, settings)
-    if why:
-        steps["tables"] = _skipped(why)
-    else:
-        stop.step = "tables"
-        built, steps["tables"] = await _build(request.tables, stop)
+
+    async def build() -> dict[str, Any]:
+        nonlocal built
+        built, section = await _build(request.tables, stop)
+        return section
+
+    steps["tables"] = await _step("tables", exported, stop, settings, build())
     stop.step = ""
     status, code, error = _verdict(steps)
     return RunSummary(status, code, steps, time.monotonic() - began, export=exported,
                       tables=built, error=error)  # fmt: skip
 
 
-def _why_not_build(exported: Summary, stop: RunStop, settings: Settings) -> str:
-    """Why the build does not run (empty: it runs)."""
+async def _step(
+    name: str,
+    exported: Summary,
+    stop: RunStop,
+    settings: Settings,
+    work: Coroutine[Any, Any, dict[str, Any]],
+) -> dict[str, Any]:
+    """Run a step after the export, or say why it did not run (a stop: exit 130)."""
     if stop.requested:
-        return f"stopped by {stop.signal_name} before it began"
-    if exported.exit_code in ENDS_RUN:
-        return "the export ended the run"
-    if not (settings.output.out_dir / MANIFEST_NAME).is_file():
-        return "nothing exported yet"
-    return ""
+        work.close()
+        return {"status": Interrupted.summary_status, "exit_code": Interrupted.exit_code,
+                "reason": f"stopped by {stop.signal_name} before it began"}  # fmt: skip
+    if exported.exit_code in ENDS_RUN or not (settings.output.out_dir / MANIFEST_NAME).is_file():
+        work.close()
+        why = "the export ended the run" if exported.exit_code in ENDS_RUN else "nothing exported"
+        return _skipped(why)
+    stop.step = name
+    return await work
+
+
+async def _prune(request: PruneRequest) -> dict[str, Any]:
+    try:
+        pruned = await asyncio.to_thread(prune, request, now=datetime.now(UTC))
+    except ExportError as exc:
+        return _failed(exc)
+    return pruned.as_json()
 
 
 async def _build(
@@ -158,7 +185,7 @@ async def _build(
 ) -> tuple[BuildSummary | None, dict[str, Any]]:
     try:
         built = await asyncio.to_thread(build_tables, request, stop=stop.tables,
-                                        folder_locked=True)  # fmt: skip
+                                        locked=True)  # fmt: skip
     except ExportError as exc:
         return None, _failed(exc)
     return built, built.as_json()

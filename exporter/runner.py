@@ -44,10 +44,11 @@ from exporter.progress import Progress
 from exporter.store.ledger import Ledger
 from exporter.store.lock import RunLock
 from exporter.store.manifest import Manifest, WindowRecord
-from exporter.windows import format_instant, plan_slots
+from exporter.windows import EPOCH, format_instant, plan_slots
 
 log = logging.getLogger("exporter")
 DEFAULT_DATASETS = select("conversations")
+_MS = timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,12 +181,12 @@ async def export(
     progress: Progress,
     stopper: Stopper | None = None,
     estimate: bool = False,
-    folder_locked: bool = False,
+    locked: bool = False,
 ) -> Summary:
     """Run one export and sum it up; errors become a Summary with their exit code.
 
     ``estimate``: count the records to fetch first (one cheap query per week), for progress.
-    ``folder_locked``: the caller holds the output folder's lock (``run``, for all its steps)."""
+    ``locked``: the caller holds the output folder's lock (``run``, for all its steps)."""
     began = time.monotonic()
     stopper = stopper or Stopper()
     outcome = _Outcome(new_run_id())
@@ -194,7 +195,7 @@ async def export(
     try:
         out = settings.output.out_dir
         await asyncio.to_thread(make_output_dir, out)
-        lock = contextlib.nullcontext() if folder_locked else RunLock(out, outcome.run_id)
+        lock = contextlib.nullcontext() if locked else RunLock(out, outcome.run_id)
         with lock:
             async with ApiClient(settings.connection, settings.http) as api:
                 await _export(api, settings, request, progress, stopper, outcome, estimate)
@@ -223,7 +224,7 @@ async def _export(
     manifest = outcome.manifest = await asyncio.to_thread(Manifest.load, settings.output.out_dir)
     outcome.windowed = [d for d in request.datasets if isinstance(d, Windowed)]
     for dataset in outcome.windowed:  # a range that cannot be planned fails before any request
-        _range_start(request, manifest.records(dataset.name), dataset)
+        _range_start(request, manifest.records(dataset.name), dataset, _pruned(manifest, dataset))
     await claim_folder(api, settings.connection, manifest)
     listings = [d for d in request.datasets if isinstance(d, Listing)]
     plans = []
@@ -292,7 +293,13 @@ async def plan_export(
     budget can use. ``retention``: the org's analytics retention in days, when known."""
     now = datetime.now(UTC)
     records = manifest.records(dataset.name)
-    start, redo_after = _range_start(request, records, dataset)
+    pruned = _pruned(manifest, dataset)
+    start, redo_after = _range_start(request, records, dataset, pruned)
+    if pruned is not None and _before_pruned(request, pruned):
+        log.warning(
+            "%s: the windows before %s were pruned from this folder: exporting from there "
+            "(--force exports the pruned days again).", dataset.name, format_instant(pruned),
+        )  # fmt: skip
     if start is not None and retention is not None:
         start = _within_retention(start, now, retention, dataset)
     slots = plan_slots(start, request.end, settings.jobs.window, now=now) if start else []
@@ -333,18 +340,24 @@ def _within_retention(start: datetime, now: datetime, days: int, dataset: Window
 
 
 def _range_start(
-    request: ExportRequest, records: list[WindowRecord], dataset: Windowed
+    request: ExportRequest,
+    records: list[WindowRecord],
+    dataset: Windowed,
+    pruned: datetime | None = None,
 ) -> tuple[datetime | None, datetime | None]:
     """(first instant to export or None for nothing, instant after which complete windows are
-    exported again)."""
+    exported again). ``pruned``: the dataset's windows up to it were pruned; no run goes
+    before it (an explicit --start is moved up to it with a warning, unless --force)."""
     if not request.since_last:
         if request.start is None:
             raise ConfigError(
                 f"{dataset.name} needs --start (or --since-last); only snapshots need none."
             )
         redo = request.end - request.lookback if request.lookback else None
-        return request.start, redo
-    resume_at = since_last_start(records)
+        if pruned is None or not _before_pruned(request, pruned):
+            return request.start, redo
+        return (pruned, redo) if pruned < request.end else (None, None)  # all of it pruned
+    resume_at = since_last_start(records, pruned)
     if resume_at is None:  # a folder with no window yet: the schedule's first run
         if request.start is None:
             raise ConfigError(
@@ -353,27 +366,51 @@ def _range_start(
             )
         return request.start, None
     start = resume_at - request.lookback if request.lookback else resume_at
-    # Never before the first day asked for, nor (without one) before the folder's first window:
-    # the lookback exports again, it does not reach back into days never exported.
-    floor = request.start or datetime.fromtimestamp(records[0].start_ms / 1000, UTC)
-    start = max(start, floor)
+    # Never before the first day asked for, nor (without one) before the folder's first window,
+    # nor before what was pruned: the lookback exports again, it does not reach back into days
+    # never exported or removed on purpose.
+    first = request.start or (_ms_instant(records[0].start_ms) if records else None)
+    start = max(b for b in (start, first, pruned) if b is not None)
     if start >= request.end:
         return None, None  # every window up to the end is complete
     return start, (start if request.lookback else None)
 
 
-def since_last_start(records: list[WindowRecord]) -> datetime | None:
+def since_last_start(
+    records: list[WindowRecord], pruned: datetime | None = None
+) -> datetime | None:
     """The start of the earliest window that is not complete (failed, provisional, unfinished,
-    or missing between recorded ones); after the last window when all are; None when empty."""
-    cursor: int | None = None
+    or missing between recorded ones); after the last window when all are; None when empty.
+
+    ``pruned``: history up to it was pruned, so it counts as complete: windows ending by it are
+    passed over, and a day missing after it is a gap."""
+    cursor = None if pruned is None else (pruned - EPOCH) // _MS
     for record in records:  # sorted by start
+        if cursor is not None and record.end_ms <= cursor:
+            continue  # exported again by --force after a prune: behind the mark
         if cursor is not None and record.start_ms > cursor:
             break  # a gap: a window nobody recorded
         if record.status != "complete":
             cursor = record.start_ms
             break
         cursor = record.end_ms
-    return None if cursor is None else datetime.fromtimestamp(cursor / 1000, UTC)
+    return None if cursor is None else _ms_instant(cursor)
+
+
+def _pruned(manifest: Manifest, dataset: Windowed) -> datetime | None:
+    mark = manifest.pruned_before(dataset.name)
+    return None if mark is None else _ms_instant(mark)
+
+
+def _before_pruned(request: ExportRequest, pruned: datetime) -> bool:
+    """Whether an explicit --start (no --since-last, no --force) is moved up to ``pruned``."""
+    if request.since_last or request.force or request.start is None:
+        return False
+    return request.start < pruned
+
+
+def _ms_instant(ms: int) -> datetime:
+    return EPOCH + ms * _MS
 
 
 async def _watermark(api: ApiClient, dataset: Windowed) -> datetime:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,11 @@ from exporter.errors import ConfigError, ExportError, PermissionDenied
 from exporter.store.manifest import Manifest
 from genesys_sandbox import Sandbox, run_sandbox_in_thread
 from tests.support import (
+    START,
     TABLES_DATA,
     assert_exact,
     cli_env,
+    days,
     raw_table_rows,
     tables_sandbox_settings,
 )
@@ -229,3 +232,26 @@ async def test_the_api_exports_and_builds_as_the_commands_do(tmp_path: Path) -> 
     assert built.status == "built" and built.rows["conversations"] == TABLES_DATA.conversations
     with pytest.raises(ConfigError, match="did you mean 'out'"):
         api.tables(config=schedule(tmp_path, out), oout="x")
+
+
+async def test_run_prunes_what_retention_no_longer_keeps(tmp_path: Path) -> None:
+    """With [retention] keep, run prunes after exporting: the oldest day goes from the folder
+    and from the tables built right after, and the next run brings no pruned day back."""
+    out = tmp_path / "out"
+    age = (datetime.now(UTC) - (START + days(1))).days  # the cutoff falls on the second day
+    async with Sandbox(tables_sandbox_settings()) as sb:
+        config = schedule(tmp_path, out)
+        config.write_text(config.read_text() + f'[retention]\nkeep = "{age}d"\n')
+        first = await asyncio_run(api.run, config=config, env=env(sb), **options(sb))
+        assert first.exit_code == 0, first.error
+        assert "conversations/2026-11-01" in first.steps["prune"]["windows"]
+        names = [r.name for r in Manifest.load(out).records("conversations")]
+        assert names == ["2026-11-02", "2026-11-03"]
+        with duckdb.connect(str(out / "genesys.duckdb"), read_only=True) as con:
+            days_left = con.execute(
+                "SELECT DISTINCT source_window FROM conversations ORDER BY 1"
+            ).fetchall()
+        assert [d for (d,) in days_left] == names
+        again = await asyncio_run(api.run, config=config, env=env(sb), **options(sb))
+    assert again.exit_code == 0 and again.steps["prune"]["status"] == "nothing"
+    assert [r.name for r in Manifest.load(out).records("conversations")] == names

@@ -1,8 +1,9 @@
 """The output folder's manifest: what each window's file holds, and how far an unfinished one got.
 
-One JSON file, ``<out>/manifest.json``, maps entity -> window name -> WindowRecord. It is written
-atomically (temporary file, fsync, rename, fsync of the folder) and only after the data it
-describes, so after a crash it never claims more than what is on disk. It holds no credentials:
+One JSON file, ``<out>/manifest.json``, maps entity -> window name -> WindowRecord, and, once
+``genesys-export prune`` has run, entity -> the instant its windows were pruned up to. It is
+written atomically (temporary file, fsync, rename, fsync of the folder) and only after the data
+it describes, so after a crash it never claims more than what is on disk. It holds no credentials:
 no field carries a secret or a token (a job cursor is a page position, not a credential).
 """
 
@@ -27,8 +28,11 @@ from exporter.store.jsonl import fsync_dir, output_error
 MANIFEST_NAME = "manifest.json"
 VERSION = 3
 # Version 2 added snapshots (source listing, taken_at); 3 the org the folder belongs to, which
-# a tool that reads only 2 would not check, so it refuses the folder instead.
-READABLE_VERSIONS = (1, 2, 3)
+# a tool that reads only 2 would not check, so it refuses the folder instead. 4 adds what was
+# pruned: a tool that reads only 3 would drop it at its next save and export the pruned days
+# again, so it must refuse. Only a pruned folder is written as 4; others stay readable by 3.
+PRUNED_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 
 Status = Literal["complete", "provisional", "in-progress", "failed"]
 Source = Literal["jobs", "query", "listing"]
@@ -200,12 +204,15 @@ class Manifest:
         entities: dict[str, dict[str, WindowRecord]] | None = None,
         org: OrgIdentity | None = None,
         opened: dict[str, dict[str, dict[str, Opened]]] | None = None,
+        pruned: dict[str, str] | None = None,
     ):
         self.out_dir = out_dir
         self._entities: dict[str, dict[str, WindowRecord]] = entities or {}
         self.org = org  # None until a run that reached the API records it
         # entity -> window -> key -> a record of that window's file still going on
         self._opened: dict[str, dict[str, dict[str, Opened]]] = opened or {}
+        # entity -> the instant its windows ending at or before it were pruned (API instant)
+        self._pruned: dict[str, str] = pruned or {}
 
     @property
     def path(self) -> Path:
@@ -236,8 +243,8 @@ class Manifest:
         if version not in READABLE_VERSIONS:
             raise OutputError(
                 f"The manifest {path} has format version {version!r}, but this genesys-export "
-                f"reads versions 1 to 3; use the genesys-export that wrote it "
-                f"({data.get('tool', 'unknown')}) or choose another --out."
+                f"reads versions 1 to {READABLE_VERSIONS[-1]}; use the genesys-export that wrote "
+                f"it ({data.get('tool', 'unknown')}) or choose another --out."
             )
         entities: dict[str, dict[str, WindowRecord]] = {}
         entity = name = ""
@@ -254,7 +261,8 @@ class Manifest:
             org = None if data.get("org") is None else OrgIdentity.from_dict(data["org"])
         except ValueError as exc:
             raise _corrupt(path, f"its org is invalid: {exc}") from exc
-        return cls(out_dir, entities, org, _opened_from(path, data.get("open"), entities))
+        opened = _opened_from(path, data.get("open"), entities)
+        return cls(out_dir, entities, org, opened, _pruned_from(path, data.get("pruned")))
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape: windows in time order, each keyed by name (not repeated inside)."""
@@ -266,7 +274,7 @@ class Manifest:
             for entity in sorted(self._entities)
         }
         return {
-            "version": VERSION,
+            "version": PRUNED_VERSION if self._pruned else VERSION,
             "tool": f"genesys-exporter {__version__}",
             "updated": datetime.now(UTC).isoformat(timespec="seconds"),
             "org": None if self.org is None else dataclasses.asdict(self.org),
@@ -280,6 +288,7 @@ class Manifest:
                 for entity, windows in sorted(self._opened.items())
                 if any(windows.values())
             },
+            **({"pruned": dict(sorted(self._pruned.items()))} if self._pruned else {}),
         }
 
     def entities(self) -> list[str]:
@@ -306,6 +315,19 @@ class Manifest:
             windows[window] = dict(records)
         else:
             windows.pop(window, None)
+
+    def pruned_before(self, entity: str) -> int | None:
+        """Epoch ms up to which the entity's windows were pruned: every window ending at or
+        before it is gone on purpose, and no run exports it again (None: never pruned)."""
+        instant = self._pruned.get(entity)
+        return None if instant is None else instant_ms(instant)
+
+    def mark_pruned(self, entity: str, before: str) -> None:
+        """Record that the entity's windows ending at or before ``before`` (an API instant)
+        were pruned; an earlier mark is kept if it is later."""
+        current = self.pruned_before(entity)
+        if current is None or instant_ms(before) > current:
+            self._pruned[entity] = before
 
     def records(self, entity: str) -> list[WindowRecord]:
         """The entity's windows sorted by start (then end)."""
@@ -356,6 +378,20 @@ def _opened_from(
     except (AttributeError, TypeError, ValueError) as exc:
         raise _corrupt(path, f"its open records{where} are invalid: {exc}") from exc
     return found
+
+
+def _pruned_from(path: Path, data: Any) -> dict[str, str]:
+    """The ``pruned`` section: entity -> the instant its windows were pruned up to."""
+    if data is None:
+        return {}
+    try:
+        if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+            raise TypeError("it is not an object of instants")
+        for instant in data.values():
+            instant_ms(instant)  # an instant, or ValueError
+    except (TypeError, ValueError) as exc:
+        raise _corrupt(path, f"its pruned section is invalid: {exc}") from exc
+    return dict(data)
 
 
 def _corrupt(path: Path, why: str) -> OutputError:

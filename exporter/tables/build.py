@@ -134,19 +134,16 @@ def build_tables(
     observer: Observer | None = None,
     clock: Callable[[], float] = time.monotonic,
     stop: Stop | None = None,
-    folder_locked: bool = False,
+    *,
+    locked: bool = False,
 ) -> BuildSummary:
     """Build or bring up to date ``<out>/genesys.duckdb`` and ``<out>/tables/``. After
     ``stop.request()`` (a signal handler's), whatever stops the build is Interrupted.
-    ``folder_locked``: the caller holds the export folder's lock (``run``)."""
+    ``locked``: the caller holds the folder's lock already (a prune, a run)."""
     began = clock()
     stop = stop or Stop()
     _require_manifest(request.out_dir)  # before the lock, which would create files in DIR
-    lock = (
-        contextlib.nullcontext()
-        if folder_locked
-        else RunLock(request.out_dir, f"tables-{uuid.uuid4().hex[:8]}")
-    )
+    lock = contextlib.nullcontext() if locked else RunLock(request.out_dir, _lock_id())
     try:
         with lock:
             summary = _Build(request, observer or _Silent(), stop).run()
@@ -369,6 +366,10 @@ def _tables_of(dataset: str) -> list[Table]:
 def _weight(table: Table) -> int:
     """Deeper tables have more rows: start them first so the threads finish together."""
     return table.depth * 10 + len(table.columns)
+
+
+def _lock_id() -> str:
+    return f"tables-{uuid.uuid4().hex[:8]}"
 
 
 def _require_manifest(out: Path) -> None:

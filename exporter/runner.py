@@ -68,13 +68,14 @@ class ExportRequest:
 
 
 class DatasetFigures(TypedDict):
-    """One dataset in the summary: the files and records this run committed, its windows or
-    snapshots that failed, whether it was denied, and ``ok``: committed by a run that went to
+    """One dataset in the summary: the files, records and bytes this run committed, its
+    windows or snapshots that failed, whether it was denied, and ``ok``: committed by a run that went to
     its end, without failure or denial. A windowed dataset adds its watermark and its windows
     in the manifest by status."""
 
     files: int
     records: int
+    bytes: int
     failed: int
     denied: bool
     ok: bool
@@ -110,6 +111,7 @@ class Summary:
     # Per windowed dataset: records still going on (tracked) and what the refresh did.
     open_records: dict[str, dict[str, Any]] = field(default_factory=dict)
     error: str | None = None
+    run_id: str | None = None  # the manifest's run_id of what this run wrote; None: no run
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -447,6 +449,7 @@ def _summarize(
         ),
         open_records=_open_records(manifest, outcome),
         error=message,
+        run_id=outcome.run_id,
     )
 
 
@@ -487,7 +490,8 @@ def _per_dataset(
             continue
         ok = finished and bool(ours) and not lost and name not in denied
         figures = DatasetFigures(files=len(ours), records=sum(r.records for r in ours),
-                                 failed=lost, denied=name in denied, ok=ok)  # fmt: skip
+                                 bytes=sum(r.bytes for r in ours), failed=lost,
+                                 denied=name in denied, ok=ok)  # fmt: skip
         if name in windowed:
             watermark = outcome.watermarks.get(name)
             figures["watermark"] = format_instant(watermark) if watermark else None

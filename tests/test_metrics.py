@@ -15,7 +15,7 @@ WATERMARK = 1_793_664_000.0  # 2026-11-03T00:00:00Z
 
 
 def figures(records: int, ok: bool = True, **windowed: object) -> DatasetFigures:
-    return DatasetFigures(files=2, records=records, failed=0 if ok else 1, denied=False, ok=ok,
+    return DatasetFigures(files=2, records=records, bytes=records * 900, failed=0 if ok else 1, denied=False, ok=ok,
                           **windowed)  # type: ignore[typeddict-item]  # fmt: skip
 
 

@@ -28,10 +28,11 @@ import orjson
 from exporter import __version__
 from exporter.config import (
     LocalSettings,
+    OutputSettings,
     Settings,
+    fallback_output,
     load_local_settings,
     load_settings,
-    metrics_file_setting,
 )
 from exporter.datasets import DATASETS, Listing, Windowed, select
 from exporter.errors import ConfigError, ExportError, Interrupted
@@ -59,6 +60,7 @@ FLAG_KEYS = {
     "window": "jobs.window",
     "concurrency": "http.concurrency",
     "metrics_file": "output.metrics_file",
+    "metrics_push": "output.metrics_push",
     "datasets": "export.datasets",
     "start": "export.start",
     "end": "export.end",
@@ -139,6 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics-file",
         help="write Prometheus metrics here on every exit but a lock refusal (75), per dataset "
         "(node_exporter textfile)",
+    )
+    exp.add_argument(
+        "--metrics-push",
+        metavar="URL",
+        help="push the same metrics to this Prometheus Pushgateway (job genesys_export, "
+        "instance the output folder's absolute path); basic auth from "
+        "GENESYS_EXPORT_PUSH_USERNAME and GENESYS_EXPORT_PUSH_PASSWORD; a failed push warns",
     )
 
     auth = commands.add_parser("auth", help="check credentials and permissions")
@@ -306,17 +315,19 @@ def _export_command(args: argparse.Namespace) -> int:
         stopped = "Stopped by a signal before the export began; nothing to keep."
         summary = Summary(Interrupted.summary_status, Interrupted.exit_code, error=stopped)
     if not args.plan:
-        summary = with_metrics(summary, _metrics_file(args, settings))
+        summary = with_metrics(summary, _output(args, settings), os.environ)
     _print_summary(summary, settings.output.out_dir if settings and ran else None)
     return summary.exit_code
 
 
-def _metrics_file(args: argparse.Namespace, settings: Settings | None) -> Path | None:
-    """The settings' metrics file; if they did not load, the flag's, or the config file's when
-    it reads that far."""
+def _output(args: argparse.Namespace, settings: Settings | None) -> OutputSettings:
+    """The settings' [output]; if they did not load, the flags', or the config file's as far
+    as it reads."""
     if settings is not None:
-        return settings.output.metrics_file
-    return metrics_file_setting(config_path=args.config, flag=args.metrics_file, cwd=Path.cwd())
+        return settings.output
+    flags = {"out_dir": args.out, "metrics_file": args.metrics_file,
+             "metrics_push": args.metrics_push}  # fmt: skip
+    return fallback_output(config_path=args.config, flags=flags, cwd=Path.cwd())
 
 
 def _request(args: argparse.Namespace, settings: Settings) -> ExportRequest:

@@ -69,9 +69,9 @@ class ExportRequest:
 
 class DatasetFigures(TypedDict):
     """One dataset in the summary: the files, records and bytes this run committed, its
-    windows or snapshots that failed, whether it was denied, and ``ok``: committed by a run that went to
-    its end, without failure or denial. A windowed dataset adds its watermark and its windows
-    in the manifest by status."""
+    windows or snapshots that failed, whether it was denied, and ``ok``: committed by a run
+    that went to its end, without failure or denial. A windowed dataset adds its watermark
+    and its windows in the manifest by status."""
 
     files: int
     records: int

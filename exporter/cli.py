@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from exporter import __version__
+from exporter import __version__, lineage
 from exporter.config import (
     LocalSettings,
     OutputSettings,
@@ -299,6 +299,7 @@ def _export_command(args: argparse.Namespace) -> int:
     """Export; then write the metrics, then print the summary that says how that went."""
     settings: Settings | None = None
     ran = False
+    events: lineage.LineageRun | None = None
     try:
         settings = _load(args)
         with _redacting(settings), _maybe_sandbox(settings) as live:
@@ -306,6 +307,8 @@ def _export_command(args: argparse.Namespace) -> int:
             if args.plan:
                 _print_plan(asyncio.run(plan_only(live, request)))
                 return 0
+            names = [dataset.name for dataset in request.datasets]
+            events = lineage.begin("export", live.output, datasets=names)
             gc.freeze()  # the modules and settings live all run: spare the collector walking them
             summary = asyncio.run(_export_with_signals(live, request, live.output.progress))
             ran = True
@@ -316,6 +319,8 @@ def _export_command(args: argparse.Namespace) -> int:
         summary = Summary(Interrupted.summary_status, Interrupted.exit_code, error=stopped)
     if not args.plan:
         summary = with_metrics(summary, _output(args, settings), os.environ)
+    if events is not None:
+        events.finish_export(summary)
     _print_summary(summary, settings.output.out_dir if settings and ran else None)
     return summary.exit_code
 
@@ -398,6 +403,7 @@ def _tables_command(args: argparse.Namespace) -> int:
     from exporter.tables import Stop, TablesRequest, build_tables
 
     stop = Stop()
+    events: lineage.LineageRun | None = None
     try:
         settings = _load_local(args)
         request = TablesRequest(
@@ -407,10 +413,14 @@ def _tables_command(args: argparse.Namespace) -> int:
             threads=settings.tables.threads or None,
             full=args.full,
         )
+        events = lineage.begin("tables", settings.output)
         with _stopping_on_signals(stop):
             summary = build_tables(request, stop=stop)
     except ExportError as exc:
+        if events is not None:
+            events.finish_tables(exc)
         return _tables_failed(exc)
+    events.finish_tables(summary)
     _report_tables(summary, request.memory_limit)
     print(orjson.dumps(summary.as_json()).decode(), flush=True)
     return 0

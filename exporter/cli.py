@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from exporter import __version__, lineage
+from exporter import __version__, lineage, logs
 from exporter.config import (
     LocalSettings,
     OutputSettings,
@@ -36,6 +36,7 @@ from exporter.config import (
 )
 from exporter.datasets import DATASETS, Listing, Windowed, select
 from exporter.errors import ConfigError, ExportError, Interrupted
+from exporter.metrics import PUSH_PASSWORD
 from exporter.preview import PlanReport, plan_only
 from exporter.progress import choose_progress
 from exporter.report import error_summary, print_summary, run_lines, with_metrics
@@ -46,7 +47,7 @@ from exporter.windows import show_instant, validate_range
 if TYPE_CHECKING:  # the tables load DuckDB: imported when the command runs
     from exporter.tables import BuildSummary, Stop
 
-log = logging.getLogger("exporter")
+log = logging.getLogger("exporter.cli")  # not __name__: "__main__" under python -m exporter.cli
 PROG = "genesys-export"
 
 # CLI flag -> config key; the config loader names the flag in its error messages.
@@ -61,6 +62,7 @@ FLAG_KEYS = {
     "concurrency": "http.concurrency",
     "metrics_file": "output.metrics_file",
     "metrics_push": "output.metrics_push",
+    "log_format": "output.log_format",
     "datasets": "export.datasets",
     "start": "export.start",
     "end": "export.end",
@@ -201,6 +203,7 @@ def _add_tables_parser(commands: Any) -> None:
     tables.add_argument("--out", help="the export folder (default from config: export)")
     _add_table_flags(tables)
     tables.add_argument("--full", action="store_true", help="build every window again")
+    _add_log_flags(tables)
 
 
 def _add_table_flags(parser: argparse.ArgumentParser) -> None:
@@ -236,15 +239,31 @@ def _add_connection_flags(parser: argparse.ArgumentParser) -> None:
     # Refused with a message that never repeats the value (a flag close to it on any command
     # gets the same message: see exporter.usage).
     parser.add_argument("--client-secret", help=argparse.SUPPRESS, action=RefuseSecret)
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    _add_log_flags(parser)
+
+
+def _add_log_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="debug logging: jobs submitted and their states, windows committed, pauses and why",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="stderr's lines: text for people (default), or json, one object a line for Loki "
+        "or Elasticsearch (also output.log_format)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    logs.setup()  # usage errors come before the flags that choose the format
     try:
         args = build_parser().parse_args(argv)
     except ConfigError as exc:  # a usage error: it names flags, never a value
         return _fail(exc)
-    _setup_logging(getattr(args, "verbose", False))
+    _setup_logging(args)
     try:
         if args.command == "sandbox":
             from genesys_sandbox import cli as sandbox_cli
@@ -302,7 +321,8 @@ def _export_command(args: argparse.Namespace) -> int:
     events: lineage.LineageRun | None = None
     try:
         settings = _load(args)
-        with _redacting(settings), _maybe_sandbox(settings) as live:
+        _redact(settings)
+        with _maybe_sandbox(settings) as live:
             request = _request(args, live)
             if args.plan:
                 _print_plan(asyncio.run(plan_only(live, request)))
@@ -377,7 +397,8 @@ async def _export_with_signals(
         loop.add_signal_handler(sig, on_signal, sig.name)
     try:
         return await export(
-            settings, request, progress=choose_progress(progress), stopper=stopper,
+            settings, request, stopper=stopper,
+            progress=choose_progress(progress, bar=settings.output.log_format == "text"),
             estimate=progress,
         )  # fmt: skip
     finally:
@@ -389,7 +410,8 @@ def _auth_command(args: argparse.Namespace) -> int:
     from exporter.probe import check_access
 
     settings = _load(args)
-    with _redacting(settings), _maybe_sandbox(settings) as live:
+    _redact(settings)
+    with _maybe_sandbox(settings) as live:
         report = asyncio.run(
             check_access(live, select(live.export.datasets), start=live.export.start)
         )
@@ -575,43 +597,20 @@ def _fail(exc: ExportError) -> int:
 
 
 def _say(message: str) -> None:
-    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+    logs.say(message)
 
 
-def _setup_logging(verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
-    root = logging.getLogger("exporter")
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    root.propagate = False
+def _setup_logging(args: argparse.Namespace) -> None:
+    """-v and the log format: --log-format, else the config file's output.log_format."""
+    chosen = getattr(args, "log_format", None)
+    if chosen is None and hasattr(args, "config"):
+        chosen = fallback_output(config_path=args.config, flags={}, cwd=Path.cwd()).log_format
+    logs.setup(verbose=getattr(args, "verbose", False), json=chosen == "json")
 
 
-class _RedactSecrets(logging.Filter):
-    """Defence in depth: no log line carries the client secret, whatever formatted it."""
-
-    def __init__(self, secrets: Sequence[str]) -> None:
-        super().__init__()
-        self._secrets = [s for s in secrets if len(s) >= 4]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(secret in message for secret in self._secrets):
-            for secret in self._secrets:
-                message = message.replace(secret, "***")
-            record.msg, record.args = message, None
-        return True
-
-
-@contextlib.contextmanager
-def _redacting(settings: Settings) -> Iterator[None]:
-    logger = logging.getLogger("exporter")
-    redact = _RedactSecrets([settings.connection.client_secret])
-    logger.addFilter(redact)
-    try:
-        yield
-    finally:
-        logger.removeFilter(redact)
+def _redact(settings: Settings) -> None:
+    """No line from now on shows the client secret or the Pushgateway's password."""
+    logs.redact([settings.connection.client_secret, os.environ.get(PUSH_PASSWORD, "")])
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ from exporter.store.lock import RunLock
 from exporter.store.manifest import Manifest, WindowRecord
 from exporter.windows import format_instant, plan_slots
 
-log = logging.getLogger("exporter")
+log = logging.getLogger(__name__)
 DEFAULT_DATASETS = select("conversations")
 
 

@@ -45,7 +45,9 @@ def test_every_tables_flag_is_documented() -> None:
     parser = build_parser()
     tables = parser._subparsers._group_actions[0].choices["tables"]  # type: ignore[union-attr]
     flags = [f for a in tables._actions for f in a.option_strings if f.startswith("--")]
-    assert set(flags) - {"--help"} == {"--out", "--layout", "--memory-limit", "--threads", "--full"}
+    expected = {"--config", "--out", "--layout", "--memory-limit", "--threads", "--full",
+                "--verbose", "--log-format"}  # fmt: skip
+    assert set(flags) - {"--help"} == expected
     for flag in flags:
         assert flag in README, flag
     assert "genesys-export tables" in README

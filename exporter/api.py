@@ -77,7 +77,8 @@ def export(
     settings = load(config, env, options)
     summary = with_metrics(
         export_now(settings, since_last=since_last, force=force, stopper=stopper),
-        settings.output.metrics_file,
+        settings.output,
+        os.environ if env is None else env,
     )
     return _returned(summary, summary.as_json())
 
@@ -107,7 +108,7 @@ def run(
     folder, then from the earliest window not complete), then build the tables, under one
     lock; returns the run's summary, or raises the worst step's error."""
     settings = load(config, env, options)
-    summary = run_now(settings, stop=stop)
+    summary = run_now(settings, stop=stop, env=env)
     return _returned(summary, summary.as_json())
 
 
@@ -272,6 +273,7 @@ def run_now(
     stop: RunStop | None = None,
     progress: Progress | None = None,
     signals: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> RunSummary:
     """One run, its metrics written from the export step's figures with the run's verdict.
     ``signals``: SIGTERM and SIGINT stop the step running, politely."""
@@ -289,16 +291,21 @@ def run_now(
         steps = {"export": {"status": exc.summary_status, "exit_code": exc.exit_code,
                             "error": str(exc)}}  # fmt: skip
         summary = RunSummary(exc.summary_status, exc.exit_code, steps, 0.0, error=str(exc))
-    return with_run_metrics(summary, settings)
+    return with_run_metrics(summary, settings, os.environ if env is None else env)
 
 
-def with_run_metrics(summary: RunSummary, settings: Settings) -> RunSummary:
-    """The run once its metrics are written: the export's figures, the run's verdict; a file
-    that cannot be written fails the run as it fails an export."""
+def run_verdict(summary: RunSummary) -> Summary:
+    """The export step's figures with the run's verdict: what the metrics and the lineage
+    events of a run say (they describe datasets, which the export step wrote)."""
     exported = summary.export or Summary(summary.status, summary.exit_code)
-    verdict = dataclasses.replace(exported, status=summary.status, exit_code=summary.exit_code,
-                                  error=summary.error)  # fmt: skip
-    written = with_metrics(verdict, settings.output.metrics_file)
+    return dataclasses.replace(exported, status=summary.status, exit_code=summary.exit_code,
+                               error=summary.error)  # fmt: skip
+
+
+def with_run_metrics(summary: RunSummary, settings: Settings, env: Mapping[str, str]) -> RunSummary:
+    """The run once its metrics are written and pushed: the export's figures, the run's
+    verdict; a file that cannot be written fails the run as it fails an export."""
+    written = with_metrics(run_verdict(summary), settings.output, env)
     if written.exit_code == summary.exit_code:
         return summary
     return dataclasses.replace(

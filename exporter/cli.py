@@ -11,34 +11,35 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from exporter import __version__, api
+from exporter import __version__, api, lineage, logs
 from exporter.bundled import serving_sandbox
 from exporter.config import (
     OPTION_FLAGS,
     OPTIONS,
     LocalSettings,
+    OutputSettings,
     Settings,
+    fallback_output,
     load_local_settings,
     load_settings,
-    metrics_file_setting,
     option_overrides,
 )
 from exporter.datasets import DATASETS, Listing, select
 from exporter.errors import ConfigError, ExportError, Interrupted
+from exporter.metrics import PUSH_PASSWORD
 from exporter.preview import PlanReport, plan_only
-from exporter.progress import choose_progress
+from exporter.progress import Progress, choose_progress
 from exporter.report import error_summary, print_summary, run_lines, with_metrics
 from exporter.runner import Summary
 from exporter.signals import stopping_build_on_signals
@@ -49,7 +50,7 @@ if TYPE_CHECKING:  # the tables load DuckDB: imported when the command runs
     from exporter.prune import PruneSummary
     from exporter.tables import BuildSummary
 
-log = logging.getLogger("exporter")
+log = logging.getLogger("exporter.cli")  # not __name__: "__main__" under python -m exporter.cli
 PROG = "genesys-export"
 
 EXIT_CODES = (
@@ -160,6 +161,13 @@ def _add_export_flags(parser: argparse.ArgumentParser) -> None:
         help="write Prometheus metrics here on every exit but a lock refusal (75), per dataset "
         "(node_exporter textfile)",
     )
+    parser.add_argument(
+        "--metrics-push",
+        metavar="URL",
+        help="push the same metrics to this Prometheus Pushgateway (job genesys_export, "
+        "instance the output folder's absolute path); basic auth from "
+        "GENESYS_EXPORT_PUSH_USERNAME and GENESYS_EXPORT_PUSH_PASSWORD; a failed push warns",
+    )
 
 
 def _add_run_parser(commands: Any) -> None:
@@ -207,6 +215,7 @@ def _add_tables_parser(commands: Any) -> None:
     tables.add_argument("--out", help="the export folder (default from config: export)")
     _add_table_flags(tables)
     tables.add_argument("--full", action="store_true", help="build every window again")
+    _add_log_flags(tables)
 
 
 def _add_prune_parser(commands: Any) -> None:
@@ -276,15 +285,31 @@ def _add_connection_flags(parser: argparse.ArgumentParser) -> None:
     # Refused with a message that never repeats the value (a flag close to it on any command
     # gets the same message: see exporter.usage).
     parser.add_argument("--client-secret", help=argparse.SUPPRESS, action=RefuseSecret)
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    _add_log_flags(parser)
+
+
+def _add_log_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="debug logging: jobs submitted and their states, windows committed, pauses and why",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="stderr's lines: text for people (default), or json, one object a line for Loki "
+        "or Elasticsearch (also output.log_format)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    logs.setup()  # usage errors come before the flags that choose the format
     try:
         args = build_parser().parse_args(argv)
     except ConfigError as exc:  # a usage error: it names flags, never a value
         return _fail(exc)
-    _setup_logging(getattr(args, "verbose", False))
+    _setup_logging(args)
     try:
         if args.command == "sandbox":
             from genesys_sandbox import cli as sandbox_cli
@@ -341,42 +366,47 @@ def _layers(args: argparse.Namespace) -> dict[str, Any]:
 def _export_command(args: argparse.Namespace) -> int:
     """Export; then write the metrics, then print the summary that says how that went."""
     settings: Settings | None = None
+    events: lineage.LineageRun | None = None
     try:
         settings = _load(args)
-        with _redacting(settings):
-            if args.plan:
-                return _plan(settings, args)
-            gc.freeze()  # the modules and settings live all run: spare the collector walking them
-            summary = api.export_now(
-                settings, since_last=args.since_last, force=args.force, signals=True,
-                progress=choose_progress(True) if settings.output.progress else None,
-            )  # fmt: skip
+        _redact(settings)
+        if args.plan:
+            return _plan(settings, args)
+        events = lineage.begin("export", settings.output, datasets=_dataset_names(settings))
+        gc.freeze()  # the modules and settings live all run: spare the collector walking them
+        summary = api.export_now(
+            settings, since_last=args.since_last, force=args.force, signals=True,
+            progress=_progress(settings),
+        )  # fmt: skip
     except ExportError as exc:
         summary = Summary(exc.summary_status, exc.exit_code, error=str(exc))
     except KeyboardInterrupt:
         stopped = "Stopped by a signal before the export began; nothing to keep."
         summary = Summary(Interrupted.summary_status, Interrupted.exit_code, error=stopped)
-    summary = with_metrics(summary, _metrics_file(args, settings))
+    summary = with_metrics(summary, _output(args, settings), os.environ)
+    if events is not None:
+        events.finish_export(summary)
     ran = settings is not None and summary.status != ConfigError.summary_status
     _print_summary(summary, settings.output.out_dir if settings and ran else None)
     return summary.exit_code
 
 
 def _run_command(args: argparse.Namespace) -> int:
-    """Export, then build the tables; the metrics; each step's account, then one summary."""
+    """Export, prune, build the tables; the metrics; each step's account, then one summary."""
     try:
         settings = _load(args)
     except ExportError as exc:  # the settings did not load: no step can begin
         failed = Summary(exc.summary_status, exc.exit_code, error=str(exc))
-        failed = with_metrics(failed, _metrics_file(args, None))
+        failed = with_metrics(failed, _output(args, None), os.environ)
         _say(f"error: {failed.error}")
         return print_summary(
             {"status": failed.status, "exit_code": failed.exit_code, "error": failed.error}
         )
-    with _redacting(settings):
-        gc.freeze()  # the modules and settings live all run: spare the collector walking them
-        progress = choose_progress(True) if settings.output.progress else None
-        summary = api.run_now(settings, progress=progress, signals=True)
+    _redact(settings)
+    events = lineage.begin("run", settings.output, datasets=_dataset_names(settings))
+    gc.freeze()  # the modules and settings live all run: spare the collector walking them
+    summary = api.run_now(settings, progress=_progress(settings), signals=True)
+    events.finish_export(api.run_verdict(summary))
     if summary.export is not None and summary.export.status != ConfigError.summary_status:
         for line in run_lines(summary.export, settings.output.out_dir):
             _say(f"export: {line}")
@@ -387,6 +417,20 @@ def _run_command(args: argparse.Namespace) -> int:
     return print_summary(summary.as_json())
 
 
+def _progress(settings: Settings) -> Progress | None:
+    """A bar on a terminal (never beside JSON logs), log lines otherwise; None when off."""
+    if not settings.output.progress:
+        return None
+    return choose_progress(True, bar=settings.output.log_format == "text")
+
+
+def _dataset_names(settings: Settings) -> list[str]:
+    try:
+        return [dataset.name for dataset in select(settings.export.datasets)]
+    except ConfigError:
+        return []
+
+
 def _plan(settings: Settings, args: argparse.Namespace) -> int:
     """--plan: what the export would do, fetching no records."""
     with serving_sandbox(settings) as live:
@@ -395,19 +439,22 @@ def _plan(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _metrics_file(args: argparse.Namespace, settings: Settings | None) -> Path | None:
-    """The settings' metrics file; if they did not load, the flag's, or the config file's when
-    it reads that far."""
+def _output(args: argparse.Namespace, settings: Settings | None) -> OutputSettings:
+    """The settings' [output]; if they did not load, the flags', or the config file's as far
+    as it reads."""
     if settings is not None:
-        return settings.output.metrics_file
-    return metrics_file_setting(config_path=args.config, flag=args.metrics_file, cwd=Path.cwd())
+        return settings.output
+    flags = {"out_dir": args.out, "metrics_file": args.metrics_file,
+             "metrics_push": args.metrics_push}  # fmt: skip
+    return fallback_output(config_path=args.config, flags=flags, cwd=Path.cwd())
 
 
 def _auth_command(args: argparse.Namespace) -> int:
     from exporter.probe import check_access
 
     settings = _load(args)
-    with _redacting(settings), serving_sandbox(settings) as live:
+    _redact(settings)
+    with serving_sandbox(settings) as live:
         report = asyncio.run(
             check_access(live, select(live.export.datasets), start=live.export.start)
         )
@@ -418,22 +465,21 @@ def _auth_command(args: argparse.Namespace) -> int:
 
 
 def _tables_command(args: argparse.Namespace) -> int:
-    from exporter.tables import Stop, TablesRequest, build_tables
+    from exporter.tables import Stop, build_tables
 
     stop = Stop()
+    events: lineage.LineageRun | None = None
     try:
         settings = _load_local(args)
-        request = TablesRequest(
-            out_dir=settings.output.out_dir,
-            layout=settings.tables.layout,
-            memory_limit=settings.tables.memory_limit,
-            threads=settings.tables.threads or None,
-            full=args.full,
-        )
+        request = api.tables_request(settings, full=args.full)
+        events = lineage.begin("tables", settings.output)
         with stopping_build_on_signals(stop.request):
             summary = build_tables(request, stop=stop)
     except ExportError as exc:
+        if events is not None:
+            events.finish_tables(exc)
         return _tables_failed(exc)
+    events.finish_tables(summary)
     _report_tables(summary, request.memory_limit)
     print(orjson.dumps(summary.as_json()).decode(), flush=True)
     return 0
@@ -592,43 +638,20 @@ def _fail(exc: ExportError) -> int:
 
 
 def _say(message: str) -> None:
-    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+    logs.say(message)
 
 
-def _setup_logging(verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
-    root = logging.getLogger("exporter")
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    root.propagate = False
+def _setup_logging(args: argparse.Namespace) -> None:
+    """-v and the log format: --log-format, else the config file's output.log_format."""
+    chosen = getattr(args, "log_format", None)
+    if chosen is None and hasattr(args, "config"):
+        chosen = fallback_output(config_path=args.config, flags={}, cwd=Path.cwd()).log_format
+    logs.setup(verbose=getattr(args, "verbose", False), json=chosen == "json")
 
 
-class _RedactSecrets(logging.Filter):
-    """Defence in depth: no log line carries the client secret, whatever formatted it."""
-
-    def __init__(self, secrets: Sequence[str]) -> None:
-        super().__init__()
-        self._secrets = [s for s in secrets if len(s) >= 4]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(secret in message for secret in self._secrets):
-            for secret in self._secrets:
-                message = message.replace(secret, "***")
-            record.msg, record.args = message, None
-        return True
-
-
-@contextlib.contextmanager
-def _redacting(settings: Settings) -> Iterator[None]:
-    logger = logging.getLogger("exporter")
-    redact = _RedactSecrets([settings.connection.client_secret])
-    logger.addFilter(redact)
-    try:
-        yield
-    finally:
-        logger.removeFilter(redact)
+def _redact(settings: Settings) -> None:
+    """No line from now on shows the client secret or the Pushgateway's password."""
+    logs.redact([settings.connection.client_secret, os.environ.get(PUSH_PASSWORD, "")])
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ the config file only, never from a flag, and no message or repr ever shows it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -121,13 +122,17 @@ class JobSettings:
 
 @dataclass(frozen=True, slots=True)
 class OutputSettings:
-    """Where and how window files are written."""
+    """Where and how window files are written, and how a run reports itself: metrics, logs
+    and lineage."""
 
     out_dir: Path = Path("export")
     compression: Literal["none", "gzip", "zstd"] = "none"
     checkpoint_s: float = 2.0
     metrics_file: Path | None = None
+    metrics_push: str | None = None  # a Pushgateway's URL
     progress: bool = True  # a bar on a terminal, log lines otherwise (--no-progress: none)
+    log_format: Literal["text", "json"] = "text"
+    lineage_namespace: str = "genesys-export"  # the OpenLineage job namespace
 
     def __post_init__(self) -> None:
         validate_fields(self, "output")
@@ -229,6 +234,8 @@ OPTIONS: Mapping[str, str] = {
     "out": "output.out_dir",
     "compression": "output.compression",
     "metrics_file": "output.metrics_file",
+    "metrics_push": "output.metrics_push",
+    "log_format": "output.log_format",
     "window": "jobs.window",
     "concurrency": "http.concurrency",
     "datasets": "export.datasets",
@@ -329,21 +336,24 @@ def _layers(
     return path, layers, warnings
 
 
-def metrics_file_setting(*, config_path: Path | None, flag: str | None, cwd: Path) -> Path | None:
-    """``output.metrics_file`` for a run whose settings did not load (no credentials, a typo in
-    another key): the flag's, else the config file's if it reads that far; None otherwise."""
-    raw: object = flag
-    where = "--metrics-file"
-    try:
-        if flag is None:
-            path, shown = _find_config(config_path, cwd)
-            output = _read_toml(path, shown).get("output") if path else None
-            raw = output.get("metrics_file") if isinstance(output, dict) else None
-            where = f"{shown} [output] metrics_file"
-        found: Path | None = coerce(RULES["output"]["metrics_file"], raw, where)
-    except ConfigError:
-        return None
-    return found
+def fallback_output(
+    *, config_path: Path | None, flags: Mapping[str, object], cwd: Path
+) -> OutputSettings:
+    """[output] for a run whose settings did not load (no credentials, a typo in another key),
+    so that it still reports itself: each key from ``flags`` (keyed by [output] key), else the
+    config file if it reads that far, else its default. A value that does not pass is left at
+    its default."""
+    table: Mapping[str, object] = {}
+    with contextlib.suppress(ConfigError):
+        path, shown = _find_config(config_path, cwd)
+        found = _read_toml(path, shown).get("output") if path else None
+        table = found if isinstance(found, dict) else {}
+    values = {}
+    for key, rule in RULES["output"].items():
+        raw = flags[key] if flags.get(key) is not None else table.get(key)
+        with contextlib.suppress(ConfigError):
+            values[key] = coerce(rule, raw, key) if raw is not None else None
+    return OutputSettings(**{k: v for k, v in values.items() if v is not None})
 
 
 def _find_config(given: Path | None, cwd: Path) -> tuple[Path | None, str]:

@@ -37,6 +37,8 @@ class Rule:
         "instant",
         "rate",
         "text",
+        "name",
+        "url",
         "datasets",
         "bool",
     ]
@@ -69,6 +71,11 @@ class Rule:
             ),
             "rate": "an integer >= 0 (0 = unlimited)",
             "text": "a string",
+            "name": "a non-empty string",
+            "url": (
+                "an http(s) URL such as http://pushgateway:9091 with no user or password in it "
+                "(those come from the environment only)"
+            ),
             "bool": "true or false",
         }[self.kind]
         return f'{text} ("" for none)' if self.optional else text
@@ -111,7 +118,10 @@ RULES: Mapping[str, Mapping[str, Rule]] = {
         "compression": Rule("choice", choices=("none", "gzip", "zstd")),
         "checkpoint_s": _NONNEG,
         "metrics_file": Rule("file"),
+        "metrics_push": Rule("url", optional=True),
         "progress": Rule("bool"),
+        "log_format": Rule("choice", choices=("text", "json")),
+        "lineage_namespace": Rule("name"),
     },
     "export": {
         "datasets": Rule("datasets"),
@@ -155,7 +165,8 @@ def coerce(rule: Rule, raw: object, where: str, *, secret: bool = False) -> Any:
     except (ValueError, TypeError, OverflowError, ConfigError):
         ok = False
     if not ok:
-        got = "" if secret else f", got {raw!r}"
+        hide = secret or rule.kind == "url"  # a URL may carry a password: never repeated
+        got = "" if hide else f", got {raw!r}"
         raise ConfigError(f"{where} must be {rule.describe()}{got}.")
     return value
 
@@ -242,6 +253,22 @@ def _as_text(raw: object, _rule: Rule) -> str:
     return raw.strip()
 
 
+def _as_name(raw: object, rule: Rule) -> str:
+    text = _as_text(raw, rule)
+    if not text:
+        raise ValueError(raw)
+    return text
+
+
+def _as_url(raw: object, _rule: Rule) -> str:
+    if not isinstance(raw, str):
+        raise TypeError(raw)
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username is not None:
+        raise ValueError("an http(s) URL without credentials")
+    return raw.strip().rstrip("/")
+
+
 _CONVERT: Mapping[str, Any] = {
     "int": _as_int,
     "number": _as_number,
@@ -253,6 +280,8 @@ _CONVERT: Mapping[str, Any] = {
     "datasets": _as_datasets,
     "choice": _as_choice,
     "text": _as_text,
+    "name": _as_name,
+    "url": _as_url,
     "bool": _as_bool,
 }
 

@@ -17,6 +17,8 @@
     │       └── TransportError       connection dropped, timed out, body truncated
     │           └── ConnectFailed    no connection at all (refused, DNS, TLS)
     ├── OutputError                  the output folder cannot be written          (exit 1)
+    ├── PushFailed                   the Pushgateway took no metrics: only a warning, the
+    │                                run's exit code stands
     ├── LockHeld                     another live run is writing the same folder  (exit 75)
     └── Interrupted                  SIGINT/SIGTERM stopped the run                (exit 130)
 
@@ -148,6 +150,11 @@ class ConnectFailed(TransportError):
 
 class OutputError(ExportError):
     """The output folder or a file in it cannot be created or written."""
+
+
+class PushFailed(ExportError):
+    """The Pushgateway could not be read or written. Never an exit code: the export is on
+    disk, and a gateway that is down shows on its own (its ``push_time_seconds`` ages)."""
 
 
 class LockHeld(ExportError):

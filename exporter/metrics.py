@@ -1,5 +1,6 @@
-"""``--metrics-file``: the run's figures in Prometheus text format, for node_exporter's
-textfile collector, written atomically on every exit of a run the lock let in.
+"""``--metrics-file`` and ``--metrics-push``: the run's figures in Prometheus text format, for
+node_exporter's textfile collector (written atomically) and for a Pushgateway (one PUT), on
+every exit of a run the lock let in.
 
 Gauges describe the last run: run-wide ones (exit code, status, duration, requests, ...) and,
 labelled ``dataset``, what it committed of each dataset, that dataset's windows by status and
@@ -8,29 +9,45 @@ from the file a run replaces when it did not succeed, so an alert can fire on th
 refused by the lock writes nothing (the CLI sees to it): the file belongs to the run it waited
 for.
 
-prometheus_client renders the text and reads the previous file back, one grammar both ways; the
-file is written here rather than by its ``write_to_textfile``, which does not fsync.
+A push replaces the export's group in the gateway, as batch jobs report: grouping key ``job``
+``genesys_export`` and ``instance`` the export folder's absolute path (one group per folder,
+however many pods or hosts run it). The last successes are read back from the gateway's own
+``/metrics`` first, so a failed run carries them over as it does in the file; when they cannot
+be read, nothing is pushed and the gateway keeps the previous group whole. Basic auth comes
+from ``GENESYS_EXPORT_PUSH_USERNAME`` and ``GENESYS_EXPORT_PUSH_PASSWORD`` only.
+
+prometheus_client renders the text, pushes it, and reads the previous file or group back, one
+grammar both ways; the file is written here rather than by its ``write_to_textfile``, which does
+not fsync.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import http.client
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.error import HTTPError, URLError
+from urllib.request import Request, urlopen
 
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.exposition import generate_latest
+from prometheus_client.exposition import default_handler, generate_latest, push_to_gateway
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
+from exporter.errors import PushFailed
 from exporter.runner import Summary
 from exporter.store.jsonl import fsync_dir, output_error
 from exporter.windows import parse_api_instant
 
 PREFIX = "genesys_export"
+JOB = PREFIX  # the job label of every push
+PUSH_USERNAME, PUSH_PASSWORD = "GENESYS_EXPORT_PUSH_USERNAME", "GENESYS_EXPORT_PUSH_PASSWORD"
+PUSH_TIMEOUT_S = 10.0  # each of the two requests; a gateway slower than this is down
 _LAST_SUCCESS = f"{PREFIX}_last_success_timestamp_seconds"
 _DATASET_SUCCESS = f"{PREFIX}_dataset_last_success_timestamp_seconds"
 
@@ -103,7 +120,11 @@ def write_metrics(path: Path, summary: Summary, *, now: float | None = None) -> 
     """Replace ``path`` atomically with the metrics of ``summary``, carrying over the times of
     the last successes it records."""
     moment = time.time() if now is None else now
-    successes = read_successes(path).after(summary, moment)
+    try:
+        previous = read_successes(path.read_text())
+    except (OSError, UnicodeDecodeError):
+        previous = Successes()
+    successes = previous.after(summary, moment)
     data = render(summary, now=moment, successes=successes)
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # the collector skips dot files
     try:
@@ -119,14 +140,88 @@ def write_metrics(path: Path, summary: Summary, *, now: float | None = None) -> 
         raise output_error(exc, path, "write the metrics file") from exc
 
 
-def read_successes(path: Path) -> Successes:
-    """The times of the last successes a metrics file records (none if it is missing or not
-    metrics text)."""
+@dataclass(frozen=True, slots=True)
+class Gateway:
+    """A Pushgateway, and the group of one export folder in it."""
+
+    url: str  # http(s), no credentials in it (config_rules checks)
+    instance: str  # the export folder's absolute path
+    username: str = ""
+    password: str = field(default="", repr=False)
+
+    @classmethod
+    def of_export(cls, url: str, out_dir: Path, env: Mapping[str, str]) -> Gateway:
+        """The group of the export in ``out_dir``, with basic auth from ``env`` if it is set."""
+        username, password = env.get(PUSH_USERNAME, ""), env.get(PUSH_PASSWORD, "")
+        return cls(url.rstrip("/"), os.path.abspath(out_dir), username, password)
+
+    @property
+    def grouping_key(self) -> dict[str, str]:
+        return {"job": JOB, "instance": self.instance}
+
+    def headers(self) -> list[tuple[str, str]]:
+        if not (self.username or self.password):
+            return []
+        pair = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        return [("Authorization", f"Basic {pair}")]
+
+
+def push_metrics(gateway: Gateway, summary: Summary, *, now: float | None = None) -> None:
+    """Replace the export's group in ``gateway`` with the metrics of ``summary``, carrying over
+    the times of the last successes the group holds. Raises PushFailed, having pushed nothing,
+    when the gateway cannot be read or written."""
+    moment = time.time() if now is None else now
     try:
-        families = list(text_string_to_metric_families(path.read_text()))
-    except (OSError, UnicodeDecodeError, ValueError):
+        previous = read_successes(_read_gateway(gateway), gateway.grouping_key)
+        metrics = RunMetrics(summary, now=moment, successes=previous.after(summary, moment))
+        push_to_gateway(gateway.url, job=JOB, registry=metrics, timeout=PUSH_TIMEOUT_S,
+                        grouping_key={"instance": gateway.instance},
+                        handler=_with_headers(gateway.headers()))  # fmt: skip
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # urllib's, http.client's
+        raise PushFailed(
+            f"Could not push the metrics to the Pushgateway at {gateway.url} ({_reason(exc)}); "
+            "it keeps the previous run's. Check --metrics-push and that the gateway is up."
+        ) from exc
+
+
+def _read_gateway(gateway: Gateway) -> str:
+    """Everything the gateway holds, as the text it exposes to Prometheus."""
+    request = Request(f"{gateway.url}/metrics", headers=dict(gateway.headers()))
+    with urlopen(request, timeout=PUSH_TIMEOUT_S) as response:
+        text: str = response.read().decode()
+    return text
+
+
+def _with_headers(extra: list[tuple[str, str]]) -> Callable[..., Callable[[], None]]:
+    """prometheus_client's push handler, sending ``extra`` headers too."""
+
+    def handler(url: str, method: str, timeout: float | None,
+                headers: list[tuple[str, str]], data: bytes) -> Callable[[], None]:  # fmt: skip
+        return default_handler(url, method, timeout, [*headers, *extra], data)
+
+    return handler
+
+
+def _reason(exc: Exception) -> str:
+    """An urllib error in a few words: the gateway's own for an HTTP error (it says which
+    metric it refused), the socket's for no connection; never the request's headers."""
+    if isinstance(exc, HTTPError):
+        said = " ".join(exc.read(300).decode(errors="replace").split())
+        return f"HTTP {exc.code}: {said or exc.reason}"
+    if isinstance(exc, URLError):
+        return str(exc.reason)
+    return str(exc) or type(exc).__name__
+
+
+def read_successes(text: str, group: Mapping[str, str] | None = None) -> Successes:
+    """The times of the last successes a metrics text records, in its samples that carry
+    ``group``'s labels (none if it is not metrics text)."""
+    try:
+        families = list(text_string_to_metric_families(text))
+    except ValueError:
         return Successes()
-    samples = [sample for family in families for sample in family.samples]
+    wanted = (group or {}).items()
+    samples = [s for family in families for s in family.samples if wanted <= s.labels.items()]
     run = next((s.value for s in samples if s.name == _LAST_SUCCESS), None)
     datasets = {s.labels["dataset"]: s.value for s in samples
                 if s.name == _DATASET_SUCCESS and "dataset" in s.labels}  # fmt: skip

@@ -24,7 +24,7 @@ from exporter.store.manifest import Manifest, OrgIdentity
 
 ORG_PATH = "/api/v2/organizations/me"
 RETENTION_PATH = "/api/v2/analytics/dataretention/settings"
-log = logging.getLogger("exporter")
+log = logging.getLogger(__name__)
 
 
 async def current_org(api: ApiClient, connection: Connection) -> OrgIdentity:

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from tqdm import tqdm
 
-log = logging.getLogger("exporter")
+log = logging.getLogger(__name__)
 LOG_EVERY_S = 10.0
 
 
@@ -126,8 +126,9 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s"
 
 
-def choose_progress(enabled: bool) -> Progress:
-    """A bar on a terminal, log lines otherwise; nothing when disabled."""
+def choose_progress(enabled: bool, *, bar: bool = True) -> Progress:
+    """A bar on a terminal (unless ``bar`` is False: JSON logs), log lines otherwise; nothing
+    when disabled."""
     if not enabled:
         return NoProgress()
-    return BarProgress() if sys.stderr.isatty() else LogProgress()
+    return BarProgress() if bar and sys.stderr.isatty() else LogProgress()

@@ -46,7 +46,7 @@ from exporter.store.lock import RunLock
 from exporter.store.manifest import Manifest, WindowRecord
 from exporter.windows import EPOCH, format_instant, plan_slots
 
-log = logging.getLogger("exporter")
+log = logging.getLogger(__name__)
 DEFAULT_DATASETS = select("conversations")
 _MS = timedelta(milliseconds=1)
 
@@ -70,13 +70,14 @@ class ExportRequest:
 
 
 class DatasetFigures(TypedDict):
-    """One dataset in the summary: the files and records this run committed, its windows or
-    snapshots that failed, whether it was denied, and ``ok``: committed by a run that went to
-    its end, without failure or denial. A windowed dataset adds its watermark and its windows
-    in the manifest by status."""
+    """One dataset in the summary: the files, records and bytes this run committed, its
+    windows or snapshots that failed, whether it was denied, and ``ok``: committed by a run
+    that went to its end, without failure or denial. A windowed dataset adds its watermark
+    and its windows in the manifest by status."""
 
     files: int
     records: int
+    bytes: int
     failed: int
     denied: bool
     ok: bool
@@ -112,6 +113,7 @@ class Summary:
     # Per windowed dataset: records still going on (tracked) and what the refresh did.
     open_records: dict[str, dict[str, Any]] = field(default_factory=dict)
     error: str | None = None
+    run_id: str | None = None  # the manifest's run_id of what this run wrote; None: no run
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -488,6 +490,7 @@ def _summarize(
         ),
         open_records=_open_records(manifest, outcome),
         error=message,
+        run_id=outcome.run_id,
     )
 
 
@@ -528,7 +531,8 @@ def _per_dataset(
             continue
         ok = finished and bool(ours) and not lost and name not in denied
         figures = DatasetFigures(files=len(ours), records=sum(r.records for r in ours),
-                                 failed=lost, denied=name in denied, ok=ok)  # fmt: skip
+                                 bytes=sum(r.bytes for r in ours), failed=lost,
+                                 denied=name in denied, ok=ok)  # fmt: skip
         if name in windowed:
             watermark = outcome.watermarks.get(name)
             figures["watermark"] = format_instant(watermark) if watermark else None

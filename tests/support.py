@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import dataclasses
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +30,7 @@ from exporter.config import (
     Settings,
 )
 from exporter.progress import NoProgress
-from exporter.runner import Stopper
+from exporter.runner import DatasetFigures, Stopper, Summary
 from exporter.store.jsonl import read_records
 from genesys_sandbox import DatasetSpec, FaultRule, SandboxSettings
 from genesys_sandbox.wire import format_instant
@@ -219,6 +224,32 @@ def last_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     return summary
 
 
+def sample_figures(records: int, ok: bool = True, **windowed: object) -> DatasetFigures:
+    """A dataset's figures as a run's summary holds them (``windowed``: watermark, windows)."""
+    return DatasetFigures(files=2, records=records, bytes=records * 900, failed=0 if ok else 1,
+                          denied=False, ok=ok, **windowed)  # type: ignore[typeddict-item]  # fmt: skip
+
+
+CONVERSATIONS_FIGURES = sample_figures(
+    1200, watermark="2026-11-03T00:00:00.000Z", windows_by_status={"complete": 2, "provisional": 1}
+)
+USER_DETAILS_FIGURES = sample_figures(
+    300, watermark="2026-11-02T23:00:00.000Z", windows_by_status={"complete": 3}
+)
+
+
+def sample_summary(**changes: object) -> Summary:
+    """An export's summary of three datasets, ok unless ``changes`` say otherwise."""
+    base = dict(status="ok", exit_code=0, records=1550, windows=3, requests=40, retries=2,
+                rate_limited=1, seconds=12.5, watermark="2026-11-03T00:00:00.000Z",
+                windows_by_status={"complete": 5, "provisional": 1},
+                run_id="20261103T000000Z-abc123",
+                datasets={"conversations": CONVERSATIONS_FIGURES,
+                          "user-details": USER_DETAILS_FIGURES,
+                          "users": sample_figures(50)})  # fmt: skip
+    return Summary(**{**base, **changes})  # type: ignore[arg-type]
+
+
 MetricKey = tuple[str, tuple[tuple[str, str], ...]]  # name, sorted (label, value) pairs
 
 
@@ -231,6 +262,77 @@ def metric_samples(text: str | bytes) -> dict[MetricKey, float]:
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text)
         for s in family.samples
+    }
+
+
+# A bcrypt hash of PUSH_PASSWORD (4 rounds: quick to check), for a gateway that asks for it.
+PUSH_USER, PUSH_PASSWORD = "pusher", "push-pass-5ecret"
+PUSH_HASH = "$2b$04$63.OOj18gVp1UT/Y3yQuHOZHGoOsP25NhvC1FPWjImj0nfdJO0rL6"
+
+
+def pushgateway_binary() -> str:
+    """Debian's prometheus-pushgateway; a test skips only where it cannot be installed."""
+    found = shutil.which("prometheus-pushgateway")
+    if found is None and shutil.which("apt-get") is None:
+        import pytest
+
+        pytest.skip("no prometheus-pushgateway, and no apt-get to install it with")
+    assert found, "install prometheus-pushgateway (apt-get install prometheus-pushgateway)"
+    return found
+
+
+@contextlib.contextmanager
+def running_pushgateway(tmp_path: Path, *, auth: bool = False) -> Iterator[str]:
+    """A real Pushgateway on a free loopback port, holding metrics in memory only; yields its
+    URL. ``auth``: it asks for basic auth, PUSH_USER and PUSH_PASSWORD."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    flags = [f"--web.listen-address=127.0.0.1:{port}", "--persistence.file="]
+    if auth:
+        config = tmp_path / "pushgateway-web.yml"
+        config.write_text(f"basic_auth_users:\n  {PUSH_USER}: {PUSH_HASH}\n")
+        flags.append(f"--web.config.file={config}")
+    with subprocess.Popen([pushgateway_binary(), *flags], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE) as gateway:  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_ready(gateway, url, auth)
+            yield url
+        finally:
+            gateway.terminate()
+            gateway.communicate(timeout=10)
+
+
+def _wait_ready(gateway: subprocess.Popen[bytes], url: str, auth: bool) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        assert gateway.poll() is None, gateway.communicate()[1].decode()[-2000:]
+        with contextlib.suppress(OSError):
+            gateway_text(url, auth=auth, path="/-/ready")
+            return
+        time.sleep(0.05)
+    raise AssertionError("the Pushgateway did not get ready within 15 s")
+
+
+def gateway_text(url: str, *, auth: bool = False, path: str = "/metrics") -> str:
+    """What the gateway at ``url`` serves at ``path``."""
+    request = urllib.request.Request(url + path)
+    if auth:
+        pair = base64.b64encode(f"{PUSH_USER}:{PUSH_PASSWORD}".encode()).decode()
+        request.add_header("Authorization", f"Basic {pair}")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return str(response.read().decode())
+
+
+def gateway_group(url: str, out: Path, *, auth: bool = False) -> dict[MetricKey, float]:
+    """The samples of the export in ``out``'s group (job genesys_export, instance its absolute
+    path), keyed without those two labels."""
+    group = {("instance", os.path.abspath(out)), ("job", "genesys_export")}
+    return {
+        (name, tuple(pair for pair in labels if pair not in group)): value
+        for (name, labels), value in metric_samples(gateway_text(url, auth=auth)).items()
+        if group <= set(labels)
     }
 
 

@@ -330,7 +330,7 @@ def test_bad_urls_name_their_source(tmp_path, env, expected) -> None:
         (
             "[output]\nqqq = 1\n",
             "config.toml: unknown key 'qqq' in [output]; its keys are out_dir, compression, "
-            "checkpoint_s, metrics_file, progress.",
+            "checkpoint_s, metrics_file, metrics_push, progress, log_format, lineage_namespace.",
         ),
         (
             'region = "us-east-1"\n',

@@ -7,36 +7,17 @@ from pathlib import Path
 
 from exporter.metrics import Successes, render, write_metrics
 from exporter.progress import describe
-from exporter.runner import DatasetFigures, Summary
-from tests.support import metric_samples
+from tests.support import CONVERSATIONS_FIGURES, metric_samples, sample_figures, sample_summary
 
 SAMPLE = re.compile(r'^genesys_export_[a-z_]+(\{[a-z_]+="[a-z_-]+"(,[a-z_]+="[a-z_-]+")*\})? \S+$')
 WATERMARK = 1_793_664_000.0  # 2026-11-03T00:00:00Z
 
 
-def figures(records: int, ok: bool = True, **windowed: object) -> DatasetFigures:
-    return DatasetFigures(files=2, records=records, failed=0 if ok else 1, denied=False, ok=ok,
-                          **windowed)  # type: ignore[typeddict-item]  # fmt: skip
-
-
-CONVERSATIONS = figures(1200, watermark="2026-11-03T00:00:00.000Z",
-                        windows_by_status={"complete": 2, "provisional": 1})  # fmt: skip
-USER_DETAILS = figures(300, watermark="2026-11-02T23:00:00.000Z",
-                       windows_by_status={"complete": 3})  # fmt: skip
-
-
-def summary(**changes: object) -> Summary:
-    base = dict(status="ok", exit_code=0, records=1550, windows=3, requests=40, retries=2,
-                rate_limited=1, seconds=12.5, watermark="2026-11-03T00:00:00.000Z",
-                windows_by_status={"complete": 5, "provisional": 1},
-                datasets={"conversations": CONVERSATIONS, "user-details": USER_DETAILS,
-                          "users": figures(50)})  # fmt: skip
-    return Summary(**{**base, **changes})  # type: ignore[arg-type]
-
-
 def test_every_line_is_a_help_a_type_or_a_sample_of_a_declared_gauge() -> None:
     """The text is HELP, TYPE gauge, and samples of declared gauges, nothing else."""
-    text = render(summary(), now=1_793_750_400.0, successes=Successes(1_793_750_400.0)).decode()
+    text = render(
+        sample_summary(), now=1_793_750_400.0, successes=Successes(1_793_750_400.0)
+    ).decode()
     declared = set()
     for line in text.splitlines():
         if line.startswith("# HELP "):
@@ -55,7 +36,7 @@ def test_every_line_is_a_help_a_type_or_a_sample_of_a_declared_gauge() -> None:
 
 def test_records_windows_and_watermark_lag_are_per_dataset() -> None:
     """Records, windows and each windowed dataset's own watermark lag carry a dataset label."""
-    found = metric_samples(render(summary(), now=WATERMARK + 3600, successes=Successes()))
+    found = metric_samples(render(sample_summary(), now=WATERMARK + 3600, successes=Successes()))
     records = {k[1][0][1]: v for k, v in found.items() if k[0] == "genesys_export_records"}
     assert records == {"conversations": 1200, "user-details": 300, "users": 50}
     assert found["genesys_export_windows", (("dataset", "conversations"), ("status",
@@ -70,9 +51,9 @@ def test_records_windows_and_watermark_lag_are_per_dataset() -> None:
 def test_each_dataset_keeps_the_time_it_last_succeeded(tmp_path: Path) -> None:
     """A dataset committed without failure takes the run's time; the others keep the old one."""
     path = tmp_path / "genesys.prom"
-    write_metrics(path, summary(), now=100.0)
-    datasets = {"conversations": CONVERSATIONS, "users": figures(0, ok=False)}
-    partly = summary(status="failed", exit_code=1, datasets=datasets)
+    write_metrics(path, sample_summary(), now=100.0)
+    datasets = {"conversations": CONVERSATIONS_FIGURES, "users": sample_figures(0, ok=False)}
+    partly = sample_summary(status="failed", exit_code=1, datasets=datasets)
     write_metrics(path, partly, now=200.0)
     found = metric_samples(path.read_text())
     success = {k[1][0][1]: v for k, v in found.items()
@@ -86,10 +67,10 @@ def test_each_dataset_keeps_the_time_it_last_succeeded(tmp_path: Path) -> None:
 def test_a_failed_run_carries_the_last_success_over(tmp_path) -> None:
     """The time of the last success survives failed runs, and is absent before any."""
     path = tmp_path / "genesys.prom"
-    write_metrics(path, summary(exit_code=1, status="failed"), now=100.0)
+    write_metrics(path, sample_summary(exit_code=1, status="failed"), now=100.0)
     assert "genesys_export_last_success" not in path.read_text()
-    write_metrics(path, summary(), now=200.0)
-    write_metrics(path, summary(exit_code=4, status="quota_exhausted"), now=300.0)
+    write_metrics(path, sample_summary(), now=200.0)
+    write_metrics(path, sample_summary(exit_code=4, status="quota_exhausted"), now=300.0)
     found = metric_samples(path.read_text())
     assert found["genesys_export_last_success_timestamp_seconds", ()] == 200
     assert found["genesys_export_last_run_timestamp_seconds", ()] == 300
@@ -100,7 +81,7 @@ def test_a_file_that_is_not_metrics_text_carries_nothing_over(tmp_path) -> None:
     """A garbled previous file is replaced, as if there were none."""
     path = tmp_path / "genesys.prom"
     path.write_bytes(b"genesys_export_last_success_timestamp_seconds {half\n\xff")
-    write_metrics(path, summary(exit_code=1, status="failed"), now=100.0)
+    write_metrics(path, sample_summary(exit_code=1, status="failed"), now=100.0)
     assert "genesys_export_last_success" not in path.read_text()
 
 
@@ -117,8 +98,8 @@ def test_the_last_success_reads_back_as_the_same_text(tmp_path) -> None:
     next run will write it again: a failed run's file carries the same line over."""
     path = tmp_path / "genesys.prom"
     for now in (1_796_237_821.0004, 1_796_237_821.9996, 1_796_237_821.25):
-        write_metrics(path, summary(), now=now)
+        write_metrics(path, sample_summary(), now=now)
         line = next(x for x in path.read_text().splitlines() if x.startswith(
             "genesys_export_last_success"))  # fmt: skip
-        write_metrics(path, summary(exit_code=3, status="auth_failed"), now=now + 60)
+        write_metrics(path, sample_summary(exit_code=3, status="auth_failed"), now=now + 60)
         assert line in path.read_text().splitlines()

@@ -37,7 +37,7 @@ from exporter.errors import (
     Unreachable,
 )
 
-log = logging.getLogger("exporter")
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 # Query parameters: a mapping, or pairs when a name repeats (expand=team&expand=skills).
 Params = Mapping[str, str] | Sequence[tuple[str, str]]
@@ -196,7 +196,7 @@ class ApiClient:
             # makes every request wait in the limiter, so this one just queues again. These
             # waits are bounded by retry_max_seconds rather than by attempts.
             if exc.retry_after is None:
-                self.limiter.pause(next(delays))
+                self.limiter.pause(next(delays), "HTTP 429 without Retry-After: backing off")
             return 0.0, exc.retry_after is None
         if exc.retry_after is not None:  # a 503 may say when to come back
             return exc.retry_after, True
@@ -261,7 +261,7 @@ class ApiClient:
         )
         self._refuse_long_wait(limited)
         if retry_after is not None:
-            self.limiter.pause(retry_after)
+            self.limiter.pause(retry_after, f"HTTP 429 from {response.url}, Retry-After")
         raise limited
 
     # -- layer: one request (the only place that sees aiohttp) ----------------------------
@@ -318,6 +318,7 @@ class ApiClient:
                         f"{exc}. Check the login URL (or region), the network and any proxy, "
                         "then run again."
                     ) from exc
+                log.debug("retrying the token request in %.2f s: %s", wait, exc)
                 await asyncio.sleep(wait)
         raise AssertionError("unreachable")
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from aiolimiter import AsyncLimiter
 
+log = logging.getLogger(__name__)
 # The documented limits are "per minute"; the headers do not say the window length.
 WINDOW_S = 60.0
 # Pace a little under the announced budget. The server counts arrivals in a rolling window: in
@@ -76,6 +78,7 @@ class RateLimiter:
         """Pace at ``per_minute`` requests (less the safety share); 0 turns pacing off."""
         if per_minute == self._allowed:
             return
+        log.debug("pacing at %d requests/min", per_minute, extra={"per_minute": per_minute})
         self._allowed = per_minute
         self._pace()
 
@@ -145,12 +148,15 @@ class RateLimiter:
         while (remaining := self._paused_until - self._clock()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(remaining)
 
-    def pause(self, seconds: float) -> None:
-        """Stop every request for ``seconds``; overlapping pauses merge into one."""
+    def pause(self, seconds: float, why: str = "") -> None:
+        """Stop every request for ``seconds`` (``why``: for the debug log); overlapping pauses
+        merge into one."""
         now = self._clock()
         until = now + seconds
         if until <= self._paused_until:
             return
+        log.debug("pausing every request for %.2f s: %s", seconds, why or "asked to",
+                  extra={"seconds": round(seconds, 3), "reason": why})  # fmt: skip
         if self._paused_until <= now:
             self._pauses += 1
             self._paused_seconds += seconds
@@ -171,7 +177,8 @@ class RateLimiter:
         spent = budget - used <= int(budget * self._safety * SPENT_SHARE)
         if spent and reset > 0 and self._paused_until <= self._clock():
             self._header_pauses += 1
-            self.pause(reset)
+            self.pause(reset, f"the rate-limit window is spent ({used} of {budget} used; "
+                       "inin-ratelimit-reset)")  # fmt: skip
 
     def statistics(self) -> LimiterStats:
         """What the limiter has done so far."""

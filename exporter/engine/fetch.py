@@ -7,6 +7,7 @@ handed to the writer as a message; nothing here touches a file.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import msgspec
 
@@ -17,6 +18,8 @@ from exporter.engine.records import Selection
 from exporter.engine.writer import BatchRun, JobStarted, Message, WritePage
 from exporter.errors import ApiError
 from exporter.windows import Window
+
+log = logging.getLogger(__name__)
 
 
 class Fetcher:
@@ -42,6 +45,8 @@ class Fetcher:
             raise jobs.JobStalled(f"{reason}; no job submitted, the next run fetches it.")
         job_id = await jobs.submit_job(self._api, run.dataset.api, span)
         run.job_id = job_id
+        log.debug("%s %s: submitted job %s over %s", run.dataset.name, run.batch.name, job_id,
+                  span.interval, extra=_fields(run, job_id, interval=span.interval))  # fmt: skip
         await self._queue.put(JobStarted(run, job_id, span))
         await self._wait(run, job_id, first_poll_s=self._jobs.poll_initial_s)
         return job_id
@@ -49,6 +54,8 @@ class Fetcher:
     async def resume(self, run: BatchRun, job_id: str) -> None:
         """Continue a job submitted by an earlier run: it must still be FULFILLED."""
         run.job_id = job_id
+        log.debug("%s %s: continuing job %s from its checkpoint", run.dataset.name,
+                  run.batch.name, job_id, extra=_fields(run, job_id))  # fmt: skip
         await self._wait(run, job_id, first_poll_s=0.0)
 
     async def read_job(self, run: BatchRun, span: Window, cursor: str | None) -> None:
@@ -68,6 +75,8 @@ class Fetcher:
     async def read_query(self, run: BatchRun, watermark: str) -> None:
         """Read the batch's window by the sync query (its data is past the watermark)."""
         run.availability = watermark
+        log.debug("%s %s: reading by the query (past the watermark %s)", run.dataset.name,
+                  run.batch.name, watermark, extra=_fields(run, None))  # fmt: skip
         pages = jobs.query_pages(
             self._api, run.dataset.api, run.batch.span, page_size=self._jobs.query_page_size
         )
@@ -86,6 +95,11 @@ class Fetcher:
         except jobs.JobStalled:
             self._stalled.add(name)
             raise
+
+
+def _fields(run: BatchRun, job_id: str | None, **more: str) -> dict[str, str | None]:
+    """A batch's structured log fields (JSON logs)."""
+    return {"dataset": run.dataset.name, "window": run.batch.name, "job_id": job_id, **more}
 
 
 def _select(run: BatchRun, raws: list[msgspec.Raw], single_line: bool) -> Selection:

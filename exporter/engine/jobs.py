@@ -23,7 +23,7 @@ from exporter.windows import Window
 
 POLL_GROWTH = 1.5
 DELETE_TIMEOUT_S = 10.0
-log = logging.getLogger("exporter")
+log = logging.getLogger(__name__)
 
 
 class JobFailed(ApiError):
@@ -113,11 +113,17 @@ async def wait_fulfilled(
     -> JobExpired; still queued or pending after ``timeout_s``, or once ``given_up()`` (another
     job of the family found the service stuck) -> JobStalled."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
+    began = loop.time()
+    deadline = began + timeout_s
     delay = first_poll_s
+    state = ""
     while True:
         await asyncio.sleep(delay)
         status = await job_status(api, family, job_id)
+        if status.state != state:  # changes only: a long queue is one line, not one a poll
+            state = status.state
+            log.debug("job %s: %s after %.1f s", job_id, state, loop.time() - began,
+                      extra={"job_id": job_id, "state": state})  # fmt: skip
         if status.state == "FULFILLED":
             return status
         if status.state == "EXPIRED":
@@ -194,6 +200,7 @@ async def delete_quietly(api: ApiClient, family: JobsApi, job_id: str) -> None:
     try:
         async with asyncio.timeout(DELETE_TIMEOUT_S):
             await delete_job(api, family, job_id)
+        log.debug("job %s: deleted", job_id, extra={"job_id": job_id})
     except (ApiError, PermissionDenied, TimeoutError) as exc:
         log.info("could not delete job %s (%s); it expires on its own", job_id, exc)
 

@@ -28,7 +28,7 @@ import msgspec
 from exporter.client.http import ApiClient, Params
 from exporter.errors import ApiError
 
-log = logging.getLogger("exporter")
+log = logging.getLogger(__name__)
 API_PREFIX = "/api/v2/"
 # A walk this long is a server that never ends its pages.
 MOST_PAGES = 100_000

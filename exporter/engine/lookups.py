@@ -33,7 +33,7 @@ from exporter.errors import ApiError, OutputError
 from exporter.store.jsonl import read_records
 from exporter.store.ledger import Ledger
 
-log = logging.getLogger("exporter")
+log = logging.getLogger(__name__)
 LOOKUPS_MOST = 200  # lookups a snapshot makes without sampling first
 SAMPLE = 20
 _BUILDABLE = ("complete", "provisional")

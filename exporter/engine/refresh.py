@@ -36,7 +36,7 @@ from exporter.store.ledger import Ledger
 from exporter.store.manifest import Opened, instant_ms
 from exporter.windows import EPOCH, Window
 
-log = logging.getLogger("exporter")
+log = logging.getLogger(__name__)
 _MS = timedelta(milliseconds=1)
 LINES_PER_WRITE = 1000  # a rewritten window goes to disk this many lines at a time
 
@@ -105,6 +105,9 @@ class Refresher:
             await self._files.call(_forget, ledger, tracked, expired)
             self._report_expired(dataset, expired)
         wanted = [record for records in live.values() for record in records.values()]
+        if wanted:
+            log.debug("%s: refreshing %d open records in %d windows", dataset.name, len(wanted),
+                      len(live), extra={"dataset": dataset.name})  # fmt: skip
         fresh: dict[str, Fresh] = {}
         for chunk in _chunks(wanted, self._settings.open_refresh_ids):
             fresh.update(await self._read(dataset, chunk))
@@ -133,6 +136,9 @@ class Refresher:
         wanted = {record.key for record in chunk}
         family, settings = dataset.api, self._settings
         job_id = await jobs.submit_body(self._api, family, family.refresh_body(span, subjects))
+        log.debug("%s: submitted refresh job %s over %s for %d records", dataset.name, job_id,
+                  span.interval, len(chunk), extra={"dataset": dataset.name, "job_id": job_id,
+                                                   "interval": span.interval})  # fmt: skip
         found: dict[str, Fresh] = {}
         try:
             await jobs.wait_fulfilled(
@@ -180,6 +186,9 @@ class Refresher:
         counts.windows += 1
         counts.closed += len(tracked) - len(still_open)
         ledger.refreshed(record, digest, still_open)
+        log.debug("%s %s: written again, %d of its open records closed", dataset.name, window,
+                  len(tracked) - len(still_open), extra={"dataset": dataset.name,
+                                                         "window": window})  # fmt: skip
 
 
 def _split(tracked: Tracked, oldest: datetime) -> tuple[Tracked, Tracked]:

@@ -62,7 +62,7 @@ from exporter.windows import Window, format_instant
 if TYPE_CHECKING:
     from exporter.datasets.base import Windowed
 
-log = logging.getLogger("exporter")
+log = logging.getLogger(__name__)
 Span = tuple[Window, str | None, str | None]  # an interval to read, its job and cursor if any
 # Pages waiting for the writer. Each holds a whole body (~5 MB at 1,000 records); two keep the
 # writer busy while the next arrives, and more only add memory (measured in benchmarks/).
@@ -328,7 +328,13 @@ class ExportRun:
         if run.files.point.job_id is None:
             run.files.discard()
             return
-        run.ledger.checkpoint(run.batch.items, run.files.keep())
+        point = run.files.keep()
+        run.ledger.checkpoint(run.batch.items, point)
+        records = sum(count for _, count in point.offsets)
+        log.debug("%s %s: kept at its checkpoint (job %s, %d records written)",
+                  run.dataset.name, run.batch.name, point.job_id, records,
+                  extra={"dataset": run.dataset.name, "window": run.batch.name,
+                         "job_id": point.job_id, "records": records})  # fmt: skip
 
     async def _delete_job_quietly(self, run: BatchRun) -> None:
         assert run.job_id is not None

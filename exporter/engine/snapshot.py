@@ -51,7 +51,7 @@ from exporter.store.ledger import Ledger
 from exporter.store.sink import Sink
 from exporter.windows import Slot, Window, format_instant
 
-log = logging.getLogger("exporter")
+log = logging.getLogger(__name__)
 PRIORITY = 2.0  # after job pages (0 to 1) and job control (-1)
 MOST_WALKS = 4
 SLOTS = 2
@@ -298,6 +298,10 @@ class SnapshotRun:
                 group.create_task(self._walk_one(snapshot, parent, walk))
         if snapshot.dataset.parent is not None:
             walk.totals.clear()  # member listings report no total
+        name = snapshot.dataset.name
+        log.debug("%s: walk %d saw %d entities, %d new, in %d pages at most (totals %s)", name,
+                  snapshot.walks, len(walk.distinct), walk.added, walk.longest,
+                  sorted(walk.totals) or "none", extra={"dataset": name})  # fmt: skip
         return walk
 
     async def _walk_one(self, snapshot: _Snapshot, parent: str, walk: _Walk) -> None:

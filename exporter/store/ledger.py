@@ -23,7 +23,7 @@ from exporter.store.manifest import Manifest, Opened, Source, Status, WindowReco
 from exporter.store.sink import Sink
 from exporter.windows import format_instant
 
-log = logging.getLogger("exporter")
+log = logging.getLogger(__name__)
 
 
 class Ledger:
@@ -103,6 +103,8 @@ class Ledger:
             self.manifest.set_opened(self.entity, record.name, still_open)
             committed.append(record)
         self.manifest.save()
+        for record in committed:
+            self._log_commit(record)
         return committed
 
     def commit_snapshot(
@@ -118,7 +120,14 @@ class Ledger:
         self._replace(record, digest.path)
         self.manifest.put(self.entity, record)
         self.manifest.save()
+        self._log_commit(record)
         return record
+
+    def _log_commit(self, record: WindowRecord) -> None:
+        fields = {"dataset": self.entity, "window": record.name, "records": record.records,
+                  "job_id": record.job_id}  # fmt: skip
+        log.debug("%s %s: committed %d records (%s)", self.entity, record.name, record.records,
+                  record.status, extra=fields)  # fmt: skip
 
     def refreshed(
         self, record: WindowRecord, digest: FileDigest, still_open: Mapping[str, Opened]

@@ -42,7 +42,7 @@ LOCK_NAME = ".genesys-export.lock"
 ATTEMPTS = 20
 _OWNER_BYTES = 4096
 
-log = logging.getLogger("exporter")
+log = logging.getLogger(__name__)
 
 if sys.platform == "win32":
     import msvcrt

@@ -2,13 +2,13 @@
 #
 #   podman build -t genesys-export:0.1.0 .        (or: docker build -t genesys-export:0.1.0 .)
 #
-# It holds no config.toml (the repository's selects the bundled sandbox): mount the pod's at
-# /etc/genesys-export/config.toml, the working directory, so a bare `run` reads it, and give
-# the credentials as GENESYSCLOUD_REGION, GENESYSCLOUD_OAUTHCLIENT_ID and
-# GENESYSCLOUD_OAUTHCLIENT_SECRET. deploy/kubernetes and deploy/systemd show both.
+# It holds no config.toml (the repository's selects the bundled sandbox): mount one at
+# /etc/genesys-export/config.toml, in the working directory, so a bare `run` reads it, and
+# give the credentials as GENESYSCLOUD_REGION, GENESYSCLOUD_OAUTHCLIENT_ID and
+# GENESYSCLOUD_OAUTHCLIENT_SECRET. deploy/kubernetes shows both.
 
-# Any image with Python 3.11+ whose `python3` has venv and pip (the tests build on Debian's
-# python3 as well as this default).
+# Any image with Python 3.11+ whose `python3` has venv and pip. tests/test_image.py builds on
+# Debian bookworm's python3 (made with debootstrap: no image registry is reachable there).
 ARG BASE=python:3.11-slim
 
 FROM ${BASE} AS build

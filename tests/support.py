@@ -271,13 +271,13 @@ PUSH_HASH = "$2b$04$63.OOj18gVp1UT/Y3yQuHOZHGoOsP25NhvC1FPWjImj0nfdJO0rL6"
 
 
 def pushgateway_binary() -> str:
-    """Debian's prometheus-pushgateway; a test skips only where it cannot be installed."""
+    """Debian's prometheus-pushgateway. Where it is not installed the test skips, naming the
+    package (as the image test does for podman); CI installs it (.ci/run), so none skips there."""
     found = shutil.which("prometheus-pushgateway")
-    if found is None and shutil.which("apt-get") is None:
+    if found is None:
         import pytest
 
-        pytest.skip("no prometheus-pushgateway, and no apt-get to install it with")
-    assert found, "install prometheus-pushgateway (apt-get install prometheus-pushgateway)"
+        pytest.skip("needs a Prometheus Pushgateway: apt-get install prometheus-pushgateway")
     return found
 
 

@@ -11,6 +11,7 @@
     │   └── JobStalled (engine.jobs) the analytics jobs service finished no job in time
     ├── Unreachable                  no connection: refused, DNS, TLS, or down    (exit 5)
     ├── ApiError                     the API answered in a way a retry cannot fix (exit 1)
+    │   ├── LinkExpired              a pre-signed download link has expired: ask anew
     │   └── RetryableError           worth another attempt after a pause
     │       ├── RateLimited          429; carries ``retry_after`` seconds or None
     │       ├── ServerError          5xx
@@ -116,6 +117,11 @@ class ApiError(ExportError):
         self.body_excerpt = body_excerpt
         self.server_message = server_message
         self.message_params = dict(message_params or {})
+
+
+class LinkExpired(ApiError):
+    """A pre-signed download link answered 403 or 410: it has expired; its job gives fresh
+    ones."""
 
 
 class RetryableError(ApiError):

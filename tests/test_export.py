@@ -8,7 +8,7 @@ import dataclasses
 import orjson
 
 from exporter.client.http import ApiClient
-from exporter.client.ratelimit import URGENT
+from exporter.client.ratelimit import URGENT, RateLimiter
 from exporter.datasets.conversations import CONVERSATIONS
 from exporter.engine import jobs
 from exporter.errors import QuotaExhausted
@@ -126,20 +126,26 @@ async def test_64_requests_meeting_a_revoked_token_mint_once(sandbox, tmp_path) 
     assert api.statistics().token_refreshes == 2
 
 
+class NotingLimiter(RateLimiter):
+    """The real limiter, noting the priority each request asks its turn at."""
+
+    def __init__(self, per_minute: int) -> None:
+        super().__init__(per_minute)
+        self.asked: list[float] = []
+
+    async def acquire(self, priority: float = URGENT) -> None:
+        self.asked.append(priority)
+        await super().acquire(priority)
+
+
 async def test_job_pages_queue_for_turns_by_how_far_their_job_has_read(tmp_path) -> None:
     """Each results request asks the limiter for a turn at the share of the job's interval the
     pages before it reached: 0 first, rising through the days, never past 1."""
     async with Sandbox(sandbox_settings(rate_per_minute=6000)) as sb:
         settings = exporter_settings(sb, tmp_path, http={"rate_limit_per_minute": 6000})
-        async with ApiClient(settings.connection, settings.http) as api:
-            asked: list[float] = []
-            acquire = api.limiter.acquire
-
-            async def noted(priority: float = URGENT) -> None:
-                asked.append(priority)
-                await acquire(priority)
-
-            api.limiter.acquire = noted  # type: ignore[method-assign]
+        limiter = NotingLimiter(settings.http.rate_limit_per_minute)
+        async with ApiClient(settings.connection, settings.http, limiter=limiter) as api:
+            asked = limiter.asked
             span = Window(START, START + days(3))
             job_id = await jobs.submit_job(api, CONVERSATIONS.api, span)
             await jobs.wait_fulfilled(

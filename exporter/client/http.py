@@ -28,6 +28,7 @@ from exporter.errors import (
     ConfigError,
     ConnectFailed,
     ExportError,
+    LinkExpired,
     PermissionDenied,
     QuotaExhausted,
     RateLimited,
@@ -62,6 +63,29 @@ class Response:
 
 
 @dataclass(frozen=True, slots=True)
+class Request:
+    """One request down the send path: what to send, and how it takes its turn.
+
+    ``bearer``: it carries the token (the auth layer adds it, and replays once after a 401);
+    ``paced``: it waits for a turn in the API's rate limit and steers it by the answer's
+    headers. A pre-signed download URL is neither: it is not the API's, and its budget is not
+    the API's."""
+
+    method: str
+    url: str
+    body: bytes | None = None
+    params: Params | None = None
+    priority: float = URGENT  # its place in the queue for the rate limit (``acquire``)
+    bearer: bool = True
+    paced: bool = True
+
+    def described(self) -> str:
+        """For logs and errors: the method and the URL without its query (a pre-signed URL's
+        query carries its signature)."""
+        return f"{self.method} {self.url.split('?', 1)[0]}"
+
+
+@dataclass(frozen=True, slots=True)
 class ClientStats:
     """Counters for the run summary."""
 
@@ -77,9 +101,20 @@ class ClientStats:
 
 
 class ApiClient:
-    """Authenticated, paced, retried access to one Genesys Cloud API base URL."""
+    """Authenticated, paced, retried access to one Genesys Cloud API base URL, and retried
+    downloads of pre-signed URLs beside it.
 
-    def __init__(self, connection: Connection, settings: HttpSettings) -> None:
+    ``limiter`` and ``clock`` (monotonic seconds; default the event loop's) are handed in by
+    tests that move time or watch the turns; a run gets its own of each."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        settings: HttpSettings,
+        *,
+        limiter: RateLimiter | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self._conn = connection
         self._settings = settings
         self._policy = RetryPolicy(
@@ -90,11 +125,11 @@ class ApiClient:
         )
         self._session: aiohttp.ClientSession | None = None
         self._pool = asyncio.Semaphore(settings.concurrency)
-        self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        self._clock = clock or asyncio.get_running_loop().time
+        self.limiter = limiter or RateLimiter(settings.rate_limit_per_minute, clock=self._clock)
         self.tokens = TokenProvider(
-            self._mint_token, refresh_margin_s=settings.token_refresh_margin_s
+            self._mint_token, refresh_margin_s=settings.token_refresh_margin_s, clock=self._clock
         )
-        self._clock = asyncio.get_running_loop().time
         self._requests = 0
         self._retries = 0
         self._rate_limited = 0
@@ -150,17 +185,32 @@ class ApiClient:
         parse: Callable[[bytes], T],
         priority: float = URGENT,
     ) -> T:
-        """Send with retries; ``parse`` runs inside the retry loop so bad bodies are retried.
-
-        ``priority`` orders requests queued for the rate limit, lowest first (``acquire``)."""
+        """Send to the API with retries; ``parse`` runs inside the retry loop so bad bodies
+        are retried. ``priority`` orders requests queued for the rate limit, lowest first."""
         body = None if json is None else orjson.dumps(json)
+        request = Request(method, self._conn.api_url + path, body, params, priority)
+        return await self._send_with_retries(request, expect, parse)
+
+    async def download(
+        self, url: str, *, parse: Callable[[bytes], T], expect: tuple[int, ...] = (200,)
+    ) -> T:
+        """GET an absolute pre-signed URL (a bulk job's results): retried like any request,
+        but without the bearer token (the URL is its own credential, and the token must not
+        reach another host) and outside the API's rate limit. An answer of 403 or 410 means
+        the link has expired: ``LinkExpired``, for the caller to ask for fresh links."""
+        request = Request("GET", url, bearer=False, paced=False)
+        return await self._send_with_retries(request, expect, parse)
+
+    async def _send_with_retries(
+        self, request: Request, expect: tuple[int, ...], parse: Callable[[bytes], T]
+    ) -> T:
         delays = self._policy.delays()
         deadline = self._clock() + self._policy.max_seconds
         failures = 0
         while True:
             try:
-                response = await self._send_authenticated(method, path, body, params, priority)
-                return _parse_expected(response, expect, parse)
+                response = await self._send_authenticated(request)
+                return _parse_expected(response, expect, parse, download=not request.bearer)
             except RetryableError as exc:
                 error = exc
                 self._refuse_long_wait(exc)
@@ -170,7 +220,7 @@ class ApiClient:
             if not _retryable(error) or failures >= self._policy.max_attempts or out_of_time:
                 raise _given_up(error)
             self._retries += 1
-            log.debug("retrying %s %s in %.2f s: %s", method, path, wait, error)
+            log.debug("retrying %s in %.2f s: %s", request.described(), wait, error)
             await asyncio.sleep(wait)
 
     def _refuse_long_wait(self, exc: RetryableError) -> None:
@@ -204,22 +254,17 @@ class ApiClient:
 
     # -- layer: auth ----------------------------------------------------------------------
 
-    async def _send_authenticated(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None,
-        params: Params | None,
-        priority: float,
-    ) -> Response:
+    async def _send_authenticated(self, request: Request) -> Response:
+        if not request.bearer:
+            return await self._send_paced(request, None)
         token = await self.tokens.get()
-        response = await self._send_paced(method, path, body, params, token, priority)
+        response = await self._send_paced(request, token)
         if response.status != 401:
             return response
         # Expired or revoked: drop this token (only this one), mint once, replay once.
         self.tokens.invalidate(token)
         token = await self.tokens.get()
-        response = await self._send_paced(method, path, body, params, token, priority)
+        response = await self._send_paced(request, token)
         if response.status == 401:
             raise AuthError(
                 "The API rejected a freshly issued token (HTTP 401 "
@@ -230,18 +275,13 @@ class ApiClient:
 
     # -- layer: pool + limiter ------------------------------------------------------------
 
-    async def _send_paced(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None,
-        params: Params | None,
-        token: Token,
-        priority: float,
-    ) -> Response:
+    async def _send_paced(self, request: Request, token: Token | None) -> Response:
         async with self._pool:
-            await self.limiter.acquire(priority)
-            response = await self._send_once(method, path, body, params, token)
+            if request.paced:
+                await self.limiter.acquire(request.priority)
+            response = await self._send_once(request, token)
+        if not request.paced:
+            return response
         self.limiter.observe(response.headers)
         if response.status == 429:
             self._on_rate_limited(response)
@@ -266,18 +306,11 @@ class ApiClient:
 
     # -- layer: one request (the only place that sees aiohttp) ----------------------------
 
-    async def _send_once(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None,
-        params: Params | None,
-        token: Token,
-    ) -> Response:
+    async def _send_once(self, request: Request, token: Token | None) -> Response:
         assert self._session is not None, "ApiClient used outside 'async with'"
-        url = self._conn.api_url + path
-        headers = {"Authorization": f"Bearer {token.value}"}
-        if body is not None:
+        url = request.url
+        headers = {} if token is None else {"Authorization": f"Bearer {token.value}"}
+        if request.body is not None:
             headers["Content-Type"] = "application/json"
         self._requests += 1
         began = self._clock()
@@ -287,7 +320,11 @@ class ApiClient:
             async with (
                 asyncio.timeout(self._settings.request_timeout_s),
                 self._session.request(
-                    method, url, data=body, params=params, headers=headers
+                    request.method,
+                    url,
+                    data=request.body,
+                    params=request.params,
+                    headers=headers,
                 ) as resp,
             ):
                 # One wake-up when the body is complete, not one per chunk received: a 5 MB
@@ -299,7 +336,7 @@ class ApiClient:
                 self._round_trip_s = self._clock() - began
                 return Response(resp.status, hdrs, payload, url)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _transport_error(method, url, exc) from exc
+            raise _transport_error(request.method, url.split("?", 1)[0], exc) from exc
 
     async def _mint_token(self) -> tuple[str, float]:
         """POST /oauth/token with Basic client auth; retried like any request, never paced."""
@@ -367,17 +404,31 @@ class ApiClient:
         )
 
 
-def _parse_expected(response: Response, expect: tuple[int, ...], parse: Callable[[bytes], T]) -> T:
+def _parse_expected(
+    response: Response, expect: tuple[int, ...], parse: Callable[[bytes], T], *, download: bool
+) -> T:
     if response.status in expect:
         try:
             return parse(response.body)
         except ValueError as exc:  # orjson and msgspec decode errors are ValueErrors
             raise TransportError(
-                f"The response from {response.url} was not valid JSON ({exc}); it was "
-                "probably cut short.",
-                url=response.url,
+                f"The response from {_shown(response.url)} was not valid JSON ({exc}); it "
+                "was probably cut short.",
+                url=_shown(response.url),
             ) from exc
+    if download and response.status in (403, 410):
+        raise LinkExpired(
+            f"The download link answered HTTP {response.status}: it has expired (pre-signed "
+            "links live minutes); ask its job for fresh links.",
+            status=response.status,
+            url=_shown(response.url),
+        )
     raise _status_error(response)
+
+
+def _shown(url: str) -> str:
+    """A URL fit for a message or a log: no query (a pre-signed URL's is its signature)."""
+    return url.split("?", 1)[0]
 
 
 def _status_error(response: Response) -> ApiError | PermissionDenied:

@@ -50,10 +50,11 @@ from exporter.progress import NoProgress, Progress
 from exporter.prune import PruneRequest, PruneSummary, check_folder
 from exporter.prune import prune as run_prune
 from exporter.report import with_metrics
-from exporter.runner import ExportRequest, Stopper, Summary
+from exporter.runner import ExportRequest, Stopper
 from exporter.runner import export as run_export
 from exporter.signals import stopping_build_on_signals, stopping_on_signals
 from exporter.store.lock import RunLock
+from exporter.summary import Summary
 from exporter.tables import BuildSummary, Stop, TablesRequest, build_tables
 from exporter.tables.database import DB_NAME
 from exporter.windows import show_instant, validate_range

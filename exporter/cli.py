@@ -40,9 +40,9 @@ from exporter.errors import ConfigError, ExportError, Interrupted
 from exporter.metrics import PUSH_PASSWORD
 from exporter.preview import PlanReport, plan_only
 from exporter.progress import Progress, choose_progress
-from exporter.report import error_summary, print_summary, run_lines, with_metrics
-from exporter.runner import Summary
+from exporter.report import error_summary, print_summary, with_metrics
 from exporter.signals import stopping_build_on_signals
+from exporter.summary import Summary
 from exporter.usage import Parser, RefuseSecret
 from exporter.windows import show_instant
 
@@ -408,7 +408,7 @@ def _run_command(args: argparse.Namespace) -> int:
     summary = api.run_now(settings, progress=_progress(settings), signals=True)
     events.finish_export(api.run_verdict(summary))
     if summary.export is not None and summary.export.status != ConfigError.summary_status:
-        for line in run_lines(summary.export, settings.output.out_dir):
+        for line in summary.export.lines(settings.output.out_dir):
             _say(f"export: {line}")
     if summary.tables is not None:
         _report_tables(summary.tables, settings.tables.memory_limit)
@@ -626,7 +626,7 @@ def _print_summary(summary: Summary, out_dir: Path | None) -> None:
     stderr; the JSON summary as stdout's last line."""
     if summary.error:
         _say(f"error: {summary.error}")
-    for line in run_lines(summary, out_dir) if out_dir is not None else []:
+    for line in summary.lines(out_dir) if out_dir is not None else []:
         _say(line)
     print_summary(summary.as_json())
 

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from exporter import __version__
 from exporter.config import OutputSettings
 from exporter.errors import ExportError, Interrupted
-from exporter.runner import Summary
+from exporter.summary import Summary
 
 if TYPE_CHECKING:  # the client is imported only when it is configured
     from openlineage.client import OpenLineageClient

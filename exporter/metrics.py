@@ -40,8 +40,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from exporter.errors import PushFailed
-from exporter.runner import Summary
 from exporter.store.jsonl import fsync_dir, output_error
+from exporter.summary import Summary
 from exporter.windows import parse_api_instant
 
 PREFIX = "genesys_export"

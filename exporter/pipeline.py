@@ -28,9 +28,10 @@ from exporter.engine.scheduler import new_run_id
 from exporter.errors import ExportError, Interrupted
 from exporter.progress import Progress
 from exporter.prune import PruneRequest, prune
-from exporter.runner import ExportRequest, Stopper, Summary, export, make_output_dir
+from exporter.runner import ExportRequest, Stopper, export, make_output_dir
 from exporter.store.lock import RunLock
 from exporter.store.manifest import MANIFEST_NAME
+from exporter.summary import Summary
 from exporter.tables import BuildSummary, Stop, TablesRequest, build_tables
 
 # Exit codes from worst to mildest: a stopped run first (the user asked), then what needs a

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -19,7 +18,7 @@ import orjson
 from exporter.config import OutputSettings
 from exporter.errors import ExportError, LockHeld, OutputError, PushFailed
 from exporter.metrics import Gateway, push_metrics, write_metrics
-from exporter.runner import Summary
+from exporter.summary import Summary
 
 log = logging.getLogger(__name__)
 
@@ -61,21 +60,3 @@ def with_metrics(summary: Summary, output: OutputSettings, env: Mapping[str, str
         status, code = exc.summary_status, exc.exit_code
         return dataclasses.replace(summary, status=status, exit_code=code, error=error)
     return summary
-
-
-def run_lines(summary: Summary, out_dir: Path) -> list[str]:
-    """What an export run did, in words: each denial and failure, then one line of figures."""
-    rate = summary.records / summary.seconds if summary.seconds else 0.0
-    repeats = (
-        f", {summary.repeats_dropped} repeated records dropped" if summary.repeats_dropped else ""
-    )
-    return [
-        *(f"dataset denied: {denied}" for denied in summary.denied),
-        *(f"failed: {failed}" for failed in summary.failed_windows),
-        f"{summary.status}: {summary.records} records in {summary.windows} windows and "
-        f"{summary.snapshots} snapshots ({summary.skipped} windows already complete, "
-        f"{summary.provisional} provisional{repeats}) in "
-        f"{summary.seconds:.1f} s ({rate:,.0f} records/s); {summary.requests} requests, "
-        f"{summary.retries} retries, {summary.rate_limited} rate-limited, "
-        f"{summary.token_refreshes} tokens; output in {out_dir}",
-    ]

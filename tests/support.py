@@ -30,8 +30,9 @@ from exporter.config import (
     Settings,
 )
 from exporter.progress import NoProgress
-from exporter.runner import DatasetFigures, Stopper, Summary
+from exporter.runner import Stopper
 from exporter.store.jsonl import read_records
+from exporter.summary import DatasetFigures, Summary
 from genesys_sandbox import DatasetSpec, FaultRule, SandboxSettings
 from genesys_sandbox.wire import format_instant
 

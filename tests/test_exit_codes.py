@@ -18,7 +18,8 @@ from aiohttp import web
 from exporter.client.http import _transport_error
 from exporter.errors import ConnectFailed
 from exporter.progress import NoProgress
-from exporter.runner import ExportRequest, Summary, export
+from exporter.runner import ExportRequest, export
+from exporter.summary import Summary
 from tests.support import START, days, exporter_settings
 
 RANGE = ExportRequest(start=START, end=START + days(1))

@@ -18,9 +18,10 @@ from exporter.datasets import select
 from exporter.datasets.conversations import CONVERSATIONS as CONVERSATION_DETAILS
 from exporter.engine import jobs
 from exporter.progress import NoProgress
-from exporter.runner import ExportRequest, Summary, export
+from exporter.runner import ExportRequest, export
 from exporter.store.jsonl import JsonlFile
 from exporter.store.manifest import Manifest
+from exporter.summary import Summary
 from exporter.windows import Window
 from genesys_sandbox import FaultRule, ManualClock, Sandbox
 from tests.support import (

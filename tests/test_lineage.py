@@ -16,7 +16,8 @@ from exporter import lineage
 from exporter.config import OutputSettings
 from exporter.datasets import select
 from exporter.progress import NoProgress
-from exporter.runner import ExportRequest, Summary, export
+from exporter.runner import ExportRequest, export
+from exporter.summary import Summary
 from genesys_sandbox import run_sandbox_in_thread
 from tests.support import (
     START,

@@ -16,9 +16,10 @@ import pytest
 
 from exporter.datasets import select
 from exporter.progress import NoProgress
-from exporter.runner import ExportRequest, Summary, export
+from exporter.runner import ExportRequest, export
 from exporter.store.jsonl import read_records
 from exporter.store.manifest import Manifest
+from exporter.summary import Summary
 from exporter.windows import parse_api_instant
 from genesys_sandbox import FaultRule, Sandbox, run_sandbox_in_thread
 from genesys_sandbox.open_conversations import OpenConversations

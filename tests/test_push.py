@@ -12,7 +12,8 @@ from exporter.datasets import select
 from exporter.metrics import Gateway, push_metrics
 from exporter.progress import NoProgress
 from exporter.report import with_metrics
-from exporter.runner import ExportRequest, Summary, export
+from exporter.runner import ExportRequest, export
+from exporter.summary import Summary
 from genesys_sandbox import run_sandbox_in_thread
 from tests.support import (
     CONVERSATIONS_FIGURES,

@@ -19,9 +19,10 @@ import pytest
 
 from exporter.engine.scheduler import QUEUED_PAGES
 from exporter.progress import NoProgress
-from exporter.runner import ExportRequest, Stopper, Summary, export
+from exporter.runner import ExportRequest, Stopper, export
 from exporter.store.jsonl import read_records
 from exporter.store.manifest import Manifest
+from exporter.summary import Summary
 from genesys_sandbox import FaultRule, Sandbox, run_sandbox_in_thread
 from tests.support import (
     ANNOUNCED_BUDGET,

@@ -37,8 +37,8 @@ import orjson
 
 from benchmarks.scenarios import utc_instant
 from exporter.datasets.conversations import CONVERSATIONS, HEAD
-from exporter.engine.records import WindowBounds, select_for_windows
-from exporter.engine.seen import SeenKeys
+from exporter.datasets.records import WindowBounds, select_for_windows
+from exporter.datasets.seen import SeenKeys
 from exporter.windows import Window
 
 JOBS = "/api/v2/analytics/conversations/details/jobs"

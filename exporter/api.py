@@ -41,16 +41,18 @@ from exporter.config import (
     load_settings,
     option_overrides,
 )
-from exporter.datasets import Windowed, select
+from exporter.datasets import select
+from exporter.engine.kinds import kind_of
 from exporter.engine.scheduler import new_run_id
 from exporter.errors import ConfigError, ExportError, error_for
 from exporter.pipeline import RunRequest, RunStop, RunSummary
 from exporter.pipeline import run as run_pipeline
+from exporter.plan import ExportRequest
 from exporter.progress import NoProgress, Progress
 from exporter.prune import PruneRequest, PruneSummary, check_folder
 from exporter.prune import prune as run_prune
 from exporter.report import with_metrics
-from exporter.runner import ExportRequest, Stopper
+from exporter.runner import Stopper
 from exporter.runner import export as run_export
 from exporter.signals import stopping_build_on_signals, stopping_on_signals
 from exporter.store.lock import RunLock
@@ -204,8 +206,8 @@ def export_request(settings: Settings, *, since_last: bool, force: bool) -> Expo
         log.warning("note: --end %s is in the future; exporting up to now (%s).",
                     show_instant(end), show_instant(now))  # fmt: skip
         end = now
-    windowed = any(isinstance(d, Windowed) for d in datasets)
-    if chosen.start is None and windowed and not since_last:
+    ranged = any(kind_of(d).ranged for d in datasets)
+    if chosen.start is None and ranged and not since_last:
         raise ConfigError(
             "No --start given; add --start YYYY-MM-DD, or --since-last to continue "
             "from the earliest window that is not complete (snapshots alone need neither)."

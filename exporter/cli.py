@@ -35,7 +35,8 @@ from exporter.config import (
     load_settings,
     option_overrides,
 )
-from exporter.datasets import DATASETS, Listing, select
+from exporter.datasets import DATASETS, select
+from exporter.engine.kinds import kind_of
 from exporter.errors import ConfigError, ExportError, Interrupted
 from exporter.metrics import PUSH_PASSWORD
 from exporter.preview import PlanReport, plan_only
@@ -581,44 +582,16 @@ def _report_tables(summary: BuildSummary, memory_limit: str) -> None:
 def _print_datasets() -> None:
     print(f"{'dataset':<22} {'kind':<9} {'permission':<36} endpoint")
     for dataset in DATASETS.values():
-        if isinstance(dataset, Listing):
-            kind, endpoint = "snapshot", dataset.endpoint
-        else:
-            kind, endpoint = "windowed", f"POST {dataset.api.jobs} (+ {dataset.api.query})"
-        print(f"{dataset.name:<22} {kind:<9} {dataset.permission or '(none declared)':<36} "
-              f"{endpoint}")  # fmt: skip
+        kind = kind_of(dataset)
+        print(f"{dataset.name:<22} {kind.word:<9} {dataset.permission or '(none declared)':<36} "
+              f"{kind.endpoint(dataset)}")  # fmt: skip
         print(f"{'':<22} {dataset.summary}")
 
 
 def _print_plan(report: PlanReport) -> None:
-    print(f"data availability (watermark): {report.watermark or 'n/a'}")
-    print(f"{'dataset':<21} {'window':<36} {'action':<8} {'source':<7} {'records':>8} "
-          f"{'requests':>8}  reason")  # fmt: skip
-    for line in report.lines:
-        count = "" if line.conversations is None else f"{line.conversations}"
-        print(
-            f"{line.dataset:<21} {line.name:<36} {line.action:<8} {line.source:<7} {count:>8} "
-            f"{line.requests:>8}  {line.reason}"
-        )
-    pace = f"{report.per_minute}/min" if report.per_minute else "no announced limit"
-    minutes = f"{report.minutes:.1f} min" if report.minutes is not None else "n/a"
-    to_fetch = sum(line.action != "skip" for line in report.lines)
-    print(
-        f"estimate: {len(report.lines)} windows, {to_fetch} to fetch in {report.jobs} jobs; "
-        f"{report.requests} requests, {minutes} at {pace}"
-    )
-    print(
-        orjson.dumps(
-            {
-                "windows": len(report.lines),
-                "to_fetch": to_fetch,
-                "jobs": report.jobs,
-                "requests": report.requests,
-                "minutes": report.minutes,
-                "per_minute": report.per_minute,
-            }
-        ).decode()
-    )
+    for line in report.text():
+        print(line)
+    print(orjson.dumps(report.as_json()).decode())
 
 
 def _print_summary(summary: Summary, out_dir: Path | None) -> None:

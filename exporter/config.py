@@ -121,6 +121,22 @@ class JobSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LookupSettings:
+    """Datasets read one record at a time by the ids another names (evaluations, surveys).
+
+    ``edited_within``: how long after its window a record may still change (an evaluation is
+    re-reviewed, a survey completed); such windows are read again once every ``every``. How
+    long the service really allows edits is UNVERIFIED (genesys-datasets.md §F): 30 days is a
+    guess that covers a monthly calibration cycle."""
+
+    edited_within: timedelta = timedelta(days=30)
+    every: timedelta = timedelta(days=1)
+
+    def __post_init__(self) -> None:
+        validate_fields(self, "lookups")
+
+
+@dataclass(frozen=True, slots=True)
 class OutputSettings:
     """Where and how window files are written, and how a run reports itself: metrics, logs
     and lineage."""
@@ -208,6 +224,7 @@ class Settings:
     export: ExportSettings = ExportSettings()
     tables: TablesSettings = TablesSettings()
     retention: RetentionSettings = RetentionSettings()
+    lookups: LookupSettings = LookupSettings()
     config_path: Path | None = None
 
 
@@ -268,6 +285,7 @@ SECTIONS: Mapping[str, type] = {
     "export": ExportSettings,
     "tables": TablesSettings,
     "retention": RetentionSettings,
+    "lookups": LookupSettings,
     "sandbox": SandboxOptions,
 }
 LOCAL_SECTIONS = ("output", "jobs", "export", "tables", "retention")

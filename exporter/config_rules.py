@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from exporter.datasets import select
 from exporter.errors import ConfigError
 from exporter.windows import DURATION_FORMS, as_utc, parse_duration, parse_instant
 
@@ -138,6 +139,11 @@ RULES: Mapping[str, Mapping[str, Rule]] = {
         "keep": Rule("duration", optional=True),
         "keep_snapshots": _INT1,  # the newest snapshot is what the tables read: never 0
     },
+    "lookups": {
+        # [UNVERIFIED] how long the service lets an evaluation be edited: a setting.
+        "edited_within": _SPAN,
+        "every": _SPAN,
+    },
     "sandbox": {
         "conversations": Rule("int", low=0),
         "start": Rule("instant"),
@@ -225,8 +231,6 @@ def _as_file(raw: object, _rule: Rule) -> Path | None:
 
 def _as_datasets(raw: object, _rule: Rule) -> str:
     """The selection, checked and written out name by name (``dimensions`` expanded)."""
-    from exporter.datasets import select  # the registry imports the engine: only when needed
-
     if not isinstance(raw, str):
         raise TypeError(raw)
     return ",".join(d.name for d in select(raw))

@@ -26,9 +26,10 @@ from typing import Any
 from exporter.config import Settings
 from exporter.engine.scheduler import new_run_id
 from exporter.errors import ExportError, Interrupted
+from exporter.plan import ExportRequest
 from exporter.progress import Progress
 from exporter.prune import PruneRequest, prune
-from exporter.runner import ExportRequest, Stopper, export, make_output_dir
+from exporter.runner import Stopper, export, make_output_dir
 from exporter.store.lock import RunLock
 from exporter.store.manifest import MANIFEST_NAME
 from exporter.summary import Summary

@@ -12,17 +12,36 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
+from exporter.datasets import Dataset, select
+from exporter.datasets.base import Windowed
 from exporter.errors import ConfigError
-from exporter.store.manifest import WindowRecord
-from exporter.windows import Slot, Window
+from exporter.store.manifest import Source, WindowRecord
+from exporter.windows import EPOCH, Slot, Window
 
-if TYPE_CHECKING:
-    from exporter.datasets.base import Windowed
+DEFAULT_DATASETS = select("conversations")
+_MS = timedelta(milliseconds=1)
 
-Source = Literal["jobs", "query", "listing"]
 Action = Literal["skip", "fetch", "resume"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRequest:
+    """What to export: the windows holding [start, end) of the datasets chosen by a range, a
+    snapshot of each listing, and how to treat what is on disk.
+
+    ``since_last``: start each ranged dataset at its earliest window not complete; ``start``
+    is then where a folder with no window begins, and a bound it never starts before.
+    ``lookback``: also export again the complete windows that end within it of where fetching
+    starts (with ``since_last``) or of ``end`` (otherwise)."""
+
+    start: datetime | None
+    end: datetime
+    force: bool = False
+    lookback: timedelta | None = None
+    since_last: bool = False
+    datasets: tuple[Dataset, ...] = DEFAULT_DATASETS
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,3 +313,100 @@ def _even_groups(
     for i in range(count):
         group = run[len(run) * i // count : len(run) * (i + 1) // count]
         yield Batch(dataset, tuple(group))
+
+
+def range_start(
+    request: ExportRequest,
+    records: list[WindowRecord],
+    dataset: Dataset,
+    pruned: datetime | None = None,
+) -> tuple[datetime | None, datetime | None]:
+    """(first instant to export or None for nothing, instant after which complete windows are
+    exported again). ``pruned``: the dataset's windows up to it were pruned; no run goes
+    before it (an explicit --start is moved up to it with a warning, unless --force)."""
+    if not request.since_last:
+        if request.start is None:
+            raise ConfigError(
+                f"{dataset.name} needs --start (or --since-last); only snapshots need none."
+            )
+        redo = request.end - request.lookback if request.lookback else None
+        if pruned is None or not before_pruned(request, pruned):
+            return request.start, redo
+        return (pruned, redo) if pruned < request.end else (None, None)  # all of it pruned
+    resume_at = since_last_start(records, pruned)
+    if resume_at is None:  # a folder with no window yet: the schedule's first run
+        if request.start is None:
+            raise ConfigError(
+                f"--since-last found no {dataset.name} window in the output folder; add "
+                "--start YYYY-MM-DD, the first day to export when the folder is new."
+            )
+        return request.start, None
+    start = resume_at - request.lookback if request.lookback else resume_at
+    # Never before the first day asked for, nor (without one) before the folder's first window,
+    # nor before what was pruned: the lookback exports again, it does not reach back into days
+    # never exported or removed on purpose.
+    first = request.start or (ms_instant(records[0].start_ms) if records else None)
+    start = max(b for b in (start, first, pruned) if b is not None)
+    if start >= request.end:
+        return None, None  # every window up to the end is complete
+    return start, (start if request.lookback else None)
+
+
+def since_last_start(
+    records: list[WindowRecord], pruned: datetime | None = None
+) -> datetime | None:
+    """The start of the earliest window that is not complete (failed, provisional, unfinished,
+    or missing between recorded ones); after the last window when all are; None when empty.
+
+    ``pruned``: history up to it was pruned, so it counts as complete: windows ending by it are
+    passed over, and a day missing after it is a gap."""
+    cursor = None if pruned is None else (pruned - EPOCH) // _MS
+    for record in records:  # sorted by start
+        if cursor is not None and record.end_ms <= cursor:
+            continue  # exported again by --force after a prune: behind the mark
+        if cursor is not None and record.start_ms > cursor:
+            break  # a gap: a window nobody recorded
+        if record.status != "complete":
+            cursor = record.start_ms
+            break
+        cursor = record.end_ms
+    return None if cursor is None else ms_instant(cursor)
+
+
+def before_pruned(request: ExportRequest, pruned: datetime) -> bool:
+    """Whether an explicit --start (no --since-last, no --force) is moved up to ``pruned``."""
+    if request.since_last or request.force or request.start is None:
+        return False
+    return request.start < pruned
+
+
+def ms_instant(ms: int) -> datetime:
+    return EPOCH + ms * _MS
+
+
+def read_again(
+    source: WindowRecord,
+    own: WindowRecord | None,
+    *,
+    now: datetime,
+    edited_within: timedelta,
+    every: timedelta,
+) -> str | None:
+    """Why a window read by ids must be read (again) from ``source``, the window of the same
+    name that names its records; None when it need not be.
+
+    It is read when it never was, or did not finish; when its source's file changed since (a
+    window exported again, a provisional one made complete); and, while records of its window
+    are still edited (``edited_within`` of its end), once every ``every``."""
+    if own is None:
+        return "never read"
+    if own.status not in ("complete", "provisional"):
+        return f"{own.status} before"
+    if own.derived_from != source.sha256:
+        return "its source window changed"
+    if own.status != source.status:
+        return f"its source window is {source.status} now"
+    recent = now - ms_instant(source.end_ms) < edited_within
+    if recent and now - datetime.fromisoformat(own.updated) >= every:
+        return "still edited: read again"
+    return None

@@ -16,9 +16,8 @@ import orjson
 
 from exporter.client.http import ApiClient
 from exporter.config import Settings
-from exporter.datasets import Dataset, Listing, Windowed
-from exporter.engine import jobs
-from exporter.engine.listing import first_page
+from exporter.datasets import Dataset
+from exporter.engine.kinds import kind_of
 from exporter.errors import ApiError, PermissionDenied
 from exporter.org import current_org, retention_days
 
@@ -114,34 +113,15 @@ async def check_access(
 
 
 async def _probe(api: ApiClient, dataset: Dataset) -> Probe:
-    kind = "windowed" if isinstance(dataset, Windowed) else "snapshot"
+    kind = kind_of(dataset)
     try:
-        detail = await _reach(api, dataset)
+        detail = await kind.reach(api, dataset)
     except PermissionDenied:
         need = dataset.permission or "a role that can read it"
-        return Probe(dataset.name, kind, dataset.permission, "denied", f"add {need}")
+        return Probe(dataset.name, kind.word, dataset.permission, "denied", f"add {need}")
     except ApiError as exc:
-        return Probe(dataset.name, kind, dataset.permission, "error", str(exc))
-    return Probe(dataset.name, kind, dataset.permission, "ok", detail)
-
-
-async def _reach(api: ApiClient, dataset: Dataset) -> str:
-    if isinstance(dataset, Windowed):
-        watermark = await jobs.data_availability(api, dataset.api)
-        return f"jobs complete up to {watermark:%Y-%m-%dT%H:%M:%SZ}"
-    return await _reach_listing(api, dataset)
-
-
-async def _reach_listing(api: ApiClient, dataset: Listing) -> str:
-    path = dataset.path
-    if dataset.parent is not None:
-        parent = dataset.parent
-        first = await first_page(api, parent.path, parent.params, numbered=parent.offset_paging)
-        if not first.entities:
-            return f"no {parent.name} to list members of"
-        path = path.replace("{id}", orjson.loads(bytes(first.entities[0]))["id"])
-    page = await first_page(api, path, dataset.params, numbered=dataset.offset_paging)
-    return f"{page.total} entities" if page.total is not None else "readable"
+        return Probe(dataset.name, kind.word, dataset.permission, "error", str(exc))
+    return Probe(dataset.name, kind.word, dataset.permission, "ok", detail)
 
 
 async def _limits(api: ApiClient) -> dict[str, Any]:

@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from exporter.config import LocalSettings, Settings
-from exporter.datasets import DATASETS, Listing
+from exporter.datasets import DATASETS
+from exporter.engine.kinds import kind_of
 from exporter.errors import ConfigError, InputError, OutputError
 from exporter.store.manifest import MANIFEST_NAME, Manifest, WindowRecord
 from exporter.store.prune import DayFile, day_files, remove_files
@@ -235,7 +236,7 @@ def plan_prune(
     marks: dict[str, int] = {}
     for dataset in sorted(set(manifest.entities()) | set(files)):
         records = manifest.records(dataset)
-        snapshot = isinstance(DATASETS.get(dataset), Listing)
+        snapshot = not _dated(dataset)
         if snapshot:
             gone, bound = _old_snapshots(records, cutoff_ms, keep_snapshots)
         else:
@@ -283,6 +284,12 @@ def _files(out: Path, manifest: Manifest) -> dict[str, list[DayFile]]:
     return {name: day_files(out, name) for name in sorted(names)}
 
 
+def _dated(name: str) -> bool:
+    """Whether a dataset's files are windows of time (one the exporter no longer knows is
+    taken to be: removing it by age is what its files' day names allow)."""
+    return name not in DATASETS or kind_of(DATASETS[name]).dated
+
+
 def _plain(name: str) -> bool:
     return bool(name) and "/" not in name and "\\" not in name and not name.startswith(".")
 
@@ -293,7 +300,7 @@ def _refuse_emptying(
     """A prune that leaves no window holding data in the folder is refused: the folder was
     not exported to for that long, or the clock is wrong, and neither means "delete it all"."""
     holding = [
-        (r, d) for d in manifest.entities() if not isinstance(DATASETS.get(d), Listing)
+        (r, d) for d in manifest.entities() if _dated(d)
         for r in manifest.records(d) if r.status in _WITH_DATA and r.file
     ]  # fmt: skip
     going = {(w.dataset, w.record.name) for w in plan.windows}

@@ -10,16 +10,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
 from exporter.client.http import ClientStats
-from exporter.datasets import Windowed
 from exporter.engine.jobs import JobStalled
-from exporter.engine.refresh import Refresher
-from exporter.engine.scheduler import RunCounters
-from exporter.engine.snapshot import SnapshotCounters
+from exporter.engine.kinds import Tally, Work
 from exporter.errors import ExportError, Interrupted, PermissionDenied
 from exporter.store.manifest import Manifest, WindowRecord
 from exporter.windows import format_instant
@@ -101,13 +97,22 @@ class Outcome:
 
     run_id: str
     manifest: Manifest | None = None
-    windowed: list[Windowed] = field(default_factory=list)
-    counters: RunCounters = field(default_factory=RunCounters)
-    snapshots: SnapshotCounters = field(default_factory=SnapshotCounters)
-    skipped: int = 0
-    watermarks: dict[str, datetime] = field(default_factory=dict)
-    refresher: Refresher | None = None
+    dated: list[str] = field(default_factory=list)  # the datasets whose files are windows
+    works: list[Work] = field(default_factory=list)  # one per kind, once prepared
     started: bool = False  # whether any work began
+
+    def tally(self) -> Tally:
+        """Every kind's tally, as one."""
+        total = Tally()
+        for part in (work.tally() for work in self.works):
+            total.denied.update(part.denied)
+            total.failed += part.failed
+            total.stalled.update(part.stalled)
+            total.repeats += part.repeats
+            total.skipped += part.skipped
+            total.watermarks.update(part.watermarks)
+            total.open_records.update(part.open_records)
+        return total
 
 
 def summarize(
@@ -121,29 +126,25 @@ def summarize(
     committed, what it kept to resume), so they are right on every exit. ``stopped_by``: the
     signal that stopped it, if one did."""
     manifest = outcome.manifest
-    windowed = [r for d in outcome.windowed for r in (manifest.records(d.name) if manifest else [])]
-    ours = [r for r in _all_records(manifest) if r.run_id == outcome.run_id]
-    committed = [r for r in ours if r.status in ("complete", "provisional")]
-    kept = [r for r in ours if r.status == "in-progress"]
-    refreshed = outcome.refresher
-    denied = {
-        **(refreshed.denied if refreshed else {}),
-        **outcome.counters.denied,
-        **outcome.snapshots.denied,
-    }
-    status, code, message = _verdict(outcome, stopped_by, error, denied, committed, kept)
-    watermark = next(iter(outcome.watermarks.values()), None)
+    tally = outcome.tally()
+    dated = set(outcome.dated)
+    ours = [(name, r) for name, r in _all_records(manifest) if r.run_id == outcome.run_id]
+    committed = [(name, r) for name, r in ours if r.status in ("complete", "provisional")]
+    kept = [r for _, r in ours if r.status == "in-progress"]
+    windows = [r for name, r in _all_records(manifest) if name in dated]
+    status, code, message = _verdict(outcome, tally, stopped_by, error, len(committed), kept)
+    watermark = next(iter(tally.watermarks.values()), None)
     return Summary(
         status=status,
         exit_code=code,
-        records=sum(r.records for r in committed),
-        windows=sum(r.source != "listing" for r in committed),
-        skipped=outcome.skipped,
-        provisional=sum(r.status == "provisional" for r in committed),
-        snapshots=sum(r.source == "listing" for r in committed),
-        failed_windows=tuple(sorted(outcome.counters.failed + outcome.snapshots.failed)),
-        denied=tuple(denied[name] for name in sorted(denied)),
-        repeats_dropped=outcome.counters.repeats,
+        records=sum(r.records for _, r in committed),
+        windows=sum(name in dated for name, _ in committed),
+        skipped=tally.skipped,
+        provisional=sum(r.status == "provisional" for _, r in committed),
+        snapshots=sum(name not in dated for name, _ in committed),
+        failed_windows=tuple(sorted(tally.failed)),
+        denied=tuple(tally.denied[name] for name in sorted(tally.denied)),
+        repeats_dropped=tally.repeats,
         kept_windows=len(kept),
         kept_jobs=len({r.job_id for r in kept}),
         requests=stats.requests if stats else 0,
@@ -152,55 +153,44 @@ def summarize(
         token_refreshes=stats.token_refreshes if stats else 0,
         seconds=round(seconds, 3),
         watermark=format_instant(watermark) if watermark else None,
-        windows_by_status=dict(sorted(Counter(r.status for r in windowed).items())),
-        datasets=_per_dataset(outcome, committed, denied, finished=not (error or stopped_by)),
-        open_records=_open_records(manifest, outcome),
+        windows_by_status=dict(sorted(Counter(r.status for r in windows).items())),
+        datasets=_per_dataset(outcome, tally, committed, finished=not (error or stopped_by)),
+        open_records=tally.open_records,
         error=message,
         run_id=outcome.run_id,
     )
 
 
-def _open_records(manifest: Manifest | None, outcome: Outcome) -> dict[str, dict[str, Any]]:
-    """Per windowed dataset: the records still going on, tracked for the next run, and what
-    this run's refresh did with those it had."""
-    found: dict[str, dict[str, Any]] = {}
-    counts = outcome.refresher.counts if outcome.refresher else {}
-    for dataset in outcome.windowed:
-        opened = manifest.opened(dataset.name) if manifest else {}
-        entry: dict[str, Any] = {"tracked": sum(len(records) for records in opened.values())}
-        if dataset.name in counts:
-            entry.update(asdict(counts[dataset.name]))
-        found[dataset.name] = entry
-    return found
-
-
-def _all_records(manifest: Manifest | None) -> list[WindowRecord]:
+def _all_records(manifest: Manifest | None) -> list[tuple[str, WindowRecord]]:
     if manifest is None:
         return []
-    return [r for entity in manifest.entities() for r in manifest.records(entity)]
+    return [(entity, r) for entity in manifest.entities() for r in manifest.records(entity)]
 
 
 def _per_dataset(
-    outcome: Outcome, committed: list[WindowRecord], denied: dict[str, str], *, finished: bool
+    outcome: Outcome,
+    tally: Tally,
+    committed: list[tuple[str, WindowRecord]],
+    *,
+    finished: bool,
 ) -> dict[str, DatasetFigures]:
     """Per dataset this run committed, failed, was denied, or planned windows of."""
     manifest = outcome.manifest
     if manifest is None:
         return {}
-    failed = outcome.counters.failed + outcome.snapshots.failed  # "name window: ..", "name: .."
-    windowed = {d.name for d in outcome.windowed}
+    denied = tally.denied
     found: dict[str, DatasetFigures] = {}
-    for name in sorted({*manifest.entities(), *windowed, *denied}):
-        ours = [r for r in committed if manifest.get(name, r.name) is r]
-        lost = sum(line.startswith((f"{name} ", f"{name}:")) for line in failed)
-        if not (ours or lost or name in denied or name in windowed):
+    for name in sorted({*manifest.entities(), *outcome.dated, *denied}):
+        ours = [r for entity, r in committed if entity == name]
+        lost = sum(line.startswith((f"{name} ", f"{name}:")) for line in tally.failed)
+        if not (ours or lost or name in denied or name in outcome.dated):
             continue
         ok = finished and bool(ours) and not lost and name not in denied
         figures = DatasetFigures(files=len(ours), records=sum(r.records for r in ours),
                                  bytes=sum(r.bytes for r in ours), failed=lost,
                                  denied=name in denied, ok=ok)  # fmt: skip
-        if name in windowed:
-            watermark = outcome.watermarks.get(name)
+        if name in outcome.dated:
+            watermark = tally.watermarks.get(name)
             figures["watermark"] = format_instant(watermark) if watermark else None
             statuses = Counter(r.status for r in manifest.records(name))
             figures["windows_by_status"] = dict(sorted(statuses.items()))
@@ -210,13 +200,13 @@ def _per_dataset(
 
 def _verdict(
     outcome: Outcome,
+    tally: Tally,
     stopped_by: str | None,
     error: ExportError | None,
-    denied: dict[str, str],
-    committed: list[WindowRecord],
+    committed: int,
     kept: list[WindowRecord],
 ) -> tuple[str, int, str | None]:
-    kept_note = _kept_note(len(committed), kept)
+    kept_note = _kept_note(committed, kept)
     if error is not None:
         note = f" ({kept_note})" if outcome.started else ""
         return error.summary_status, error.exit_code, f"{error}{note}"
@@ -226,12 +216,12 @@ def _verdict(
         else:
             what = f"Stopped by {stopped_by}: {kept_note}. Run the same command again to continue."
         return "interrupted", Interrupted.exit_code, what
-    if denied:
+    if tally.denied:
         return "denied", PermissionDenied.exit_code, None
-    if outcome.counters.failed or outcome.snapshots.failed:
+    if tally.failed:
         return "failed", 1, None
-    if outcome.counters.stalled:  # nothing is wrong but the service's pace: run again later
-        stalled = "; ".join(f"{k}: {v}" for k, v in sorted(outcome.counters.stalled.items()))
+    if tally.stalled:  # nothing is wrong but the service's pace: run again later
+        stalled = "; ".join(f"{k}: {v}" for k, v in sorted(tally.stalled.items()))
         what = f"{stalled}; run the same command again later to continue ({kept_note})."
         return JobStalled.summary_status, JobStalled.exit_code, what
     return "ok", 0, None

@@ -14,9 +14,10 @@ import pytest
 
 from exporter.engine.scheduler import QUEUED_PAGES
 from exporter.errors import OutputError
+from exporter.plan import ExportRequest
 from exporter.preview import plan_only
 from exporter.progress import NoProgress
-from exporter.runner import ExportRequest, export
+from exporter.runner import export
 from exporter.store.lock import RunLock
 from exporter.store.manifest import Manifest
 from genesys_sandbox import Sandbox, run_sandbox_in_thread

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from exporter.plan import ExportRequest
 from exporter.progress import NoProgress
-from exporter.runner import ExportRequest, export
+from exporter.runner import export
 from exporter.store.jsonl import read_records
 from exporter.store.manifest import Manifest
 from genesys_sandbox import DatasetSpec, FaultRule, Sandbox

@@ -17,8 +17,9 @@ from aiohttp import web
 
 from exporter.client.http import _transport_error
 from exporter.errors import ConnectFailed
+from exporter.plan import ExportRequest
 from exporter.progress import NoProgress
-from exporter.runner import ExportRequest, export
+from exporter.runner import export
 from exporter.summary import Summary
 from tests.support import START, days, exporter_settings
 

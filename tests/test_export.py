@@ -12,8 +12,9 @@ from exporter.client.ratelimit import URGENT, RateLimiter
 from exporter.datasets.conversations import CONVERSATIONS
 from exporter.engine import jobs
 from exporter.errors import QuotaExhausted
+from exporter.plan import ExportRequest
 from exporter.progress import NoProgress
-from exporter.runner import ExportRequest, export
+from exporter.runner import export
 from exporter.store.manifest import Manifest
 from exporter.windows import Window
 from genesys_sandbox import FaultRule, Sandbox

@@ -17,8 +17,9 @@ from exporter.config import JobSettings
 from exporter.datasets import select
 from exporter.datasets.conversations import CONVERSATIONS as CONVERSATION_DETAILS
 from exporter.engine import jobs
+from exporter.plan import ExportRequest
 from exporter.progress import NoProgress
-from exporter.runner import ExportRequest, export
+from exporter.runner import export
 from exporter.store.jsonl import JsonlFile
 from exporter.store.manifest import Manifest
 from exporter.summary import Summary

@@ -1,4 +1,5 @@
-"""The layering contract: the sandbox never imports the exporter, so it cannot hide its bugs."""
+"""The layering contract: each layer imports only those below it, and the sandbox never imports
+the exporter, so it cannot hide its bugs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,26 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Bottom to top: a module may import its own layer and those below, never one above. A module's
+# layer is its longest listed prefix; every module must have one, so a new one is placed here.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("genesys_sandbox",),
+    ("exporter", "exporter.errors", "exporter.logs", "exporter.progress", "exporter.usage",
+     "exporter.regions", "exporter.windows", "exporter.signals"),
+    ("exporter.store",),
+    ("exporter.datasets",),
+    ("exporter.plan", "exporter.config_rules", "exporter.config"),
+    ("exporter.client",),
+    ("exporter.engine", "exporter.org"),
+    ("exporter.tables", "exporter.bundled"),
+    ("exporter.summary", "exporter.probe", "exporter.preview", "exporter.prune"),
+    ("exporter.metrics", "exporter.lineage", "exporter.report"),
+    ("exporter.runner",),
+    ("exporter.pipeline",),
+    ("exporter.api",),
+    ("exporter.cli", "exporter.__main__"),
+)  # fmt: skip
 
 
 def imported_modules(package: Path) -> dict[str, set[str]]:
@@ -22,6 +43,46 @@ def imported_modules(package: Path) -> dict[str, set[str]]:
                 names.add(node.module)
         found[path.relative_to(ROOT).as_posix()] = names
     return found
+
+
+def layer_of(module: str) -> int | None:
+    """The index in LAYERS of ``module``'s longest listed prefix; None for a third party's."""
+    found = [
+        (len(prefix), rank)
+        for rank, prefixes in enumerate(LAYERS)
+        for prefix in prefixes
+        if module == prefix or module.startswith(prefix + ".")
+    ]
+    return max(found)[1] if found else None
+
+
+def module_name(path: str) -> str:
+    parts = Path(path).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_every_import_points_down_the_layers() -> None:
+    """No module imports one of a layer above its own (lazy imports in functions included)."""
+    upward: dict[str, list[str]] = {}
+    for package in ("exporter", "genesys_sandbox"):
+        for path, names in imported_modules(ROOT / package).items():
+            own = layer_of(module_name(path))
+            assert own is not None, f"{path} is in no layer: place it in LAYERS"
+            above = sorted(n for n in names if (layer_of(n) or 0) > own)
+            if above:
+                upward[path] = above
+    assert upward == {}
+
+
+def test_the_layers_name_only_modules_that_exist() -> None:
+    """A layer naming a module that is gone would let a new one of that name in unchecked."""
+    modules = {
+        module_name(path)
+        for package in ("exporter", "genesys_sandbox")
+        for path in imported_modules(ROOT / package)
+    }
+    listed = [prefix for prefixes in LAYERS for prefix in prefixes]
+    assert [p for p in listed if not any(m == p or m.startswith(p + ".") for m in modules)] == []
 
 
 def test_no_sandbox_module_imports_the_exporter() -> None:

@@ -15,8 +15,9 @@ import pytest
 from exporter import lineage
 from exporter.config import OutputSettings
 from exporter.datasets import select
+from exporter.plan import ExportRequest
 from exporter.progress import NoProgress
-from exporter.runner import ExportRequest, export
+from exporter.runner import export
 from exporter.summary import Summary
 from genesys_sandbox import run_sandbox_in_thread
 from tests.support import (

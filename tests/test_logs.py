@@ -13,8 +13,9 @@ import orjson
 import pytest
 
 from exporter import logs
+from exporter.plan import ExportRequest
 from exporter.progress import NoProgress
-from exporter.runner import ExportRequest, export
+from exporter.runner import export
 from exporter.store.manifest import Manifest
 from genesys_sandbox import FaultRule, run_sandbox_in_thread
 from tests.support import (

@@ -15,8 +15,9 @@ import orjson
 import pytest
 
 from exporter.datasets import select
+from exporter.plan import ExportRequest
 from exporter.progress import NoProgress
-from exporter.runner import ExportRequest, export
+from exporter.runner import export
 from exporter.store.jsonl import read_records
 from exporter.store.manifest import Manifest
 from exporter.summary import Summary

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from exporter.errors import ConfigError
+from exporter.plan import ExportRequest
 from exporter.preview import plan_only
 from exporter.progress import NoProgress
-from exporter.runner import ExportRequest, export
+from exporter.runner import export
 from exporter.store.manifest import Manifest
 from genesys_sandbox import Sandbox
 from tests.support import START, days, exporter_settings, put_window_file, sandbox_settings

@@ -9,8 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.datasets.conversations import CONVERSATIONS
-from exporter.plan import Batch, WorkItem, batch_work, jobs_for_budget, plan_work
-from exporter.runner import since_last_start
+from exporter.plan import Batch, WorkItem, batch_work, jobs_for_budget, plan_work, since_last_start
 from exporter.store.manifest import WindowRecord
 from exporter.windows import Slot, Window, format_instant, plan_windows
 from tests.support import START, days

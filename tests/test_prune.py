@@ -21,9 +21,10 @@ from hypothesis import strategies as st
 
 from exporter.datasets import select
 from exporter.errors import ConfigError, InputError
+from exporter.plan import ExportRequest, since_last_start
 from exporter.progress import NoProgress
 from exporter.prune import PruneRequest, PruneSummary, plan_prune, prune
-from exporter.runner import ExportRequest, export, since_last_start
+from exporter.runner import export
 from exporter.store.lock import RunLock
 from exporter.store.manifest import PRUNED_VERSION, VERSION, Manifest, WindowRecord
 from exporter.store.prune import DayFile, window_of

@@ -10,9 +10,10 @@ from pathlib import Path
 from exporter.config import OutputSettings
 from exporter.datasets import select
 from exporter.metrics import Gateway, push_metrics
+from exporter.plan import ExportRequest
 from exporter.progress import NoProgress
 from exporter.report import with_metrics
-from exporter.runner import ExportRequest, export
+from exporter.runner import export
 from exporter.summary import Summary
 from genesys_sandbox import run_sandbox_in_thread
 from tests.support import (

@@ -11,12 +11,12 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from exporter.datasets.conversations import CONVERSATIONS, HEAD
-from exporter.engine.records import (
+from exporter.datasets.records import (
     HeadDecoder,
     WindowBounds,
     select_for_windows,
 )
-from exporter.engine.seen import SeenKeys
+from exporter.datasets.seen import SeenKeys
 from exporter.windows import parse_api_instant, plan_windows
 from tests.support import START, days
 
@@ -299,11 +299,11 @@ def test_a_record_without_a_usable_start_fails_its_batch_in_one_line(tmp_path) -
     """A record whose start is no instant is an ApiError (its window fails, the run goes
     on), not a traceback."""
     from exporter.engine.fetch import _select
+    from exporter.engine.ledger import Ledger
     from exporter.engine.windowset import WindowSet
     from exporter.engine.writer import BatchRun
     from exporter.errors import ApiError
     from exporter.plan import Batch
-    from exporter.store.ledger import Ledger
     from exporter.store.manifest import Manifest
 
     windows = plan_windows(START, START + days(1), timedelta(days=1))

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import orjson
 
+from exporter.plan import ExportRequest
 from exporter.progress import NoProgress
-from exporter.runner import ExportRequest, Stopper, export
+from exporter.runner import Stopper, export
 from exporter.store.manifest import Manifest
 from genesys_sandbox import FaultRule, run_sandbox_in_thread
 from tests.support import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.engine.seen import SeenKeys
+from exporter.datasets.seen import SeenKeys
 
 pages = st.lists(st.lists(st.binary(min_size=1, max_size=6), max_size=20), max_size=12)
 

@@ -14,8 +14,9 @@ import orjson
 import pytest
 
 from exporter.datasets import DATASETS, Listing, select
+from exporter.plan import ExportRequest
 from exporter.progress import NoProgress
-from exporter.runner import ExportRequest, export
+from exporter.runner import export
 from exporter.store.jsonl import read_records
 from exporter.store.manifest import Manifest
 from genesys_sandbox import FaultRule, Sandbox, run_sandbox_in_thread

@@ -18,8 +18,9 @@ import orjson
 import pytest
 
 from exporter.engine.scheduler import QUEUED_PAGES
+from exporter.plan import ExportRequest
 from exporter.progress import NoProgress
-from exporter.runner import ExportRequest, Stopper, export
+from exporter.runner import Stopper, export
 from exporter.store.jsonl import read_records
 from exporter.store.manifest import Manifest
 from exporter.summary import Summary

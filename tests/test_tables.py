@@ -21,8 +21,9 @@ import orjson
 import pytest
 
 from exporter.datasets import select
+from exporter.plan import ExportRequest
 from exporter.progress import NoProgress
-from exporter.runner import ExportRequest, export
+from exporter.runner import export
 from exporter.store.lock import RunLock
 from exporter.store.manifest import Manifest
 from exporter.tables import TABLES, BuildSummary, TablesRequest, build_tables, sources

@@ -14,8 +14,9 @@ import duckdb
 import pytest
 
 from exporter.datasets import select
+from exporter.plan import ExportRequest
 from exporter.progress import NoProgress
-from exporter.runner import ExportRequest, export
+from exporter.runner import export
 from exporter.tables import TablesRequest, build_tables, table_list
 from genesys_sandbox import Sandbox
 from tests.support import (

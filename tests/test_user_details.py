@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from exporter.datasets import select
+from exporter.plan import ExportRequest
 from exporter.progress import NoProgress
-from exporter.runner import ExportRequest, Stopper, export
+from exporter.runner import Stopper, export
 from exporter.store.manifest import Manifest
 from exporter.summary import Summary
 from genesys_sandbox import FaultRule, Sandbox, run_sandbox_in_thread

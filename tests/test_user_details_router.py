@@ -8,9 +8,9 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
+from exporter.datasets.records import WindowBounds
+from exporter.datasets.seen import SeenKeys
 from exporter.datasets.user_details import USER_DETAILS
-from exporter.engine.records import WindowBounds
-from exporter.engine.seen import SeenKeys
 from exporter.store.manifest import Opened
 from exporter.windows import plan_windows
 from tests.support import START, days

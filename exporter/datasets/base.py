@@ -1,10 +1,12 @@
 """The description of a dataset: everything the engine needs to know of one, and nothing else.
 
-Two kinds. A ``Windowed`` dataset is exported window by window (UTC days) from an analytics
+Three kinds. A ``Windowed`` dataset is exported window by window (UTC days) from an analytics
 details family: async jobs for the history, the sync query for the tail past the watermark.
 Its ``router`` sorts a results page into the windows' files, and keeps the records still going
 on when their window was written up to date until they close. A ``Listing`` is a configuration
-entity list with no modified-since filter, so it is taken whole, as a snapshot, each run.
+entity list with no modified-since filter, so it is taken whole, as a snapshot, each run. A
+``ById`` dataset cannot be listed by date at all: its records are fetched one by one, by the
+ids a windowed dataset's records name, into windows of the same names.
 
 A new dataset is one such description, plus (for a windowed one) a router; the engine, the
 HTTP client, the writer and the sinks never name a dataset.
@@ -19,8 +21,8 @@ from typing import Any, Protocol
 
 import msgspec
 
-from exporter.engine.records import Records, Selection, WindowBounds
-from exporter.engine.seen import SeenKeys
+from exporter.datasets.records import Records, Selection, WindowBounds
+from exporter.datasets.seen import SeenKeys
 from exporter.store.manifest import Opened
 from exporter.windows import Window
 
@@ -165,7 +167,35 @@ class Listing:
         return f"GET {self.path}"
 
 
-Dataset = Windowed | Listing
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A record a source line names: its key (unique in the dataset), and the values that
+    fill the placeholders of the dataset's ``path``."""
+
+    key: str
+    values: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ById:
+    """Records read one at a time (``GET path``), by the ids the records of ``source`` name.
+
+    Each window of ``source`` gives this dataset's window of the same name, holding every
+    record its lines name (``refs``), as the API sends it when read."""
+
+    name: str
+    summary: str
+    permission: str
+    source: Windowed
+    path: str  # with {placeholders} a Ref fills
+    refs: Callable[[bytes], Iterable[Ref]]
+
+    @property
+    def endpoint(self) -> str:
+        return f"GET {self.path} (by the ids in {self.source.name})"
+
+
+Dataset = Windowed | Listing | ById
 
 
 def denied_message(dataset: Dataset, reason: object) -> str:

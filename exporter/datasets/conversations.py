@@ -15,14 +15,14 @@ import msgspec
 import orjson
 
 from exporter.datasets.base import Fresh, JobsApi, Windowed
-from exporter.engine.records import (
+from exporter.datasets.records import (
     RecordHead,
     Records,
     Selection,
     WindowBounds,
     select_for_windows,
 )
-from exporter.engine.seen import SeenKeys
+from exporter.datasets.seen import SeenKeys
 from exporter.store.manifest import Opened
 from exporter.windows import Window
 

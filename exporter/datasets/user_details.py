@@ -20,14 +20,14 @@ import msgspec
 import orjson
 
 from exporter.datasets.base import Fresh, JobsApi, Windowed
-from exporter.engine.records import (
+from exporter.datasets.records import (
     HeadDecoder,
     Records,
     Selection,
     WindowBounds,
     canonical,
 )
-from exporter.engine.seen import SeenKeys
+from exporter.datasets.seen import SeenKeys
 from exporter.store.manifest import Opened
 from exporter.windows import Window, parse_api_instant
 

@@ -13,8 +13,8 @@ import msgspec
 
 from exporter.client.http import ApiClient
 from exporter.config import JobSettings
+from exporter.datasets.records import Selection
 from exporter.engine import jobs
-from exporter.engine.records import Selection
 from exporter.engine.writer import BatchRun, JobStarted, Message, WritePage
 from exporter.errors import ApiError
 from exporter.windows import Window

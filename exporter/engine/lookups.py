@@ -29,9 +29,9 @@ import orjson
 
 from exporter.client.http import ApiClient
 from exporter.datasets.base import Listing
+from exporter.engine.ledger import Ledger
 from exporter.errors import ApiError, OutputError
 from exporter.store.jsonl import read_records
-from exporter.store.ledger import Ledger
 
 log = logging.getLogger(__name__)
 LOOKUPS_MOST = 200  # lookups a snapshot makes without sampling first

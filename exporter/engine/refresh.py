@@ -29,10 +29,10 @@ from exporter.client.http import ApiClient
 from exporter.config import JobSettings
 from exporter.datasets.base import Fresh, Windowed, denied_message
 from exporter.engine import jobs
+from exporter.engine.ledger import Ledger
 from exporter.engine.writer import FilesThread
 from exporter.errors import ApiError, PermissionDenied
 from exporter.store.jsonl import Compression, JsonlFile, read_records
-from exporter.store.ledger import Ledger
 from exporter.store.manifest import Opened, instant_ms
 from exporter.windows import EPOCH, Window
 

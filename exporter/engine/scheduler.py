@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 from exporter.client.http import ApiClient
 from exporter.config import Settings
 from exporter.datasets.base import denied_message
+from exporter.datasets.records import WindowBounds
 from exporter.engine.fetch import Fetcher
 from exporter.engine.jobs import (
     CursorRejected,
@@ -49,14 +50,13 @@ from exporter.engine.jobs import (
     delete_quietly,
     stalled_reason,
 )
-from exporter.engine.records import WindowBounds
+from exporter.engine.ledger import Ledger
 from exporter.engine.windowset import WindowSet
 from exporter.engine.writer import BatchRun, Commit, FilesThread, Message, Writer
 from exporter.errors import ApiError, PermissionDenied
 from exporter.plan import Batch
 from exporter.progress import Progress
 from exporter.store.jsonl import PartFileLost
-from exporter.store.ledger import Ledger
 from exporter.windows import Window, format_instant
 
 if TYPE_CHECKING:

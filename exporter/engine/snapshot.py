@@ -41,13 +41,13 @@ import orjson
 
 from exporter.client.http import ApiClient
 from exporter.datasets.base import Listing, denied_message
+from exporter.datasets.records import HeadDecoder, Records
 from exporter.engine import listing, lookups
+from exporter.engine.ledger import Ledger
 from exporter.engine.lookups import Check
-from exporter.engine.records import HeadDecoder, Records
 from exporter.engine.writer import FilesThread
 from exporter.errors import ApiError, PermissionDenied
 from exporter.plan import WorkItem
-from exporter.store.ledger import Ledger
 from exporter.store.sink import Sink
 from exporter.windows import Slot, Window, format_instant
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from exporter.engine.records import Records
+from exporter.datasets.records import Records
 from exporter.errors import OutputError
 from exporter.store.jsonl import FileDigest
 from exporter.store.manifest import WindowRecord

@@ -17,12 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
-from exporter.engine.records import Records, WindowBounds
-from exporter.engine.seen import SeenKeys
+from exporter.datasets.records import Records, WindowBounds
+from exporter.datasets.seen import SeenKeys
+from exporter.engine.ledger import Ledger
 from exporter.engine.windowset import WindowSet
 from exporter.plan import Batch
 from exporter.progress import Progress
-from exporter.store.ledger import Ledger
 from exporter.store.manifest import Opened
 from exporter.windows import Window
 

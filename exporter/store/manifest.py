@@ -32,10 +32,13 @@ VERSION = 3
 # pruned: a tool that reads only 3 would drop it at its next save and export the pruned days
 # again, so it must refuse. Only a pruned folder is written as 4; others stay readable by 3.
 PRUNED_VERSION = 4
-READABLE_VERSIONS = (1, 2, 3, 4)
+# 5 adds windows read by ids (source "ids", each naming the file it was read from): a tool
+# that reads only 4 refuses their fields. Only a folder holding one is written as 5.
+BY_ID_VERSION = 5
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
 
 Status = Literal["complete", "provisional", "in-progress", "failed"]
-Source = Literal["jobs", "query", "listing"]
+Source = Literal["jobs", "query", "listing", "ids"]  # "ids": read one by one (ById)
 _STATUSES: frozenset[str] = frozenset(get_args(Status))
 _SOURCES: frozenset[str | None] = frozenset((*get_args(Source), None))
 _COMPRESSIONS = frozenset(("none", "gzip", "zstd"))
@@ -119,6 +122,7 @@ class WindowRecord:
     job_expires: str | None = None
     data_availability_date: str | None = None
     taken_at: str | None = None  # a snapshot: when its walk began
+    derived_from: str | None = None  # read by ids: the sha256 of the source window's file
     run_id: str = ""
     updated: str = ""
     error: str | None = None
@@ -143,7 +147,12 @@ class WindowRecord:
                 raise ValueError(f"file {self.file!r} is not inside the output folder")
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+        """Every field; ``derived_from`` only where set (a version 3 or 4 reader refuses it)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.init and (f.name != "derived_from" or self.derived_from is not None)
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WindowRecord:
@@ -274,7 +283,7 @@ class Manifest:
             for entity in sorted(self._entities)
         }
         return {
-            "version": PRUNED_VERSION if self._pruned else VERSION,
+            "version": self._version(),
             "tool": f"genesys-exporter {__version__}",
             "updated": datetime.now(UTC).isoformat(timespec="seconds"),
             "org": None if self.org is None else dataclasses.asdict(self.org),
@@ -290,6 +299,12 @@ class Manifest:
             },
             **({"pruned": dict(sorted(self._pruned.items()))} if self._pruned else {}),
         }
+
+    def _version(self) -> int:
+        """The oldest format that holds what this manifest does."""
+        by_id = any(r.source == "ids" for records in self._entities.values()
+                    for r in records.values())  # fmt: skip
+        return BY_ID_VERSION if by_id else PRUNED_VERSION if self._pruned else VERSION
 
     def entities(self) -> list[str]:
         return sorted(self._entities)

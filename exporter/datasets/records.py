@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 import msgspec
 import orjson
 
-from exporter.engine.seen import SeenKeys
+from exporter.datasets.seen import SeenKeys
 from exporter.store.manifest import Opened
 from exporter.windows import EPOCH, Window, format_instant, parse_api_instant
 

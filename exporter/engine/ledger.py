@@ -112,10 +112,22 @@ class Ledger:
     ) -> WindowRecord:
         """Record a snapshot's file, replacing the same day's earlier one; ``provisional``:
         it cannot promise to hold every entity (its walks never settled)."""
+        return self._commit_one(item, digest, "listing", provisional, taken_at=taken_at)
+
+    def commit_read(
+        self, item: WorkItem, digest: FileDigest, *, provisional: bool, derived_from: str | None
+    ) -> WindowRecord:
+        """Record a window read by ids, replacing its earlier file; ``derived_from``: the
+        sha256 of the source window's file its ids came from."""
+        return self._commit_one(item, digest, "ids", provisional, derived_from=derived_from)
+
+    def _commit_one(
+        self, item: WorkItem, digest: FileDigest, source: Source, provisional: bool, **fields: Any
+    ) -> WindowRecord:
         status: Status = "provisional" if provisional else "complete"
         record = self._record(
-            item, status, "listing", file=digest.path.relative_to(self._out).as_posix(),
-            records=digest.records, bytes=digest.bytes, sha256=digest.sha256, taken_at=taken_at,
+            item, status, source, file=digest.path.relative_to(self._out).as_posix(),
+            records=digest.records, bytes=digest.bytes, sha256=digest.sha256, **fields,
         )  # fmt: skip
         self._replace(record, digest.path)
         self.manifest.put(self.entity, record)

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.datasets.conversations import CONVERSATIONS
-from exporter.plan import Batch, WorkItem, batch_work, jobs_for_budget, plan_work, since_last_start
+from exporter.plan import (
+    Batch,
+    WorkItem,
+    batch_work,
+    jobs_for_budget,
+    plan_work,
+    read_again,
+    since_last_start,
+)
 from exporter.store.manifest import WindowRecord
 from exporter.windows import Slot, Window, format_instant, plan_windows
 from tests.support import START, days
@@ -249,3 +258,38 @@ def test_since_last_starts_at_the_earliest_window_not_complete(statuses, expecte
     records = [span_record(day, status) for day, status in sorted(statuses.items())]
     assert since_last_start(records) == START + days(expected_day)
     assert since_last_start([]) is None
+
+
+def _window(status: str = "complete", sha: str | None = "a", **fields: object) -> WindowRecord:
+    values: dict[str, Any] = {
+        "name": "2026-11-02", "start": "2026-11-02T00:00:00Z", "end": "2026-11-03T00:00:00Z",
+        "status": status, "source": "jobs", "file": "x/2026-11-02.jsonl", "sha256": sha,
+        "updated": "2026-11-03T06:00:00+00:00", **fields,
+    }  # fmt: skip
+    return WindowRecord(**values)
+
+
+LATER = datetime(2026, 11, 10, tzinfo=UTC)
+EDITS = {"edited_within": timedelta(days=30), "every": timedelta(days=1)}
+
+
+@pytest.mark.parametrize(
+    ("own", "now", "expected"),
+    [
+        (None, LATER, "never read"),
+        (_window("failed", None, source=None, file=None), LATER, "failed before"),
+        (_window(sha="x", source="ids", derived_from="b"), LATER, "its source window changed"),
+        (_window("provisional", "x", source="ids", derived_from="a"), LATER,
+         "its source window is complete now"),
+        (_window(sha="x", source="ids", derived_from="a", updated="2026-11-09T12:00:00+00:00"),
+         LATER, None),  # read 12 hours ago: not yet again
+        (_window(sha="x", source="ids", derived_from="a"), LATER, "still edited: read again"),
+        (_window(sha="x", source="ids", derived_from="a"), LATER + timedelta(days=40), None),
+    ],
+)  # fmt: skip
+def test_a_window_read_by_ids_is_read_again_when_its_source_changes_or_it_may_be_edited(
+    own: WindowRecord | None, now: datetime, expected: str | None
+) -> None:
+    """A window read by ids follows its source window's file and status, and is read again
+    once a day while its records may still be edited, never after."""
+    assert read_again(_window(), own, now=now, **EDITS) == expected

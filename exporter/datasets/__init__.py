@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-from exporter.datasets.base import Dataset, Listing, Windowed
+from exporter.datasets.base import ById, Dataset, Listing, Windowed
 from exporter.datasets.conversations import CONVERSATIONS
 from exporter.datasets.listings import LISTINGS
+from exporter.datasets.quality import BY_ID, FORMS
 from exporter.datasets.user_details import USER_DETAILS
 from exporter.errors import ConfigError
 
-_ALL: tuple[Dataset, ...] = (CONVERSATIONS, USER_DETAILS, *LISTINGS)
+_ALL: tuple[Dataset, ...] = (CONVERSATIONS, USER_DETAILS, *BY_ID, *LISTINGS, *FORMS)
 DATASETS: dict[str, Dataset] = {d.name: d for d in _ALL}
-GROUPS = {"dimensions": [d.name for d in LISTINGS], "all": list(DATASETS)}
+_QUALITY: tuple[Dataset, ...] = (*BY_ID, *FORMS)
+GROUPS = {
+    "dimensions": [d.name for d in (*LISTINGS, *FORMS)],
+    "quality": [d.name for d in _QUALITY],
+    "all": list(DATASETS),
+}
 DEFAULT = "conversations"
 
 
 def select(spec: str, *, what: str = "--datasets") -> tuple[Dataset, ...]:
     """The datasets a comma-separated selection names, in the registry's order, each once.
 
-    ``dimensions`` means every snapshot dataset, ``all`` every dataset."""
+    ``dimensions`` means every snapshot dataset, ``quality`` the evaluations and surveys with
+    their forms, ``all`` every dataset."""
     chosen: set[str] = set()
     for word in (part.strip().lower() for part in spec.split(",")):
         if not word:
@@ -34,4 +41,4 @@ def select(spec: str, *, what: str = "--datasets") -> tuple[Dataset, ...]:
     return tuple(d for name, d in DATASETS.items() if name in chosen)
 
 
-__all__ = ["DATASETS", "DEFAULT", "Dataset", "Listing", "Windowed", "select"]
+__all__ = ["DATASETS", "DEFAULT", "ById", "Dataset", "Listing", "Windowed", "select"]

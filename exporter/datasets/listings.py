@@ -50,8 +50,21 @@ PRESENCE_DEFINITIONS = Listing(
     "",
 )
 FLOWS = Listing("flows", "Architect flows", "/api/v2/flows", "architect:flow:view")
+FLOW_OUTCOMES = Listing(
+    "flow-outcomes",
+    "Architect flow outcomes (what a flow reports it achieved)",
+    "/api/v2/flows/outcomes",
+    "architect:flowOutcome:view",
+)
+FLOW_MILESTONES = Listing(
+    "flow-milestones",
+    "Architect flow milestones (the points a flow reports it passed)",
+    "/api/v2/flows/milestones",
+    "architect:flowMilestone:view",
+)
+LOCATIONS = Listing("locations", "the org's locations and their addresses", "/api/v2/locations", "")
 
 LISTINGS: tuple[Listing, ...] = (
     USERS, QUEUES, QUEUE_MEMBERS, WRAPUP_CODES, DIVISIONS, GROUPS, TEAMS, SKILLS, LANGUAGES,
-    PRESENCE_DEFINITIONS, FLOWS,
+    PRESENCE_DEFINITIONS, FLOWS, FLOW_OUTCOMES, FLOW_MILESTONES, LOCATIONS,
 )  # fmt: skip

@@ -81,6 +81,9 @@ class Table:
         if self.extra and not self.snapshot and any(len(c.path) > 1 for c in self.columns):
             # the typed read's census keeps whole top-level fields only (exporter.tables.sql)
             raise ValueError(f"table {self.name}: a windowed root reads whole fields only")
+        if self.field is not None and "." in self.field and self.root.extra:
+            # ``extra`` holds what no column holds whole: a field split across tables is not
+            raise ValueError(f"table {self.name}: a table with extra reads whole fields only")
         unknown = set(self.own_key) - set(names)
         if unknown:
             raise ValueError(f"table {self.name}: key columns {sorted(unknown)} are not declared")
@@ -101,6 +104,10 @@ class Table:
     def inherited(self) -> tuple[str, ...]:
         """The parent's key columns, carried into every row."""
         return self.parent.key if self.parent is not None else ()
+
+    @property
+    def root(self) -> Table:
+        return self if self.parent is None else self.parent.root
 
     @property
     def depth(self) -> int:
@@ -235,6 +242,91 @@ USER_ROUTING_STATUS = Table(
     container="list",
 )
 
+# Quality (genesys-datasets.md §F): the objects as the by-id reads store them. Scores and
+# answers sit inside ``answers``, so these roots declare nested columns and keep no ``extra``
+# (the raw files keep every field).
+EVALUATIONS = Table(
+    "evaluations",
+    "evaluations",
+    "one row per evaluation, as last read (re-reviews replace it)",
+    ("evaluation_id",),
+    _cols("""
+        id VARCHAR evaluation_id, conversation.id VARCHAR conversation_id,
+        evaluationForm.id VARCHAR form_id, evaluationForm.name VARCHAR form_name,
+        evaluationForm.contextId VARCHAR form_context_id, evaluator.id VARCHAR evaluator_id,
+        agent.id VARCHAR agent_id, assignee.id VARCHAR assignee_id, queue.id VARCHAR queue_id,
+        calibration.id VARCHAR calibration_id, status VARCHAR,
+        answers.totalScore DOUBLE total_score,
+        answers.totalCriticalScore DOUBLE total_critical_score,
+        answers.totalNonCriticalScore DOUBLE total_non_critical_score,
+        answers.anyFailedKillQuestions BOOLEAN any_failed_kill_questions,
+        answers.comments VARCHAR comments, answers.agentComments VARCHAR agent_comments,
+        agentHasRead BOOLEAN, assignedDate TIMESTAMPTZ, submittedDate TIMESTAMPTZ,
+        releaseDate TIMESTAMPTZ, changedDate TIMESTAMPTZ, conversationDate TIMESTAMPTZ,
+        conversationEndDate TIMESTAMPTZ, mediaType VARCHAR[], divisionIds VARCHAR[],
+        rescore BOOLEAN, neverRelease BOOLEAN, version BIGINT,
+        evaluationSource.type VARCHAR evaluation_source"""),
+)
+EVALUATION_GROUPS = Table(
+    "evaluation_question_groups",
+    "evaluations",
+    "each evaluation's score per question group of its form",
+    ("question_group_id",),
+    _cols("""
+        questionGroupId VARCHAR, totalScore DOUBLE, maxTotalScore DOUBLE, markedNA BOOLEAN,
+        totalScoreUnweighted DOUBLE, maxTotalScoreUnweighted DOUBLE"""),
+    parent=EVALUATIONS,
+    field="answers.questionGroupScores",
+    container="list",
+)
+EVALUATION_ANSWERS = Table(
+    "evaluation_answers",
+    "evaluations",
+    "each evaluation's answer to each question (`answer_id`: the option chosen)",
+    ("question_id",),
+    _cols("""
+        questionId VARCHAR, answerId VARCHAR, score DOUBLE, markedNA BOOLEAN,
+        failedKillQuestion BOOLEAN, comments VARCHAR"""),
+    parent=EVALUATION_GROUPS,
+    field="questionScores",
+    container="list",
+)
+SURVEYS = Table(
+    "surveys",
+    "surveys",
+    "one row per customer survey of an exported conversation",
+    ("survey_id",),
+    _cols("""
+        id VARCHAR survey_id, conversation.id VARCHAR conversation_id,
+        surveyForm.id VARCHAR form_id, surveyForm.name VARCHAR form_name,
+        surveyForm.contextId VARCHAR form_context_id, agent.id VARCHAR agent_id,
+        agentTeam.id VARCHAR team_id, queue.id VARCHAR queue_id, status VARCHAR,
+        surveyType VARCHAR, completedDate TIMESTAMPTZ, answers.totalScore DOUBLE total_score,
+        answers.npsScore BIGINT nps_score, missingRequiredAnswer BOOLEAN"""),
+)
+SURVEY_GROUPS = Table(
+    "survey_question_groups",
+    "surveys",
+    "each survey's score per question group",
+    ("question_group_id",),
+    _cols("questionGroupId VARCHAR, totalScore DOUBLE, maxTotalScore DOUBLE, markedNA BOOLEAN"),
+    parent=SURVEYS,
+    field="answers.questionGroupScores",
+    container="list",
+)
+SURVEY_ANSWERS = Table(
+    "survey_answers",
+    "surveys",
+    "each survey's answer to each question: the option, the NPS score or the free text",
+    ("question_id",),
+    _cols("""
+        questionId VARCHAR, answerId VARCHAR, score DOUBLE, markedNA BOOLEAN, npsScore BIGINT,
+        freeTextAnswer VARCHAR"""),
+    parent=SURVEY_GROUPS,
+    field="questionScores",
+    container="list",
+)
+
 
 def _snapshot(name: str, summary: str, columns: str, key: tuple[str, ...] = ("id",)) -> Table:
     dataset = name.replace("_", "-")
@@ -272,11 +364,70 @@ SNAPSHOTS: tuple[Table, ...] = (
     _snapshot("flows", "Architect flows", """
         id VARCHAR, name VARCHAR, type VARCHAR, description VARCHAR, active BOOLEAN,
         system BOOLEAN, deleted BOOLEAN, division.id VARCHAR"""),
+    _snapshot("flow_outcomes", "Architect flow outcomes",
+              "id VARCHAR, name VARCHAR, description VARCHAR, division.id VARCHAR"),
+    _snapshot("flow_milestones", "Architect flow milestones",
+              "id VARCHAR, name VARCHAR, description VARCHAR, division.id VARCHAR"),
+    _snapshot("locations", "the org's locations (sites' addresses)", """
+        id VARCHAR, name VARCHAR, state VARCHAR, address.street1 VARCHAR,
+        address.city VARCHAR, address.state VARCHAR, address.zipcode VARCHAR,
+        address.country VARCHAR, emergencyNumber.e164 VARCHAR emergency_number"""),
 )  # fmt: skip
+
+
+def _form_parts(root: Table, question_columns: str) -> tuple[Table, ...]:
+    """A form's question groups, their questions and the questions' answer options, as
+    tables under the form's snapshot table (the ids evaluations' answers name)."""
+    prefix = root.name.removesuffix("s")
+    groups = Table(
+        f"{prefix}_question_groups", root.dataset, "each form version's question groups",
+        ("question_group_id",),
+        _cols("id VARCHAR question_group_id, contextId VARCHAR, name VARCHAR, weight DOUBLE, "
+              "naEnabled BOOLEAN"),
+        parent=root, field="questionGroups", container="list", snapshot=True,
+    )  # fmt: skip
+    questions = Table(
+        f"{prefix}_questions", root.dataset, "each question group's questions",
+        ("question_id",), _cols(question_columns),
+        parent=groups, field="questions", container="list", snapshot=True,
+    )  # fmt: skip
+    options = Table(
+        f"{prefix}_answer_options", root.dataset, "each question's answer options and values",
+        ("answer_option_id",),
+        _cols("id VARCHAR answer_option_id, contextId VARCHAR, text VARCHAR, value DOUBLE"),
+        parent=questions, field="answerOptions", container="list", snapshot=True,
+    )  # fmt: skip
+    return groups, questions, options
+
+
+EVALUATION_FORMS = _snapshot("evaluation_forms", "published evaluation forms, every version",
+                             """id VARCHAR form_id, name VARCHAR, contextId VARCHAR,
+                             published BOOLEAN, modifiedDate TIMESTAMPTZ, weightMode VARCHAR,
+                             division.id VARCHAR""", key=("form_id",))  # fmt: skip
+SURVEY_FORMS = _snapshot("survey_forms", "published survey forms, every version",
+                         """id VARCHAR form_id, name VARCHAR, contextId VARCHAR,
+                         published BOOLEAN, disabled BOOLEAN, modifiedDate TIMESTAMPTZ,
+                         language VARCHAR, division.id VARCHAR""", key=("form_id",))  # fmt: skip
+FORM_PARTS = (
+    *_form_parts(
+        EVALUATION_FORMS,
+        """
+        id VARCHAR question_id, contextId VARCHAR, text VARCHAR, helpText VARCHAR, type VARCHAR,
+        naEnabled BOOLEAN, commentsRequired BOOLEAN, isKill BOOLEAN, isCritical BOOLEAN""",
+    ),
+    *_form_parts(
+        SURVEY_FORMS,
+        """
+        id VARCHAR question_id, contextId VARCHAR, text VARCHAR, helpText VARCHAR, type VARCHAR,
+        naEnabled BOOLEAN, maxResponseCharacters BIGINT, explanationPrompt VARCHAR""",
+    ),
+)
 
 ALL: tuple[Table, ...] = (
     CONVERSATIONS, PARTICIPANTS, PARTICIPANT_ATTRIBUTES, SESSIONS, SEGMENTS, METRICS,
-    USER_DETAILS, USER_PRESENCE, USER_ROUTING_STATUS, *SNAPSHOTS,
+    USER_DETAILS, USER_PRESENCE, USER_ROUTING_STATUS, EVALUATIONS, EVALUATION_GROUPS,
+    EVALUATION_ANSWERS, SURVEYS, SURVEY_GROUPS, SURVEY_ANSWERS, *SNAPSHOTS, EVALUATION_FORMS,
+    SURVEY_FORMS, *FORM_PARTS,
 )  # fmt: skip
 TABLES: dict[str, Table] = {t.name: t for t in ALL if t.listed}
 

@@ -62,11 +62,15 @@ def _tree(table: Table) -> dict[str, object]:
         node[last] = column.type
     for child in children(table):
         assert child.field is not None
+        node = tree
+        *outer, last = child.field.split(".")  # a child's array may sit inside an object
+        for part in outer:
+            node = node.setdefault(part, {})  # type: ignore[assignment]
         if child.container == "map":
             value_type = next(c.type for c in child.columns if c.field == "value")
-            tree[child.field] = f"MAP(VARCHAR, {value_type})"
+            node[last] = f"MAP(VARCHAR, {value_type})"
         else:
-            tree[child.field] = [_tree(child)]
+            node[last] = [_tree(child)]
     return tree
 
 
@@ -188,7 +192,7 @@ def _relation(table: Table) -> str:
     carry = [name if name in parent.inherited else f"{_value(parent, own[name])} AS {ident(name)}"
              for name in parent.key]  # fmt: skip
     assert table.field is not None
-    source = f"o{depth - 1}.{ident(table.field)}"
+    source = f"o{depth - 1}." + ".".join(ident(part) for part in table.field.split("."))
     if table.container == "map":
         source = f"map_entries({source})"
     items = [*carry, f"unnest({source}) AS o{depth}"]

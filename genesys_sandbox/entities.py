@@ -62,7 +62,7 @@ _OUTCOMES = ("Caller Authenticated", "Payment Taken", "Order Status Given", "Cal
 _MILESTONES = ("Menu Entered", "Account Found", "Identity Verified", "Intent Captured",
                "Payment Started", "Payment Confirmed", "Survey Offered",
                "Queue Selected")  # fmt: skip
-# Sites: (name, street, city, state, zipcode, country, country name, emergency number).
+# Sites: (name, street, city, region, zipcode, country, country name, emergency number).
 _SITES = (("Austin Contact Center", "1600 Congress Ave", "Austin", "TX", "78701", "US",
            "United States", "+15125550100"),
           ("Denver Contact Center", "1701 Wynkoop St", "Denver", "CO", "80202", "US",
@@ -147,7 +147,7 @@ class Location:
     name: str
     street: str
     city: str
-    state: str
+    region: str  # the address's state or province
     zipcode: str
     country: str  # ISO 3166 code
     country_name: str

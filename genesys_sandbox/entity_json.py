@@ -175,7 +175,7 @@ class Renderer:
     def location(self, loc: Location) -> Entity:
         number = {"e164": loc.emergency_number, "number": loc.emergency_number, "type": "default"}
         address = {"city": loc.city, "country": loc.country, "countryName": loc.country_name,
-                   "state": loc.state, "street1": loc.street, "zipcode": loc.zipcode}  # fmt: skip
+                   "state": loc.region, "street1": loc.street, "zipcode": loc.zipcode}  # fmt: skip
         body = {"id": loc.id, "name": loc.name,
                 "contactUser": {"id": self._admin, "selfUri": f"/api/v2/users/{self._admin}"},
                 "emergencyNumber": number, "address": address, "state": "active", "version": 1,

@@ -34,20 +34,25 @@ class QuestionScore:
 
     @property
     def failed_kill(self) -> bool:
-        """A kill question answered with anything but its best option."""
-        return self.question.kill and self.option is not None and self.option.value < (
-            self.question.max_value
-        )  # fmt: skip
+        return failed_kill(self.question, self.answer)
 
 
 @dataclass(frozen=True, slots=True)
 class GroupScore:
+    """A group's sums; its ``questions`` are scored one by one only when asked for (the
+    records need the sums of every evaluation, the routes the detail of a few)."""
+
     group: Group
-    questions: tuple[QuestionScore, ...]
+    answers: tuple[int, ...]  # of its questions, in order
     points: int
     max_points: int
     critical: tuple[int, int]  # (points, max points) of its critical questions
     non_critical: tuple[int, int]
+
+    @property
+    def questions(self) -> tuple[QuestionScore, ...]:
+        pairs = zip(self.group.questions, self.answers, strict=True)
+        return tuple(_question(q, a) for q, a in pairs)
 
     @property
     def marked_na(self) -> bool:
@@ -80,7 +85,7 @@ def score_evaluation(form: FormVersion, answers: Sequence[int]) -> Scores:
     groups = score_groups(form, answers)
     weighted = [g.weighted for g in groups]
     top = sum(m for _, m in weighted)
-    failed = any(q.failed_kill for g in groups for q in g.questions)
+    failed = any(failed_kill(q, a) for q, a in zip(form.questions, answers, strict=True))
     total = 0.0 if failed or not top else 100 * sum(s for s, _ in weighted) / top
     critical = _percent([g.critical for g in groups])
     return Scores(groups, round(total, 2), critical, _percent([g.non_critical for g in groups]),
@@ -92,15 +97,25 @@ def score_survey(form: FormVersion, answers: Sequence[int]) -> tuple[float, int 
     groups = score_groups(form, answers)
     points = sum(g.points for g in groups)
     top = sum(g.max_points for g in groups)
-    nps = next((q.score for g in groups for q in g.questions
-                if q.question.type == NPS and not q.marked_na), None)  # fmt: skip
+    nps = next((a for q, a in zip(form.questions, answers, strict=True)
+                if q.type == NPS and a != NOT_ANSWERED), None)  # fmt: skip
     return round(100 * points / top, 2) if top else 0.0, nps
 
 
 def score_groups(form: FormVersion, answers: Sequence[int]) -> tuple[GroupScore, ...]:
-    """Each group's questions scored, and their sums (raw points)."""
-    found = iter(answers)
-    return tuple(_group(g, [_question(q, next(found)) for q in g.questions]) for g in form.groups)
+    """Each group's sums (raw points)."""
+    groups, at = [], 0
+    for group in form.groups:
+        groups.append(_group(group, tuple(answers[at : at + len(group.questions)])))
+        at += len(group.questions)
+    return tuple(groups)
+
+
+def failed_kill(question: Question, answer: int) -> bool:
+    """A kill question answered with anything but its best option."""
+    return question.kill and answer != NOT_ANSWERED and (
+        question.options[answer].value < question.max_value
+    )  # fmt: skip
 
 
 def _question(question: Question, answer: int) -> QuestionScore:
@@ -112,15 +127,17 @@ def _question(question: Question, answer: int) -> QuestionScore:
     return QuestionScore(question, answer, None, answer if question.type == NPS else 0, False)
 
 
-def _group(group: Group, scores: list[QuestionScore]) -> GroupScore:
-    scored = [s for s in scores if not s.marked_na and s.question.type in (CHOICE, NPS)]
-    critical = [s for s in scored if s.question.critical]
-    plain = [s for s in scored if not s.question.critical]
-    return GroupScore(group, tuple(scores), *_sums(scored), _sums(critical), _sums(plain))
-
-
-def _sums(scores: list[QuestionScore]) -> tuple[int, int]:
-    return sum(s.score for s in scores), sum(s.question.max_value for s in scores)
+def _group(group: Group, answers: tuple[int, ...]) -> GroupScore:
+    points = top = critical = critical_top = 0
+    for q, a in zip(group.questions, answers, strict=True):
+        if a == NOT_ANSWERED or q.type not in (CHOICE, NPS):
+            continue
+        score = q.options[a].value if q.type == CHOICE else a
+        points, top = points + score, top + q.max_value
+        if q.critical:
+            critical, critical_top = critical + score, critical_top + q.max_value
+    return GroupScore(group, answers, points, top, (critical, critical_top),
+                      (points - critical, top - critical_top))  # fmt: skip
 
 
 def _percent(parts: list[tuple[int, int]]) -> float:

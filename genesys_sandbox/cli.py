@@ -59,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     _add_availability(parser)
     add("--query-drift", type=float, default=0.0, help="fraction of query pages that repeat")
+    add("--evaluated-share", type=float, default=spec.evaluated_share,
+        help="share of the conversations an agent handled that are evaluated")  # fmt: skip
+    add("--surveyed-share", type=float, default=spec.surveyed_share,
+        help="share of the inbound conversations an agent handled that are surveyed")  # fmt: skip
+    add("--evaluation-edits-per-hour", type=float, default=0.0,
+        help="re-reviews per finished evaluation per hour (default 0: none)")  # fmt: skip
     _add_listings(parser)
     _add_faults(parser)
 
@@ -77,9 +83,12 @@ def _add_listings(parser: argparse.ArgumentParser) -> None:
         default=_DEMO.queue_members_max_page_size,
         help="largest page of a queue's members",
     )
-    add("--listing-refuse-oversize", action="append", default=[], metavar="ROUTE",
+    add("--listing-refuse-oversize", action="append", metavar="ROUTE",
         help="repeatable: a listing route ('*': every one) that answers a pageSize above its "
-        "largest with 400 naming the allowed range, instead of serving the largest")  # fmt: skip
+        "largest with 400 naming the allowed range, instead of serving the largest (default: "
+        "the quality form listings)")  # fmt: skip
+    add("--form-max-page-size", type=int, default=_DEMO.form_max_page_size,
+        help="largest page of the quality form listings")  # fmt: skip
     add(
         "--listing-drift",
         type=float,
@@ -131,7 +140,9 @@ def _fault(text: str) -> FaultRule:
 def settings_from_args(args: argparse.Namespace) -> SandboxSettings:
     """The SandboxSettings the flags describe."""
     dataset = DatasetSpec(conversations=args.conversations, start=args.start, days=args.days,
-                          seed=args.seed)  # fmt: skip
+                          seed=args.seed, evaluated_share=args.evaluated_share,
+                          surveyed_share=args.surveyed_share)  # fmt: skip
+    refused = args.listing_refuse_oversize
     return SandboxSettings(
         dataset=dataset, host=args.host, port=args.port, client_id=args.client_id,
         client_secret=args.client_secret, token_ttl_s=args.token_ttl,
@@ -147,7 +158,10 @@ def settings_from_args(args: argparse.Namespace) -> SandboxSettings:
         user_availability_lag_s=args.user_availability_lag, query_drift=args.query_drift,
         listing_max_page_size=args.listing_max_page_size,
         queue_members_max_page_size=args.queue_members_max_page_size,
-        listing_refuse_oversize=tuple(args.listing_refuse_oversize),
+        listing_refuse_oversize=_DEMO.listing_refuse_oversize if refused is None else (
+            tuple(refused)
+        ), form_max_page_size=args.form_max_page_size,
+        evaluation_edits_per_hour=args.evaluation_edits_per_hour,
         listing_drift=args.listing_drift, retention_days=args.retention_days,
         faults=(*fault_mix(args.fault_rate), *args.fault) if args.fault_rate else tuple(args.fault),
         fault_seed=args.fault_seed,

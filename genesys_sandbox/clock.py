@@ -18,6 +18,11 @@ class SandboxClock:
     def now(self) -> float:
         return self._source()
 
+    @property
+    def started(self) -> float:
+        """The monotonic instant the sandbox started at."""
+        return self._anchor_mono
+
     def wall(self, at: float | None = None) -> datetime:
         """UTC wall time at monotonic instant ``at`` (default: now)."""
         moment = self._source() if at is None else at

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from genesys_sandbox.quality_routes import QualityView
 from genesys_sandbox.settings import FaultRule
 from genesys_sandbox.state import SandboxState
 from genesys_sandbox.wire import ApiProblem, format_instant, from_ms, parse_instant, to_ms
@@ -23,7 +24,8 @@ SCALAR_SETTINGS = frozenset({
     "query_default_page_size", "query_max_page_size", "query_max_interval_days",
     "job_default_page_size", "job_max_page_size", "query_drift", "listing_max_page_size",
     "queue_members_max_page_size", "listing_refuse_oversize", "listing_drift", "retention_days",
-    "fault_seed", "open_conversations",
+    "fault_seed", "open_conversations", "form_max_page_size", "evaluation_edits_per_hour",
+    "evaluation_edits_in_details",
 })  # fmt: skip
 # Settings held as tuples, sent as JSON lists.
 TUPLE_SETTINGS = ("denied_permissions", "listing_refuse_oversize")
@@ -36,6 +38,7 @@ def add_control_routes(app: web.Application, state: SandboxState) -> None:
     app.router.add_get("/sandbox/ground-truth", control.ground_truth)
     app.router.add_get("/sandbox/listings/{route}/ground-truth", control.listing_truth)
     app.router.add_get("/sandbox/user-details/ground-truth", control.status_truth)
+    app.router.add_get("/sandbox/quality/ground-truth", control.quality_truth)
     app.router.add_post("/sandbox/revoke-tokens", control.revoke_tokens)
     app.router.add_post("/sandbox/faults", control.add_faults)
     app.router.add_delete("/sandbox/faults", control.clear_faults)
@@ -86,6 +89,17 @@ class _Control:
             for s in history.truth(to_ms(start), to_ms(end))
         ]  # fmt: skip
         return _json({"count": len(found), "statuses": found})
+
+    async def quality_truth(self, request: web.Request) -> web.Response:
+        """{"evaluations": {id: version}, "surveys": [id]}: what the records of conversations
+        starting in [start, end) carry now, ids sorted."""
+        try:
+            start = parse_instant(request.query["start"])
+            end = parse_instant(request.query["end"])
+        except (KeyError, ApiProblem):
+            return _bad("Give start and end as ISO-8601 instants.")
+        evaluations, surveys = QualityView(self.state).truth(to_ms(start), to_ms(end))
+        return _json({"evaluations": dict(sorted(evaluations.items())), "surveys": sorted(surveys)})
 
     async def listing_truth(self, request: web.Request) -> web.Response:
         """Ids of a listing present throughout [start, end] and ever present in it (sorted),

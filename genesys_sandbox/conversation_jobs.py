@@ -38,9 +38,9 @@ class ConversationDetails:
         return state.availability_text()
 
     def records(self, state: SandboxState, rows: list[int]) -> bytes:
-        """A results page's records: the precomputed bytes (open ones as they are now)."""
-        record = state.open.record if state.open.indices else state.dataset.job_record
-        return b",".join(map(record, rows))
+        """A results page's records: the precomputed bytes (as they read now, see
+        ``SandboxState.job_records``)."""
+        return b",".join(map(state.job_records(), rows))
 
     def query(self, state: SandboxState, body: dict[str, Any]) -> bytes:
         """Touched-day matching, paged by pageNumber, with totalHits."""
@@ -48,7 +48,7 @@ class ConversationDetails:
         selection = parse_selection(body)
         check_interval_length(selection, s.query_max_interval_days)
         size, number = parse_paging(body, s.query_default_page_size, s.query_max_page_size)
-        return state.pager.page(selection, size, number, s.query_drift, state.open.record)
+        return state.pager.page(selection, size, number, s.query_drift, state.job_records())
 
 
 def select(data: Dataset, query: JobQuery, availability_ms: int) -> Sequence[int]:

@@ -2,9 +2,11 @@
 
 `Dataset.build(spec)` draws the org's entities and its agents' shifts, then N conversation
 start instants over the range (busier in the org's daytime, quieter at weekends), generates one
-nested AnalyticsConversation per start (see `recordgen`), and serialises each once. The
-entities, the schedule and the log of who handled what when stay with the dataset: the listing
-routes serve the entities and the agents' status history is derived from the other two.
+nested AnalyticsConversation per start (see `recordgen`), adds the evaluations and surveys of
+the finished ones (see `quality`), and serialises each once. The entities, the schedule, the
+log of who handled what when and the quality data stay with the dataset: the listing routes
+serve the entities, the quality routes the evaluations, surveys and forms, and the agents'
+status history is derived from the schedule and the log.
 The server joins `job_record(i)` bytes into pages, so it never touches a dict; the index
 methods implement the two matching rules of genesys-api.md §5.1-5.2.
 """
@@ -23,8 +25,9 @@ from itertools import accumulate
 
 import orjson
 
-from genesys_sandbox.entities import Entities, build_entities
+from genesys_sandbox.entities import Entities, build_entities, with_flow_entities
 from genesys_sandbox.orgdata import build_org, make_formatter
+from genesys_sandbox.quality import Quality, QualityDraw
 from genesys_sandbox.recordgen import HandlingLog, RecordGenerator, truncate_ongoing
 from genesys_sandbox.schedule import Schedule
 from genesys_sandbox.statuses import StatusHistory
@@ -59,6 +62,8 @@ class DatasetSpec:
     ongoing_tail_minutes: int = 30  # conversations starting in the last N minutes of the range
     # have no conversationEnd (still ongoing)
     leavers_stay_offline: bool = True  # a leaver's last status never ends (statuses.py)
+    evaluated_share: float = 0.08  # of the finished conversations an agent handled
+    surveyed_share: float = 0.05  # of the finished inbound ones an agent handled
 
     def __post_init__(self) -> None:
         if self.conversations < 0:
@@ -76,6 +81,9 @@ class DatasetSpec:
                 f"ongoing_tail_minutes must be between 0 and the range ({self.days * 1440} "
                 f"minutes), not {self.ongoing_tail_minutes}."
             )
+        for name in ("evaluated_share", "surveyed_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"The dataset's {name} must be within [0, 1].")
 
     @property
     def start_ms(self) -> int:
@@ -91,7 +99,8 @@ class Dataset:
     """N conversations sorted by conversationStart, with their records precomputed as bytes."""
 
     __slots__ = ("_index", "_max_duration_ms", "_ongoing", "_records", "_statuses", "ends_ms",
-                 "entities", "handling", "ids", "schedule", "spec", "starts_ms")  # fmt: skip
+                 "entities", "handling", "ids", "quality", "schedule", "spec",
+                 "starts_ms")  # fmt: skip
 
     def __init__(
         self,
@@ -100,10 +109,10 @@ class Dataset:
         starts_ms: list[int],
         ends_ms: list[int | None],
         records: list[bytes],
-        org: tuple[Entities, Schedule, HandlingLog],
+        org: tuple[Entities, Schedule, HandlingLog, Quality],
     ) -> None:
         self.spec = spec
-        self.entities, self.schedule, self.handling = org
+        self.entities, self.schedule, self.handling, self.quality = org
         self.ids = ids  # conversationId, index-aligned, sorted by conversationStart
         self.starts_ms = starts_ms  # epoch ms UTC, ascending
         self.ends_ms = ends_ms  # None = still ongoing
@@ -128,8 +137,13 @@ class Dataset:
         entities = build_entities(rng, (spec.start_ms, spec.end_ms))
         schedule = Schedule(entities, (spec.start_ms, spec.end_ms), rng)
         fmt = make_formatter()
-        generator = RecordGenerator(rng, build_org(rng, entities), fmt, schedule)
+        org = build_org(rng, entities)
+        generator = RecordGenerator(rng, org, fmt, schedule)
         handling = generator.handling
+        # Streams of their own: the records' other fields are drawn as without them.
+        entities = with_flow_entities(entities, random.Random(f"org-{spec.seed}"), org.outcomes)
+        quality = QualityDraw((spec.evaluated_share, spec.surveyed_share), spec.seed, entities,
+                              (spec.start_ms, spec.end_ms), fmt)  # fmt: skip
         starts = _draw_starts(rng, spec)
         tail_from, range_end = spec.end_ms - spec.ongoing_tail_minutes * 60_000, spec.end_ms
         ids: list[str] = []
@@ -149,10 +163,12 @@ class Dataset:
                 ends.append(None)
             else:
                 ends.append(end)
+                quality.add(record, len(ids) - 1, (start, end))
             # orjson over-allocates its output and shrinks it in place, leaving a hole next to
             # every kept record (9 KB resident per 5 KB record); an exact-size copy avoids that.
             records.append(bytes(memoryview(dumps(record))))
-        return cls(spec, ids, starts, ends, records, (entities, schedule, handling))
+        return cls(spec, ids, starts, ends, records,
+                   (entities, schedule, handling, quality.result()))  # fmt: skip
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -216,6 +232,16 @@ class Dataset:
         """Ground truth: ids of conversations starting in [start, end) (naive = UTC)."""
         found = self.index_range_starting_in(to_ms(start), to_ms(end))
         return set(self.ids[found.start : found.stop])
+
+    def evaluation_ids_starting_in(self, start: datetime, end: datetime) -> set[str]:
+        """Ground truth: ids of the evaluations of conversations starting in [start, end)."""
+        found = self.index_range_starting_in(to_ms(start), to_ms(end))
+        return {e.id for e in self.quality.evaluations if e.conversation in found}
+
+    def survey_ids_starting_in(self, start: datetime, end: datetime) -> set[str]:
+        """Ground truth: ids of the surveys of conversations starting in [start, end)."""
+        found = self.index_range_starting_in(to_ms(start), to_ms(end))
+        return {s.id for s in self.quality.surveys if s.conversation in found}
 
 
 def without_attributes(record: bytes) -> bytes:

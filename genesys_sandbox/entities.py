@@ -5,6 +5,9 @@ flow ids, requestedRoutingSkillIds, requestedLanguageId) is an entity here, and 
 routes serve exactly these entities (plus what drift creates). Built once per dataset, from its
 seed: the same spec gives the same org.
 
+Locations, flow outcomes and milestones are drawn after everything else, from a stream of
+their own (``with_flow_entities``), so adding them changed no other entity or record.
+
 The agents form 12 teams of 20; within a team, seat ``p`` is a member of queues p, p+5 and p+9
 (mod 14), so every team has at least three members of every queue: whichever teams are on
 shift (see ``schedule``), every queue has someone to answer it. A few agents leave part-way
@@ -53,6 +56,21 @@ SYSTEM_PRESENCES = ("AVAILABLE", "AWAY", "BUSY", "OFFLINE", "IDLE", "ON_QUEUE", 
 # Org-defined secondary presences: (label, system presence they report as).
 SECONDARY_PRESENCES = (("Coffee Break", "BREAK"), ("Team Huddle", "MEETING"),
                        ("Coaching", "TRAINING"), ("System Issue", "AWAY"))  # fmt: skip
+# What the org's flows report reaching; outcomes are the ids conversations' flows carry.
+_OUTCOMES = ("Caller Authenticated", "Payment Taken", "Order Status Given", "Callback Booked",
+             "Transferred To Agent", "Self Service Completed")  # fmt: skip
+_MILESTONES = ("Menu Entered", "Account Found", "Identity Verified", "Intent Captured",
+               "Payment Started", "Payment Confirmed", "Survey Offered",
+               "Queue Selected")  # fmt: skip
+# Sites: (name, street, city, region, zipcode, country, country name, emergency number).
+_SITES = (("Austin Contact Center", "1600 Congress Ave", "Austin", "TX", "78701", "US",
+           "United States", "+15125550100"),
+          ("Denver Contact Center", "1701 Wynkoop St", "Denver", "CO", "80202", "US",
+           "United States", "+13035550100"),
+          ("Manila Outsourced Site", "6750 Ayala Ave", "Makati", "Metro Manila", "1226", "PH",
+           "Philippines", "+6325550100"),
+          ("Dublin Office", "1 Grand Canal Sq", "Dublin", "", "D02 P820", "IE", "Ireland",
+           "+35315550100"))  # fmt: skip
 # Non-agent staff: (title, department, how many).
 _STAFF = (("Contact Center Manager", "Operations", 2), ("Administrator", "IT", 3),
           ("Quality Analyst", "Quality", 4), ("Workforce Planner", "Workforce", 2))  # fmt: skip
@@ -122,6 +140,21 @@ class Presence:
 
 
 @dataclass(frozen=True, slots=True)
+class Location:
+    """A site of the org (LocationDefinition); the emergency number is E.164."""
+
+    id: str
+    name: str
+    street: str
+    city: str
+    region: str  # the address's state or province
+    zipcode: str
+    country: str  # ISO 3166 code
+    country_name: str
+    emergency_number: str
+
+
+@dataclass(frozen=True, slots=True)
 class User:
     id: str
     name: str
@@ -153,6 +186,9 @@ class Entities:
     presences: tuple[Presence, ...]
     users: tuple[User, ...]
     groups: tuple[Group, ...]
+    flow_outcomes: tuple[Named, ...] = ()
+    flow_milestones: tuple[Named, ...] = ()
+    locations: tuple[Location, ...] = ()
 
     @property
     def agents(self) -> tuple[User, ...]:
@@ -182,6 +218,22 @@ def build_entities(rng: random.Random, range_ms: tuple[int, int]) -> Entities:
         wrapup_codes=wrapups, queues=queues, flows=_flows(take), presences=_presences(take),
         users=users, groups=_groups(take, users, queues),
     )  # fmt: skip
+
+
+def with_flow_entities(
+    entities: Entities, rng: random.Random, outcome_ids: tuple[str, ...]
+) -> Entities:
+    """``entities`` with the org's flow outcomes (named ``outcome_ids``: the ids conversations'
+    flows report), its flow milestones and its locations, new ids drawn from ``rng``."""
+    take = IdSource(rng).take
+    outcomes = tuple(Named(i, n) for i, n in zip(outcome_ids, _OUTCOMES, strict=True))
+    milestones = tuple(
+        Named(i, n) for i, n in zip(take(len(_MILESTONES)), _MILESTONES, strict=True)
+    )
+    locations = tuple(Location(i, *site) for i, site in zip(take(len(_SITES)), _SITES, strict=True))
+    return replace(
+        entities, flow_outcomes=outcomes, flow_milestones=milestones, locations=locations
+    )
 
 
 def _agents(

@@ -1,9 +1,10 @@
 """The org's entities as the listing routes send them: the SDK models' JSON names and shapes.
 
 Each function renders one entity type into a listing ``Entity`` (User, Queue, QueueMember,
-WrapupCode, AuthzDivision, Group, Team, RoutingSkill, Language, OrganizationPresence, Flow of
-PureCloudPlatformClientV2). ``base_listings`` gives every listing its base entities and the
-factory drift creates new ones with. Dates are fixed instants before the data range.
+WrapupCode, AuthzDivision, Group, Team, RoutingSkill, Language, OrganizationPresence, Flow,
+FlowOutcome, FlowMilestone, LocationDefinition of PureCloudPlatformClientV2).
+``base_listings`` gives every listing its base entities and the factory drift creates new ones
+with. Dates are fixed instants before the data range.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from genesys_sandbox.entities import (
     Entities,
     Flow,
     Group,
+    Location,
     Named,
     Presence,
     Queue,
@@ -32,6 +34,8 @@ from genesys_sandbox.wire import format_instant, from_ms
 DAY_MS = 86_400_000
 SKILLS_PATH = "/api/v2/routing/skills"
 LANGUAGES_PATH = "/api/v2/routing/languages"
+OUTCOMES_PATH = "/api/v2/flows/outcomes"
+MILESTONES_PATH = "/api/v2/flows/milestones"
 _WORDS = ("Alder", "Birch", "Cedar", "Dune", "Elm", "Fern", "Grove", "Heath", "Ivy", "Juniper",
           "Kelp", "Linden", "Maple", "Nettle", "Oak", "Pine", "Quartz", "Reed", "Sage", "Thorn",
           "Umber", "Vale", "Willow", "Yarrow", "Zinnia")  # fmt: skip
@@ -161,6 +165,24 @@ class Renderer:
                 "selfUri": f"/api/v2/flows/{f.id}"}  # fmt: skip
         return Entity(f.id, f.name, body)
 
+    def flow_part(self, n: Named, path: str) -> Entity:
+        """A flow outcome or milestone (``path``: OUTCOMES_PATH or MILESTONES_PATH)."""
+        body = {"id": n.id, "name": n.name, "division": self.division_ref(self.e.divisions[0].id),
+                "description": f"Flows report: {n.name.lower()}",
+                "selfUri": f"{path}/{n.id}"}  # fmt: skip
+        return Entity(n.id, n.name, body)
+
+    def location(self, loc: Location) -> Entity:
+        number = {"e164": loc.emergency_number, "number": loc.emergency_number, "type": "default"}
+        address = {"city": loc.city, "country": loc.country, "countryName": loc.country_name,
+                   "state": loc.region, "street1": loc.street, "zipcode": loc.zipcode}  # fmt: skip
+        body = {"id": loc.id, "name": loc.name,
+                "contactUser": {"id": self._admin, "selfUri": f"/api/v2/users/{self._admin}"},
+                "emergencyNumber": number, "address": address, "state": "active", "version": 1,
+                "path": [], "addressVerified": True, "addressStored": True,
+                "selfUri": f"/api/v2/locations/{loc.id}"}  # fmt: skip
+        return Entity(loc.id, loc.name, body)
+
 
 def _division_ref(d: Division) -> dict[str, Any]:
     return {"id": d.id, "name": d.name, "selfUri": f"/api/v2/authorization/divisions/{d.id}"}
@@ -215,7 +237,12 @@ def _drift_factories(r: Renderer) -> dict[str, Factory]:
             lambda i, w: r.presence(Presence(i, f"{w} Time", "BUSY", False))
         ),
         "flows": of(lambda i, w: r.flow(Flow(i, f"{w} Flow", "INBOUNDCALL", "1.0"))),
-    }
+        "flow-outcomes": of(lambda i, w: r.flow_part(Named(i, f"{w} Reached"), OUTCOMES_PATH)),
+        "flow-milestones": of(lambda i, w: r.flow_part(Named(i, f"{w} Passed"), MILESTONES_PATH)),
+        "locations": of(lambda i, w: r.location(Location(i, f"{w} Site", "1 Main St", "Springfield",
+                                                         "IL", "62701", "US", "United States",
+                                                         "+12175550100"))),
+    }  # fmt: skip
 
 
 def base_listings(r: Renderer) -> dict[str, tuple[list[Entity], Factory]]:
@@ -232,6 +259,9 @@ def base_listings(r: Renderer) -> dict[str, tuple[list[Entity], Factory]]:
         "languages": [r.named(lang, LANGUAGES_PATH) for lang in e.languages],
         "presence-definitions": [r.presence(p) for p in e.presences],
         "flows": [r.flow(f) for f in e.flows],
+        "flow-outcomes": [r.flow_part(o, OUTCOMES_PATH) for o in e.flow_outcomes],
+        "flow-milestones": [r.flow_part(m, MILESTONES_PATH) for m in e.flow_milestones],
+        "locations": [r.location(loc) for loc in e.locations],
     }
     factories = _drift_factories(r)
     return {route: (entities, factories[route]) for route, entities in bases.items()}

@@ -1,5 +1,5 @@
-"""The entity listing endpoints, their GET-by-id routes, the org's analytics limits and its data
-retention setting.
+"""The entity listing endpoints (quality forms, locations and flow outcomes and milestones
+included), their GET-by-id routes, the org's analytics limits and its data retention setting.
 
 Each listing pages the state's collection for its route (``listings``), in the real endpoint's
 paging style; a pageSize above the maximum is served at the maximum, and the response says so
@@ -7,8 +7,12 @@ paging style; a pageSize above the maximum is served at the maximum, and the res
 ``listing_refuse_oversize`` names the route: then it is 400 invalid.query.param.value naming
 the allowed range. Every listing but queue members has a GET-by-id route (``<path>/{id}``, as
 the real API [SRC]) answering the entity as the listing does (``expand`` too), 404 not.found
-for an id it does not hold. Pages and lookups of drifting listings are preceded by
-``SandboxState.drift``.
+for an id it does not hold; a form's route also finds the form's published versions, and a
+published form's route also takes the form's contextId or its draft's id, answering its
+newest published version [UNVERIFIED: the SDK says "the most recent published version"]. The
+published-form listings take ``onlyLatestPerContext`` (evaluations) and
+``onlyLatestEnabledPerContext`` (surveys) [SRC]. Pages and lookups of drifting listings are
+preceded by ``SandboxState.drift``.
 
 In-handler faults: ``empty-listing`` answers a page of an empty collection; ``next-uri-loop``
 points nextUri back at the page itself; ``entity-deleted`` deletes the entity the path names
@@ -25,6 +29,13 @@ from aiohttp import web
 
 from genesys_sandbox.call import CALL
 from genesys_sandbox.listings import Entity, PageRequest, cursor_page, numbered_page
+from genesys_sandbox.quality_json import (
+    EVALUATION_FORMS,
+    PUBLISHED_EVALUATION_FORMS,
+    PUBLISHED_SURVEY_FORMS,
+    SURVEY_FORMS,
+)
+from genesys_sandbox.settings import FORM_LISTINGS
 from genesys_sandbox.state import SandboxState
 from genesys_sandbox.wire import ApiProblem, format_instant, from_ms, json_response
 
@@ -41,12 +52,28 @@ NUMBERED = (
     ("skills", "/api/v2/routing/skills"),
     ("languages", "/api/v2/routing/languages"),
     ("presence-definitions", "/api/v2/presencedefinitions"),
+    # Before flows' own GET-by-id, which their paths would otherwise match.
+    ("flow-outcomes", "/api/v2/flows/outcomes"),
+    ("flow-milestones", "/api/v2/flows/milestones"),
     ("flows", "/api/v2/flows"),
+    ("locations", "/api/v2/locations"),
+    ("evaluation-forms", EVALUATION_FORMS),
+    ("survey-forms", SURVEY_FORMS),
+)
+# (route, path, the parameter asking for the newest version of each form only) [SRC].
+PUBLISHED_FORMS = (
+    ("published-evaluation-forms", PUBLISHED_EVALUATION_FORMS, "onlyLatestPerContext"),
+    ("published-survey-forms", PUBLISHED_SURVEY_FORMS, "onlyLatestEnabledPerContext"),
 )
 TEAMS = "/api/v2/teams"
 USERS = "/api/v2/users"
 # (route, path) of the listings with a GET-by-id route at <path>/{id}, users aside.
-LOOKUPS = (*NUMBERED, ("teams", TEAMS))
+LOOKUPS = (*NUMBERED, *((route, path) for route, path, _ in PUBLISHED_FORMS), ("teams", TEAMS))
+# The listings a GET-by-id route searches, when more than its own: any version of a form.
+SEARCHED = {
+    "evaluation-forms": ("evaluation-forms", "published-evaluation-forms"),
+    "survey-forms": ("survey-forms", "published-survey-forms"),
+}
 # [SRC] GET /api/v2/users/{id} knows two states; [INF] active (its default) means "not deleted",
 # as inactive users are neither.
 USER_LOOKUP_STATES = ("active", "deleted")
@@ -61,6 +88,8 @@ class ListingRoutes:
     def table(self) -> list[tuple[str, str, str, Handler]]:
         rows: list[tuple[str, str, str, Handler]] = [("GET", USERS, "users", self.users)]
         rows += [("GET", path, route, self._numbered(route, path)) for route, path in NUMBERED]
+        rows += [("GET", path, route, self._published(route, path, latest))
+                 for route, path, latest in PUBLISHED_FORMS]  # fmt: skip
         rows.append(("GET", f"{USERS}/{{entity_id}}", "users.by-id", self.user))
         rows += [("GET", f"{path}/{{entity_id}}", f"{route}.by-id", self._by_id(route))
                  for route, path in LOOKUPS]  # fmt: skip
@@ -96,6 +125,16 @@ class ListingRoutes:
 
         return handler
 
+    def _published(self, route: str, path: str, latest: str) -> Handler:
+        async def handler(request: web.Request) -> web.Response:
+            page = self._page_request(request, route, path)
+            found = self._entities(route)
+            if request.query.get(latest, "false").lower() == "true":
+                found = _newest_per_context(found)
+            return _page_response(numbered_page(found, page))
+
+        return handler
+
     async def user(self, request: web.Request) -> web.Response:
         """GET /api/v2/users/{id}: ``state`` active (the default) or deleted; ``expand``."""
         state = request.query.get("state", "active")
@@ -106,12 +145,12 @@ class ListingRoutes:
         user = self._lookup("users", request)
         if (user.state == "deleted") != (state == "deleted"):
             raise ApiProblem.of(404, "not.found")
-        return json_response(orjson.dumps(user.json(_expand(request.query))))
+        return json_response(orjson.dumps(user.json(expand_values(request.query))))
 
     def _by_id(self, route: str) -> Handler:
         async def handler(request: web.Request) -> web.Response:
             entity = self._lookup(route, request)
-            return json_response(orjson.dumps(entity.json(_expand(request.query))))
+            return json_response(orjson.dumps(entity.detail_json(expand_values(request.query))))
 
         return handler
 
@@ -119,12 +158,17 @@ class ListingRoutes:
         """The entity the path names (after drift, and the entity-deleted fault); else 404."""
         self.state.drift(route)
         entity_id = request.match_info["entity_id"]
+        if route.startswith("published-"):
+            entity_id = self.state.form_aliases.get(entity_id, entity_id)
+        searched = SEARCHED.get(route, (route,))
         if CALL.get().faulted("entity-deleted"):
-            self.state.delete(route, entity_id)
-        entity = self.state.listings[route].find(entity_id)
-        if entity is None:
-            raise ApiProblem.of(404, "not.found")
-        return entity
+            for listing in searched:
+                self.state.delete(listing, entity_id)
+        for listing in searched:
+            entity = self.state.listings[listing].find(entity_id)
+            if entity is not None:
+                return entity
+        raise ApiProblem.of(404, "not.found")
 
     def _entities(self, route: str) -> Sequence[Entity]:
         """The route's collection, or none under the empty-listing fault."""
@@ -169,9 +213,11 @@ class ListingRoutes:
 
     def _page_request(self, request: web.Request, route: str, path: str) -> PageRequest:
         query, s = request.query, self.state.settings
-        maximum = s.queue_members_max_page_size if route == "queue-members" else (
-            s.listing_max_page_size
-        )  # fmt: skip
+        maximum = s.listing_max_page_size
+        if route == "queue-members":
+            maximum = s.queue_members_max_page_size
+        elif route in FORM_LISTINGS:
+            maximum = s.form_max_page_size
         size = _positive(query, "pageSize", DEFAULT_PAGE_SIZE)
         if size > maximum and s.refuses_oversize(route):
             raise _oversize(query["pageSize"], maximum)
@@ -180,17 +226,27 @@ class ListingRoutes:
             size=min(size, maximum),
             number=_positive(query, "pageNumber", 1),
             after=query.get("after"),
-            expand=_expand(query),
+            expand=expand_values(query),
             # URIs keep the other parameters in one order, whatever order the client used.
             others=tuple(sorted((k, v) for k, v in query.items() if k not in PAGING_PARAMS)),
         )
 
 
-def _expand(query: Any) -> frozenset[str]:
+def expand_values(query: Any) -> frozenset[str]:
     """``expand`` values, comma-separated or repeated."""
     return frozenset(
         part for value in query.getall("expand", []) for part in value.split(",") if part
     )
+
+
+def _newest_per_context(forms: Sequence[Entity]) -> list[Entity]:
+    """Each form's newest published version (the latest modifiedDate of its contextId)."""
+    newest: dict[str, Entity] = {}
+    for form in forms:
+        seen = newest.get(form.body["contextId"])
+        if seen is None or form.body["modifiedDate"] > seen.body["modifiedDate"]:
+            newest[form.body["contextId"]] = form
+    return [form for form in forms if newest[form.body["contextId"]] is form]
 
 
 def _page_response(body: bytes) -> web.Response:

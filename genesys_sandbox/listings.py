@@ -34,13 +34,15 @@ from genesys_sandbox.wire import ApiProblem
 
 @dataclass(frozen=True, slots=True)
 class Entity:
-    """One listed entity: its JSON object and what ``expand=`` may add to it."""
+    """One listed entity: its JSON object, what ``expand=`` may add to it, and what its GET-by-id
+    route answers when that is more than the listing shows (``detail``)."""
 
     id: str
     name: str
     body: Mapping[str, Any]
     expansions: Mapping[str, Any] = field(default_factory=dict)
     state: str = "active"  # users' state filter; other listings hold active entities only
+    detail: Mapping[str, Any] | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -51,6 +53,10 @@ class Entity:
         """The body, with the requested expansions it has ("best effort": others ignored)."""
         extra = {name: value for name, value in self.expansions.items() if name in expand}
         return {**self.body, **extra} if extra else self.body
+
+    def detail_json(self, expand: frozenset[str] = frozenset()) -> Mapping[str, Any]:
+        """What its GET-by-id route answers."""
+        return self.json(expand) if self.detail is None else self.detail
 
 
 Factory = Callable[[random.Random], Entity]  # a new entity for drift to create

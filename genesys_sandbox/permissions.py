@@ -1,7 +1,8 @@
 """Which permissions each route needs (ANY of them will do), and the 403 for a caller without.
 
-The table follows the spec's declared permissions [SRC genesys-api.md §3.2, genesys-datasets.md];
-routes that declare none (users, divisions, groups, ...) are never refused. The sandbox's
+The table follows the spec's declared permissions [SRC genesys-api.md §3.2, genesys-datasets.md,
+the SDK docs]; routes that declare none (users, divisions, groups, locations, ...) are never
+refused. The sandbox's
 client has every permission except the ``denied_permissions`` setting names.
 """
 
@@ -15,6 +16,12 @@ CONVERSATION_DETAIL = "analytics:conversationDetail:view"
 CONVERSATION_DETAIL_ANY = (CONVERSATION_DETAIL, "analytics:agentConversationDetail:view")
 QUEUE_VIEW = ("routing:queue:view",)
 USER_DETAIL = ("analytics:userDetail:view",)
+# [SRC SDK docs] reading an evaluation takes any of the three.
+EVALUATION = ("quality:evaluation:view", "quality:evaluation:assign", "quality:evaluation:release")
+EVALUATION_FORM = ("quality:evaluationForm:view",)
+SURVEY_FORM = ("quality:surveyForm:view",)
+FLOW_OUTCOME = ("architect:flowOutcome:view",)
+FLOW_MILESTONE = ("architect:flowMilestone:view",)
 DETAILS_ROUTES = ("jobs.submit", "jobs.status", "jobs.results", "jobs.delete",
                   "jobs.availability", "query")  # fmt: skip
 
@@ -37,7 +44,15 @@ PERMISSIONS: Mapping[str, tuple[str, ...]] = {
     "wrapup-codes.by-id": ("routing:wrapupCode:view",),
     "teams.by-id": ("groups:team:view",),
     "flows.by-id": ("architect:flow:view",),
-}
+    "quality.evaluation": EVALUATION,
+    "quality.survey": ("quality:survey:view",),
+    **{f"{route}{by_id}": needed
+       for route, needed in (("evaluation-forms", EVALUATION_FORM),
+                             ("published-evaluation-forms", EVALUATION_FORM),
+                             ("survey-forms", SURVEY_FORM), ("published-survey-forms", SURVEY_FORM),
+                             ("flow-outcomes", FLOW_OUTCOME), ("flow-milestones", FLOW_MILESTONE))
+       for by_id in ("", ".by-id")},
+}  # fmt: skip
 
 
 def required(route: str) -> tuple[str, ...]:

@@ -525,9 +525,12 @@ def truncate_ongoing(record: Record, cut: str) -> None:
 
     `cut` is a timestamp in the records' own format, so plain string comparison orders instants.
     Segments that had not started are dropped, the one in progress loses its end, and metrics
-    and stats not yet emitted disappear; sessions and participants left empty go too.
+    and stats not yet emitted disappear; sessions and participants left empty go too, and so
+    do evaluations and surveys, which come after the end.
     """
     del record["conversationEnd"]
+    record.pop("evaluations", None)
+    record.pop("surveys", None)
     participants = []
     mos: list[tuple[float, float]] = []
     for participant in record["participants"]:

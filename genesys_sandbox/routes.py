@@ -14,6 +14,7 @@ from genesys_sandbox.call import CALL
 from genesys_sandbox.conversation_jobs import ConversationDetails
 from genesys_sandbox.jobs import with_repeats
 from genesys_sandbox.listing_routes import ListingRoutes
+from genesys_sandbox.quality_routes import QualityRoutes
 from genesys_sandbox.queries import parse_body
 from genesys_sandbox.state import SandboxState
 from genesys_sandbox.user_details import UserDetails
@@ -49,6 +50,7 @@ class Routes:
             ("POST", "/oauth/token", "oauth.token", self.token),
             *(row for family in FAMILIES for row in JobRoutes(self.state, family).table()),
             *ListingRoutes(self.state).table(),
+            *QualityRoutes(self.state).table(),
             ("GET", "/api/v2/tokens/me", "tokens.me", self.token_info),
             ("GET", "/api/v2/organizations/me", "organizations.me", self.organization),
             ("DELETE", "/api/v2/tokens/me", "tokens.me", self.revoke_token),

@@ -7,9 +7,10 @@ import asyncio
 import contextlib
 import functools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -17,7 +18,8 @@ from aiohttp import web
 
 from genesys_sandbox.app import SandboxApp
 from genesys_sandbox.clock import SandboxClock
-from genesys_sandbox.data import Dataset, DatasetSpec
+from genesys_sandbox.data import Dataset, DatasetSpec, to_ms
+from genesys_sandbox.quality_routes import QualityView
 from genesys_sandbox.settings import FaultRule, SandboxSettings
 from genesys_sandbox.state import SandboxState
 from genesys_sandbox.stats import SandboxStats
@@ -34,6 +36,15 @@ class ListingTruth:
 
     present_throughout: frozenset[str]
     ever_present: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class QualityTruth:
+    """What the records of conversations starting in an interval carry at one instant: each
+    evaluation's id and version (1 + its re-reviews so far), and the survey ids."""
+
+    evaluations: Mapping[str, int]
+    surveys: frozenset[str]
 
 
 # Datasets up to this size are memoised: test suites start many sandboxes over the same spec.
@@ -69,6 +80,7 @@ class Sandbox:
         self._initial = settings or SandboxSettings()
         self._clock_source = clock
         self._state: SandboxState | None = None
+        self._quality: QualityView | None = None
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -76,6 +88,7 @@ class Sandbox:
         dataset = await asyncio.to_thread(load_dataset, self._initial.dataset)
         source = self._clock_source or asyncio.get_running_loop().time
         self._state = SandboxState(self._initial, dataset, SandboxClock(source))
+        self._quality = QualityView(self._state)
         app = SandboxApp(self._state).build()
         self._runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S
@@ -152,6 +165,30 @@ class Sandbox:
             frozenset(collection.ever_present(t0, t1)),
         )
 
+    def evaluation(
+        self, evaluation_id: str, at: float | None = None, expand: frozenset[str] = frozenset()
+    ) -> dict[str, Any] | None:
+        """The EvaluationResponse its route answers at sandbox instant ``at`` (default now),
+        with ``expand``; None where it answers 404."""
+        return self._view().evaluation(evaluation_id, at=at, expand=expand)
+
+    def survey(self, survey_id: str) -> dict[str, Any] | None:
+        """The Survey its route answers now; None where it answers 404."""
+        return self._view().survey(survey_id)
+
+    def quality_truth(
+        self, start: datetime, end: datetime, at: float | None = None
+    ) -> QualityTruth:
+        """The evaluations (with versions) and surveys that the records of conversations
+        starting in [start, end) carry at sandbox instant ``at`` (default now)."""
+        evaluations, surveys = self._view().truth(to_ms(start), to_ms(end), at)
+        return QualityTruth(evaluations, frozenset(surveys))
+
+    def _view(self) -> QualityView:
+        if self._quality is None:
+            raise RuntimeError("The sandbox is not running; use it as `async with Sandbox(...)`.")
+        return self._quality
+
 
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
@@ -213,6 +250,19 @@ class ThreadedSandbox:
 
     def listing_truth(self, route: str, t0: float, t1: float) -> ListingTruth:
         return self._call(self._sandbox.listing_truth, route, t0, t1)
+
+    def evaluation(
+        self, evaluation_id: str, at: float | None = None, expand: frozenset[str] = frozenset()
+    ) -> dict[str, Any] | None:
+        return self._call(self._sandbox.evaluation, evaluation_id, at, expand)
+
+    def survey(self, survey_id: str) -> dict[str, Any] | None:
+        return self._call(self._sandbox.survey, survey_id)
+
+    def quality_truth(
+        self, start: datetime, end: datetime, at: float | None = None
+    ) -> QualityTruth:
+        return self._call(self._sandbox.quality_truth, start, end, at)
 
 
 @contextlib.contextmanager

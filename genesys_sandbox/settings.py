@@ -14,6 +14,13 @@ from typing import Any
 
 from genesys_sandbox.data import DatasetSpec
 
+# The quality form listings: forms (each one's draft) and their published versions.
+FORM_LISTINGS = (
+    "evaluation-forms",
+    "published-evaluation-forms",
+    "survey-forms",
+    "published-survey-forms",
+)
 LISTING_ROUTES = (
     "users",
     "queues",
@@ -26,6 +33,10 @@ LISTING_ROUTES = (
     "languages",
     "presence-definitions",
     "flows",
+    "flow-outcomes",
+    "flow-milestones",
+    "locations",
+    *FORM_LISTINGS,
 )
 # GET <listing>/{id}: the real API has one for every listing but queue members [SRC].
 LOOKUP_ROUTES = tuple(f"{route}.by-id" for route in LISTING_ROUTES if route != "queue-members")
@@ -45,6 +56,8 @@ ROUTES = (
     "user-details.query",
     *LISTING_ROUTES,
     *LOOKUP_ROUTES,
+    "quality.evaluation",
+    "quality.survey",
     "org-limits",
     "data-retention",
     "tokens.me",
@@ -204,11 +217,14 @@ class SandboxSettings:
     ``denied_permissions``: permissions the client lacks; a route whose every accepted
     permission is denied answers 403 missing.any.permissions (``permissions.PERMISSIONS``).
     Listings page at most ``listing_max_page_size`` entities (``queue_members_max_page_size``
-    for queue members), serving a larger request at the maximum, except the listing routes
-    named in ``listing_refuse_oversize`` (``"*"``: all), which refuse it with 400
-    invalid.query.param.value naming the allowed range. ``listing_drift``: the
-    probability that a listing page is preceded by one entity deleted and one created.
-    ``retention_days``: what GET /api/v2/analytics/dataretention/settings reports.
+    for queue members, ``form_max_page_size`` for the quality forms), serving a larger request
+    at the maximum, except the listing routes named in ``listing_refuse_oversize`` (``"*"``:
+    all; the form listings by default), which refuse it with 400 invalid.query.param.value
+    naming the allowed range. ``listing_drift``: the probability that a listing page is
+    preceded by one entity deleted and one created. ``retention_days``: what GET
+    /api/v2/analytics/dataretention/settings reports. ``evaluation_edits_per_hour``: how often
+    a finished evaluation is re-reviewed, per hour of sandbox clock (``reviews``); with
+    ``evaluation_edits_in_details`` the conversation records' evaluation entries follow.
     """
 
     dataset: DatasetSpec = field(default_factory=DatasetSpec)
@@ -246,21 +262,27 @@ class SandboxSettings:
     query_drift: float = 0.0  # fraction of query pages repeating the previous page's last record
     listing_max_page_size: int = 500  # users and queues page by 500 in production [OBS]
     queue_members_max_page_size: int = 100  # [SRC]
+    # [UNVERIFIED] the quality form listings' maximum: 100, as other quality listings.
+    form_max_page_size: int = 100
     # [UNVERIFIED] whether a listing serves an over-large pageSize at its maximum (seen for
-    # users and queues) or refuses it varies by endpoint; clients must cope with both.
-    listing_refuse_oversize: tuple[str, ...] = ()
+    # users and queues) or refuses it varies by endpoint; clients must cope with both. The
+    # form listings refuse it by default (a choice: nothing is known of them).
+    listing_refuse_oversize: tuple[str, ...] = FORM_LISTINGS
     listing_drift: float = 0.0
     # Messaging and e-mail conversations still going on: served without conversationEnd
     # until this is lowered (open_conversations.py).
     open_conversations: int = 0
     retention_days: int = 1095  # [INF] an org's setting between 90 days and 5 years
+    # 0: evaluations stay as first submitted, and tests opt in (reviews.py).
+    evaluation_edits_per_hour: float = 0.0
+    evaluation_edits_in_details: bool = True  # [UNVERIFIED] records follow re-reviews
     faults: tuple[FaultRule, ...] = ()
     fault_seed: int = 0
 
     def __post_init__(self) -> None:
         for name in ("token_ttl_s", "rate_window_s", "latency_ms", "latency_jitter_ms",
                      "job_delay_s", "job_expiry_s", "availability_lag_s",
-                     "user_availability_lag_s"):  # fmt: skip
+                     "user_availability_lag_s", "evaluation_edits_per_hour"):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ValueError(f"Sandbox setting {name} must not be negative.")
         if self.open_conversations < 0:
@@ -309,7 +331,8 @@ class SandboxSettings:
             raise ValueError("Sandbox job page sizes need 1 <= default <= max.")
         if self.job_expiry_pages is not None and self.job_expiry_pages < 1:
             raise ValueError("Sandbox job_expiry_pages must be at least 1 (None = by time only).")
-        if self.listing_max_page_size < 1 or self.queue_members_max_page_size < 1:
+        if min(self.listing_max_page_size, self.queue_members_max_page_size,
+               self.form_max_page_size) < 1:  # fmt: skip
             raise ValueError("Sandbox listing page size maximums must be at least 1.")
         if self.query_max_interval_days <= 0:
             raise ValueError("Sandbox query_max_interval_days must be positive.")

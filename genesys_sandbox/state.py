@@ -1,5 +1,5 @@
-"""Everything a running sandbox knows: live settings, data, listings, tokens, limiter, faults,
-jobs, counters.
+"""Everything a running sandbox knows: live settings, data, listings, re-reviews, tokens,
+limiter, faults, jobs, counters.
 
 Only the sandbox's event loop touches this object (the threaded runner marshals calls into it).
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,8 +21,10 @@ from genesys_sandbox.faults import FaultInjector
 from genesys_sandbox.jobs import JobBoard
 from genesys_sandbox.listings import Collection, Entity
 from genesys_sandbox.open_conversations import OpenConversations
+from genesys_sandbox.quality_json import form_listings
 from genesys_sandbox.queries import QueryPager
 from genesys_sandbox.ratelimit import RollingWindowLimiter
+from genesys_sandbox.reviews import Reviews
 from genesys_sandbox.settings import FaultRule, SandboxSettings
 from genesys_sandbox.stats import SandboxStats, StatsRecorder
 from genesys_sandbox.wire import format_instant
@@ -40,16 +43,21 @@ class SandboxState:
         self.stats = StatsRecorder()
         self.tokens = TokenStore()
         self.jobs = JobBoard(clock)
-        renderer = Renderer(dataset.entities, dataset.spec.start_ms)
+        self.renderer = renderer = Renderer(dataset.entities, dataset.spec.start_ms)
         self.listings = {
             route: Collection(base, factory)
             for route, (base, factory) in base_listings(renderer).items()
         }
+        home = renderer.division_ref(dataset.entities.divisions[0].id)
+        forms, self.form_aliases = form_listings(dataset.quality, home)
+        # Forms do not drift: one drift made would have no questions anyone answered.
+        self.listings.update({route: Collection(base, None) for route, base in forms.items()})
         # Queue membership does not drift: a new member would need a user to point at.
         self.members: dict[str, list[Entity]] = {
             q.id: sorted(renderer.members(q), key=lambda e: e.key) for q in dataset.entities.queues
         }
         self.open = OpenConversations(dataset, settings.open_conversations)
+        self._configure_reviews()
         self.closing = asyncio.Event()  # set on shutdown: hung requests give up at once
         self._configure_randomness()
         self._configure_limiter()
@@ -60,6 +68,12 @@ class SandboxState:
         self.pager = QueryPager(self.dataset, seed)
         self.drift_rng = random.Random(f"drift-{seed}")
         self.latency_rng = random.Random(f"latency-{seed}")
+
+    def _configure_reviews(self) -> None:
+        s = self.settings
+        self.reviews = Reviews(
+            self.dataset, self.clock, s.evaluation_edits_per_hour, s.evaluation_edits_in_details
+        )
 
     def _configure_limiter(self) -> None:
         budget = self.settings.rate_per_minute
@@ -79,7 +93,18 @@ class SandboxState:
             self._configure_limiter()
         if "open_conversations" in changes:
             self.open = OpenConversations(self.dataset, self.settings.open_conversations)
+        if changes.keys() & {"evaluation_edits_per_hour", "evaluation_edits_in_details"}:
+            self._configure_reviews()
         return self.settings
+
+    def job_records(self) -> Callable[[int], bytes]:
+        """How conversation ``i`` reads now in job results: cut while open, its evaluations'
+        entries as last re-reviewed; the built bytes themselves when neither applies."""
+        whole = self.reviews.record if self.reviews.changes_records else self.dataset.job_record
+        if not self.open.indices:
+            return whole
+        opened, cut = self.open.indices, self.open.record
+        return lambda i: cut(i) if i in opened else whole(i)
 
     def add_fault(self, rule: FaultRule) -> None:
         self.faults.add(rule)

@@ -194,11 +194,34 @@ REQUESTS = [
     ("languages.by-id", "GET", "/api/v2/routing/languages/{id}"),
     ("presence-definitions.by-id", "GET", "/api/v2/presencedefinitions/{id}"),
     ("flows.by-id", "GET", "/api/v2/flows/{id}"),
+    ("flow-outcomes", "GET", "/api/v2/flows/outcomes"),
+    ("flow-outcomes.by-id", "GET", "/api/v2/flows/outcomes/{id}"),
+    ("flow-milestones", "GET", "/api/v2/flows/milestones"),
+    ("flow-milestones.by-id", "GET", "/api/v2/flows/milestones/{id}"),
+    ("locations", "GET", "/api/v2/locations"),
+    ("locations.by-id", "GET", "/api/v2/locations/{id}"),
+    ("evaluation-forms", "GET", "/api/v2/quality/forms/evaluations"),
+    ("evaluation-forms.by-id", "GET", "/api/v2/quality/forms/evaluations/{id}"),
+    ("published-evaluation-forms", "GET", "/api/v2/quality/publishedforms/evaluations"),
+    ("published-evaluation-forms.by-id", "GET", "/api/v2/quality/publishedforms/evaluations/{id}"),
+    ("survey-forms", "GET", "/api/v2/quality/forms/surveys"),
+    ("survey-forms.by-id", "GET", "/api/v2/quality/forms/surveys/{id}"),
+    ("published-survey-forms", "GET", "/api/v2/quality/publishedforms/surveys"),
+    ("published-survey-forms.by-id", "GET", "/api/v2/quality/publishedforms/surveys/{id}"),
+    ("quality.evaluation", "GET", "/api/v2/quality/conversations/{conversation}/evaluations/{id}"),
+    ("quality.survey", "GET", "/api/v2/quality/surveys/{id}"),
 ]  # fmt: skip
 
 
 def with_id(sb, route: str, path: str) -> str:
-    """``path`` with a GET-by-id route's {id} filled by an entity of its listing."""
+    """``path`` with a GET-by-id route's {id} filled by an entity of its listing (an
+    evaluation's, its conversation's too)."""
+    quality = sb.dataset.quality
+    if route == "quality.evaluation":
+        e = quality.evaluations[0]
+        return path.replace("{conversation}", e.conversation_id).replace("{id}", e.id)
+    if route == "quality.survey":
+        return path.replace("{id}", quality.surveys[0].id)
     if "{id}" not in path:
         return path
     return path.replace("{id}", sb.state.listings[route.removesuffix(".by-id")].entities[0].id)

@@ -24,6 +24,9 @@ NUMBERED = {
     "languages": "/api/v2/routing/languages",
     "presence-definitions": "/api/v2/presencedefinitions",
     "flows": "/api/v2/flows",
+    "flow-outcomes": "/api/v2/flows/outcomes",
+    "flow-milestones": "/api/v2/flows/milestones",
+    "locations": "/api/v2/locations",
 }
 NAV = {"firstUri", "selfUri", "nextUri", "previousUri", "lastUri"}
 
@@ -128,6 +131,8 @@ async def test_every_numbered_listing_pages_its_entities(route: str) -> None:
             "queues": e.queues, "wrapup-codes": e.wrapup_codes, "divisions": e.divisions,
             "groups": e.groups, "skills": e.skills, "languages": e.languages,
             "presence-definitions": e.presences, "flows": e.flows,
+            "flow-outcomes": e.flow_outcomes, "flow-milestones": e.flow_milestones,
+            "locations": e.locations,
         }[route]  # fmt: skip
         path = NUMBERED[route]
         entities = await walk_numbered(c, path, 5)

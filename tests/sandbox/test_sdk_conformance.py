@@ -155,6 +155,16 @@ LISTINGS = [
     ("RoutingApi", "get_routing_languages", {}, "/api/v2/routing/languages"),
     ("PresenceApi", "get_presencedefinitions", {}, "/api/v2/presencedefinitions"),
     ("ArchitectApi", "get_flows", {"page_size": 100}, "/api/v2/flows?pageSize=100"),
+    ("ArchitectApi", "get_flows_outcomes", {}, "/api/v2/flows/outcomes"),
+    ("ArchitectApi", "get_flows_milestones", {"page_size": 3},
+     "/api/v2/flows/milestones?pageSize=3"),
+    ("LocationsApi", "get_locations", {}, "/api/v2/locations"),
+    ("QualityApi", "get_quality_forms_evaluations", {}, "/api/v2/quality/forms/evaluations"),
+    ("QualityApi", "get_quality_publishedforms_evaluations", {"page_size": 100},
+     "/api/v2/quality/publishedforms/evaluations?pageSize=100"),
+    ("QualityApi", "get_quality_forms_surveys", {}, "/api/v2/quality/forms/surveys"),
+    ("QualityApi", "get_quality_publishedforms_surveys", {},
+     "/api/v2/quality/publishedforms/surveys"),
     ("OrganizationApi", "get_organizations_limits_namespace", {"namespace_name": "analytics"},
      "/api/v2/organizations/limits/namespaces/analytics"),
     ("AnalyticsApi", "get_analytics_dataretention_settings", {},
@@ -199,6 +209,11 @@ LOOKUPS = [
     ("PresenceApi", "get_presencedefinition", "presence_id", "presences",
      "/api/v2/presencedefinitions", {}, ""),
     ("ArchitectApi", "get_flow", "flow_id", "flows", "/api/v2/flows", {}, ""),
+    ("ArchitectApi", "get_flows_outcome", "flow_outcome_id", "flow_outcomes",
+     "/api/v2/flows/outcomes", {}, ""),
+    ("ArchitectApi", "get_flows_milestone", "milestone_id", "flow_milestones",
+     "/api/v2/flows/milestones", {}, ""),
+    ("LocationsApi", "get_location", "location_id", "locations", "/api/v2/locations", {}, ""),
 ]  # fmt: skip
 
 
@@ -286,3 +301,57 @@ def test_sdk_reads_the_user_details_query_without_losing_a_field(sdk: tuple[Any,
     back = client.sanitize_for_serialization(model)
     assert raw["userDetails"] and normalised(back) == normalised(raw)
     assert b"outdated_sdk_version" not in orjson.dumps(back)
+
+
+def test_sdk_reads_every_form_version_by_id_without_losing_a_field(sdk: tuple[Any, Any]) -> None:
+    """EvaluationFormResponse and SurveyForm, drafts and published versions, by the SDK's own
+    calls: each serialises back to the JSON the sandbox sent."""
+    analytics, sb = sdk
+    client = analytics.api_client
+    quality = gc.QualityApi(client)
+    calls = [
+        (quality.get_quality_forms_evaluation, "forms/evaluations", f.draft)
+        for f in sb.dataset.quality.evaluation_forms
+    ]
+    calls += [
+        (quality.get_quality_publishedforms_evaluation, "publishedforms/evaluations", v)
+        for f in sb.dataset.quality.evaluation_forms
+        for v in f.published
+    ]
+    calls += [
+        (quality.get_quality_forms_survey, "forms/surveys", f.draft)
+        for f in sb.dataset.quality.survey_forms
+    ]
+    calls += [(quality.get_quality_publishedforms_survey, "publishedforms/surveys", v)
+              for f in sb.dataset.quality.survey_forms for v in f.published]  # fmt: skip
+    for call, path, version in calls:
+        model = call(version.id)
+        raw = raw_get(sb, client, f"/api/v2/quality/{path}/{version.id}")
+        assert raw["id"] == version.id and raw["questionGroups"]
+        assert normalised(client.sanitize_for_serialization(model)) == normalised(raw)
+
+
+@pytest.mark.parametrize("expand", ["", "agent,assignee,evaluator,evaluationForm"])
+def test_sdk_reads_evaluations_and_surveys_without_losing_a_field(
+    sdk: tuple[Any, Any], expand: str
+) -> None:
+    """EvaluationResponse (plain and expanded) and Survey, every one of the data, by the
+    SDK's own calls: no dropped field, no enum value the SDK does not know."""
+    analytics, sb = sdk
+    client = analytics.api_client
+    quality = gc.QualityApi(client)
+    for e in sb.dataset.quality.evaluations:
+        model = quality.get_quality_conversation_evaluation(
+            e.conversation_id, e.id, **({"expand": expand} if expand else {})
+        )
+        path = f"/api/v2/quality/conversations/{e.conversation_id}/evaluations/{e.id}"
+        raw = raw_get(sb, client, path + (f"?expand={expand}" if expand else ""))
+        back = client.sanitize_for_serialization(model)
+        assert normalised(back) == normalised(raw), unknown_fields(raw, model, client)
+        assert b"outdated_sdk_version" not in orjson.dumps(back)
+    for s in sb.dataset.quality.surveys:
+        model = quality.get_quality_survey(s.id)
+        raw = raw_get(sb, client, f"/api/v2/quality/surveys/{s.id}")
+        back = client.sanitize_for_serialization(model)
+        assert normalised(back) == normalised(raw), unknown_fields(raw, model, client)
+        assert b"outdated_sdk_version" not in orjson.dumps(back)

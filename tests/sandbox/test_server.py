@@ -91,11 +91,16 @@ async def test_control_endpoints_drive_the_sandbox_and_are_not_counted() -> None
             assert r.status == 204 and c.sb.settings.faults == ()
         patch = {"availability_date": "2026-11-02T00:00:00Z", "rate_per_minute": 50,
                  "denied_permissions": ["routing:queue:view"], "listing_drift": 0.5,
-                 "listing_refuse_oversize": ["*"]}  # fmt: skip
+                 "listing_refuse_oversize": ["*"], "evaluation_edits_per_hour": 2.5,
+                 "evaluation_edits_in_details": False, "form_max_page_size": 20}  # fmt: skip
         async with session.patch(url + "/sandbox/settings", json=patch) as r:
             assert r.status == 200 and "client_secret" not in await r.json()
         assert c.sb.settings.denied_permissions == ("routing:queue:view",)
         assert c.sb.settings.listing_refuse_oversize == ("*",)
+        assert c.sb.state.reviews.changes_records is False
+        assert (c.sb.settings.evaluation_edits_per_hour, c.sb.settings.form_max_page_size) == (
+            2.5, 20
+        )  # fmt: skip
         avail = (await c.call("GET", f"{JOBS}/availability")).json()
         assert avail["dataAvailabilityDate"] == "2026-11-02T00:00:00.000Z"
         stats = c.sb.stats()
@@ -116,6 +121,8 @@ async def test_control_endpoints_refuse_bad_input() -> None:
             ("PATCH", "/sandbox/settings", {"denied_permissions": "routing:queue:view"}),
             ("PATCH", "/sandbox/settings", {"retention_days": 10}),
             ("PATCH", "/sandbox/settings", {"listing_refuse_oversize": ["nowhere"]}),
+            ("PATCH", "/sandbox/settings", {"evaluation_edits_per_hour": -1}),
+            ("PATCH", "/sandbox/settings", {"form_max_page_size": 0}),
         ]:
             async with session.request(method, url + path, json=body) as r:
                 assert r.status == 400 and "error" in await r.json(), body
@@ -124,6 +131,8 @@ async def test_control_endpoints_refuse_bad_input() -> None:
         async with session.get(url + "/sandbox/listings/nowhere/ground-truth") as r:
             assert r.status == 400
         async with session.get(url + "/sandbox/listings/users/ground-truth") as r:
+            assert r.status == 400
+        async with session.get(url + "/sandbox/quality/ground-truth") as r:
             assert r.status == 400
         async with session.post(url + "/sandbox/reset-stats") as r:
             assert r.status == 204
@@ -203,6 +212,14 @@ def test_cli_flags_build_the_settings() -> None:
             "0.25",
             "--retention-days",
             "365",
+            "--evaluated-share",
+            "0.2",
+            "--surveyed-share",
+            "0.1",
+            "--evaluation-edits-per-hour",
+            "3",
+            "--form-max-page-size",
+            "50",
             "--latency-ms",
             "5",
             "--jitter-ms",
@@ -248,6 +265,10 @@ def test_cli_flags_build_the_settings() -> None:
     assert (s.job_delay_s, s.job_expiry_s, s.availability_lag_s) == (0.5, 9, 60)
     assert (s.query_drift, s.fault_seed, len(s.faults)) == (0.1, 4, 6)
     assert s.faults[-1] == FaultRule("drop", routes=("users",), count=1)
+    assert (s.dataset.evaluated_share, s.dataset.surveyed_share) == (0.2, 0.1)
+    assert (s.evaluation_edits_per_hour, s.form_max_page_size) == (3, 50)
+    plain = sandbox_cli.settings_from_args(parser.parse_args([]))
+    assert plain.listing_refuse_oversize == SandboxSettings().listing_refuse_oversize
 
 
 def test_cli_serves_until_sigterm() -> None:

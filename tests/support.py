@@ -476,3 +476,13 @@ def put_window_file(out: Path, dataset: str, name: str, lines: list[bytes],
     ))  # fmt: skip
     manifest.save()
     return path
+
+
+# The exporter's datasets of published forms read the sandbox's published-form listings.
+_SANDBOX_LISTING = {"evaluation-forms": "published-evaluation-forms",
+                    "survey-forms": "published-survey-forms"}  # fmt: skip
+
+
+def sandbox_listing(dataset: str) -> str:
+    """The sandbox listing (its route name) a snapshot dataset reads."""
+    return _SANDBOX_LISTING.get(dataset, dataset)

@@ -35,6 +35,8 @@ from tests.support import (
     on_user_details,
     sandbox_settings,
 )
+from tests.test_quality import ROUTES as QUALITY_ROUTES
+from tests.test_quality import assert_exact as assert_quality_exact
 
 RANGE = ExportRequest(start=START, end=START + days(3))
 SMALL_PAGES = {"page_size": 200}  # several cursors per window, so mid-window faults can bite
@@ -113,6 +115,32 @@ async def test_recoverable_fault_keeps_every_status_once(sandbox, tmp_path, faul
     summary = await export(settings, request, progress=NoProgress())
     assert summary.status == "ok", summary.error
     assert_statuses_exact(sandbox, tmp_path)
+    assert sum(sandbox.stats().faults_injected.values()) > 0
+
+
+def on_quality_reads(rule: FaultRule) -> FaultRule:
+    """The same fault on the evaluation and survey reads (a token fault stays where it is)."""
+    if rule.routes == ("oauth.token",):
+        return rule
+    return dataclasses.replace(rule, routes=QUALITY_ROUTES)
+
+
+JOB_FAULTS = ("job-failed", "job-expired", "cursor-rejected")  # no job behind a read by id
+QUALITY_RECOVERABLE = [p for p in RECOVERABLE if p.values[0].kind not in JOB_FAULTS]
+
+
+@pytest.mark.parametrize("fault", QUALITY_RECOVERABLE)
+async def test_recoverable_fault_keeps_every_evaluation_and_survey_once(
+    sandbox, tmp_path, fault
+) -> None:
+    """The same suite for the datasets read by id: every evaluation and survey the
+    conversations name, once, as the API answers it."""
+    sandbox.add_fault(on_quality_reads(fault))
+    settings = exporter_settings(sandbox, tmp_path, http={"request_timeout_s": 0.5})
+    request = ExportRequest(START, START + days(3), datasets=select("conversations,quality"))
+    summary = await export(settings, request, progress=NoProgress())
+    assert summary.status == "ok", summary.error
+    assert_quality_exact(sandbox, tmp_path)
     assert sum(sandbox.stats().faults_injected.values()) > 0
 
 

@@ -19,7 +19,7 @@ from exporter.engine.snapshot import MOST_WALKS, SLOTS
 from exporter.store.manifest import Manifest, WindowRecord
 from exporter.tables.sources import collect
 from genesys_sandbox import FaultRule, Sandbox
-from tests.support import sandbox_settings
+from tests.support import sandbox_listing, sandbox_settings
 from tests.test_snapshots import FLAT, LISTINGS, sandbox_ids, snapshot_lines, take
 
 TAKEN = ("complete", "provisional")
@@ -75,15 +75,18 @@ def test_a_page_size_refusal_is_read_from_its_message_or_parameters(
 async def test_a_listing_refusing_the_page_size_is_asked_the_largest_it_allows(
     tmp_path: Path, dataset: Listing
 ) -> None:
-    """A listing answering an over-large pageSize with 400 naming 1-40 (queue members, which
-    ask 100: 1-30) is asked that size from then on, for the run: the snapshot is exact and
-    the refusal came once (per walk running when it was learned)."""
-    settings = sandbox_settings(listing_max_page_size=40, queue_members_max_page_size=30,
-                                listing_refuse_oversize=(dataset.name,))  # fmt: skip
+    """A listing answering an over-large pageSize with 400 naming 1-40 (queue members and
+    forms, which ask 100: 1-30) is asked that size from then on, for the run: the snapshot is
+    exact and the refusal came once (per walk running when it was learned)."""
+    refusing = (sandbox_listing(dataset.name),)
+    settings = sandbox_settings(
+        listing_max_page_size=40, queue_members_max_page_size=30, form_max_page_size=30,
+        listing_refuse_oversize=refusing,
+    )  # fmt: skip
     async with Sandbox(settings) as sb:
         summary = await take(sb, tmp_path, dataset.name)
         assert summary.status == "ok", summary
-        assert 1 <= sb.stats().count(dataset.name, 400) <= SLOTS
+        assert 1 <= sb.stats().count(sandbox_listing(dataset.name), 400) <= SLOTS
         assert_exact(sb, tmp_path, dataset)
 
 
@@ -122,7 +125,7 @@ async def test_under_heavy_drift_a_snapshot_is_exact_or_provisional_never_comple
             assert summary.provisional >= 1
             for dataset in FLAT:
                 ids = Counter(str(x["id"]) for x in snapshot_lines(tmp_path, dataset.name, TAKEN))
-                truth = sb.listing_truth(dataset.name, begun, ended)
+                truth = sb.listing_truth(sandbox_listing(dataset.name), begun, ended)
                 held = truth.present_throughout <= set(ids) <= truth.ever_present
                 held = held and max(ids.values()) == 1
                 assert held or (run == 1 and record_of(tmp_path, dataset.name).status != "complete")
@@ -151,19 +154,20 @@ async def test_an_empty_answer_never_replaces_a_good_snapshot(
     exact, the run saying so. Answered with nothing on every page: the dataset fails in one
     line, exit 1, and the earlier snapshot of the day stays, file and record."""
     name = dataset.name
+    route = sandbox_listing(name)  # the sandbox's name for its listing
     async with Sandbox(sandbox_settings(listing_max_page_size=25)) as sb:
         assert (await take(sb, tmp_path, name)).status == "ok"
-        sb.add_fault(FaultRule("empty-listing", routes=(name,), count=1))
+        sb.add_fault(FaultRule("empty-listing", routes=(route,), count=1))
         with caplog.at_level(logging.WARNING, "exporter"):
             second = await take(sb, tmp_path, name)
         assert second.status == "ok", second
         assert f"{name}: a walk lost entities that still exist; walking again" in caplog.text
         assert record_of(tmp_path, name).status == "complete"
         assert_exact(sb, tmp_path, dataset)
-        assert sb.stats().count(f"{name}.by-id", 200) >= 1
+        assert sb.stats().count(f"{route}.by-id", 200) >= 1
         kept = record_of(tmp_path, name)
         sb.clear_faults()
-        sb.add_fault(FaultRule("empty-listing", routes=(name,)))
+        sb.add_fault(FaultRule("empty-listing", routes=(route,)))
         third = await take(sb, tmp_path, name)
     assert (third.status, third.exit_code) == ("failed", 1)
     (line,) = third.failed_windows
@@ -178,7 +182,7 @@ async def test_an_empty_answer_for_one_queue_is_read_again(tmp_path: Path) -> No
     dataset = next(d for d in LISTINGS if d.parent is not None)
     async with Sandbox(sandbox_settings()) as sb:
         assert (await take(sb, tmp_path, dataset.name)).status == "ok"
-        sb.add_fault(FaultRule("empty-listing", routes=(dataset.name,), count=1))
+        sb.add_fault(FaultRule("empty-listing", routes=(sandbox_listing(dataset.name),), count=1))
         second = await take(sb, tmp_path, dataset.name)
         assert second.status == "ok", second
         assert record_of(tmp_path, dataset.name).status == "complete"
@@ -212,12 +216,12 @@ async def test_a_queue_deleted_while_its_members_are_read_is_skipped(
     skipped, said at info, and the members snapshot completes with every other queue's."""
     dataset = next(d for d in LISTINGS if d.parent is not None)
     async with Sandbox(sandbox_settings()) as sb:
-        rule = FaultRule("entity-deleted", routes=(dataset.name,), skip=3, count=1)
+        rule = FaultRule("entity-deleted", routes=(sandbox_listing(dataset.name),), skip=3, count=1)
         sb.add_fault(rule)
         with caplog.at_level(logging.INFO, "exporter"):
             summary = await take(sb, tmp_path, dataset.name)
         assert (summary.status, summary.exit_code) == ("ok", 0)
-        assert sb.stats().count(dataset.name, 404) == 1
+        assert sb.stats().count(sandbox_listing(dataset.name), 404) == 1
         assert "was deleted while it was read (404); skipped" in caplog.text
         assert record_of(tmp_path, dataset.name).status == "complete"
         assert len(sb.state.members) == len(sb.dataset.entities.queues) - 1
@@ -235,14 +239,15 @@ async def test_a_refused_listing_cursor_walks_the_listing_again(
     first page: the snapshot is exact. Refused on every walk, it fails in one line after
     MOST_WALKS walks."""
     name = dataset.name
+    route = sandbox_listing(name)  # the sandbox's name for its listing
     async with Sandbox(sandbox_settings(listing_max_page_size=3)) as sb:
-        sb.add_fault(FaultRule("cursor-rejected", routes=(name,), count=1))
+        sb.add_fault(FaultRule("cursor-rejected", routes=(route,), count=1))
         summary = await take(sb, tmp_path / "once", name)
         assert summary.status == "ok", summary
         assert_exact(sb, tmp_path / "once", dataset)
         sb.clear_faults()
         sb.reset_stats()
-        sb.add_fault(FaultRule("cursor-rejected", routes=(name,)))
+        sb.add_fault(FaultRule("cursor-rejected", routes=(route,)))
         failed = await take(sb, tmp_path / "always", name)
     assert (failed.status, failed.exit_code) == ("failed", 1)
     (line,) = failed.failed_windows
@@ -259,13 +264,14 @@ async def test_a_next_uri_loop_fails_its_snapshot_at_once(tmp_path: Path, datase
     line, a few requests in; the other listings complete (but queue members, which list the
     queues first), the run exits 1, and the earlier snapshot of the day stays."""
     name = dataset.name
+    route = sandbox_listing(name)  # the sandbox's name for its listing
     async with Sandbox(sandbox_settings(listing_max_page_size=5)) as sb:
         assert (await take(sb, tmp_path)).status == "ok"
         kept = record_of(tmp_path, name)
         sb.reset_stats()
-        sb.add_fault(FaultRule("next-uri-loop", routes=(name,)))
+        sb.add_fault(FaultRule("next-uri-loop", routes=(route,)))
         summary = await take(sb, tmp_path)
-        requests = sb.stats().count(name)
+        requests = sb.stats().count(route)
     failing = {name} | {d.name for d in LISTINGS if d.parent and d.parent.name == name}
     assert (summary.status, summary.exit_code) == ("failed", 1)
     assert {line.split(":")[0] for line in summary.failed_windows} == failing

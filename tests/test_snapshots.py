@@ -30,6 +30,7 @@ from tests.support import (
     exported_ids,
     exporter_settings,
     ground_truth,
+    sandbox_listing,
     sandbox_settings,
     stop_after,
 )
@@ -58,7 +59,7 @@ async def take(sb, out: Path, datasets: str = "dimensions", **sections):
 
 
 def sandbox_ids(sb, name: str) -> Counter[str]:
-    return Counter(e.id for e in sb.state.listings[name].entities)
+    return Counter(e.id for e in sb.state.listings[sandbox_listing(name)].entities)
 
 
 async def test_every_snapshot_equals_the_sandboxs_entities_exactly_once(sandbox, tmp_path) -> None:
@@ -164,8 +165,7 @@ async def test_a_denied_permission_fails_only_its_datasets(tmp_path) -> None:
     assert [line.split(":")[0] for line in summary.denied] == ["queue-members", "queues"]
     assert all("routing:queue:view" in line for line in summary.denied)
     done = set(Manifest.load(tmp_path).entities())
-    every = {"conversations", "user-details", *(d.name for d in LISTINGS)}
-    assert done == every - {"queues", "queue-members"}
+    assert done == set(DATASETS) - {"queues", "queue-members"}
     assert set(exported_ids(tmp_path / "conversations")) == ground_truth(sb, START, START + days(1))
 
 
@@ -191,7 +191,7 @@ LISTING_FAULTS = [
 @pytest.mark.parametrize("fault", LISTING_FAULTS, ids=lambda r: f"{r.kind}-{r.status}")
 async def test_listing_faults_still_give_exact_snapshots(tmp_path, fault: FaultRule) -> None:
     """The fault suite on every listing route: each snapshot still equals the sandbox's."""
-    routes = tuple(d.name for d in LISTINGS)
+    routes = tuple(sandbox_listing(d.name) for d in LISTINGS)
     async with Sandbox(sandbox_settings(listing_max_page_size=5)) as sb:
         sb.add_fault(dataclasses.replace(fault, routes=routes))
         summary = await take(sb, tmp_path)
@@ -233,6 +233,6 @@ def test_a_snapshot_killed_or_stopped_mid_walk_is_taken_again_exactly(
         assert {p.relative_to(out).as_posix() for p in data_files(out)} == recorded
         for dataset in FLAT:
             lines = snapshot_lines(out, dataset.name)
-            held = sb.listing_truth(dataset.name, 0.0, sb.now()).present_throughout
+            held = sb.listing_truth(sandbox_listing(dataset.name), 0.0, sb.now()).present_throughout
             assert Counter(str(line["id"]) for line in lines) == Counter(held)
         assert not list(out.rglob("*.part"))

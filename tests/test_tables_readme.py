@@ -75,9 +75,10 @@ def sessions(out: Path):  # type: ignore[no-untyped-def]
                 yield c, s
 
 
-def test_there_are_three_example_queries() -> None:
-    """AHT per queue per day, abandoned calls by hour, On Queue against interacting."""
-    assert len(QUERIES) == 3
+def test_there_are_four_example_queries() -> None:
+    """AHT per queue per day, abandoned calls by hour, On Queue against interacting, and
+    evaluation scores per agent and question."""
+    assert len(QUERIES) == 4
 
 
 def test_average_handle_time_per_queue_per_day(built) -> None:
@@ -135,3 +136,25 @@ def test_agents_on_queue_against_interacting(built) -> None:
 
 def _epoch_s(text: str) -> int:
     return int(datetime.fromisoformat(text).timestamp() // 1)
+
+
+def test_evaluation_scores_per_agent_and_question(built) -> None:
+    """The fourth query: each answer not marked N/A, by agent name, form version name and
+    question text (found in the version the evaluation names), counted and averaged."""
+    users = names(built, "users")
+    forms = {f["id"]: f for f in raw_lines(built, "evaluation-forms")}
+    scores: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    for evaluation in raw_lines(built, "evaluations"):
+        form = forms[evaluation["evaluationForm"]["id"]]
+        text = {q["id"]: q["text"] for g in form["questionGroups"] for q in g["questions"]}
+        agent = users[evaluation["agent"]["id"]]
+        for group in evaluation.get("answers", {}).get("questionGroupScores", []):
+            for answer in group["questionScores"]:
+                if not answer["markedNA"]:
+                    key = (agent, form["name"], text[answer["questionId"]])
+                    scores[key].append(answer["score"])
+    got = {(who, name, q): (n, avg) for who, name, q, n, avg in run(built, QUERIES[3])}
+    assert got.keys() == scores.keys() and len(got) > 20
+    for key, values in scores.items():
+        assert got[key][0] == len(values)
+        assert got[key][1] == pytest.approx(sum(values) / len(values), abs=0.051), key

@@ -234,7 +234,7 @@ def plan_prune(
     doomed: list[DayFile] = []
     leftovers: list[DayFile] = []
     marks: dict[str, int] = {}
-    for dataset in sorted(set(manifest.entities()) | set(files)):
+    for dataset in sorted(set(manifest.datasets()) | set(files)):
         records = manifest.records(dataset)
         snapshot = not _dated(dataset)
         if snapshot:
@@ -280,7 +280,7 @@ def _doomed_files(
 def _files(out: Path, manifest: Manifest) -> dict[str, list[DayFile]]:
     """Each dataset's window-named files: the known datasets' folders and the manifest's
     entities that are plain folder names."""
-    names = set(DATASETS) | {e for e in manifest.entities() if _plain(e)}
+    names = set(DATASETS) | {e for e in manifest.datasets() if _plain(e)}
     return {name: day_files(out, name) for name in sorted(names)}
 
 
@@ -300,7 +300,7 @@ def _refuse_emptying(
     """A prune that leaves no window holding data in the folder is refused: the folder was
     not exported to for that long, or the clock is wrong, and neither means "delete it all"."""
     holding = [
-        (r, d) for d in manifest.entities() if _dated(d)
+        (r, d) for d in manifest.datasets() if _dated(d)
         for r in manifest.records(d) if r.status in _WITH_DATA and r.file
     ]  # fmt: skip
     going = {(w.dataset, w.record.name) for w in plan.windows}

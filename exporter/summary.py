@@ -164,7 +164,7 @@ def summarize(
 def _all_records(manifest: Manifest | None) -> list[tuple[str, WindowRecord]]:
     if manifest is None:
         return []
-    return [(entity, r) for entity in manifest.entities() for r in manifest.records(entity)]
+    return [(name, r) for name in manifest.datasets() for r in manifest.records(name)]
 
 
 def _per_dataset(
@@ -180,7 +180,7 @@ def _per_dataset(
         return {}
     denied = tally.denied
     found: dict[str, DatasetFigures] = {}
-    for name in sorted({*manifest.entities(), *outcome.dated, *denied}):
+    for name in sorted({*manifest.datasets(), *outcome.dated, *denied}):
         ours = [r for entity, r in committed if entity == name]
         lost = sum(line.startswith((f"{name} ", f"{name}:")) for line in tally.failed)
         if not (ours or lost or name in denied or name in outcome.dated):

@@ -312,7 +312,7 @@ async def test_a_stuck_jobs_service_costs_one_timeout_and_the_next_run_continues
         manifest = Manifest.load(tmp_path)
         (kept,) = manifest.records(family.dataset)
         assert (kept.name, kept.status) == ("2026-11-01", "in-progress")
-        other = next(name for name in manifest.entities() if name != family.dataset)
+        other = next(name for name in manifest.datasets() if name != family.dataset)
         assert {r.status for r in manifest.records(other)} <= {"complete", "provisional"}
         clock.advance(600)
         sb.clear_faults()

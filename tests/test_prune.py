@@ -26,7 +26,7 @@ from exporter.progress import NoProgress
 from exporter.prune import PruneRequest, PruneSummary, plan_prune, prune
 from exporter.runner import export
 from exporter.store.lock import RunLock
-from exporter.store.manifest import PRUNED_VERSION, VERSION, Manifest, WindowRecord
+from exporter.store.manifest import BY_ID_VERSION, VERSION, Manifest, WindowRecord
 from exporter.store.prune import DayFile, window_of
 from exporter.tables import TablesRequest, build_tables, sources
 from exporter.tables.parquet import relative_path
@@ -47,7 +47,7 @@ from tests.support import (
 ROOT = Path(__file__).resolve().parents[1]
 NOW = START + days(40)  # 2026-12-11: 39 days back is 2026-11-02, the first day's end
 OLD = timedelta(days=39)
-WINDOWED = ("conversations", "user-details")
+WINDOWED = ("conversations", "evaluations", "surveys", "user-details")  # every dated dataset
 
 
 async def _export_all(out: Path) -> None:
@@ -123,7 +123,8 @@ def assert_pruned_first_day(out: Path) -> None:
         assert sorted(p.name for p in (out / dataset).iterdir()) == [
             "2026-11-02.jsonl", "2026-11-03.jsonl"
         ]  # fmt: skip
-    assert orjson.loads((out / "manifest.json").read_bytes())["version"] == PRUNED_VERSION
+    # Pruned, and holding windows read by id: the format that holds both.
+    assert orjson.loads((out / "manifest.json").read_bytes())["version"] == BY_ID_VERSION
 
 
 # -- what a prune removes
@@ -135,8 +136,8 @@ def test_a_prune_removes_the_old_days_files_records_and_open_records(out: Path) 
     sizes = sum((out / d / "2026-11-01.jsonl").stat().st_size for d in WINDOWED)
     summary = locked_prune(out)
     assert summary.status == "pruned" and summary.cutoff == "2026-11-02T00:00:00.000Z"
-    assert summary.windows == ("conversations/2026-11-01", "user-details/2026-11-01")
-    assert (summary.snapshots, summary.leftovers, summary.files) == ((), (), 2)
+    assert summary.windows == tuple(f"{d}/2026-11-01" for d in WINDOWED)
+    assert (summary.snapshots, summary.leftovers, summary.files) == ((), (), len(WINDOWED))
     assert summary.bytes_freed == sizes
     assert_pruned_first_day(out)
 
@@ -147,7 +148,7 @@ def test_after_a_prune_the_tables_lose_the_days_rows_and_parquet_files(out: Path
     assert "2026-11-01" in source_windows(out, "conversations")
     locked_prune(out)
     summary = build_tables(TablesRequest(out, threads=2))
-    assert summary.removed == ("conversations/2026-11-01", "user-details/2026-11-01")
+    assert sorted(summary.removed) == [f"{d}/2026-11-01" for d in WINDOWED]
     assert_tables_exact(out)
     assert sources.left_out(out, sources.collect(Manifest.load(out))[0]) == []
     full = build_tables(TablesRequest(out, threads=2, full=True))
@@ -463,10 +464,10 @@ def test_the_cli_prunes_then_builds_the_tables_and_ends_with_a_json_summary(
     assert done.returncode == 0, done.stderr
     summary = last_json(done)
     assert (summary["status"], summary["exit_code"]) == ("ok", 0)
-    assert summary["prune"]["windows"] == ["conversations/2026-11-01", "user-details/2026-11-01"]
-    assert summary["tables"]["removed"] == summary["prune"]["windows"]
+    assert summary["prune"]["windows"] == [f"{d}/2026-11-01" for d in WINDOWED]
+    assert sorted(summary["tables"]["removed"]) == summary["prune"]["windows"]
     pruned, built = done.stderr.splitlines()
-    assert "pruned 2 windows and 0 snapshot days that ended by 2026-11-02 (the cutoff)" in pruned
+    assert "pruned 4 windows and 0 snapshot days that ended by 2026-11-02 (the cutoff)" in pruned
     assert "freed" in pruned and "removed conversations/2026-11-01" in built
     assert_pruned_first_day(out)
     assert_tables_exact(out)
@@ -480,11 +481,9 @@ def test_a_dry_run_lists_what_would_go_and_changes_nothing(out: Path, empty_conf
         done = run_cli("prune", "--config", str(empty_config), "--out", str(out),
                        "--older-than", older_than_to_first_day_end(), "--dry-run")  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[:-1] == [
-        "window    conversations/2026-11-01", "window    user-details/2026-11-01"
-    ]  # fmt: skip
+    assert done.stdout.splitlines()[:-1] == [f"window    {d}/2026-11-01" for d in WINDOWED]
     assert last_json(done)["prune"]["status"] == "dry-run" and last_json(done)["tables"] is None
-    assert "would prune 2 windows" in done.stderr and "to free" in done.stderr
+    assert "would prune 4 windows" in done.stderr and "to free" in done.stderr
     assert (out / "manifest.json").read_bytes() == manifest
     assert (out / "conversations/2026-11-01.jsonl").exists()
 
@@ -494,8 +493,7 @@ def test_retention_keep_in_the_config_is_the_default_duration(out: Path, tmp_pat
     config = tmp_path / "keep.toml"
     config.write_text(f'[retention]\nkeep = "{older_than_to_first_day_end()}"\n')
     done = run_cli("prune", "--config", str(config), "--out", str(out), "--dry-run")
-    assert last_json(done)["prune"]["windows"] == ["conversations/2026-11-01",
-                                                   "user-details/2026-11-01"]  # fmt: skip
+    assert last_json(done)["prune"]["windows"] == [f"{d}/2026-11-01" for d in WINDOWED]
     empty = tmp_path / "empty.toml"
     empty.write_text("")
     refused = run_cli("prune", "--config", str(empty), "--out", str(out))

@@ -100,7 +100,7 @@ async def test_a_400_naming_no_range_fails_only_its_snapshot_in_one_line(tmp_pat
     (line,) = summary.failed_windows
     assert line.startswith("users: ") and "HTTP 400 bad.request" in line and "\n" not in line
     assert sb.stats().count("users", 400) == 1
-    assert Manifest.load(tmp_path).entities() == ["queues"]
+    assert Manifest.load(tmp_path).datasets() == ["queues"]
 
 
 # -- drift

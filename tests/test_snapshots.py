@@ -164,7 +164,7 @@ async def test_a_denied_permission_fails_only_its_datasets(tmp_path) -> None:
     assert (summary.status, summary.exit_code) == ("denied", 3)
     assert [line.split(":")[0] for line in summary.denied] == ["queue-members", "queues"]
     assert all("routing:queue:view" in line for line in summary.denied)
-    done = set(Manifest.load(tmp_path).entities())
+    done = set(Manifest.load(tmp_path).datasets())
     assert done == set(DATASETS) - {"queues", "queue-members"}
     assert set(exported_ids(tmp_path / "conversations")) == ground_truth(sb, START, START + days(1))
 
@@ -218,7 +218,7 @@ def test_a_snapshot_killed_or_stopped_mid_walk_is_taken_again_exactly(
         out = tmp_path / "out"
         command = cli(sb, tmp_path, out, "--datasets", "dimensions")
         stop_after(sb, command, "users", 3, sig)
-        taken = Manifest.load(out).entities() if (out / "manifest.json").exists() else []
+        taken = Manifest.load(out).datasets() if (out / "manifest.json").exists() else []
         assert len(taken) < len(LISTINGS)  # stopped mid-way: some snapshots unfinished
         for path in data_files(out):
             # Nothing half-written under a final name. A file is renamed into place whole and

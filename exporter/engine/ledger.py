@@ -27,13 +27,13 @@ log = logging.getLogger(__name__)
 
 
 class Ledger:
-    """One entity's manifest records, written by one run."""
+    """One dataset's manifest records, written by one run."""
 
     def __init__(
-        self, manifest: Manifest, entity: str, *, run_id: str, compression: Compression
+        self, manifest: Manifest, dataset: str, *, run_id: str, compression: Compression
     ) -> None:
         self.manifest = manifest
-        self.entity = entity
+        self.dataset = dataset
         self.run_id = run_id
         self._compression = compression
         self._out = manifest.out_dir
@@ -48,14 +48,14 @@ class Ledger:
 
     def path_of(self, item: WorkItem) -> Path:
         """Where the window's file goes."""
-        return self._out / self.entity / (item.name + SUFFIXES[self._compression])
+        return self._out / self.dataset / (item.name + SUFFIXES[self._compression])
 
     def checkpoint(self, items: Sequence[WorkItem], point: ResumePoint) -> None:
         """Record that the batch's job can continue at ``point`` (a job must be named)."""
         assert point.job_id is not None and point.job_interval is not None
         for item, (offset, records) in zip(items, point.offsets, strict=True):
             self.manifest.put(
-                self.entity,
+                self.dataset,
                 self._record(
                     item,
                     "in-progress",
@@ -99,8 +99,8 @@ class Ledger:
                 data_availability_date=availability,
             )
             self._replace(record, digest.path)
-            self.manifest.put(self.entity, record)
-            self.manifest.set_opened(self.entity, record.name, still_open)
+            self.manifest.put(self.dataset, record)
+            self.manifest.set_opened(self.dataset, record.name, still_open)
             committed.append(record)
         self.manifest.save()
         for record in committed:
@@ -111,7 +111,7 @@ class Ledger:
         self, item: WorkItem, digest: FileDigest, taken_at: str, *, provisional: bool
     ) -> WindowRecord:
         """Record a snapshot's file, replacing the same day's earlier one; ``provisional``:
-        it cannot promise to hold every entity (its walks never settled)."""
+        it cannot promise to hold every dataset (its walks never settled)."""
         return self._commit_one(item, digest, "listing", provisional, taken_at=taken_at)
 
     def commit_read(
@@ -130,15 +130,15 @@ class Ledger:
             records=digest.records, bytes=digest.bytes, sha256=digest.sha256, **fields,
         )  # fmt: skip
         self._replace(record, digest.path)
-        self.manifest.put(self.entity, record)
+        self.manifest.put(self.dataset, record)
         self.manifest.save()
         self._log_commit(record)
         return record
 
     def _log_commit(self, record: WindowRecord) -> None:
-        fields = {"dataset": self.entity, "window": record.name, "records": record.records,
+        fields = {"dataset": self.dataset, "window": record.name, "records": record.records,
                   "job_id": record.job_id}  # fmt: skip
-        log.debug("%s %s: committed %d records (%s)", self.entity, record.name, record.records,
+        log.debug("%s %s: committed %d records (%s)", self.dataset, record.name, record.records,
                   record.status, extra=fields)  # fmt: skip
 
     def refreshed(
@@ -148,7 +148,7 @@ class Ledger:
         compression unchanged, its run_id still the run that fetched it), and the records in
         it still going on."""
         self.manifest.put(
-            self.entity,
+            self.dataset,
             dataclasses.replace(
                 record, records=digest.records, bytes=digest.bytes, sha256=digest.sha256,
                 updated=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -159,21 +159,21 @@ class Ledger:
 
     def track(self, window: str, still_open: Mapping[str, Opened]) -> None:
         """Set the records of ``window`` still going on (saved with the next save)."""
-        self.manifest.set_opened(self.entity, window, still_open)
+        self.manifest.set_opened(self.dataset, window, still_open)
 
     def fail(self, items: Sequence[WorkItem], reason: str) -> None:
         """Record windows that failed, unless an earlier run left their file whole."""
         for item in items:
-            old = self.manifest.get(self.entity, item.name)
+            old = self.manifest.get(self.dataset, item.name)
             if old is None or old.status in ("in-progress", "failed"):
-                self.manifest.put(self.entity, self._record(item, "failed", None, error=reason))
+                self.manifest.put(self.dataset, self._record(item, "failed", None, error=reason))
         self.manifest.save()
 
     def _replace(self, record: WindowRecord, path: Path) -> None:
         """Drop every other record inside ``record``'s window, and every other file of it."""
-        for old in self.manifest.overlapping(self.entity, record.start_ms, record.end_ms):
+        for old in self.manifest.overlapping(self.dataset, record.start_ms, record.end_ms):
             if old.name != record.name:
-                self.manifest.remove(self.entity, old.name)
+                self.manifest.remove(self.dataset, old.name)
                 if old.file:
                     self._unlink(self._out / old.file)
         for suffix in SUFFIXES.values():

@@ -1,7 +1,7 @@
 """The output folder's manifest: what each window's file holds, and how far an unfinished one got.
 
-One JSON file, ``<out>/manifest.json``, maps entity -> window name -> WindowRecord, and, once
-``genesys-export prune`` has run, entity -> the instant its windows were pruned up to. It is
+One JSON file, ``<out>/manifest.json``, maps dataset -> window name -> WindowRecord, and, once
+``genesys-export prune`` has run, dataset -> the instant its windows were pruned up to. It is
 written atomically (temporary file, fsync, rename, fsync of the folder) and only after the data
 it describes, so after a crash it never claims more than what is on disk. It holds no credentials:
 no field carries a secret or a token (a job cursor is a page position, not a credential).
@@ -102,7 +102,7 @@ class Opened:
 
 @dataclass(frozen=True, slots=True)
 class WindowRecord:
-    """One window of one entity: its interval, state, and the file that holds it (if any)."""
+    """One window of one dataset: its interval, state, and the file that holds it (if any)."""
 
     name: str
     start: str
@@ -205,22 +205,22 @@ _REQUIRED = [
 
 
 class Manifest:
-    """Every entity's windows in one output folder; ``save`` replaces the file atomically."""
+    """Every dataset's windows in one output folder; ``save`` replaces the file atomically."""
 
     def __init__(
         self,
         out_dir: Path,
-        entities: dict[str, dict[str, WindowRecord]] | None = None,
+        datasets: dict[str, dict[str, WindowRecord]] | None = None,
         org: OrgIdentity | None = None,
         opened: dict[str, dict[str, dict[str, Opened]]] | None = None,
         pruned: dict[str, str] | None = None,
     ):
         self.out_dir = out_dir
-        self._entities: dict[str, dict[str, WindowRecord]] = entities or {}
+        self._windows: dict[str, dict[str, WindowRecord]] = datasets or {}
         self.org = org  # None until a run that reached the API records it
-        # entity -> window -> key -> a record of that window's file still going on
+        # dataset -> window -> key -> a record of that window's file still going on
         self._opened: dict[str, dict[str, dict[str, Opened]]] = opened or {}
-        # entity -> the instant its windows ending at or before it were pruned (API instant)
+        # dataset -> the instant its windows ending at or before it were pruned (API instant)
         self._pruned: dict[str, str] = pruned or {}
 
     @property
@@ -246,6 +246,7 @@ class Manifest:
     @classmethod
     def from_dict(cls, data: Any, out_dir: Path) -> Manifest:
         path = out_dir / MANIFEST_NAME
+        # The datasets' windows are under "entities", the key's name since format 1.
         if not isinstance(data, dict) or not isinstance(data.get("entities"), dict):
             raise _corrupt(path, "it has no 'entities' object")
         version = data.get("version")
@@ -255,46 +256,46 @@ class Manifest:
                 f"reads versions 1 to {READABLE_VERSIONS[-1]}; use the genesys-export that wrote "
                 f"it ({data.get('tool', 'unknown')}) or choose another --out."
             )
-        entities: dict[str, dict[str, WindowRecord]] = {}
-        entity = name = ""
+        datasets: dict[str, dict[str, WindowRecord]] = {}
+        dataset = name = ""
         try:
-            for entity, windows in data["entities"].items():
-                entities[entity] = {}
+            for dataset, windows in data["entities"].items():
+                datasets[dataset] = {}
                 for name, fields in windows.items():
                     if not isinstance(fields, dict):
                         raise TypeError(f"it is {_json_type(fields)}, not an object")
-                    entities[entity][name] = WindowRecord.from_dict({**fields, "name": name})
+                    datasets[dataset][name] = WindowRecord.from_dict({**fields, "name": name})
         except (AttributeError, TypeError, ValueError) as exc:
-            raise _corrupt(path, f"the entry {entity}/{name} is invalid: {exc}") from exc
+            raise _corrupt(path, f"the entry {dataset}/{name} is invalid: {exc}") from exc
         try:
             org = None if data.get("org") is None else OrgIdentity.from_dict(data["org"])
         except ValueError as exc:
             raise _corrupt(path, f"its org is invalid: {exc}") from exc
-        opened = _opened_from(path, data.get("open"), entities)
-        return cls(out_dir, entities, org, opened, _pruned_from(path, data.get("pruned")))
+        opened = _opened_from(path, data.get("open"), datasets)
+        return cls(out_dir, datasets, org, opened, _pruned_from(path, data.get("pruned")))
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape: windows in time order, each keyed by name (not repeated inside)."""
-        entities = {
-            entity: {
+        datasets = {
+            dataset: {
                 record.name: {k: v for k, v in record.to_dict().items() if k != "name"}
-                for record in self.records(entity)
+                for record in self.records(dataset)
             }
-            for entity in sorted(self._entities)
+            for dataset in sorted(self._windows)
         }
         return {
             "version": self._version(),
             "tool": f"genesys-exporter {__version__}",
             "updated": datetime.now(UTC).isoformat(timespec="seconds"),
             "org": None if self.org is None else dataclasses.asdict(self.org),
-            "entities": entities,
+            "entities": datasets,
             "open": {
-                entity: {
+                dataset: {
                     window: {key: o.to_dict() for key, o in sorted(records.items())}
                     for window, records in sorted(windows.items())
                     if records
                 }
-                for entity, windows in sorted(self._opened.items())
+                for dataset, windows in sorted(self._opened.items())
                 if any(windows.values())
             },
             **({"pruned": dict(sorted(self._pruned.items()))} if self._pruned else {}),
@@ -302,56 +303,56 @@ class Manifest:
 
     def _version(self) -> int:
         """The oldest format that holds what this manifest does."""
-        by_id = any(r.source == "ids" for records in self._entities.values()
+        by_id = any(r.source == "ids" for records in self._windows.values()
                     for r in records.values())  # fmt: skip
         return BY_ID_VERSION if by_id else PRUNED_VERSION if self._pruned else VERSION
 
-    def entities(self) -> list[str]:
-        return sorted(self._entities)
+    def datasets(self) -> list[str]:
+        return sorted(self._windows)
 
-    def get(self, entity: str, name: str) -> WindowRecord | None:
-        return self._entities.get(entity, {}).get(name)
+    def get(self, dataset: str, name: str) -> WindowRecord | None:
+        return self._windows.get(dataset, {}).get(name)
 
-    def put(self, entity: str, record: WindowRecord) -> None:
-        self._entities.setdefault(entity, {})[record.name] = record
+    def put(self, dataset: str, record: WindowRecord) -> None:
+        self._windows.setdefault(dataset, {})[record.name] = record
 
-    def remove(self, entity: str, name: str) -> None:
-        self._entities.get(entity, {}).pop(name, None)
-        self._opened.get(entity, {}).pop(name, None)
+    def remove(self, dataset: str, name: str) -> None:
+        self._windows.get(dataset, {}).pop(name, None)
+        self._opened.get(dataset, {}).pop(name, None)
 
-    def opened(self, entity: str) -> dict[str, dict[str, Opened]]:
-        """Window name -> key -> the entity's records still going on, by window."""
-        return {w: dict(records) for w, records in self._opened.get(entity, {}).items() if records}
+    def opened(self, dataset: str) -> dict[str, dict[str, Opened]]:
+        """Window name -> key -> the dataset's records still going on, by window."""
+        return {w: dict(records) for w, records in self._opened.get(dataset, {}).items() if records}
 
-    def set_opened(self, entity: str, window: str, records: Mapping[str, Opened]) -> None:
+    def set_opened(self, dataset: str, window: str, records: Mapping[str, Opened]) -> None:
         """The records still going on in ``window``'s file, replacing what it held before."""
-        windows = self._opened.setdefault(entity, {})
+        windows = self._opened.setdefault(dataset, {})
         if records:
             windows[window] = dict(records)
         else:
             windows.pop(window, None)
 
-    def pruned_before(self, entity: str) -> int | None:
-        """Epoch ms up to which the entity's windows were pruned: every window ending at or
+    def pruned_before(self, dataset: str) -> int | None:
+        """Epoch ms up to which the dataset's windows were pruned: every window ending at or
         before it is gone on purpose, and no run exports it again (None: never pruned)."""
-        instant = self._pruned.get(entity)
+        instant = self._pruned.get(dataset)
         return None if instant is None else instant_ms(instant)
 
-    def mark_pruned(self, entity: str, before: str) -> None:
-        """Record that the entity's windows ending at or before ``before`` (an API instant)
+    def mark_pruned(self, dataset: str, before: str) -> None:
+        """Record that the dataset's windows ending at or before ``before`` (an API instant)
         were pruned; an earlier mark is kept if it is later."""
-        current = self.pruned_before(entity)
+        current = self.pruned_before(dataset)
         if current is None or instant_ms(before) > current:
-            self._pruned[entity] = before
+            self._pruned[dataset] = before
 
-    def records(self, entity: str) -> list[WindowRecord]:
-        """The entity's windows sorted by start (then end)."""
-        windows = self._entities.get(entity, {}).values()
+    def records(self, dataset: str) -> list[WindowRecord]:
+        """The dataset's windows sorted by start (then end)."""
+        windows = self._windows.get(dataset, {}).values()
         return sorted(windows, key=lambda record: (record.start_ms, record.end_ms))
 
-    def overlapping(self, entity: str, start_ms: int, end_ms: int) -> list[WindowRecord]:
+    def overlapping(self, dataset: str, start_ms: int, end_ms: int) -> list[WindowRecord]:
         """Windows sharing any instant with ``[start_ms, end_ms)``, sorted by start."""
-        return [r for r in self.records(entity) if r.start_ms < end_ms and r.end_ms > start_ms]
+        return [r for r in self.records(dataset) if r.start_ms < end_ms and r.end_ms > start_ms]
 
     def save(self) -> None:
         """Replace the manifest atomically. Blocking: call it through ``asyncio.to_thread``."""
@@ -372,9 +373,9 @@ class Manifest:
 
 
 def _opened_from(
-    path: Path, data: Any, entities: Mapping[str, Mapping[str, WindowRecord]]
+    path: Path, data: Any, datasets: Mapping[str, Mapping[str, WindowRecord]]
 ) -> dict[str, dict[str, dict[str, Opened]]]:
-    """The ``open`` section: entity -> window -> key -> Opened, each window a recorded one."""
+    """The ``open`` section: dataset -> window -> key -> Opened, each window a recorded one."""
     if data is None:
         return {}
     found: dict[str, dict[str, dict[str, Opened]]] = {}
@@ -382,12 +383,12 @@ def _opened_from(
     try:
         if not isinstance(data, dict):
             raise TypeError("it is not an object")
-        for entity, windows in data.items():
+        for dataset, windows in data.items():
             for window, records in windows.items():
-                where = f" {entity}/{window}"
-                if window not in entities.get(entity, {}):
+                where = f" {dataset}/{window}"
+                if window not in datasets.get(dataset, {}):
                     raise ValueError("it names a window the manifest does not hold")
-                found.setdefault(entity, {})[window] = {
+                found.setdefault(dataset, {})[window] = {
                     key: Opened.from_dict(key, value) for key, value in records.items()
                 }
     except (AttributeError, TypeError, ValueError) as exc:
@@ -396,7 +397,7 @@ def _opened_from(
 
 
 def _pruned_from(path: Path, data: Any) -> dict[str, str]:
-    """The ``pruned`` section: entity -> the instant its windows were pruned up to."""
+    """The ``pruned`` section: dataset -> the instant its windows were pruned up to."""
     if data is None:
         return {}
     try:

@@ -357,7 +357,7 @@ def test_a_run_the_lock_refuses_leaves_the_holders_metrics_alone(
 
 def test_every_dataset_is_documented_in_the_readme() -> None:
     """The README's dataset table names each dataset with its endpoint and permission."""
-    from exporter.datasets import DATASETS, Listing
+    from exporter.datasets import DATASETS, Windowed
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     section = readme.split("\n## Datasets\n", 1)[1].split("\n## ", 1)[0]  # not the table list
@@ -365,7 +365,7 @@ def test_every_dataset_is_documented_in_the_readme() -> None:
             if line.startswith("| `")}  # fmt: skip
     for name, dataset in DATASETS.items():
         assert name in rows, name
-        path = dataset.path if isinstance(dataset, Listing) else dataset.api.jobs
+        path = dataset.api.jobs if isinstance(dataset, Windowed) else dataset.path
         assert path in rows[name], name
         assert (dataset.permission or "none declared") in rows[name], name
         assert f"`{name}/YYYY-MM-DD.jsonl`" in rows[name], name

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import orjson
@@ -30,6 +31,7 @@ from exporter.tables import TABLES, BuildSummary, TablesRequest, build_tables, s
 from exporter.tables.database import Limits, parse_size
 from exporter.tables.parquet import relative_path
 from exporter.tables.sources import Built, Source
+from exporter.tables.specs import Table
 from genesys_sandbox import Sandbox
 from tests.support import (
     START,
@@ -46,7 +48,8 @@ from tests.support import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-SNAPSHOT_TABLES = [t for t in TABLES.values() if t.snapshot]
+SNAPSHOT_TABLES = [t for t in TABLES.values() if t.snapshot and t.parent is None]
+SNAPSHOT_PARTS = [t for t in TABLES.values() if t.snapshot and t.parent is not None]
 
 
 async def export_into(out: Path, sb: Sandbox, datasets: str = "all", first_day: int = 0,
@@ -151,6 +154,44 @@ def test_every_snapshot_table_holds_the_newest_snapshot_keyed_by_id(built: Path,
         assert days_ == [(record.name,)], table.name
 
 
+def nested_keys(table: Table, lines: list[dict[str, Any]]) -> list[tuple[object, ...]]:
+    """The keys a table's rows must have, read from the raw lines down its parents' fields."""
+
+    def own(t: Table, obj: dict[str, Any]) -> tuple[object, ...]:
+        fields = {c.name: c.path for c in t.columns}
+        values = []
+        for name in t.own_key:
+            value: Any = obj
+            for part in fields[name]:
+                value = value[part]
+            values.append(value)
+        return tuple(values)
+
+    def walk(t: Table) -> list[tuple[tuple[object, ...], dict[str, Any]]]:
+        if t.parent is None:
+            return [(own(t, line), line) for line in lines]
+        assert t.field is not None
+        found = []
+        for key, parent in walk(t.parent):
+            children: Any = parent
+            for part in t.field.split("."):
+                children = children.get(part, {}) if isinstance(children, dict) else {}
+            found += [((*key, *own(t, child)), child) for child in children or []]
+        return found
+
+    return [key for key, _ in walk(table)]
+
+
+def test_every_snapshot_part_holds_the_objects_of_its_parents_field(built: Path, db) -> None:
+    """The forms' question groups, questions and answer options: one row per object in the
+    newest snapshot, keyed by its parents' ids and its own."""
+    for table in SNAPSHOT_PARTS:
+        expected = nested_keys(table, raw_lines(built, table.dataset))
+        got = table_keys(db, table.name)
+        assert len(got) == len(set(got)) and sorted(got) == sorted(expected), table.name
+        assert expected, table.name
+
+
 def test_metric_totals_equal_the_raw_sums(built: Path, db) -> None:
     """The sum of tTalk (and of tHandle) over the metrics table equals the sum over the raw
     records."""
@@ -188,7 +229,8 @@ def test_the_views_name_queues_users_and_wrap_up_codes(built: Path, db) -> None:
 def test_a_second_build_with_nothing_changed_reads_nothing(out: Path) -> None:
     """Unchanged day files are not read again; the summary says the tables are up to date."""
     first = build(out)
-    assert first.status == "built" and len(first.built) == 3 + 3 + len(SNAPSHOT_TABLES)
+    days_ = 3 * 4  # conversations, user details, evaluations, surveys
+    assert first.status == "built" and len(first.built) == days_ + len(SNAPSHOT_TABLES)
     again = build(out)
     assert again.status == "up-to-date" and again.built == () and again.records == 0
     assert again.rows == first.rows
@@ -525,7 +567,7 @@ def test_the_cli_reports_what_it_built_and_ends_with_a_json_summary(out: Path) -
     """stderr says which windows were built; the last stdout line is the JSON summary."""
     done = run_tables("--out", str(out), "--memory-limit", "432MB", "--threads", "1")
     assert done.returncode == 0, done.stderr
-    assert "built 17 windows (conversations/2026-11-01" in done.stderr
+    assert "built 28 windows (conversations/2026-11-01" in done.stderr
     assert " s at 1 thread within 432MB; " in done.stderr
     summary = orjson.loads(done.stdout.splitlines()[-1])
     assert summary["status"] == "built" and summary["conversations"] > 0
@@ -609,7 +651,8 @@ def test_a_manifest_that_lost_windows_keeps_their_rows_and_files_and_says_so(los
     assert done.returncode == 0, done.stderr
     summary = orjson.loads(done.stdout.splitlines()[-1])
     assert summary["kept_unlisted"] == forgotten_windows(lost) and summary["removed"] == []
-    assert len(summary["kept_unlisted"]) == 1 + 3 + len(SNAPSHOT_TABLES)  # a day, user details
+    # a day of conversations, and every day of user details, evaluations and surveys
+    assert len(summary["kept_unlisted"]) == 1 + 3 * 3 + len(SNAPSHOT_TABLES)
     (warning,) = [line for line in done.stderr.splitlines() if "warning:" in line]
     assert f"kept {len(summary['kept_unlisted'])} window(s) the manifest no longer lists" in warning
     assert "Export those days again" in warning and "delete their files" in warning
@@ -637,7 +680,7 @@ def test_a_build_from_nothing_refuses_while_day_files_the_manifest_lacks_are_on_
     files = parquet_files(lost)
     flags = ["--full"] if how == "--full" else []
     line = failed(run_tables("--out", str(lost), *flags), 2, "bad_input")
-    assert "are not in its manifest (conversations/2026-11-01.jsonl and 14 more)" in line
+    assert "are not in its manifest (conversations/2026-11-01.jsonl and 25 more)" in line
     assert "export those days again" in line and "delete the files" in line
     if how == "--full":
         assert (lost / "genesys.duckdb").read_bytes() == before

@@ -81,6 +81,11 @@ class Collection:
     def find(self, entity_id: str) -> Entity | None:
         return self._by_id.get(entity_id)
 
+    @property
+    def drifts(self) -> bool:
+        """Whether drift creates entities here (it has a factory to make them with)."""
+        return self._factory is not None
+
     def drift(self, rng: random.Random, now: float) -> None:
         """Delete one entity drift created earlier (if any), then create one."""
         if self._factory is None:

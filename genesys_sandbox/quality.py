@@ -174,9 +174,9 @@ class QualityDraw:
         released = changed + int(rng.random() * 2 * HOUR_MS) if (
             status == "FINISHED" and rng.random() < 0.8
         ) else None  # fmt: skip
-        lead = self._agents[agent_id].manager_id
-        by_lead = lead is not None and rng.random() < 0.3
-        evaluator = lead if lead is not None and by_lead else _choice(rng, self._analysts)
+        evaluator = self._agents[agent_id].manager_id  # the team lead, 30% of the time
+        if evaluator is None or rng.random() >= 0.3:
+            evaluator = _choice(rng, self._analysts)
         media = session["mediaType"]
         return Evaluation(
             id=_new_id(rng), conversation=index, conversation_id=record["conversationId"],
@@ -196,8 +196,10 @@ class QualityDraw:
         sent = end_ms + 60_000 + int(rng.random() * 540_000)
         form = self._form(self._forms[1], record, session, sent)
         status = _pick(rng, _SURVEY_MIX)
-        took = {"Finished": 60_000 + min(int(rng.expovariate(1 / 90) * 60_000), DAY_MS - HOUR_MS),
-                "Expired": DAY_MS}.get(status, 60_000 + int(rng.random() * 1_800_000))  # fmt: skip
+        if status == "Finished":  # within the day the invitation lasts
+            took = 60_000 + min(int(rng.expovariate(1 / 90) * 60_000), DAY_MS - HOUR_MS)
+        else:  # expired a day later, or opted out within half an hour
+            took = DAY_MS if status == "Expired" else 60_000 + int(rng.random() * 1_800_000)
         voice = _channel(record, session).startswith("voice")
         return Survey(
             id=_new_id(rng), conversation=index, conversation_id=record["conversationId"],

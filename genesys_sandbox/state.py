@@ -144,10 +144,11 @@ class SandboxState:
         return format_instant(self.user_availability())
 
     def drift(self, route: str) -> None:
-        """Before a page of listing ``route``: with probability listing_drift, drift once."""
-        chance = self.settings.listing_drift
-        if chance > 0 and self.drift_rng.random() < chance:
-            self.listings[route].drift(self.drift_rng, self.clock.now())
+        """Before a page of listing ``route``: with probability listing_drift, drift once
+        (listings that do not drift draw nothing, leaving the others' drift as it was)."""
+        chance, collection = self.settings.listing_drift, self.listings[route]
+        if chance > 0 and collection.drifts and self.drift_rng.random() < chance:
+            collection.drift(self.drift_rng, self.clock.now())
 
     def delete(self, route: str, entity_id: str) -> None:
         """The ``entity-deleted`` fault: the entity is gone (a queue with its members)."""

@@ -259,6 +259,17 @@ async def test_form_listings_page_and_find_each_version_by_id() -> None:
         assert len(await walk(c, PUBLISHED_SURVEYS, 1)) == len(quality.survey_forms)
 
 
+async def test_forms_stand_still_where_the_other_listings_drift() -> None:
+    """With drift on every page, the form listings keep their forms (one drift made would have
+    no questions anyone answered) while locations gain one."""
+    async with running(listing_drift=1.0) as c:
+        for _ in range(3):
+            assert (await get(c, FORMS))["total"] == 4
+            assert (await get(c, PUBLISHED_SURVEYS))["total"] == 2
+        locations = len(c.sb.dataset.entities.locations)
+        assert (await get(c, "/api/v2/locations"))["total"] == locations + 1
+
+
 async def test_form_listings_refuse_a_page_over_their_maximum() -> None:
     """pageSize above form_max_page_size is 400 naming the range on the form listings (by
     default), where other listings serve it at their maximum."""

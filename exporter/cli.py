@@ -16,7 +16,6 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +44,6 @@ from exporter.report import error_summary, print_summary, with_metrics
 from exporter.signals import stopping_build_on_signals
 from exporter.summary import Summary
 from exporter.usage import Parser, RefuseSecret
-from exporter.windows import show_instant
 
 if TYPE_CHECKING:  # the tables load DuckDB: imported when the command runs
     from exporter.prune import PruneSummary
@@ -126,10 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tables_parser(commands)
     _add_prune_parser(commands)
 
-    sandbox = commands.add_parser("sandbox", help="run the bundled Genesys Cloud sandbox")
-    from genesys_sandbox import cli as sandbox_cli
-
-    sandbox_cli.add_arguments(sandbox)
+    # Listed for --help only: main() hands `sandbox ...` to the sandbox's own parser, so no
+    # other command pays for importing the sandbox.
+    commands.add_parser("sandbox", help="run the bundled Genesys Cloud sandbox (see its --help)")
     return parser
 
 
@@ -306,16 +303,15 @@ def _add_log_flags(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logs.setup()  # usage errors come before the flags that choose the format
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["sandbox"]:
+        return _sandbox_command(given[1:])
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(given)
     except ConfigError as exc:  # a usage error: it names flags, never a value
         return _fail(exc)
     _setup_logging(args)
     try:
-        if args.command == "sandbox":
-            from genesys_sandbox import cli as sandbox_cli
-
-            return sandbox_cli.run(args)
         if args.command == "datasets":
             _print_datasets()
             return 0
@@ -332,6 +328,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(exc)
     except KeyboardInterrupt:
         return _fail(Interrupted("Stopped by a signal."))
+
+
+def _sandbox_command(argv: list[str]) -> int:
+    from genesys_sandbox import cli as sandbox_cli
+
+    parser = Parser(prog=f"{PROG} sandbox", description="Run the bundled Genesys Cloud sandbox.")
+    sandbox_cli.add_arguments(parser)
+    try:
+        args = parser.parse_args(argv)
+    except ConfigError as exc:  # a usage error: it names flags, never a value
+        return _fail(exc)
+    return sandbox_cli.run(args)
 
 
 def _load(args: argparse.Namespace) -> Settings:
@@ -518,30 +526,9 @@ def _report_prune(done: api.Pruned) -> int:
 
 
 def _say_pruned(summary: PruneSummary) -> None:
-    dry = summary.status == "dry-run"
-    if dry:
-        for kind, labels in (("window", summary.windows), ("snapshot", summary.snapshots),
-                             ("leftover", summary.leftovers)):  # fmt: skip
-            for label in labels:
-                print(f"{kind:<9} {label}")
-    leftovers = f" and {len(summary.leftovers)} leftover files" if summary.leftovers else ""
-    cutoff = show_instant(datetime.fromisoformat(summary.cutoff))
-    if summary.status == "nothing":
-        _say(f"nothing to prune: no window ended by {cutoff} (the cutoff).")
-        return
-    _say(
-        f"{'would prune' if dry else 'pruned'} {len(summary.windows)} windows and "
-        f"{len(summary.snapshots)} snapshot days{leftovers} that ended by {cutoff} (the "
-        f"cutoff): {summary.files} files, {_size(summary.bytes_freed)} "
-        f"{'to free' if dry else 'freed'}"
-    )
-
-
-def _size(count: int) -> str:
-    for unit, size in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
-        if count >= size:
-            return f"{count / size:.1f} {unit}"
-    return f"{count} bytes"
+    for line in summary.listed():
+        print(line)
+    _say(summary.line())
 
 
 # As the export's summary names them; any other exit code is "error".
@@ -552,31 +539,8 @@ def _tables_failed(exc: ExportError) -> int:
 
 
 def _report_tables(summary: BuildSummary, memory_limit: str) -> None:
-    for label in summary.lenient:
-        _say(f"note: {label} has a field whose type differs from its declaration; read "
-             "leniently (values that do not fit are NULL).")  # fmt: skip
-    if summary.in_flight:
-        _say(f"kept as last built, being exported again: {', '.join(summary.in_flight)}")
-    if summary.kept_unlisted:
-        kept = summary.kept_unlisted
-        more = f" and {len(kept) - 1} more" if len(kept) > 1 else ""
-        _say(
-            f"warning: kept {len(kept)} window(s) the manifest no longer lists ({kept[0]}"
-            f"{more}): their day files are still on disk. Export those days again so the "
-            "manifest records them, or delete their files to drop them from the tables."
-        )
-    if summary.status == "up-to-date":
-        _say(f"up to date: no window changed since the last build ({summary.database}).")
-        return
-    rate = summary.conversations / summary.seconds if summary.seconds else 0.0
-    removed = f"; removed {', '.join(summary.removed)}" if summary.removed else ""
-    _say(
-        f"built {len(summary.built)} windows ({', '.join(summary.built)}){removed}: "
-        f"{summary.records:,} records ({summary.conversations:,} conversations, "
-        f"{rate:,.0f}/s) in {summary.seconds:.1f} s at {summary.threads} "
-        f"thread{'s' if summary.threads != 1 else ''} within {memory_limit}; "
-        f"{summary.database} and {summary.parquet_files} Parquet files"
-    )
+    for line in summary.lines(memory_limit):
+        _say(line)
 
 
 def _print_datasets() -> None:

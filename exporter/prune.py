@@ -147,6 +147,35 @@ class PruneSummary:
             "files": self.files, "bytes_freed": self.bytes_freed,
         }  # fmt: skip
 
+    def listed(self) -> list[str]:
+        """A dry run's list (stdout): what would go, one per line; nothing otherwise."""
+        if self.status != "dry-run":
+            return []
+        kinds = (("window", self.windows), ("snapshot", self.snapshots),
+                 ("leftover", self.leftovers))  # fmt: skip
+        return [f"{kind:<9} {label}" for kind, labels in kinds for label in labels]
+
+    def line(self) -> str:
+        """What was pruned (or would be), in words (stderr)."""
+        dry = self.status == "dry-run"
+        cutoff = show_instant(datetime.fromisoformat(self.cutoff))
+        if self.status == "nothing":
+            return f"nothing to prune: no window ended by {cutoff} (the cutoff)."
+        leftovers = f" and {len(self.leftovers)} leftover files" if self.leftovers else ""
+        return (
+            f"{'would prune' if dry else 'pruned'} {len(self.windows)} windows and "
+            f"{len(self.snapshots)} snapshot days{leftovers} that ended by {cutoff} (the "
+            f"cutoff): {self.files} files, {_size(self.bytes_freed)} "
+            f"{'to free' if dry else 'freed'}"
+        )
+
+
+def _size(count: int) -> str:
+    for unit, size in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{count} bytes"
+
 
 @dataclass(frozen=True, slots=True)
 class Removal:

@@ -128,6 +128,36 @@ class BuildSummary:
             "database": self.database, "threads": self.threads,
         }  # fmt: skip
 
+    def lines(self, memory_limit: str) -> list[str]:
+        """What the build did, in words (stderr): notes and warnings, then its figures."""
+        said = [
+            f"note: {label} has a field whose type differs from its declaration; read "
+            "leniently (values that do not fit are NULL)."
+            for label in self.lenient
+        ]
+        if self.in_flight:
+            said.append(f"kept as last built, being exported again: {', '.join(self.in_flight)}")
+        if self.kept_unlisted:
+            kept = self.kept_unlisted
+            more = f" and {len(kept) - 1} more" if len(kept) > 1 else ""
+            said.append(
+                f"warning: kept {len(kept)} window(s) the manifest no longer lists ({kept[0]}"
+                f"{more}): their day files are still on disk. Export those days again so the "
+                "manifest records them, or delete their files to drop them from the tables."
+            )
+        if self.status == "up-to-date":
+            return [*said, f"up to date: no window changed since the last build ({self.database})."]
+        rate = self.conversations / self.seconds if self.seconds else 0.0
+        removed = f"; removed {', '.join(self.removed)}" if self.removed else ""
+        return [
+            *said,
+            f"built {len(self.built)} windows ({', '.join(self.built)}){removed}: "
+            f"{self.records:,} records ({self.conversations:,} conversations, "
+            f"{rate:,.0f}/s) in {self.seconds:.1f} s at {self.threads} "
+            f"thread{'s' if self.threads != 1 else ''} within {memory_limit}; "
+            f"{self.database} and {self.parquet_files} Parquet files",
+        ]
+
 
 def build_tables(
     request: TablesRequest,

@@ -39,6 +39,7 @@ class Rule:
         "text",
         "datasets",
         "bool",
+        "url",
     ]
     low: float | None = None
     high: float | None = None
@@ -70,6 +71,10 @@ class Rule:
             "rate": "an integer >= 0 (0 = unlimited)",
             "text": "a string",
             "bool": "true or false",
+            "url": (
+                "an object storage URL: s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or "
+                'az://CONTAINER/PREFIX ("" for none)'
+            ),
         }[self.kind]
         return f'{text} ("" for none)' if self.optional else text
 
@@ -127,6 +132,12 @@ RULES: Mapping[str, Mapping[str, Rule]] = {
     "retention": {
         "keep": Rule("duration", optional=True),
         "keep_snapshots": _INT1,  # the newest snapshot is what the tables read: never 0
+    },
+    "publish": {
+        "format": Rule("choice", choices=("parquet", "delta", "iceberg"), optional=True),
+        "to": Rule("url"),  # "" with format set: refused by the publish (Iceberg needs none)
+        "catalog": TEXT,  # a pyiceberg catalog's name (.pyiceberg.yaml, PYICEBERG_CATALOG__*)
+        "namespace": TEXT,
     },
     "sandbox": {
         "conversations": Rule("int", low=0),
@@ -236,6 +247,21 @@ def _as_choice(raw: object, rule: Rule) -> str:
     return raw.strip().lower()
 
 
+# The schemes obstore and deltalake both open, with credentials from the environment.
+STORE_SCHEMES = ("s3", "s3a", "gs", "az", "azure", "abfs", "abfss")
+
+
+def _as_url(raw: object, _rule: Rule) -> str:
+    """An object storage URL with a bucket (``s3://bucket/prefix``), or "" for none."""
+    text = _as_text(raw, _rule)
+    if not text:
+        return ""
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in STORE_SCHEMES or not parts.netloc or parts.query:
+        raise ValueError(raw)
+    return text.rstrip("/")
+
+
 def _as_text(raw: object, _rule: Rule) -> str:
     if not isinstance(raw, str):
         raise TypeError(raw)
@@ -254,6 +280,7 @@ _CONVERT: Mapping[str, Any] = {
     "choice": _as_choice,
     "text": _as_text,
     "bool": _as_bool,
+    "url": _as_url,
 }
 
 

@@ -80,8 +80,8 @@ def storage_error(exc: BaseException, url: str, doing: str) -> ExportError:
         )
     if _kind(exc) & _UNREACHABLE_TYPES or _has(text, _UNREACHABLE):
         return Unreachable(
-            f"Cannot reach the object storage of {url} ({reason}); check the endpoint "
-            "(AWS_ENDPOINT_URL, if set) and the network, then publish again."
+            f"Cannot reach the object storage of {url}{_at(exc)} ({reason}); check the "
+            "endpoint (AWS_ENDPOINT_URL, if set) and the network, then publish again."
         )
     return OutputError(f"Could not {doing} at {url}: {reason}.")
 
@@ -105,8 +105,9 @@ def catalog_error(exc: BaseException, catalog: str, doing: str) -> ExportError:
         )
     if _kind(exc) & _UNREACHABLE_TYPES or _has(text, _UNREACHABLE):
         return Unreachable(
-            f"Cannot reach Iceberg catalog {catalog} or its storage ({reason}); check its "
-            f"uri ({variable} or .pyiceberg.yaml), the s3.endpoint, and the network."
+            f"Cannot reach Iceberg catalog {catalog} or its storage{_at(exc)} ({reason}); "
+            f"check its uri ({variable} or .pyiceberg.yaml), its s3.endpoint (or "
+            "AWS_ENDPOINT_URL), and the network."
         )
     return OutputError(f"Iceberg catalog {catalog} could not {doing}: {reason}.")
 
@@ -132,15 +133,29 @@ def _has(text: str, fragments: tuple[str, ...]) -> bool:
 
 
 def _reason(exc: BaseException) -> str:
-    """What the service said, short: its error code and status, or the first line."""
+    """What the service said, short: its status and error code, the HTTP client's error, or
+    the first line."""
     text = str(exc)
     code = re.search(r"<Code>(\w+)</Code>", text)
     status = re.search(r"status code: (\d{3}(?: [A-Za-z]+)*)", text)
     if code or status:
         return ", ".join(m.group(1) for m in (status, code) if m)
+    client = re.search(r"HTTP error: ([^\n]+)|\[Errno -?\d+\] ([^'\")\n]+)", text)
+    if client:
+        return (client.group(1) or client.group(2)).strip()
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     first = re.sub(r"https?://\S+", lambda m: m.group(0).split("?")[0], first)  # no query
     return first if len(first) <= 200 else first[:197] + "..."
+
+
+def _at(exc: BaseException) -> str:
+    """`` at <host>``: the endpoint the failed request went to, when the message names it."""
+    text = str(exc)
+    found = re.search(r"(https?://[^/\s]+)", text)
+    pool = re.search(r"host='([^']+)', port=(\d+)", text)  # requests (pyiceberg's REST)
+    if found:
+        return f" at {found.group(1)}"
+    return f" at {pool.group(1)}:{pool.group(2)}" if pool else ""
 
 
 def _family(url: str) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from exporter.errors import ConfigError, Interrupted
-from exporter.publish.local import LocalTables, read_local
+from exporter.publish.local import LocalTables, read_local, require_tables
 from exporter.publish.report import Observer, Report, Silent
 from exporter.publish.request import PublishRequest
 from exporter.store.lock import RunLock
@@ -67,6 +67,7 @@ def publish_tables(
     began = clock()
     stop = stop or Stop()
     publishing = _format(request, observer or Silent(), stop)  # the extra checked first
+    require_tables(request.out_dir)  # before the lock, which would create a file in it
     lock = contextlib.nullcontext() if locked else RunLock(request.out_dir, _lock_id())
     try:
         with lock:

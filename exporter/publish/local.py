@@ -87,14 +87,19 @@ class LocalTables:
         return [d for d in self.days if d.table.name == table.name]
 
 
-def read_local(out_dir: Path) -> LocalTables:
-    """The tables the last build left in ``out_dir``; InputError when there are none, or
-    they were built by other declarations than this version's."""
-    if not (out_dir / DB_NAME).exists():
+def require_tables(out_dir: Path) -> None:
+    """InputError unless ``out_dir`` holds a build's database."""
+    if not (out_dir / DB_NAME).is_file():
         raise InputError(
             f"{out_dir} holds no {DB_NAME}: there are no tables to publish. Build them first "
             f"(genesys-export tables --out {out_dir}), or give the folder they were built in."
         )
+
+
+def read_local(out_dir: Path) -> LocalTables:
+    """The tables the last build left in ``out_dir``; InputError when there are none, or
+    they were built by other declarations than this version's."""
+    require_tables(out_dir)
     previous = read_previous(out_dir)
     fingerprint = previous.info.get("fingerprint") if previous else None
     if previous is None or fingerprint != sql.fingerprint():

@@ -69,7 +69,7 @@ class Store:
 
     async def read(self, key: str) -> Read | None:
         """The object at ``key``, or None when there is none."""
-        with translating(self._where(key), "read"):
+        with translating(self.url, f"read {key}"):
             try:
                 got = await obstore.get_async(self._store, key)
             except FileNotFoundError:  # obstore raises the builtin for a missing object
@@ -79,14 +79,14 @@ class Store:
 
     async def listing(self, prefix: str) -> dict[str, str]:
         """Every key under ``prefix`` (a folder, ending in /) with its ETag."""
-        with translating(self._where(prefix), "list"):
+        with translating(self.url, f"list {prefix}"):
             found = await obstore.list(self._store, prefix, chunk_size=1000).collect_async()
         return {meta["path"]: str(meta["e_tag"]) for meta in found}
 
     async def upload(self, key: str, path: Path) -> str:
         """Put the file at ``path`` as ``key`` (replacing any object there, atomically: a
         reader gets the old object or the new one whole); returns its ETag."""
-        with translating(self._where(key), "upload"):
+        with translating(self.url, f"upload {key}"):
             done = await obstore.put_async(
                 self._store, key, path, chunk_size=_PART_BYTES, max_concurrency=_PARTS_AT_ONCE
             )
@@ -97,7 +97,7 @@ class Store:
         ETag), or, for None, only if there is none yet; Conflict otherwise. Returns the new
         ETag."""
         mode: PutMode = "create" if replacing is None else {"e_tag": replacing}
-        with translating(self._where(key), "write"):
+        with translating(self.url, f"write {key}"):
             try:
                 done = await obstore.put_async(self._store, key, data, mode=mode)
             except (AlreadyExistsError, PreconditionError) as exc:
@@ -107,7 +107,7 @@ class Store:
     async def delete(self, keys: list[str]) -> None:
         if not keys:
             return
-        with translating(self._where(keys[0]), "delete"):
+        with translating(self.url, f"delete {keys[0]}{' and more' if len(keys) > 1 else ''}"):
             await obstore.delete_async(self._store, keys)
 
     async def claim(self, kind: str) -> None:
@@ -128,9 +128,6 @@ class Store:
                 f"{self.url} holds tables published as {held}; publish {kind} under another "
                 "prefix (--to)."
             )
-
-    def _where(self, key: str) -> str:
-        return f"{self.url}/{key}"
 
 
 async def run_all(work: Sequence[Awaitable[T]]) -> list[T]:

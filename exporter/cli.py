@@ -319,6 +319,10 @@ def _add_connection_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Arrow (publish) on the C library's allocator unless told otherwise: its default,
+    # mimalloc, keeps freed memory, and an Iceberg publish peaked about 100 MB higher on it
+    # (benchmarks/README.md, Publish). Read when Arrow first allocates: nothing has yet.
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     try:
         args = build_parser().parse_args(argv)
     except ConfigError as exc:  # a usage error: it names flags, never a value

@@ -26,7 +26,9 @@ from exporter.tables.specs import Table
 from exporter.tables.sql import column_types
 
 DAY_COLUMN = "date"
-BATCH_ROWS = 64 * 1024
+# Rows read at a time: 16k rows of the widest table are a few MB; 64k raised the Iceberg
+# publish's peak by about 50 MB for no speed (benchmarks/README.md, Publish).
+BATCH_ROWS = 16 * 1024
 _TYPES: dict[str, Any] = {
     "VARCHAR": pa.string(),
     "JSON": pa.string(),  # the text of the value

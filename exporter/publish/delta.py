@@ -152,6 +152,8 @@ class DeltaPublish:
         replaced = None if day.snapshot else [(arrow.DAY_COLUMN, "=", day.day)]
         changes: list[AddAction | RemoveAction] = [*actions]
         with translating(table.uri, f"commit {day.label}"):
+            if published(table.delta, day):  # read again after a race lost on another day
+                return False
             for _ in range(ATTEMPTS):
                 try:
                     table.delta.create_write_transaction(

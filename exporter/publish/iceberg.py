@@ -54,7 +54,9 @@ from exporter.tables.specs import Table
 from exporter.tables.stop import Stop
 
 ATTEMPTS = 5  # commits lost in a row to other publishes before giving up (exit 75)
-CHUNK_BYTES = 64 * 2**20  # rows appended at a time: what memory holds of a day
+# Rows appended at a time, what memory holds of a day: each chunk is a data file of about a
+# quarter of this (smaller chunks lowered the peak little, and make more small files).
+CHUNK_BYTES = 32 * 2**20
 MARKER = "genesys-export.digest."
 # Our own retry decides (see the module's docstring); ours is the only writer that needs it.
 TABLE_PROPERTIES = {"commit.retry.num-retries": "0"}
@@ -92,7 +94,11 @@ class IcebergPublish:
         self.observer.step("planned", f"{len(todo)} days to write")
         for day in todo:
             self.stop.check()
-            table, committed = self._replace(catalog, tables[day.table.name], day)
+            # The table as last committed or read: a race lost on an earlier day read the
+            # table again, and may have found this day committed too.
+            table, committed = tables[day.table.name], False
+            if not published(table, day):
+                table, committed = self._replace(catalog, table, day)
             tables[day.table.name] = table
             if committed:
                 report.written.append(Written(day.label, _rows(day), _bytes(day)))
@@ -109,8 +115,18 @@ class IcebergPublish:
                 f"~/.pyiceberg.yaml (catalog: {self.name}: uri: ...), or set "
                 f"PYICEBERG_CATALOG__{self.name.upper()}__URI and its other properties."
             )
+        # The configuration read now, whole: pyiceberg's own copy of the environment is the
+        # one it read when first imported.
+        properties = {k: v for k, v in config.items() if isinstance(v, str)}
+        properties.update(storage_defaults(config, os.environ))
         with self._translating("open the catalog"):
-            return load_catalog(self.name, **storage_defaults(config, os.environ))
+            try:
+                return load_catalog(self.name, **properties)
+            except ValueError as exc:  # its configuration is incomplete (no uri, say)
+                raise ConfigError(
+                    f"Iceberg catalog {self.name!r} is not configured completely ({exc}); "
+                    "see pyiceberg's configuration (.pyiceberg.yaml, PYICEBERG_CATALOG__*)."
+                ) from exc
 
     def _table(self, catalog: Catalog, spec: Table) -> IcebergTable:
         """The table in the catalog, created if there is none, with every column the
@@ -125,6 +141,9 @@ class IcebergPublish:
             if set(schema.names) - {f.name for f in table.schema().fields}:
                 with table.update_schema() as update:
                     update.union_by_name(schema)
+            if not spec.snapshot and not table.spec().fields:  # made by another hand
+                with table.update_spec() as update:
+                    update.add_identity(arrow.DAY_COLUMN)
             if any(table.properties.get(k) != v for k, v in TABLE_PROPERTIES.items()):
                 table = table.transaction().set_properties(TABLE_PROPERTIES).commit_transaction()
             return table
@@ -174,7 +193,8 @@ def published(table: IcebergTable, day: TableDay) -> bool:
 
 def _create(catalog: Catalog, identifier: tuple[str, str], spec: Table, schema: Any) -> Any:
     """Create the table (partitioned by day when windowed) in one commit; one another
-    publish created this moment is loaded instead."""
+    publish created this moment is loaded instead (some catalogs answer that with
+    TableAlreadyExistsError, others by refusing the partition spec as a duplicate)."""
     try:
         with catalog.create_table_transaction(
             identifier, schema=schema, properties=TABLE_PROPERTIES
@@ -184,6 +204,9 @@ def _create(catalog: Catalog, identifier: tuple[str, str], spec: Table, schema: 
                     update.add_identity(arrow.DAY_COLUMN)
     except TableAlreadyExistsError:
         pass
+    except Exception:
+        if not catalog.table_exists(identifier):
+            raise
     return catalog.load_table(identifier)
 
 
@@ -194,17 +217,20 @@ def _day_filter(day: TableDay) -> BooleanExpression:
 
 
 def _chunks(day: TableDay) -> Iterator[Any]:
-    """The day's rows as Arrow tables of about CHUNK_BYTES each (none for an empty day)."""
+    """The day's rows as Arrow tables of about CHUNK_BYTES each; an empty day is one empty
+    table, whose append still makes a snapshot, and so still requires the snapshot the
+    transaction began from (a commit of the marker alone would require nothing, and two
+    publishes would both make it)."""
     target = arrow.schema(day.table)
     held: list[Any] = []
-    size = 0
+    size, chunks = 0, 0
     for batch in arrow.batches(day, target):
         held.append(batch)
         size += batch.nbytes
         if size >= CHUNK_BYTES:
             yield pa.Table.from_batches(held, schema=target)
-            held, size = [], 0
-    if held:
+            held, size, chunks = [], 0, chunks + 1
+    if held or not chunks:
         yield pa.Table.from_batches(held, schema=target)
 
 

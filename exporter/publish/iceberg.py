@@ -54,9 +54,9 @@ from exporter.tables.specs import Table
 from exporter.tables.stop import Stop
 
 ATTEMPTS = 5  # commits lost in a row to other publishes before giving up (exit 75)
-# Rows appended at a time, what memory holds of a day: each chunk is a data file of about a
-# quarter of this (smaller chunks lowered the peak little, and make more small files).
-CHUNK_BYTES = 32 * 2**20
+# Rows appended at a time, what memory holds of a day; each chunk is a data file of a few MB.
+# On 1M conversations 16 MB peaked at 521 MB, 32 MB at 631 MB and 20% faster.
+CHUNK_BYTES = 16 * 2**20
 MARKER = "genesys-export.digest."
 # Our own retry decides (see the module's docstring); ours is the only writer that needs it.
 TABLE_PROPERTIES = {"commit.retry.num-retries": "0"}

@@ -42,9 +42,10 @@ _RETRY: RetryConfig = {
                 "base": 2},
 }  # fmt: skip
 STATE_FOLDER = "_genesys_publish"  # hidden from Spark and Hive readers of the prefix (a _)
-# A large file goes up in parts: at most this many bytes of it in memory at once.
+# A large file goes up in parts, two at a time: 16 MB of it in memory. With 8 files at once
+# a 1M-conversation publish peaked at 363 MB (412 MB with 4 parts a file, no faster).
 _PART_BYTES = 8 * 2**20
-_PARTS_AT_ONCE = 4
+_PARTS_AT_ONCE = 2
 
 
 class Conflict(Exception):

@@ -81,3 +81,15 @@ def test_the_tables_read_the_store_and_nothing_that_fetches() -> None:
         for path, names in imported_modules(ROOT / "exporter" / "tables").items()
     }
     assert {path: names for path, names in offenders.items() if names} == {}
+
+
+def test_publish_reads_the_tables_and_nothing_above_or_that_fetches() -> None:
+    """exporter.publish sits above tables and store: it imports no client, engine, dataset,
+    runner or pipeline, and nothing that imports it (api, cli)."""
+    above = ("exporter.client", "exporter.engine", "exporter.datasets", "exporter.runner",
+             "exporter.pipeline", "exporter.api", "exporter.cli")  # fmt: skip
+    offenders = {
+        path: sorted(n for n in names if n.startswith(above))
+        for path, names in imported_modules(ROOT / "exporter" / "publish").items()
+    }
+    assert {path: names for path, names in offenders.items() if names} == {}

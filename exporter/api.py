@@ -51,6 +51,7 @@ from exporter.plan import ExportRequest
 from exporter.progress import NoProgress, Progress
 from exporter.prune import PruneRequest, PruneSummary, check_folder
 from exporter.prune import prune as run_prune
+from exporter.publish import PublishRequest, PublishSummary, publish_tables
 from exporter.report import with_metrics
 from exporter.runner import Stopper
 from exporter.runner import export as run_export
@@ -134,6 +135,21 @@ def prune(
     return done
 
 
+def publish(
+    *,
+    config: Config = None,
+    env: Mapping[str, str] | None = None,
+    stop: Stop | None = None,
+    **options: object,
+) -> PublishSummary:
+    """``genesys-export publish``: put the folder's tables where ``format`` and ``to`` (or
+    ``catalog`` and ``namespace``) say, the days changed since the last publish there,
+    under the folder's lock; returns the publish's summary, or raises its error. Storage
+    credentials come from the process's environment (AWS_*, GOOGLE_*, AZURE_*,
+    PYICEBERG_*), as the storage libraries read them, whatever ``env`` holds."""
+    return publish_now(load_local(config, env, options), stop=stop)
+
+
 # ---- what the CLI shares ------------------------------------------------------------------
 
 
@@ -168,6 +184,34 @@ def prune_now(
         if not dry_run and (request.out_dir / DB_NAME).exists():
             build = tables_request(settings, full=False)
             done.built = build_tables(build, stop=stop, locked=True)
+
+
+def publish_request(settings: Settings | LocalSettings) -> PublishRequest:
+    """The publish ``[publish]`` (and its flags) describes; ConfigError when it says none
+    (``settings.publish.configured`` is False: ``run`` skips the step then)."""
+    chosen = settings.publish
+    if chosen.format is None:
+        raise ConfigError(
+            "Nothing says where to publish: give --format parquet or delta with --to "
+            "s3://BUCKET/PREFIX, or --format iceberg with --catalog NAME, or set them under "
+            "[publish] in config.toml."
+        )
+    return PublishRequest(
+        out_dir=settings.output.out_dir, format=chosen.format, to=chosen.to,
+        catalog=chosen.catalog, namespace=chosen.namespace,
+    )  # fmt: skip
+
+
+def publish_now(
+    settings: Settings | LocalSettings, *, stop: Stop | None = None, signals: bool = False
+) -> PublishSummary:
+    """One publish under the folder's lock. ``signals``: SIGTERM and SIGINT stop it between
+    days (the CLI's). ``run`` calls ``publish_tables(..., locked=True)`` instead, holding the
+    lock for all its steps."""
+    request = publish_request(settings)
+    stop = stop or Stop()
+    with stopping_build_on_signals(stop.request) if signals else contextlib.nullcontext():
+        return publish_tables(request, stop=stop)
 
 
 def load(config: Config, env: Mapping[str, str] | None, options: Mapping[str, object]) -> Settings:

@@ -40,6 +40,7 @@ from exporter.errors import ConfigError, ExportError, Interrupted
 from exporter.metrics import PUSH_PASSWORD
 from exporter.preview import PlanReport, plan_only
 from exporter.progress import Progress, choose_progress
+from exporter.publish.request import FORMATS
 from exporter.report import error_summary, print_summary, with_metrics
 from exporter.signals import stopping_build_on_signals
 from exporter.summary import Summary
@@ -123,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("datasets", help="list every dataset: endpoint, kind, permission")
     _add_tables_parser(commands)
     _add_prune_parser(commands)
+    _add_publish_parser(commands)
 
     # Listed for --help only: main() hands `sandbox ...` to the sandbox's own parser, so no
     # other command pays for importing the sandbox.
@@ -250,6 +252,42 @@ def _add_prune_parser(commands: Any) -> None:
     _add_table_flags(prune)
 
 
+def _add_publish_parser(commands: Any) -> None:
+    publish = commands.add_parser(
+        "publish",
+        help="publish the tables to object storage: Parquet, Delta or Iceberg, exactly once",
+        description=(
+            "Publish the tables genesys-export tables built in DIR: --format parquet or delta "
+            "under --to s3://BUCKET/PREFIX (gs://, az://), or --format iceberg into "
+            "--namespace of the pyiceberg catalog --catalog. Only the days whose content "
+            "changed since the last publish to that destination are written, each replaced "
+            "whole in one commit that carries a marker of what it holds; nothing changed, "
+            "nothing written. Credentials and endpoint come from the environment (AWS_*, "
+            "GOOGLE_*, AZURE_*; the catalog from .pyiceberg.yaml or PYICEBERG_CATALOG__*). "
+            "Killed at any point, the next publish finishes the job."
+        ),
+        epilog="exit codes: 0 published, or up to date; 1 a read or write failed; 2 bad "
+        "usage or config, no tables in DIR, no credentials, no such bucket or catalog; 3 the "
+        "credentials were refused; 5 the storage or the catalog cannot be reached; 75 another "
+        "run holds the folder, or other publishes kept committing the same tables; 130 "
+        "stopped by a signal (each day as its last commit left it). The last line of stdout "
+        "is a JSON summary on every exit.",
+    )
+    publish.add_argument("--config", type=Path, help="config file (default ./config.toml)")
+    publish.add_argument("--out", help="the export folder (default from config: export)")
+    publish.add_argument(
+        "--format", choices=FORMATS, help="parquet, delta or iceberg (default from [publish])"
+    )
+    publish.add_argument(
+        "--to", help="parquet and delta: where, s3://BUCKET/PREFIX, gs://... or az://..."
+    )
+    publish.add_argument(
+        "--catalog",
+        help="iceberg: the pyiceberg catalog's name (.pyiceberg.yaml, PYICEBERG_CATALOG__*)",
+    )
+    publish.add_argument("--namespace", help="iceberg: the tables' namespace (default genesys)")
+
+
 def _add_table_flags(parser: argparse.ArgumentParser) -> None:
     """The build's flags, each also a [tables] key."""
     parser.add_argument(
@@ -302,6 +340,13 @@ def _add_log_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # For publish, unless told otherwise: Arrow on the C library's allocator (its default,
+    # mimalloc, keeps freed memory), and pyiceberg writing with 2 threads (not cores + 4): an
+    # Iceberg publish of 1,000,000 conversations peaked at 483 MB with both, 521 MB with
+    # pyiceberg's threads, about 100 MB more again on mimalloc; no slower. Both are read
+    # when first used, and nothing has used them yet.
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+    os.environ.setdefault("PYICEBERG_MAX_WORKERS", "2")
     logs.setup()  # usage errors come before the flags that choose the format
     given = list(sys.argv[1:] if argv is None else argv)
     if given[:1] == ["sandbox"]:
@@ -319,6 +364,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _tables_command(args)
         if args.command == "prune":
             return _prune_command(args)
+        if args.command == "publish":
+            return _publish_command(args)
         if args.command == "auth":
             return _auth_command(args)
         if args.command == "run":
@@ -523,6 +570,17 @@ def _report_prune(done: api.Pruned) -> int:
              "next genesys-export tables (or run).")  # fmt: skip
     _say(f"{'stopped' if isinstance(error, Interrupted) else 'error'}: {error}")
     return print_summary({**error_summary(error), **sections})
+
+
+def _publish_command(args: argparse.Namespace) -> int:
+    """Publish under the folder's lock: one stderr line saying what was written (or that
+    nothing changed), the summary last; one error line and the summary on a failure."""
+    try:
+        summary = api.publish_now(_load_local(args), signals=True)
+    except ExportError as exc:
+        return _tables_failed(exc)
+    _say(summary.line())
+    return print_summary(summary.as_json())
 
 
 def _say_pruned(summary: PruneSummary) -> None:

@@ -196,6 +196,25 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PublishSettings:
+    """Where ``publish`` (and ``run``, when ``format`` is set) puts the tables: ``format`` None
+    means publishing is not configured; ``to`` is the object storage URL (Parquet, Delta),
+    ``catalog`` the pyiceberg catalog's name and ``namespace`` its namespace (Iceberg)."""
+
+    format: Literal["parquet", "delta", "iceberg"] | None = None
+    to: str = ""
+    catalog: str = ""
+    namespace: str = "genesys"
+
+    def __post_init__(self) -> None:
+        validate_fields(self, "publish")
+
+    @property
+    def configured(self) -> bool:
+        return self.format is not None
+
+
+@dataclass(frozen=True, slots=True)
 class SandboxOptions:
     """The demo data set and pace of the bundled sandbox (used only when api_url = "sandbox")."""
 
@@ -225,19 +244,21 @@ class Settings:
     tables: TablesSettings = TablesSettings()
     retention: RetentionSettings = RetentionSettings()
     lookups: LookupSettings = LookupSettings()
+    publish: PublishSettings = PublishSettings()
     config_path: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class LocalSettings:
-    """What the commands that only read and write the export folder need (tables, prune):
-    no connection, so no credentials are asked for."""
+    """What the commands that only read and write the export folder need (tables, prune,
+    publish): no connection, so no Genesys credentials are asked for."""
 
     output: OutputSettings
     jobs: JobSettings  # prune: the window and the open-records horizon bound what it may remove
     export: ExportSettings
     tables: TablesSettings
     retention: RetentionSettings
+    publish: PublishSettings = PublishSettings()
     config_path: Path | None = None
 
 
@@ -263,6 +284,10 @@ OPTIONS: Mapping[str, str] = {
     "memory_limit": "tables.memory_limit",
     "threads": "tables.threads",
     "older_than": "retention.keep",
+    "format": "publish.format",
+    "to": "publish.to",
+    "catalog": "publish.catalog",
+    "namespace": "publish.namespace",
 }
 OPTION_FLAGS: Mapping[str, str] = {
     key: "--" + name.replace("_", "-") for name, key in OPTIONS.items()
@@ -286,9 +311,10 @@ SECTIONS: Mapping[str, type] = {
     "tables": TablesSettings,
     "retention": RetentionSettings,
     "lookups": LookupSettings,
+    "publish": PublishSettings,
     "sandbox": SandboxOptions,
 }
-LOCAL_SECTIONS = ("output", "jobs", "export", "tables", "retention")
+LOCAL_SECTIONS = ("output", "jobs", "export", "tables", "retention", "publish")
 
 
 # ---- loading the layers ------------------------------------------------------------------------

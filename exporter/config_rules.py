@@ -40,6 +40,7 @@ class Rule:
         "text",
         "name",
         "url",
+        "store_url",
         "datasets",
         "bool",
     ]
@@ -78,6 +79,10 @@ class Rule:
                 "(those come from the environment only)"
             ),
             "bool": "true or false",
+            "store_url": (
+                "an object storage URL: s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or "
+                'az://CONTAINER/PREFIX ("" for none)'
+            ),
         }[self.kind]
         return f'{text} ("" for none)' if self.optional else text
 
@@ -144,6 +149,12 @@ RULES: Mapping[str, Mapping[str, Rule]] = {
         "edited_within": _SPAN,
         "every": _SPAN,
     },
+    "publish": {
+        "format": Rule("choice", choices=("parquet", "delta", "iceberg"), optional=True),
+        "to": Rule("store_url"),  # "" with format set: refused by the publish (Iceberg needs none)
+        "catalog": TEXT,  # a pyiceberg catalog's name (.pyiceberg.yaml, PYICEBERG_CATALOG__*)
+        "namespace": TEXT,
+    },
     "sandbox": {
         "conversations": Rule("int", low=0),
         "start": Rule("instant"),
@@ -171,7 +182,7 @@ def coerce(rule: Rule, raw: object, where: str, *, secret: bool = False) -> Any:
     except (ValueError, TypeError, OverflowError, ConfigError):
         ok = False
     if not ok:
-        hide = secret or rule.kind == "url"  # a URL may carry a password: never repeated
+        hide = secret or rule.kind in ("url", "store_url")  # a URL may carry a password
         got = "" if hide else f", got {raw!r}"
         raise ConfigError(f"{where} must be {rule.describe()}{got}.")
     return value
@@ -251,6 +262,21 @@ def _as_choice(raw: object, rule: Rule) -> str:
     return raw.strip().lower()
 
 
+# The schemes obstore and deltalake both open, with credentials from the environment.
+STORE_SCHEMES = ("s3", "s3a", "gs", "az", "azure", "abfs", "abfss")
+
+
+def _as_store_url(raw: object, _rule: Rule) -> str:
+    """An object storage URL with a bucket (``s3://bucket/prefix``), or "" for none."""
+    text = _as_text(raw, _rule)
+    if not text:
+        return ""
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in STORE_SCHEMES or not parts.netloc or parts.query:
+        raise ValueError(raw)
+    return text.rstrip("/")
+
+
 def _as_text(raw: object, _rule: Rule) -> str:
     if not isinstance(raw, str):
         raise TypeError(raw)
@@ -287,6 +313,7 @@ _CONVERT: Mapping[str, Any] = {
     "name": _as_name,
     "url": _as_url,
     "bool": _as_bool,
+    "store_url": _as_store_url,
 }
 
 

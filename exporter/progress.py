@@ -126,6 +126,14 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s"
 
 
+def show_size(count: int) -> str:
+    """``12.3 MB``: bytes as people read them (decimal units, as disks and buckets count)."""
+    for unit, size in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{count} bytes"
+
+
 def choose_progress(enabled: bool, *, bar: bool = True) -> Progress:
     """A bar on a terminal (unless ``bar`` is False: JSON logs), log lines otherwise; nothing
     when disabled."""

@@ -42,6 +42,7 @@ from exporter.config import LocalSettings, Settings
 from exporter.datasets import DATASETS
 from exporter.engine.kinds import kind_of
 from exporter.errors import ConfigError, InputError, OutputError
+from exporter.progress import show_size
 from exporter.store.manifest import MANIFEST_NAME, Manifest, WindowRecord
 from exporter.store.prune import DayFile, day_files, remove_files
 from exporter.windows import DAY, EPOCH, as_utc, format_instant, show_instant
@@ -165,16 +166,9 @@ class PruneSummary:
         return (
             f"{'would prune' if dry else 'pruned'} {len(self.windows)} windows and "
             f"{len(self.snapshots)} snapshot days{leftovers} that ended by {cutoff} (the "
-            f"cutoff): {self.files} files, {_size(self.bytes_freed)} "
+            f"cutoff): {self.files} files, {show_size(self.bytes_freed)} "
             f"{'to free' if dry else 'freed'}"
         )
-
-
-def _size(count: int) -> str:
-    for unit, size in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
-        if count >= size:
-            return f"{count / size:.1f} {unit}"
-    return f"{count} bytes"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from exporter.config import (
+    SECTIONS,
     Connection,
     HttpSettings,
     JobSettings,
@@ -321,7 +322,7 @@ def test_bad_urls_name_their_source(tmp_path, env, expected) -> None:
         (
             "[zzz]\n",
             "config.toml: unknown section [zzz]; the sections are [genesys], [http], [jobs], "
-            "[output], [export], [tables], [retention], [lookups], [sandbox].",
+            "[output], [export], [tables], [retention], [lookups], [publish], [sandbox].",
         ),
         (
             "[http]\nwindow = '1d'\n",
@@ -536,14 +537,9 @@ def test_test_style_settings_stay_valid() -> None:
 
 def test_rules_cover_every_field_and_nothing_else() -> None:
     """Every dataclass field has a rule, and every rule names a field."""
-    sections = {
-        "http": HttpSettings,
-        "jobs": JobSettings,
-        "output": OutputSettings,
-        "sandbox": SandboxOptions,
-    }
-    for name, cls in sections.items():
-        assert list(RULES[name]) == [f.name for f in dataclasses.fields(cls)]
+    assert set(SECTIONS) == set(RULES) - {"genesys"}
+    for name, cls in SECTIONS.items():
+        assert list(RULES[name]) == [f.name for f in dataclasses.fields(cls)], name
     assert set(RULES["genesys"]) == {f.name for f in dataclasses.fields(Connection)} - {"sandbox"}
 
 

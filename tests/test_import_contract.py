@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Bottom to top: a module may import its own layer and those below, never one above. A module's
@@ -22,6 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("exporter.client",),
     ("exporter.engine", "exporter.org"),
     ("exporter.tables", "exporter.bundled"),
+    ("exporter.publish",),
     ("exporter.summary", "exporter.probe", "exporter.preview", "exporter.prune"),
     ("exporter.metrics", "exporter.lineage", "exporter.report"),
     ("exporter.runner",),
@@ -134,11 +137,13 @@ def test_the_engine_names_no_dataset() -> None:
         assert "conversationStart" not in path.read_text(), path
 
 
-def test_the_tables_read_the_store_and_nothing_that_fetches() -> None:
-    """exporter.tables builds from files: it imports no client, engine, dataset or runner."""
+@pytest.mark.parametrize("package", ["tables", "publish"])
+def test_the_tables_and_publish_read_files_and_nothing_that_fetches(package: str) -> None:
+    """exporter.tables builds from files, exporter.publish ships what it built: neither imports
+    a client, the engine, a dataset or the runner, so neither can touch Genesys."""
     fetching = ("exporter.client", "exporter.engine", "exporter.datasets", "exporter.runner")
     offenders = {
         path: sorted(n for n in names if n.startswith(fetching))
-        for path, names in imported_modules(ROOT / "exporter" / "tables").items()
+        for path, names in imported_modules(ROOT / "exporter" / package).items()
     }
     assert {path: names for path, names in offenders.items() if names} == {}

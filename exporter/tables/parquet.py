@@ -28,14 +28,18 @@ def check_layout(text: str) -> Layout:
     return text  # type: ignore[return-value]
 
 
+def day_of(window: str) -> str:
+    """The UTC day (``YYYY-MM-DD``) a window's rows are filed under: the day it begins."""
+    return window[:10] if "_" not in window else f"{window[:4]}-{window[4:6]}-{window[6:8]}"
+
+
 def relative_path(layout: Layout, table: str, window: str) -> Path:
     """Where one table's rows of one window go, inside a version of the set."""
     base = Path(table)
     if layout == "flat":
         return base / f"{window}.parquet"
-    day = window[:10] if "_" not in window else f"{window[:4]}-{window[4:6]}-{window[6:8]}"
     name = "part.parquet" if len(window) == 10 else f"{window}.parquet"
-    return base / f"date={day}" / name
+    return base / f"date={day_of(window)}" / name
 
 
 def write(con: duckdb.DuckDBPyConnection, path: Path, table: Table, window: str) -> None:

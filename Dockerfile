@@ -12,16 +12,20 @@
 ARG BASE=python:3.11-slim
 
 FROM ${BASE} AS build
+# The extras installed with it: lakehouse (obstore, pyarrow, deltalake, pyiceberg) lets `run`
+# publish when [publish] says where; --build-arg EXTRAS= leaves them out (about 250 MB less)
+# for a schedule that only exports and builds.
+ARG EXTRAS=lakehouse
 WORKDIR /src
 COPY pyproject.toml README.md LICENSE ./
 COPY exporter exporter
 COPY genesys_sandbox genesys_sandbox
 # A venv: the runtime dependencies only (no test or bench extras), and on Debian's python3 the
 # clean way past its "externally managed environment". Every dependency ships wheels (aiohttp,
-# duckdb, msgspec, orjson, zstandard...), so no compiler is needed; pip and setuptools leave
+# duckdb, msgspec, orjson, zstandard, pyarrow, deltalake...), so no compiler is needed; pip and setuptools leave
 # the venv afterwards, as the runtime uses neither.
 RUN python3 -m venv /opt/genesys-export \
- && /opt/genesys-export/bin/python -m pip install --no-cache-dir . \
+ && /opt/genesys-export/bin/python -m pip install --no-cache-dir ".${EXTRAS:+[$EXTRAS]}" \
  && /opt/genesys-export/bin/python -m pip uninstall --yes --quiet pip setuptools
 
 FROM ${BASE}

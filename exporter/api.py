@@ -51,7 +51,7 @@ from exporter.plan import ExportRequest
 from exporter.progress import NoProgress, Progress
 from exporter.prune import PruneRequest, PruneSummary, check_folder
 from exporter.prune import prune as run_prune
-from exporter.publish import PublishRequest, PublishSummary, publish_tables
+from exporter.publish import PublishRequest, PublishSummary, check_installed, publish_tables
 from exporter.report import with_metrics
 from exporter.runner import Stopper
 from exporter.runner import export as run_export
@@ -275,12 +275,18 @@ def tables_request(settings: Settings | LocalSettings, *, full: bool) -> TablesR
 def run_request(settings: Settings) -> RunRequest:
     """``run``'s steps: the export as a schedule runs it (--since-last, from ``start`` on a new
     folder), the prune of ``[retention] keep`` (checked now: a duration too short for the
-    lookback or the open horizon is bad input before anything runs), an incremental build."""
+    lookback or the open horizon is bad input before anything runs), an incremental build,
+    the publish ``[publish]`` describes (its settings and libraries checked now too)."""
     keep = settings.retention.keep
+    publish = None
+    if settings.publish.format is not None:
+        publish = publish_request(settings)
+        check_installed(publish)
     return RunRequest(
         export=export_request(settings, since_last=True, force=False),
         tables=tables_request(settings, full=False),
         prune=PruneRequest.from_settings(settings) if keep is not None else None,
+        publish=publish,
     )
 
 

@@ -173,25 +173,34 @@ def _add_export_flags(parser: argparse.ArgumentParser) -> None:
 def _add_run_parser(commands: Any) -> None:
     run = commands.add_parser(
         "run",
-        help="export, then build the tables: the one command a schedule calls",
+        help="export, prune, build the tables, publish: the one command a schedule calls",
         description=(
             "Export the configured datasets as a schedule does (--since-last: a new folder "
             "starts at --start, every run after continues from the earliest window not "
-            "complete), then build the tables (incrementally), under one lock. Every flag is "
-            "also a config.toml key, so a schedule's command can be just `genesys-export run`. "
+            "complete), prune what is older than --older-than (when set), build the tables "
+            "(incrementally), then publish them (when --format or [publish] says where), "
+            "under one lock. Every flag is also a config.toml key, so a schedule's command can "
+            "be just `genesys-export run`. "
             "The last line of stdout is one JSON summary with a section per step; a failing "
             "step is named there. SIGTERM or Ctrl-C stops the step running and keeps its work "
             "(exit 130)."
         ),
         epilog="Exit codes: the worst step's, from the worst: 130 stopped by a signal; 2 bad "
-        "usage, config or input; 3 authentication or permission; 1 a window, snapshot or the "
-        "tables failed, or the metrics file cannot be written; 5 the service cannot be "
-        "reached; 4 run again later (a long Retry-After, a stuck jobs service); 75 another "
-        "run holds the folder; 0 done. Progress is kept on every exit.",
+        "usage, config or input; 3 authentication or permission; 1 a window, snapshot, the "
+        "tables or the publish failed, or the metrics file cannot be written; 5 the service "
+        "or the storage cannot be reached; 4 run again later (a long Retry-After, a stuck "
+        "jobs service); 75 another run holds the folder; 0 done. Progress is kept on every "
+        "exit.",
     )
     _add_connection_flags(run)
     _add_export_flags(run)
+    run.add_argument(
+        "--older-than",
+        help="then prune the windows that ended longer ago than this, e.g. 400d (default: "
+        "[retention] keep; unset, nothing is pruned)",
+    )
     _add_table_flags(run)
+    _add_publish_flags(run)
 
 
 def _add_tables_parser(commands: Any) -> None:
@@ -250,6 +259,7 @@ def _add_prune_parser(commands: Any) -> None:
         "--dry-run", action="store_true", help="list what would be removed; remove nothing"
     )
     _add_table_flags(prune)
+    _add_log_flags(prune)
 
 
 def _add_publish_parser(commands: Any) -> None:
@@ -275,17 +285,23 @@ def _add_publish_parser(commands: Any) -> None:
     )
     publish.add_argument("--config", type=Path, help="config file (default ./config.toml)")
     publish.add_argument("--out", help="the export folder (default from config: export)")
-    publish.add_argument(
+    _add_publish_flags(publish)
+    _add_log_flags(publish)
+
+
+def _add_publish_flags(parser: argparse.ArgumentParser) -> None:
+    """Where the tables go, each also a [publish] key."""
+    parser.add_argument(
         "--format", choices=FORMATS, help="parquet, delta or iceberg (default from [publish])"
     )
-    publish.add_argument(
+    parser.add_argument(
         "--to", help="parquet and delta: where, s3://BUCKET/PREFIX, gs://... or az://..."
     )
-    publish.add_argument(
+    parser.add_argument(
         "--catalog",
         help="iceberg: the pyiceberg catalog's name (.pyiceberg.yaml, PYICEBERG_CATALOG__*)",
     )
-    publish.add_argument("--namespace", help="iceberg: the tables' namespace (default genesys)")
+    parser.add_argument("--namespace", help="iceberg: the tables' namespace (default genesys)")
 
 
 def _add_table_flags(parser: argparse.ArgumentParser) -> None:
@@ -448,7 +464,8 @@ def _export_command(args: argparse.Namespace) -> int:
 
 
 def _run_command(args: argparse.Namespace) -> int:
-    """Export, prune, build the tables; the metrics; each step's account, then one summary."""
+    """Export, prune, build the tables, publish; the metrics; each step's account, then one
+    summary."""
     try:
         settings = _load(args)
     except ExportError as exc:  # the settings did not load: no step can begin
@@ -468,6 +485,8 @@ def _run_command(args: argparse.Namespace) -> int:
             _say(f"export: {line}")
     if summary.tables is not None:
         _report_tables(summary.tables, settings.tables.memory_limit)
+    if summary.published is not None:
+        _say(f"publish: {summary.published.line()}")
     if summary.error:
         _say(f"error: {summary.error}")
     return print_summary(summary.as_json())

@@ -3,15 +3,18 @@
 The steps, in order, each reported in the one summary: **export** (``--since-last`` from
 ``[export] start`` on a folder with no window yet, with the lookback), **prune** (when
 ``[retention] keep`` is set: the windows older than that go, and the build that follows drops
-their rows), then **tables** (an incremental build). The folder's lock is taken once and held
-for every step, so nothing else writes between them. A step that fails does not hide the
-others' work: the tables are built from whatever the export committed, unless the export
-ended the run (bad input, a stop). The run's exit code is the worst step's, in the order
-``WORST_FIRST``.
+their rows), **tables** (an incremental build), then **publish** (when ``[publish]`` says
+where: the days changed since the last publish there; only after a build that succeeded, so
+it never ships what a failed build left). The folder's lock is taken once and held for every
+step, so nothing else writes between them. A step that fails does not hide the others' work:
+the tables are built from whatever the export committed, unless the export ended the run
+(bad input, a stop). The run's exit code is the worst step's, in the order ``WORST_FIRST``.
 
 A stop (SIGTERM, SIGINT) reaches the step running: the export keeps its work as an export's
-stop does, the build leaves the tables as they were, a prune finishes (it is short, and its
-order is kill-safe); the steps not begun are marked interrupted, and the run exits 130.
+stop does, the build leaves the tables as they were, the publish ends after the day it is
+committing (every day whole, old or new; the next publish finishes), a prune finishes (it
+is short, and its order is kill-safe); the steps not begun are marked interrupted, and the
+run exits 130.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from exporter.errors import ExportError, Interrupted
 from exporter.plan import ExportRequest
 from exporter.progress import Progress
 from exporter.prune import PruneRequest, prune
+from exporter.publish import PublishRequest, PublishSummary, publish_tables
 from exporter.runner import Stopper, export, make_output_dir
 from exporter.store.lock import RunLock
 from exporter.store.manifest import MANIFEST_NAME
@@ -38,7 +42,7 @@ from exporter.tables import BuildSummary, Stop, TablesRequest, build_tables
 # Exit codes from worst to mildest: a stopped run first (the user asked), then what needs a
 # person (bad input, credentials), a failed window, a service out of reach, "run again later".
 WORST_FIRST = (130, 2, 3, 1, 5, 4, 75, 0)
-STEPS = ("export", "prune", "tables")
+STEPS = ("export", "prune", "tables", "publish")
 # Export exits that end the run: nothing to build from (bad input), or the user stopped it.
 ENDS_RUN = (2, 130)
 
@@ -46,11 +50,12 @@ ENDS_RUN = (2, 130)
 @dataclass(frozen=True, slots=True)
 class RunRequest:
     """What ``run`` does: the export of the configured range, the prune of what is older than
-    ``[retention] keep`` (None: no prune), then the build."""
+    ``[retention] keep`` (None: no prune), the build, then the publish (None: none)."""
 
     export: ExportRequest
     tables: TablesRequest
     prune: PruneRequest | None = None
+    publish: PublishRequest | None = None
 
 
 @dataclass(slots=True)
@@ -59,6 +64,7 @@ class RunStop:
 
     export: Stopper = field(default_factory=Stopper)
     tables: Stop = field(default_factory=Stop)
+    publish: Stop = field(default_factory=Stop)
     step: str = ""
     signal_name: str = ""
 
@@ -73,6 +79,8 @@ class RunStop:
             self.export.stop(signal_name)
         elif self.step == "tables":
             self.tables.request()  # safe from any thread: a flag and DuckDB's interrupt
+        elif self.step == "publish":
+            self.publish.request()  # checked between days: the day being committed ends first
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +93,7 @@ class RunSummary:
     seconds: float
     export: Summary | None = None  # the export step's own summary (metrics come from it)
     tables: BuildSummary | None = None
+    published: PublishSummary | None = None
     error: str | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -138,8 +147,9 @@ async def _steps(
         locked=True,
     )  # fmt: skip
     steps: dict[str, dict[str, Any]] = {"export": exported.as_json()}
+    blocked = _blocked_by_export(exported, settings)
     if request.prune is not None:
-        steps["prune"] = await _step("prune", exported, stop, settings, _prune(request.prune))
+        steps["prune"] = await _step("prune", stop, _prune(request.prune), blocked)
     built: BuildSummary | None = None
 
     async def build() -> dict[str, Any]:
@@ -147,31 +157,58 @@ async def _steps(
         built, section = await _build(request.tables, stop)
         return section
 
-    steps["tables"] = await _step("tables", exported, stop, settings, build())
+    steps["tables"] = await _step("tables", stop, build(), blocked)
+    published: PublishSummary | None = None
+
+    async def publish(chosen: PublishRequest) -> dict[str, Any]:
+        nonlocal published
+        published, section = await _publish(chosen, stop)
+        return section
+
+    if request.publish is not None:
+        tables = steps["tables"]  # built or up to date: a publish left behind catches up
+        ready = tables["exit_code"] == 0 and tables["status"] != "skipped"
+        unbuilt = None if ready else f"the tables were not built ({tables['status']})"
+        steps["publish"] = await _step("publish", stop, publish(request.publish), unbuilt)
     stop.step = ""
     status, code, error = _verdict(steps)
     return RunSummary(status, code, steps, time.monotonic() - began, export=exported,
-                      tables=built, error=error)  # fmt: skip
+                      tables=built, published=published, error=error)  # fmt: skip
+
+
+def _blocked_by_export(exported: Summary, settings: Settings) -> str | None:
+    """Why the steps after the export cannot run, if they cannot."""
+    if exported.exit_code in ENDS_RUN:
+        return "the export ended the run"
+    if not (settings.output.out_dir / MANIFEST_NAME).is_file():
+        return "nothing exported"
+    return None
 
 
 async def _step(
-    name: str,
-    exported: Summary,
-    stop: RunStop,
-    settings: Settings,
-    work: Coroutine[Any, Any, dict[str, Any]],
+    name: str, stop: RunStop, work: Coroutine[Any, Any, dict[str, Any]], blocked: str | None
 ) -> dict[str, Any]:
-    """Run a step after the export, or say why it did not run (a stop: exit 130)."""
-    if stop.requested:
+    """Run a step after the export, or say why it did not run: a stop (exit 130), or what
+    ``blocked`` it (skipped)."""
+    if stop.requested or blocked:
         work.close()
+        if not stop.requested:
+            return _skipped(blocked or "")
         return {"status": Interrupted.summary_status, "exit_code": Interrupted.exit_code,
                 "reason": f"stopped by {stop.signal_name} before it began"}  # fmt: skip
-    if exported.exit_code in ENDS_RUN or not (settings.output.out_dir / MANIFEST_NAME).is_file():
-        work.close()
-        why = "the export ended the run" if exported.exit_code in ENDS_RUN else "nothing exported"
-        return _skipped(why)
     stop.step = name
     return await work
+
+
+async def _publish(
+    request: PublishRequest, stop: RunStop
+) -> tuple[PublishSummary | None, dict[str, Any]]:
+    try:
+        published = await asyncio.to_thread(publish_tables, request, stop=stop.publish,
+                                            locked=True)  # fmt: skip
+    except ExportError as exc:
+        return None, _failed(exc)
+    return published, published.as_json()
 
 
 async def _prune(request: PruneRequest) -> dict[str, Any]:

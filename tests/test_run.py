@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import obstore
 import orjson
+import pyarrow.parquet as pq
 import pytest
+from obstore.store import S3Store
 
 from exporter import api
-from exporter.errors import ConfigError, ExportError, PermissionDenied
+from exporter.errors import ConfigError, ExportError, Interrupted, PermissionDenied
+from exporter.pipeline import RunStop
+from exporter.publish import parquet
+from exporter.publish.report import Silent
 from exporter.store.manifest import Manifest
+from exporter.tables import TABLES
 from genesys_sandbox import Sandbox, run_sandbox_in_thread
+from tests import seaweedfs as weed
 from tests.support import (
     START,
     TABLES_DATA,
@@ -256,3 +266,126 @@ async def test_run_prunes_what_retention_no_longer_keeps(tmp_path: Path) -> None
         again = await asyncio_run(api.run, config=config, env=env(sb), **options(sb))
     assert again.exit_code == 0 and again.steps["prune"]["status"] == "nothing"
     assert [r.name for r in Manifest.load(out).records("conversations")] == names
+
+
+# -- run, then publish
+
+
+def published_rows(server: weed.SeaweedFS, prefix: str) -> dict[str, int]:
+    """Rows per table in the Parquet objects under ``prefix`` (each file's footer), the
+    publish's own state objects aside."""
+    store = S3Store(weed.BUCKET, prefix=prefix, endpoint=server.s3_url,
+                    access_key_id=weed.ACCESS_KEY, secret_access_key=weed.SECRET_KEY,
+                    region=weed.REGION, client_options={"allow_http": True})  # fmt: skip
+    rows: dict[str, int] = {}
+    for meta in obstore.list(store).collect():
+        key = meta["path"]
+        if key.endswith(".parquet") and not key.startswith("_"):
+            footer = pq.read_metadata(io.BytesIO(obstore.get(store, key).bytes()))
+            table = key.split("/", 1)[0]
+            rows[table] = rows.get(table, 0) + footer.num_rows
+    return rows
+
+
+def local_counts(out: Path) -> dict[str, int]:
+    with duckdb.connect(str(out / "genesys.duckdb"), read_only=True) as con:
+        return {t.name: con.execute(f'SELECT count(*) FROM "{t.name}"').fetchone()[0]  # type: ignore[index]
+                for t in TABLES.values()}  # fmt: skip
+
+
+@pytest.fixture
+def lake_env(seaweedfs: weed.SeaweedFS, monkeypatch: pytest.MonkeyPatch) -> weed.SeaweedFS:
+    """The storage's credentials and endpoint in the environment, the standard way."""
+    for name, value in seaweedfs.env().items():
+        monkeypatch.setenv(name, value)
+    return seaweedfs
+
+
+async def test_run_publishes_what_it_built_then_only_what_changed(
+    tmp_path: Path, lake_env: weed.SeaweedFS
+) -> None:
+    """With [publish] set, run publishes the tables it built, every row once; the next run
+    publishes only days its build changed, and the objects hold the local tables' rows."""
+    out, prefix = tmp_path / "out", f"run-{uuid.uuid4().hex[:8]}"
+    async with Sandbox(tables_sandbox_settings()) as sb:
+        config = schedule(tmp_path, out)
+        config.write_text(config.read_text() + f'[publish]\nformat = "parquet"\n'
+                          f'to = "s3://{weed.BUCKET}/{prefix}"\n')  # fmt: skip
+        first = await asyncio_run(api.run, config=config, env=env(sb), **options(sb))
+        assert first.exit_code == 0, first.error
+        assert set(first.steps) == {"export", "tables", "publish"}
+        published = first.steps["publish"]
+        assert published["status"] == "published" and published["unchanged"] == 0
+        assert published["rows"] == sum(first.steps["tables"]["rows"].values())
+        second = await asyncio_run(api.run, config=config, env=env(sb), **options(sb))
+    assert second.exit_code == 0, second.error
+    rebuilt = {label.split("/")[1] for label in second.steps["tables"]["built"]}
+    again = second.steps["publish"]
+    assert {label.split("/")[1] for label in again["written"]} <= rebuilt | {"snapshot"}
+    assert len(again["written"]) + again["unchanged"] == len(published["written"])
+    assert published_rows(lake_env, prefix) == {
+        name: count for name, count in local_counts(out).items() if count
+    }
+
+
+async def test_run_refuses_a_publish_it_cannot_do_before_exporting(tmp_path: Path) -> None:
+    """A publish with no destination is bad input before anything runs: exit 2, nothing
+    exported, the message naming the missing flag and key."""
+    out = tmp_path / "out"
+    async with Sandbox(tables_sandbox_settings()) as sb:
+        with pytest.raises(ConfigError) as raised:
+            await asyncio_run(api.run, config=schedule(tmp_path, out), env=env(sb),
+                              format="delta", **options(sb))  # fmt: skip
+        assert sb.stats().jobs_created == 0
+    assert raised.value.exit_code == 2 and "needs --to" in str(raised.value)
+    assert not (out / "manifest.json").exists()
+
+
+async def test_a_failed_build_is_not_published(tmp_path: Path) -> None:
+    """The tables step failing, the publish step is skipped, saying why: what a failed build
+    left behind is never shipped."""
+    out = tmp_path / "out"
+    async with Sandbox(tables_sandbox_settings()) as sb:
+        config = schedule(tmp_path, out)
+        await asyncio_run(api.run, config=config, env=env(sb), **options(sb))
+        (out / "genesys.duckdb").write_bytes(b"not a database" * 1000)
+        with pytest.raises(ExportError) as raised:
+            await asyncio_run(api.run, config=config, env=env(sb), format="parquet",
+                              to="s3://nowhere/at-all", **options(sb))  # fmt: skip
+    publish = raised.value.summary.steps["publish"]
+    assert publish == {"status": "skipped", "exit_code": 0,
+                       "reason": "the tables were not built (error)"}  # fmt: skip
+
+
+async def test_a_stop_during_the_publish_keeps_whole_days_and_the_next_run_finishes(
+    tmp_path: Path, lake_env: weed.SeaweedFS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stop asked as the publish commits its first day (the moment seen by the publish's
+    observer, not a guessed delay; a day a batch, as a large history is): the run exits 130
+    with the export and tables done; the next run publishes the rest,
+    and the objects hold the local tables' rows exactly."""
+    out, prefix = tmp_path / "out", f"stop-{uuid.uuid4().hex[:8]}"
+    stop = RunStop()
+
+    def step(self: object, name: str, detail: str) -> None:
+        if name == "committed":
+            stop.publish.request()  # what RunStop.stop does in the publish step, thread-safe
+
+    monkeypatch.setattr(Silent, "step", step)
+    monkeypatch.setattr(parquet, "BATCH_BYTES", 1)  # a day a batch: a stop between them
+    async with Sandbox(tables_sandbox_settings()) as sb:
+        config = schedule(tmp_path, out)
+        args = {"format": "parquet", "to": f"s3://{weed.BUCKET}/{prefix}", **options(sb)}
+        with pytest.raises(Interrupted) as raised:
+            await asyncio_run(api.run, config=config, env=env(sb), stop=stop, **args)
+        steps = raised.value.summary.steps
+        assert steps["export"]["exit_code"] == steps["tables"]["exit_code"] == 0
+        assert steps["publish"]["exit_code"] == 130
+        monkeypatch.undo()
+        for name, value in lake_env.env().items():
+            monkeypatch.setenv(name, value)
+        again = await asyncio_run(api.run, config=config, env=env(sb), **args)
+    assert again.exit_code == 0 and again.steps["publish"]["unchanged"] > 0
+    assert published_rows(lake_env, prefix) == {
+        name: count for name, count in local_counts(out).items() if count
+    }

@@ -22,8 +22,15 @@ imported only when a publish runs.
 
 from __future__ import annotations
 
-from exporter.publish.job import PublishSummary, publish_tables
+from exporter.publish.job import PublishSummary, check_installed, publish_tables
 from exporter.publish.report import Observer
 from exporter.publish.request import FORMATS, PublishRequest
 
-__all__ = ["FORMATS", "Observer", "PublishRequest", "PublishSummary", "publish_tables"]
+__all__ = [
+    "FORMATS",
+    "Observer",
+    "PublishRequest",
+    "PublishSummary",
+    "check_installed",
+    "publish_tables",
+]

@@ -101,6 +101,12 @@ def publish_tables(
     return dataclasses.replace(_summary(request, report), seconds=clock() - began)
 
 
+def check_installed(request: PublishRequest) -> None:
+    """ConfigError naming the extra when the format's libraries are not installed: ``run``
+    asks before it exports, not an hour later at its last step."""
+    _format(request, Silent(), Stop())
+
+
 def _format(request: PublishRequest, observer: Observer, stop: Stop) -> _Format:
     """The format's publisher; a ConfigError naming the extra when its libraries are not
     installed."""

@@ -120,6 +120,12 @@ class SandboxProcess:
         path = "/sandbox/user-details/ground-truth"
         return list(self.get(path, start=start.isoformat(), end=end.isoformat())["statuses"])
 
+    def quality_truth(self, start: datetime, end: datetime) -> tuple[list[str], list[str]]:
+        """The evaluation ids and the survey ids of conversations starting in [start, end)."""
+        found = self.get("/sandbox/quality/ground-truth", start=start.isoformat(),
+                         end=end.isoformat())  # fmt: skip
+        return list(found["evaluations"]), list(found["surveys"])
+
     def count(self, start: datetime, end: datetime) -> int:
         return int(
             self.get("/sandbox/ground-truth", start=start.isoformat(), end=end.isoformat())["count"]

@@ -93,6 +93,24 @@ def exported_statuses(out: Path) -> list[tuple[str, str, str]]:
     return keys
 
 
+def exported_quality(out: Path) -> tuple[list[str], list[str]]:
+    """Every evaluation id and every survey id in the window files, in file order."""
+    found: dict[str, list[str]] = {"evaluations": [], "surveys": []}
+    for dataset, ids in found.items():
+        for path in sorted((out / dataset).glob("*.jsonl")):
+            ids.extend(orjson.loads(line)["id"] for line in read_records(path))
+    return found["evaluations"], found["surveys"]
+
+
+def check_quality(sandbox: SandboxProcess, scenario: Scenario, out: Path) -> str:
+    """Say "yes" when the evaluations and surveys exported are the ground truth, each once."""
+    evaluations, surveys = sandbox.quality_truth(scenario.start, scenario.end)
+    got_evaluations, got_surveys = exported_quality(out)
+    verdicts = (verdict(got_evaluations, set(evaluations), "evaluations"),
+                verdict(got_surveys, set(surveys), "surveys"))  # fmt: skip
+    return next((v for v in verdicts if v != "yes"), "yes")
+
+
 def check_statuses(sandbox: SandboxProcess, scenario: Scenario, out: Path) -> str:
     """Say "yes" when the exported statuses are the ground truth, each once."""
     truth = {tuple(s[:3]) for s in sandbox.status_truth(scenario.start, scenario.end)}
@@ -106,6 +124,8 @@ def check_exporter(sandbox: SandboxProcess, scenario: Scenario, out: Path, datas
         verdicts.append(check_conversations(sandbox, scenario, out))
     if "user-details" in datasets.split(","):
         verdicts.append(check_statuses(sandbox, scenario, out))
+    if "quality" in datasets.split(","):
+        verdicts.append(check_quality(sandbox, scenario, out))
     return next((v for v in verdicts if v != "yes"), "yes")
 
 
@@ -167,6 +187,7 @@ def run_exporter(
     )
     metrics["conversations"] = len(exported_ids(out))
     metrics["statuses"] = len(exported_statuses(out))
+    metrics["evaluations"], metrics["surveys"] = map(len, exported_quality(out))
     metrics["limit_share"] = report.limit_share(scenario, metrics)
     metrics["range"] = [scenario.start.isoformat(), scenario.end.isoformat()]
     if child.exit_code != 0:
@@ -340,7 +361,8 @@ def run_all(scenarios: tuple[Scenario, ...], args: argparse.Namespace) -> int:
     skipped = {s.name: s.sdk_skip_reason for s in scenarios if s.sdk_records is None}
     table = report.markdown_table(runs, skipped)
     floors_md = _floors_markdown(results, runs)
-    budget_md = _budget_markdown(scenarios, runs) + _user_details_markdown(scenarios, runs)
+    budget_md = (_budget_markdown(scenarios, runs) + _user_details_markdown(scenarios, runs)
+                 + _quality_markdown(scenarios, runs))  # fmt: skip
     document = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "mode": "quick" if args.quick else "full",
@@ -406,6 +428,25 @@ def _user_details_markdown(scenarios: tuple[Scenario, ...], runs: list[dict[str,
     head = ("\n\n| contender | conversations | statuses | seconds | requests | requests/s "
             "against the limit | 429s | correct |\n| --- | --- | --- | --- | --- | --- | --- "
             "| --- |")  # fmt: skip
+    return head + "\n" + "\n".join(rows)
+
+
+def _quality_markdown(scenarios: tuple[Scenario, ...], runs: list[dict[str, Any]]) -> str:
+    """For scenarios with quality data: what each run read by id, how near the limit it ran."""
+    named = [s for s in scenarios if any("quality" in d for d in s.datasets)]
+    rows = [
+        f"| {run['contender']} | {run['conversations']:,} | {run['evaluations']:,} | "
+        f"{run['surveys']:,} | {run['seconds']:.1f} s | {run['requests']} | "
+        f"{run['limit_share']:.0%} | {run['rate_limited_429']} | {run['correct']} |"
+        for scenario in named
+        for run in runs
+        if run["scenario"] == scenario.name
+    ]
+    if not rows:
+        return ""
+    head = ("\n\n| contender | conversations | evaluations | surveys | seconds | requests | "
+            "requests/s against the limit | 429s | correct |\n| --- | --- | --- | --- | --- | "
+            "--- | --- | --- | --- |")  # fmt: skip
     return head + "\n" + "\n".join(rows)
 
 

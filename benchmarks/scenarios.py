@@ -174,7 +174,23 @@ USER_DETAILS = Scenario(
     datasets=("conversations", "user-details", "conversations,user-details"),
     page_size=100,
 )
-FULL = (*FULL, BUDGET, USER_DETAILS)
+# Evaluations and surveys are read one request each, by the ids the conversations name (about
+# 8% and 5% of them here): the reads by id should run as near the limit as the jobs' pages do.
+QUALITY = Scenario(
+    "quality",
+    "rate-bound",
+    "300/min: conversations, then with the quality data read by id (evaluations, surveys, "
+    "their forms): requests/s against the limit",
+    conversations=6_000,
+    days=7,
+    rate_per_minute=300,
+    latency_ms=100,
+    jitter_ms=200,
+    sdk_records=None,
+    sdk_skip_reason="the baseline exports conversations only",
+    datasets=("conversations", "conversations,quality"),
+)
+FULL = (*FULL, BUDGET, USER_DETAILS, QUALITY)
 
 QUICK: tuple[Scenario, ...] = (
     _quick(FULL[0], 40_000),
@@ -189,6 +205,7 @@ QUICK: tuple[Scenario, ...] = (
     ),
     _quick(BUDGET, 30_000, sdk_records=None),
     replace(USER_DETAILS, conversations=8_000, days=14),
+    replace(QUALITY, conversations=2_000),
 )
 
 

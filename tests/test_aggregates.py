@@ -1,0 +1,136 @@
+"""Conversation aggregates end to end: every group, bucket and metric of the sandbox's truth
+exactly once over several days, through small pages, repeats, the query tail, a denied
+permission and failing or expiring jobs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from exporter.datasets import select
+from exporter.plan import ExportRequest
+from exporter.progress import NoProgress
+from exporter.runner import export
+from exporter.store.jsonl import read_records
+from exporter.store.manifest import Manifest
+from exporter.summary import Summary
+from genesys_sandbox import FaultRule, Sandbox
+from tests.support import START, days, exporter_settings, sandbox_settings
+
+AGGREGATES = select("conversation-aggregates")
+Entry = tuple[str, str, str, str]  # group (sorted JSON), interval, metric, stats (sorted JSON)
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def exported_entries(out: Path) -> Counter[Entry]:
+    """Every (group, bucket, metric, stats) of the aggregates files, with multiplicity."""
+    found: Counter[Entry] = Counter()
+    for path in sorted((out / "conversation-aggregates").glob("*.jsonl")):
+        for line in read_records(path):
+            result = orjson.loads(line)
+            (bucket,) = result["data"]  # one bucket a line
+            for metric in bucket["metrics"]:
+                found[(_json(result["group"]), bucket["interval"], metric["metric"],
+                       _json(metric["stats"]))] += 1  # fmt: skip
+    return found
+
+
+def truth(sb: Any, days_: int = 3) -> set[Entry]:
+    return {
+        (_json(e["group"]), e["interval"], e["metric"], _json(e["stats"]))
+        for e in sb.aggregate_truth(START, START + days(days_))
+    }
+
+
+def assert_aggregates_exact(sb: Any, out: Path, days_: int = 3) -> None:
+    found = exported_entries(out)
+    assert set(found) == truth(sb, days_) and max(found.values()) == 1
+    assert not list(out.rglob("*.part"))
+
+
+async def run(sb: Any, out: Path, datasets: Any = AGGREGATES, **sections: Any) -> Summary:
+    settings = exporter_settings(sb, out, **sections)
+    request = ExportRequest(start=START, end=START + days(3), datasets=datasets)
+    return await export(settings, request, progress=NoProgress())
+
+
+async def test_three_days_are_every_group_bucket_and_metric_once(sandbox, tmp_path) -> None:
+    """Three days through pages of 7 groups (a job over two days sends each group's buckets
+    of both): every entry of the truth once, one bucket a line in the day of its start,
+    each day complete, and the jobs were asked for the default request."""
+    summary = await run(sandbox, tmp_path, aggregates={"page_size": 7})
+    assert summary.status == "ok", summary.error
+    assert_aggregates_exact(sandbox, tmp_path)
+    records = Manifest.load(tmp_path).records("conversation-aggregates")
+    assert [r.name for r in records] == ["2026-11-01", "2026-11-02", "2026-11-03"]
+    assert {r.status for r in records} == {"complete"}
+    for record in records:
+        for line in read_records(tmp_path / record.file):
+            assert orjson.loads(line)["data"][0]["interval"].startswith(record.name)
+    stats = sandbox.stats()
+    assert stats.count("aggregates.jobs.results", 200) > 3 * 2  # more than one page a job
+    groups = {e[0] for e in truth(sandbox)}
+    assert {tuple(orjson.loads(g)) for g in groups} >= {("direction", "mediaType", "queueId")}
+
+
+async def test_repeated_groups_are_written_once(sandbox, tmp_path) -> None:
+    """A results page that repeats the previous page's last group: dropped by (group, bucket)."""
+    sandbox.add_fault(FaultRule("repeat-records", routes=("aggregates.jobs.results",), count=3))
+    summary = await run(sandbox, tmp_path, aggregates={"page_size": 5})
+    assert summary.status == "ok", summary.error
+    assert summary.repeats_dropped > 0
+    assert_aggregates_exact(sandbox, tmp_path)
+
+
+async def test_past_the_watermark_the_unpaged_query_serves_a_provisional_tail(tmp_path) -> None:
+    """Days past the details' watermark come from the sync aggregates query (one answer a
+    span, no paging), provisional; once it passes them a rerun makes them complete."""
+    mark = START + timedelta(days=1, hours=6)
+    async with Sandbox(sandbox_settings(availability_date=mark)) as sb:
+        first = await run(sb, tmp_path)
+        assert first.status == "ok", first.error
+        assert_aggregates_exact(sb, tmp_path)
+        records = Manifest.load(tmp_path).records("conversation-aggregates")
+        assert {r.name: r.source for r in records} == {
+            "2026-11-01": "jobs", "2026-11-02": "query", "2026-11-03": "query"}  # fmt: skip
+        assert sb.stats().count("aggregates.query", 200) == 2  # one answer a day: no page 2
+        sb.update(availability_date=None)
+        again = await run(sb, tmp_path)
+        assert again.status == "ok", again.error
+        assert_aggregates_exact(sb, tmp_path)
+        records = Manifest.load(tmp_path).records("conversation-aggregates")
+        assert {r.source for r in records} == {"jobs"}
+
+
+async def test_a_denied_permission_fails_aggregates_alone(tmp_path) -> None:
+    """Without analytics:conversationAggregate:view the dataset is denied in one line naming
+    it, exit 3, and the conversations are exported all the same."""
+    settings = sandbox_settings(denied_permissions=("analytics:conversationAggregate:view",))
+    async with Sandbox(settings) as sb:
+        summary = await run(sb, tmp_path, select("conversations,conversation-aggregates"))
+    assert summary.exit_code == 3 and summary.status == "denied"
+    (line,) = summary.denied
+    assert "conversation-aggregates" in line and "analytics:conversationAggregate:view" in line
+    records = Manifest.load(tmp_path).records("conversations")
+    assert {r.status for r in records} == {"complete"} and len(records) == 3
+    assert not Manifest.load(tmp_path).records("conversation-aggregates")
+
+
+async def test_failed_and_expired_jobs_are_submitted_again(sandbox, tmp_path) -> None:
+    """An aggregates job that fails once, and results that expire while read, are handled as
+    details jobs are: submitted again (split when expired), still every entry once."""
+    sandbox.add_fault(FaultRule("job-failed", routes=("aggregates.jobs.submit",), count=1))
+    sandbox.add_fault(
+        FaultRule("job-expired", routes=("aggregates.jobs.results",), count=1, skip=2)
+    )
+    summary = await run(sandbox, tmp_path, aggregates={"page_size": 5})
+    assert summary.status == "ok", summary.error
+    assert_aggregates_exact(sandbox, tmp_path)
+    assert sandbox.stats().count("aggregates.jobs.submit", 202) >= 4

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import orjson
 
 from exporter.datasets import select
@@ -18,8 +19,16 @@ from exporter.runner import export
 from exporter.store.jsonl import read_records
 from exporter.store.manifest import Manifest
 from exporter.summary import Summary
+from exporter.tables import TABLES, TablesRequest, build_tables
 from genesys_sandbox import FaultRule, Sandbox
-from tests.support import START, days, exporter_settings, sandbox_settings
+from tests.support import (
+    START,
+    TABLES_DATA,
+    days,
+    exporter_settings,
+    put_window_file,
+    sandbox_settings,
+)
 
 AGGREGATES = select("conversation-aggregates")
 Entry = tuple[str, str, str, str]  # group (sorted JSON), interval, metric, stats (sorted JSON)
@@ -134,3 +143,70 @@ async def test_failed_and_expired_jobs_are_submitted_again(sandbox, tmp_path) ->
     assert summary.status == "ok", summary.error
     assert_aggregates_exact(sandbox, tmp_path)
     assert sandbox.stats().count("aggregates.jobs.submit", 202) >= 4
+
+
+# ---- tables -------------------------------------------------------------------------------------
+
+
+async def export_for_tables(out: Path) -> None:
+    """Conversations from the day before the data (empty, so that the first day is compared
+    too) to the third day, and the aggregates of the three days."""
+    async with Sandbox(sandbox_settings(dataset=TABLES_DATA)) as sb:
+        settings = exporter_settings(sb, out)
+        for datasets, first in (("conversations", START - days(1)),
+                                ("conversation-aggregates", START)):  # fmt: skip
+            request = ExportRequest(start=first, end=START + days(3), datasets=select(datasets))
+            summary = await export(settings, request, progress=NoProgress())
+            assert summary.status == "ok", summary.error
+
+
+def reconciliation(out: Path) -> list[tuple[Any, ...]]:
+    with duckdb.connect(str(out / "genesys.duckdb"), read_only=True) as con:
+        return con.execute(
+            "SELECT status, metric, bucket_start::VARCHAR, aggregates_count, details_count "
+            "FROM conversation_aggregates_reconciliation ORDER BY ALL"
+        ).fetchall()
+
+
+async def test_the_table_holds_every_stat_and_the_reconciliation_finds_no_difference(
+    tmp_path,
+) -> None:
+    """conversation_aggregates holds one row per group, bucket and metric of the raw lines,
+    keyed uniquely; the reconciliation view compares all three days (each has its
+    conversations and the day before's) and every row is the same on both sides."""
+    await export_for_tables(tmp_path)
+    build_tables(TablesRequest(tmp_path, threads=2))
+    lines = [orjson.loads(line) for path in sorted((tmp_path / "conversation-aggregates")
+             .glob("*.jsonl")) for line in read_records(path)]  # fmt: skip
+    expected = sum(len(line["data"][0]["metrics"]) for line in lines)
+    with duckdb.connect(str(tmp_path / "genesys.duckdb"), read_only=True) as con:
+        key = ", ".join(TABLES["conversation_aggregates"].key)
+        (total, distinct, days_), = con.execute(
+            f"SELECT count(*), count(DISTINCT ({key})), count(DISTINCT source_window) "
+            "FROM conversation_aggregates"
+        ).fetchall()  # fmt: skip
+    assert total == distinct == expected > 0 and days_ == 3
+    rows = reconciliation(tmp_path)
+    assert rows and {status for status, *_ in rows} == {"same"}
+    assert {bucket[:10] for _, _, bucket, _, _ in rows} == {"2026-11-01", "2026-11-02",
+                                                           "2026-11-03"}  # fmt: skip
+
+
+async def test_a_tampered_figure_shows_in_the_reconciliation(tmp_path) -> None:
+    """One count changed by hand in a day file (recorded as an export would): that row, and
+    only it, is 'different', with both figures beside each other."""
+    await export_for_tables(tmp_path)
+    path = tmp_path / "conversation-aggregates" / "2026-11-02.jsonl"
+    lines = [orjson.loads(line) for line in read_records(path)]
+    target = next(line for line in lines if line["data"][0]["metrics"][0]["metric"] == "nOffered")
+    stats = target["data"][0]["metrics"][0]["stats"]
+    real = stats["count"]
+    stats["count"] = real + 1
+    put_window_file(tmp_path, "conversation-aggregates", "2026-11-02",
+                    [orjson.dumps(line) for line in lines])  # fmt: skip
+    build_tables(TablesRequest(tmp_path, threads=2))
+    differing = [row for row in reconciliation(tmp_path) if row[0] != "same"]
+    bucket = target["data"][0]["interval"].split("/")[0]
+    assert [(s, m, c_a, c_d) for s, m, _, c_a, c_d in differing] == [
+        ("different", "nOffered", real + 1, real)]  # fmt: skip
+    assert differing[0][2].replace(" ", "T").startswith(bucket[:16])

@@ -87,8 +87,8 @@ FAULT_KINDS = (
     "entity-deleted",
 )
 # Kinds that only make sense on some routes: an empty ``routes`` means "those routes", not "all".
-_SUBMITS = frozenset({"jobs.submit", "user-details.jobs.submit"})
-_RESULTS = frozenset({"jobs.results", "user-details.jobs.results"})
+_SUBMITS = frozenset({"jobs.submit", "user-details.jobs.submit", "aggregates.jobs.submit"})
+_RESULTS = frozenset({"jobs.results", "user-details.jobs.results", "aggregates.jobs.results"})
 ROUTE_BOUND_KINDS = {
     "job-failed": _SUBMITS,
     "job-expired": _RESULTS,

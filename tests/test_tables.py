@@ -680,7 +680,7 @@ def test_a_build_from_nothing_refuses_while_day_files_the_manifest_lacks_are_on_
     files = parquet_files(lost)
     flags = ["--full"] if how == "--full" else []
     line = failed(run_tables("--out", str(lost), *flags), 2, "bad_input")
-    assert "are not in its manifest (conversation-aggregates/2026-11-01.jsonl and 28 more)" in line
+    assert "are not in its manifest (conversations/2026-11-01.jsonl and 28 more)" in line
     assert "export those days again" in line and "delete the files" in line
     if how == "--full":
         assert (lost / "genesys.duckdb").read_bytes() == before

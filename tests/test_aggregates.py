@@ -4,6 +4,10 @@ permission and failing or expiring jobs."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import subprocess
+import sys
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -11,23 +15,28 @@ from typing import Any
 
 import duckdb
 import orjson
+import pytest
 
 from exporter.datasets import select
 from exporter.plan import ExportRequest
 from exporter.progress import NoProgress
-from exporter.runner import export
+from exporter.runner import Stopper, export
 from exporter.store.jsonl import read_records
 from exporter.store.manifest import Manifest
 from exporter.summary import Summary
 from exporter.tables import TABLES, TablesRequest, build_tables
-from genesys_sandbox import FaultRule, Sandbox
+from genesys_sandbox import FaultRule, Sandbox, run_sandbox_in_thread
 from tests.support import (
+    ANNOUNCED_BUDGET,
     START,
     TABLES_DATA,
+    StopAfterPages,
+    cli_env,
     days,
     exporter_settings,
     put_window_file,
     sandbox_settings,
+    stop_after,
 )
 
 AGGREGATES = select("conversation-aggregates")
@@ -210,3 +219,59 @@ async def test_a_tampered_figure_shows_in_the_reconciliation(tmp_path) -> None:
     assert [(s, m, c_a, c_d) for s, m, _, c_a, c_d in differing] == [
         ("different", "nOffered", real + 1, real)]  # fmt: skip
     assert differing[0][2].replace(" ", "T").startswith(bucket[:16])
+
+
+# ---- stops and kills ----------------------------------------------------------------------------
+
+
+async def test_a_stop_mid_job_keeps_its_pages_and_the_next_run_resumes_exact(tmp_path) -> None:
+    """Stopped (as SIGTERM does) after a few pages: exit 130, windows kept at their cursors;
+    the next run continues those jobs, ends exact and submits no job for a kept window."""
+    async with Sandbox(sandbox_settings()) as sb:
+        settings = exporter_settings(sb, tmp_path, aggregates={"page_size": 3})
+        request = ExportRequest(start=START, end=START + days(3), datasets=AGGREGATES)
+        stopper = Stopper()
+        stopper.attach(asyncio.current_task())  # type: ignore[arg-type]
+        first = await export(settings, request, progress=StopAfterPages(stopper, 4),
+                             stopper=stopper)  # fmt: skip
+        assert first.exit_code == 130 and first.kept_windows >= 1, first
+        kept = [r for r in Manifest.load(tmp_path).records("conversation-aggregates")
+                if r.status == "in-progress" and r.cursor]  # fmt: skip
+        assert kept
+        submitted = sb.stats().count("aggregates.jobs.submit", 202)
+        again = await export(settings, request, progress=NoProgress())
+        assert again.status == "ok", again.error
+        assert_aggregates_exact(sb, tmp_path)
+        resumed = {r.job_id for r in kept}
+        assert sb.stats().count("aggregates.jobs.submit", 202) - submitted <= 2 - len(resumed)
+
+
+def command(tmp_path: Path, out: Path) -> list[str]:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        "[jobs]\npoll_initial_s = 0.05\npoll_max_s = 0.1\nmax_concurrent_jobs = 2\n"
+        "[aggregates]\npage_size = 3\n[output]\ncheckpoint_s = 0.0\n"
+        "[http]\nretry_backoff_base_s = 0.01\n"
+    )
+    return [sys.executable, "-m", "exporter", "export", "--config", str(config),
+            "--datasets", "conversation-aggregates", "--start", "2026-11-01", "--end",
+            "2026-11-04", "--out", str(out), "--no-progress"]  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_a_kill_or_a_signal_inside_an_aggregates_job_resumes_exact(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    """Killed or stopped while its jobs' pages are read (some buckets written, cursors
+    checkpointed), the rerun ends with every group, bucket and metric once."""
+    settings = sandbox_settings(latency_ms=20, rate_per_minute=ANNOUNCED_BUDGET)
+    with run_sandbox_in_thread(settings) as sb:
+        out = tmp_path / "out"
+        stop_after(sb, command(tmp_path, out), "aggregates.jobs.results", 8, sig)
+        records = Manifest.load(out).records("conversation-aggregates")
+        assert any(r.status == "in-progress" and r.cursor for r in records), records
+        again = subprocess.run(command(tmp_path, out), env=cli_env(sb), capture_output=True,
+                               timeout=90)  # fmt: skip
+        assert again.returncode == 0, again.stderr.decode()[-2000:]
+        assert_aggregates_exact(sb, out)

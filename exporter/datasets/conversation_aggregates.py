@@ -144,8 +144,8 @@ class AggregateRouter:
 
 CONVERSATION_AGGREGATES = Windowed(
     name="conversation-aggregates",
-    summary="conversation metrics per queue, media type and direction by half hour, one line "
-    "per group and bucket, in the window of the bucket's start",
+    summary="conversation metrics per group and bucket ([aggregates]; by default queue, media "
+    "type and direction by half hour), one line each, in the window of the bucket's start",
     permission="analytics:conversationAggregate:view",
     api=JobsApi(
         jobs=f"{PATH}/jobs",

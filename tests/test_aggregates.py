@@ -35,6 +35,7 @@ from tests.support import (
     days,
     exporter_settings,
     put_window_file,
+    run_cli,
     sandbox_settings,
     stop_after,
 )
@@ -275,3 +276,24 @@ def test_a_kill_or_a_signal_inside_an_aggregates_job_resumes_exact(
                                timeout=90)  # fmt: skip
         assert again.returncode == 0, again.stderr.decode()[-2000:]
         assert_aggregates_exact(sb, out)
+
+
+@pytest.mark.parametrize(("denied", "verdict", "code"), [
+    pytest.param((), "ok", 0, id="granted"),
+    pytest.param(("analytics:conversationAggregate:view",), "denied", 3, id="denied"),
+])  # fmt: skip
+def test_auth_check_probes_the_aggregates_own_permission(
+    tmp_path: Path, denied: tuple[str, ...], verdict: str, code: int
+) -> None:
+    """auth check reads the details' watermark the aggregates borrow, then asks the
+    aggregates query itself, so a client without analytics:conversationAggregate:view is
+    told so (exit 3) though it may read the watermark."""
+    config = tmp_path / "empty.toml"
+    config.write_text("")
+    with run_sandbox_in_thread(sandbox_settings(denied_permissions=denied)) as sb:
+        result = run_cli("auth", "check", "--config", str(config), "--datasets",
+                         "conversation-aggregates", env=cli_env(sb))  # fmt: skip
+    assert result.returncode == code, result.stderr
+    line = next(line for line in result.stdout.splitlines()
+                if line.startswith("conversation-aggregates "))  # fmt: skip
+    assert line.split()[1:4] == ["windowed", "analytics:conversationAggregate:view", verdict]

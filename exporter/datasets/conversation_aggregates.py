@@ -57,8 +57,9 @@ def job_body(window: Window) -> dict[str, Any]:
 
 
 def query_body(window: Window, page_size: int, page_number: int) -> dict[str, Any]:
-    """The sync aggregates query over ``window``: it takes no paging (one answer)."""
-    return {"interval": window.interval}
+    """The sync aggregates query over ``window``: it takes no paging (one answer). The query
+    needs a metric; ``[aggregates]`` replaces this one in every query but a permission probe."""
+    return {"interval": window.interval, "metrics": ["nOffered"]}
 
 
 def bucket_start(raw: msgspec.Raw | bytes) -> bytes:

@@ -244,6 +244,12 @@ async def query_pages(
             number += 1
 
 
+async def query_once(api: ApiClient, family: JobsApi, window: Window) -> None:
+    """One sync query over ``window`` with the family's plainest body, its answer unread:
+    whether the OAuth client may query the family at all (PermissionDenied when not)."""
+    await api.request("POST", family.query, json=family.query_body(window, 1, 1), parse=bytes)
+
+
 def _query_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
     """A family's options as a query takes them: ``pageSize`` sizes job pages only."""
     return {key: value for key, value in (options or {}).items() if key != "pageSize"}

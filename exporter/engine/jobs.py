@@ -82,13 +82,13 @@ async def submit_job(
     window: Window,
     *,
     options: Mapping[str, Any] | None = None,
-    page_size: int,
+    page_size: int | None = None,
 ) -> str:
     """Submit a job over ``window``, its body completed by the family's configured
     ``options``, and by ``page_size`` for a family that takes it there unless the options
     size it (``pageSize``); returns its id."""
     body = {**family.job_body(window), **(options or {})}
-    if family.page_size_in_body:
+    if family.page_size_in_body and page_size is not None:
         body.setdefault("pageSize", page_size)
     else:
         body.pop("pageSize", None)

@@ -14,10 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import msgspec
 import orjson
 import pytest
 
 from exporter.datasets import select
+from exporter.datasets.conversation_aggregates import CONVERSATION_AGGREGATES
+from exporter.datasets.records import WindowBounds
+from exporter.datasets.seen import SeenKeys
 from exporter.plan import ExportRequest
 from exporter.progress import NoProgress
 from exporter.runner import Stopper, export
@@ -25,6 +29,7 @@ from exporter.store.jsonl import read_records
 from exporter.store.manifest import Manifest
 from exporter.summary import Summary
 from exporter.tables import TABLES, TablesRequest, build_tables
+from exporter.windows import Window
 from genesys_sandbox import FaultRule, Sandbox, run_sandbox_in_thread
 from tests.support import (
     ANNOUNCED_BUDGET,
@@ -297,3 +302,33 @@ def test_auth_check_probes_the_aggregates_own_permission(
     line = next(line for line in result.stdout.splitlines()
                 if line.startswith("conversation-aggregates "))  # fmt: skip
     assert line.split()[1:4] == ["windowed", "analytics:conversationAggregate:view", verdict]
+
+
+def test_a_result_is_split_into_one_compact_line_per_bucket_in_the_window_of_its_start() -> None:
+    """A pretty-printed result whose buckets span two days (and one outside the batch):
+    one single-line line per bucket, each {"group", "data": [bucket]} in its day, the group's
+    dimensions in any order the same key; the same page again is all repeats."""
+    result = {"group": {"queueId": "q1", "mediaType": "voice"}, "data": [
+        {"interval": "2026-11-01T23:30:00.000Z/2026-11-02T00:00:00.000Z",
+         "metrics": [{"metric": "nOffered", "stats": {"count": 2}}]},
+        {"interval": "2026-11-02T00:00:00Z/2026-11-02T00:30:00Z",
+         "metrics": [{"metric": "tHandle", "stats": {"count": 1, "sum": 5, "min": 5, "max": 5}}]},
+        {"interval": "2026-11-03T00:00:00.000Z/2026-11-03T00:30:00.000Z", "metrics": []},
+    ]}  # fmt: skip
+    raw = msgspec.Raw(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    bounds = WindowBounds([Window(START + days(i), START + days(i + 1)) for i in (0, 1)])
+    seen = SeenKeys()
+    router = CONVERSATION_AGGREGATES.router
+    first = router.route([raw], bounds, seen, single_line=False)
+    lines = [[orjson.loads(bytes(line)) for line in window] for window in first.windows]
+    assert all(b"\n" not in bytes(line) for window in first.windows for line in window)
+    assert [[line["data"][0]["interval"][:16] for line in w] for w in lines] == [
+        ["2026-11-01T23:30"], ["2026-11-02T00:00"]]  # fmt: skip
+    assert all(line["group"] == result["group"] and len(line["data"]) == 1
+               for w in lines for line in w)  # fmt: skip
+    swapped = {"group": {"mediaType": "voice", "queueId": "q1"}, "data": result["data"][:2]}
+    again = router.route([msgspec.Raw(orjson.dumps(swapped))], bounds, seen, single_line=True)
+    assert again.repeats == 2 and again.windows == [[], []]
+    assert [key for w in first.windows for line in w for key, _ in router.keys(bytes(line))] == [
+        b'{"mediaType":"voice","queueId":"q1"}|2026-11-01T23:30:00.000Z',
+        b'{"mediaType":"voice","queueId":"q1"}|2026-11-02T00:00:00.000Z']  # fmt: skip

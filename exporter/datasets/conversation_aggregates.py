@@ -76,17 +76,21 @@ def _group_key(group: msgspec.Raw) -> bytes:
     return orjson.dumps(orjson.loads(bytes(group)), option=orjson.OPT_SORT_KEYS)
 
 
-def _line(
-    group: msgspec.Raw, others: list[tuple[str, msgspec.Raw]], bucket: msgspec.Raw | bytes
-) -> bytes:
+def _line(group: msgspec.Raw, others: list[tuple[str, msgspec.Raw]], bucket: msgspec.Raw) -> bytes:
     parts = [b'"group":' + bytes(group)]
     parts += [orjson.dumps(name) + b":" + bytes(raw) for name, raw in others]
     parts.append(b'"data":[' + bytes(bucket) + b"]")
     return b"{" + b",".join(parts) + b"}"
 
 
-def _split(raw: msgspec.Raw | bytes) -> Iterator[tuple[bytes, bytes, bytes]]:
-    """(key, bucket start, line) of each bucket of a result (or of a line: one bucket)."""
+def _split(
+    raw: msgspec.Raw | bytes, *, single_line: bool = True
+) -> Iterator[tuple[bytes, bytes, bytes]]:
+    """(key, bucket start, line) of each bucket of a result (or of a line: one bucket). A
+    result from a page that was not on one line is made compact first (rare: the API sends
+    compact JSON), so its lines are one line each."""
+    if not single_line:
+        raw = orjson.dumps(orjson.loads(bytes(raw)))
     result = _decode_result(raw)
     group = result.pop("group", msgspec.Raw(b"{}"))
     data = result.pop("data", msgspec.Raw(b"[]"))
@@ -94,12 +98,7 @@ def _split(raw: msgspec.Raw | bytes) -> Iterator[tuple[bytes, bytes, bytes]]:
     key = _group_key(group)
     for bucket in _decode_data(data):
         start = bucket_start(bucket)
-        yield key + b"|" + start, start, _line(group, others, _compact(bucket))
-
-
-def _compact(raw: msgspec.Raw) -> msgspec.Raw | bytes:
-    text = bytes(raw)
-    return orjson.dumps(orjson.loads(text)) if b"\n" in text else raw
+        yield key + b"|" + start, start, _line(group, others, bucket)
 
 
 class AggregateRouter:
@@ -108,7 +107,7 @@ class AggregateRouter:
     def route(
         self, raws: list[msgspec.Raw], bounds: WindowBounds, seen: SeenKeys, *, single_line: bool
     ) -> Selection:
-        found = [piece for raw in raws for piece in _split(raw)]
+        found = [piece for raw in raws for piece in _split(raw, single_line=single_line)]
         fresh = seen.keep_new([key for key, _, _ in found], [start for _, start, _ in found])
         windows: list[Records] = [[] for _ in range(len(bounds))]
         repeats = 0

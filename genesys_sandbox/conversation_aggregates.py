@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from genesys_sandbox.data import Dataset
+from genesys_sandbox.data import Dataset, DatasetSpec
 from genesys_sandbox.state import SandboxState
 from genesys_sandbox.wire import (
     ApiProblem,
@@ -129,7 +129,8 @@ class ConversationAggregates:
     own_availability = False  # the details' watermark is theirs
 
     def __init__(self) -> None:
-        self._reach: dict[int, int] = {}  # id(dataset) -> the latest emit after a start, ms
+        # the latest emit after a conversation's start, ms, by dataset spec (one spec, one data)
+        self._reach: dict[DatasetSpec, int] = {}
 
     def rows(self, state: SandboxState, body: dict[str, Any]) -> Sequence[bytes]:
         query = parse_query(body, default_page_size=state.settings.job_default_page_size)
@@ -187,13 +188,13 @@ class ConversationAggregates:
 
     def _reach_ms(self, data: Dataset) -> int:
         """How long after its start a conversation emits its last metric, at most."""
-        if id(data) not in self._reach:
+        if data.spec not in self._reach:
             latest = 0
             for i, start in enumerate(data.starts_ms):
                 emits = [o.emit_ms for o in _observations(orjson.loads(data.job_record(i)))]
                 latest = max(latest, max(emits, default=start) - start)
-            self._reach[id(data)] = latest
-        return self._reach[id(data)]
+            self._reach[data.spec] = latest
+        return self._reach[data.spec]
 
 
 def _observations(record: dict[str, Any]) -> Iterator[Observation]:

@@ -34,7 +34,9 @@ PERMISSIONS: Mapping[str, tuple[str, ...]] = {
     "jobs.availability": (CONVERSATION_DETAIL,),
     "query": CONVERSATION_DETAIL_ANY,
     **{f"user-details.{route}": USER_DETAIL for route in DETAILS_ROUTES},
-    **{f"aggregates.{route}": CONVERSATION_AGGREGATE for route in DETAILS_ROUTES},
+    # The aggregates jobs have no availability route: the details' watermark is theirs.
+    **{f"aggregates.{route}": CONVERSATION_AGGREGATE
+       for route in DETAILS_ROUTES if route != "jobs.availability"},
     "queues": QUEUE_VIEW,
     "queue-members": QUEUE_VIEW,
     "wrapup-codes": ("routing:wrapupCode:view",),

@@ -332,3 +332,10 @@ def test_a_result_is_split_into_one_compact_line_per_bucket_in_the_window_of_its
     assert [key for w in first.windows for line in w for key, _ in router.keys(bytes(line))] == [
         b'{"mediaType":"voice","queueId":"q1"}|2026-11-01T23:30:00.000Z',
         b'{"mediaType":"voice","queueId":"q1"}|2026-11-02T00:00:00.000Z']  # fmt: skip
+
+
+def test_all_selects_the_aggregates_and_the_other_groups_do_not() -> None:
+    """'all' holds conversation-aggregates (right after conversations); 'dimensions' and
+    'quality' do not."""
+    assert [d.name for d in select("all")][:2] == ["conversations", "conversation-aggregates"]
+    assert "conversation-aggregates" not in {d.name for d in select("dimensions,quality")}

@@ -102,3 +102,23 @@ async def test_no_availability_route_and_refusals() -> None:
     async with running(denied_permissions=("analytics:conversationAggregate:view",)) as c:
         reply = await c.call("POST", AGG_JOBS, json=REQUEST)
         assert reply.status == 403 and error_of(reply)["code"] == "missing.any.permissions"
+
+
+async def test_the_ground_truth_route_serves_the_default_request() -> None:
+    """/sandbox/aggregates/ground-truth: one entry per group, half hour and metric of the
+    default request, the same figures its jobs serve for that request."""
+    async with running() as c:
+        day = {"start": "2026-11-01", "end": "2026-11-02"}
+        reply = await c.session.get(c.sb.url + "/sandbox/aggregates/ground-truth", params=day)
+        truth = await reply.json()
+        body = {"interval": DAY1, "granularity": "PT30M", "timeZone": "UTC",
+                "groupBy": ["queueId", "mediaType", "direction"],
+                "metrics": ["nOffered", "tAnswered", "tAbandon", "tAcd", "tTalk", "tHandle",
+                            "tAcw", "tHeld", "tHeldComplete", "nTransferred", "nOverSla",
+                            "tWait", "nConnected"]}  # fmt: skip
+        found, _ = await results(c, body)
+    served = {(tuple(sorted(r["group"].items())), b["interval"], m["metric"], str(m["stats"]))
+              for r in found for b in r["data"] for m in b["metrics"]}  # fmt: skip
+    listed = {(tuple(sorted(e["group"].items())), e["interval"], e["metric"], str(e["stats"]))
+              for e in truth["results"]}  # fmt: skip
+    assert truth["count"] == len(truth["results"]) == len(listed) > 100 and listed == served

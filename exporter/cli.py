@@ -621,12 +621,12 @@ def _report_tables(summary: BuildSummary, memory_limit: str) -> None:
 
 
 def _print_datasets() -> None:
-    print(f"{'dataset':<22} {'kind':<9} {'permission':<36} endpoint")
+    print(f"{'dataset':<24} {'kind':<9} {'permission':<36} endpoint")
     for dataset in DATASETS.values():
         kind = kind_of(dataset)
-        print(f"{dataset.name:<22} {kind.word:<9} {dataset.permission or '(none declared)':<36} "
+        print(f"{dataset.name:<24} {kind.word:<9} {dataset.permission or '(none declared)':<36} "
               f"{kind.endpoint(dataset)}")  # fmt: skip
-        print(f"{'':<22} {dataset.summary}")
+        print(f"{'':<24} {dataset.summary}")
 
 
 def _print_plan(report: PlanReport) -> None:

@@ -137,6 +137,32 @@ class LookupSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AggregateSettings:
+    """The request of the ``conversation-aggregates`` jobs: the buckets (``granularity`` in
+    ``time_zone``), the dimensions each result is a group of (``group_by``), the ``metrics``,
+    and ``page_size`` (results per page, asked in the job's body). The defaults are what the
+    performance views (queue, media type, direction, half-hour buckets) are built from."""
+
+    granularity: str = "PT30M"
+    time_zone: str = "UTC"
+    group_by: tuple[str, ...] = ("queueId", "mediaType", "direction")
+    metrics: tuple[str, ...] = (
+        "nOffered", "tAnswered", "tAbandon", "tAcd", "tTalk", "tHandle", "tAcw", "tHeld",
+        "tHeldComplete", "nTransferred", "nOverSla", "tWait", "nConnected",
+    )  # fmt: skip
+    page_size: int = 100
+
+    def __post_init__(self) -> None:
+        validate_fields(self, "aggregates")
+
+    def body(self) -> dict[str, Any]:
+        """What these settings add to a job's body (a query's, less ``pageSize``)."""
+        return {"granularity": self.granularity, "timeZone": self.time_zone,
+                "groupBy": list(self.group_by), "metrics": list(self.metrics),
+                "pageSize": self.page_size}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class OutputSettings:
     """Where and how window files are written, and how a run reports itself: metrics, logs
     and lineage."""
@@ -244,8 +270,14 @@ class Settings:
     tables: TablesSettings = TablesSettings()
     retention: RetentionSettings = RetentionSettings()
     lookups: LookupSettings = LookupSettings()
+    aggregates: AggregateSettings = AggregateSettings()
     publish: PublishSettings = PublishSettings()
     config_path: Path | None = None
+
+    def request_options(self, section: str) -> Mapping[str, Any]:
+        """What config section ``section`` adds to the job and query bodies of a family that
+        names it (``JobsApi.options``); {} for ""."""
+        return {"aggregates": self.aggregates.body}.get(section, dict)()
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +343,7 @@ SECTIONS: Mapping[str, type] = {
     "tables": TablesSettings,
     "retention": RetentionSettings,
     "lookups": LookupSettings,
+    "aggregates": AggregateSettings,
     "publish": PublishSettings,
     "sandbox": SandboxOptions,
 }

@@ -43,6 +43,8 @@ class Rule:
         "store_url",
         "datasets",
         "bool",
+        "names",
+        "period",
     ]
     low: float | None = None
     high: float | None = None
@@ -79,6 +81,10 @@ class Rule:
                 "(those come from the environment only)"
             ),
             "bool": "true or false",
+            "names": (
+                'a list of names such as ["queueId", "mediaType"] (or one comma-separated string)'
+            ),
+            "period": "an ISO-8601 period that divides a day: PT1M to PT12H, or P1D",
             "store_url": (
                 "an object storage URL: s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or "
                 'az://CONTAINER/PREFIX ("" for none)'
@@ -148,6 +154,16 @@ RULES: Mapping[str, Mapping[str, Rule]] = {
         # [UNVERIFIED] how long the service lets an evaluation be edited: a setting.
         "edited_within": _SPAN,
         "every": _SPAN,
+    },
+    "aggregates": {
+        # What Genesys's performance views are built from; the defaults are theirs [INF].
+        "granularity": Rule("period"),
+        "time_zone": Rule("name"),
+        "group_by": Rule("names"),
+        "metrics": Rule("names"),
+        # [UNVERIFIED] the largest page the aggregates jobs accept: a setting. A result is a
+        # group with every bucket of the job, so pages are kept small.
+        "page_size": Rule("int", low=1, high=1000),
     },
     "publish": {
         "format": Rule("choice", choices=("parquet", "delta", "iceberg"), optional=True),
@@ -299,6 +315,35 @@ def _as_url(raw: object, _rule: Rule) -> str:
     return raw.strip().rstrip("/")
 
 
+def _as_names(raw: object, _rule: Rule) -> tuple[str, ...]:
+    """A TOML list of names, or one comma-separated string; at least one, none blank."""
+    parts = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(parts, list | tuple):
+        raise TypeError(raw)
+    names = tuple(str(part).strip() for part in parts if isinstance(part, str))
+    if not names or len(names) != len(parts) or not all(names):
+        raise ValueError(raw)
+    return names
+
+
+_DAY_S = 86_400
+
+
+def _as_period(raw: object, _rule: Rule) -> str:
+    """``PT<n>M``, ``PT<n>H`` or ``P1D``, whose buckets tile a UTC day (so each lies in one
+    window)."""
+    text = _as_text(raw, _rule).upper()
+    units = {"M": 60, "H": 3600}
+    if text == "P1D":
+        return text
+    if not text.startswith("PT") or len(text) < 4 or text[-1] not in units:
+        raise ValueError(raw)
+    seconds = int(text[2:-1]) * units[text[-1]]
+    if seconds < 60 or _DAY_S % seconds or seconds > _DAY_S // 2:
+        raise ValueError(raw)
+    return text
+
+
 _CONVERT: Mapping[str, Any] = {
     "int": _as_int,
     "number": _as_number,
@@ -314,6 +359,8 @@ _CONVERT: Mapping[str, Any] = {
     "url": _as_url,
     "bool": _as_bool,
     "store_url": _as_store_url,
+    "names": _as_names,
+    "period": _as_period,
 }
 
 

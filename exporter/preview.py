@@ -36,10 +36,10 @@ class PlanReport:
 
     def text(self) -> list[str]:
         """The table, window by window, and the estimate under it."""
-        header = (f"{'dataset':<21} {'window':<36} {'action':<8} {'source':<7} {'records':>8} "
+        header = (f"{'dataset':<24} {'window':<36} {'action':<8} {'source':<7} {'records':>8} "
                   f"{'requests':>8}  reason")  # fmt: skip
         rows = [
-            f"{line.dataset:<21} {line.name:<36} {line.action:<8} {line.source:<7} "
+            f"{line.dataset:<24} {line.name:<36} {line.action:<8} {line.source:<7} "
             f"{'' if line.records is None else line.records:>8} {line.requests:>8}  {line.reason}"
             for line in self.lines
         ]

@@ -62,11 +62,11 @@ class AccessReport:
             f"token lifetime:  {self.token_lifetime_s:.0f} s",
             f"data retention:  {_days(self.retention_days)}",
             "",
-            f"{'dataset':<22} {'kind':<9} {'permission':<36} {'access':<7} detail",
+            f"{'dataset':<24} {'kind':<9} {'permission':<36} {'access':<7} detail",
         ]
         for p in self.probes:
             out.append(
-                f"{p.dataset:<22} {p.kind:<9} {p.permission or '(none declared)':<36} "
+                f"{p.dataset:<24} {p.kind:<9} {p.permission or '(none declared)':<36} "
                 f"{p.verdict:<7} {p.detail}"
             )
         if self.limits:

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from genesys_sandbox import conversation_aggregates as aggregates
 from genesys_sandbox.quality_routes import QualityView
 from genesys_sandbox.settings import FaultRule
 from genesys_sandbox.state import SandboxState
@@ -38,6 +39,7 @@ def add_control_routes(app: web.Application, state: SandboxState) -> None:
     app.router.add_get("/sandbox/ground-truth", control.ground_truth)
     app.router.add_get("/sandbox/listings/{route}/ground-truth", control.listing_truth)
     app.router.add_get("/sandbox/user-details/ground-truth", control.status_truth)
+    app.router.add_get("/sandbox/aggregates/ground-truth", control.aggregate_truth)
     app.router.add_get("/sandbox/quality/ground-truth", control.quality_truth)
     app.router.add_post("/sandbox/revoke-tokens", control.revoke_tokens)
     app.router.add_post("/sandbox/faults", control.add_faults)
@@ -89,6 +91,18 @@ class _Control:
             for s in history.truth(to_ms(start), to_ms(end))
         ]  # fmt: skip
         return _json({"count": len(found), "statuses": found})
+
+    async def aggregate_truth(self, request: web.Request) -> web.Response:
+        """{"count", "results"}: the default aggregates request over [start, end), one entry
+        per group, half hour and metric ({"group", "interval", "metric", "stats"}), every
+        observation counted (see ``conversation_aggregates``)."""
+        try:
+            start = parse_instant(request.query["start"])
+            end = parse_instant(request.query["end"])
+        except (KeyError, ApiProblem):
+            return _bad("Give start and end as ISO-8601 instants.")
+        found = aggregates.truth(self.state, to_ms(start), to_ms(end))
+        return _json({"count": len(found), "results": found})
 
     async def quality_truth(self, request: web.Request) -> web.Response:
         """{"evaluations": {id: version}, "surveys": [id]}: what the records of conversations

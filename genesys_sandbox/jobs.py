@@ -45,6 +45,7 @@ class Job:
     failed: bool = False
     cancelled: bool = False
     pages_served: int = 0
+    page_size: int | None = None  # set by the job's body (aggregates), not by each request
 
     def state(self, now: float) -> str:
         if self.cancelled:

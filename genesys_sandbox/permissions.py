@@ -16,6 +16,7 @@ CONVERSATION_DETAIL = "analytics:conversationDetail:view"
 CONVERSATION_DETAIL_ANY = (CONVERSATION_DETAIL, "analytics:agentConversationDetail:view")
 QUEUE_VIEW = ("routing:queue:view",)
 USER_DETAIL = ("analytics:userDetail:view",)
+CONVERSATION_AGGREGATE = ("analytics:conversationAggregate:view",)
 # [SRC SDK docs] reading an evaluation takes any of the three.
 EVALUATION = ("quality:evaluation:view", "quality:evaluation:assign", "quality:evaluation:release")
 EVALUATION_FORM = ("quality:evaluationForm:view",)
@@ -33,6 +34,9 @@ PERMISSIONS: Mapping[str, tuple[str, ...]] = {
     "jobs.availability": (CONVERSATION_DETAIL,),
     "query": CONVERSATION_DETAIL_ANY,
     **{f"user-details.{route}": USER_DETAIL for route in DETAILS_ROUTES},
+    # The aggregates jobs have no availability route: the details' watermark is theirs.
+    **{f"aggregates.{route}": CONVERSATION_AGGREGATE
+       for route in DETAILS_ROUTES if route != "jobs.availability"},
     "queues": QUEUE_VIEW,
     "queue-members": QUEUE_VIEW,
     "wrapup-codes": ("routing:wrapupCode:view",),

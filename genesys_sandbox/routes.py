@@ -11,6 +11,7 @@ from aiohttp import web
 
 from genesys_sandbox.auth import client_credentials, login
 from genesys_sandbox.call import CALL
+from genesys_sandbox.conversation_aggregates import ConversationAggregates
 from genesys_sandbox.conversation_jobs import ConversationDetails
 from genesys_sandbox.jobs import with_repeats
 from genesys_sandbox.listing_routes import ListingRoutes
@@ -35,7 +36,7 @@ class Family(Protocol):
     def query(self, state: SandboxState, body: dict[str, Any]) -> bytes: ...
 
 
-FAMILIES: tuple[Family, ...] = (ConversationDetails(), UserDetails())
+FAMILIES: tuple[Family, ...] = (ConversationDetails(), UserDetails(), ConversationAggregates())
 
 
 class Routes:
@@ -111,9 +112,14 @@ class JobRoutes:
     def table(self) -> list[tuple[str, str, str, Any]]:
         """Its routes; availability before {job_id}, so it wins."""
         jobs, r = f"{self.family.path}/jobs", self.family.route_prefix
+        own = getattr(self.family, "own_availability", True)  # aggregates: the details' one
         return [
             ("POST", jobs, f"{r}jobs.submit", self.submit_job),
-            ("GET", f"{jobs}/availability", f"{r}jobs.availability", self.availability),
+            *(
+                [("GET", f"{jobs}/availability", f"{r}jobs.availability", self.availability)]
+                if own
+                else []
+            ),
             ("GET", f"{jobs}/{{job_id}}", f"{r}jobs.status", self.job_status),
             ("GET", f"{jobs}/{{job_id}}/results", f"{r}jobs.results", self.job_results),
             ("DELETE", f"{jobs}/{{job_id}}", f"{r}jobs.delete", self.delete_job),
@@ -122,7 +128,8 @@ class JobRoutes:
 
     async def submit_job(self, request: web.Request) -> web.Response:
         """POST .../details/jobs: 202 {jobId}; the job fixes its result set now."""
-        rows = self.family.rows(self.state, parse_body(await request.read()))
+        body = parse_body(await request.read())
+        rows = self.family.rows(self.state, body)
         s, call = self.state.settings, CALL.get()
         stuck = call.faulted("job-stuck")
         job = self.state.jobs.submit(
@@ -131,6 +138,8 @@ class JobRoutes:
             failed=call.faulted("job-failed") is not None,
             queued_s=stuck.hang_s if stuck else 0.0,
         )  # fmt: skip
+        page_size = getattr(self.family, "page_size", None)  # set in the body (aggregates)
+        job.page_size = page_size(self.state, body) if page_size else None
         self.state.stats.jobs_created += 1
         self.state.stats.job_records += len(rows)
         return json_response(orjson.dumps({"jobId": job.id}), 202)
@@ -146,8 +155,8 @@ class JobRoutes:
     async def job_results(self, request: web.Request) -> web.Response:
         """GET .../jobs/{id}/results?pageSize&cursor: one page, cursor absent on the last."""
         s = self.state.settings
-        size = _page_size(request, s.job_default_page_size, s.job_max_page_size)
         job = self.state.jobs.get(request.match_info["job_id"], self.family.name)
+        size = job.page_size or _page_size(request, s.job_default_page_size, s.job_max_page_size)
         if CALL.get().faulted("job-expired"):
             self.state.jobs.expire_now(job)
         window = self.state.jobs.window(

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from genesys_sandbox import conversation_aggregates as aggregates
 from genesys_sandbox.app import SandboxApp
 from genesys_sandbox.clock import SandboxClock
 from genesys_sandbox.data import Dataset, DatasetSpec, to_ms
@@ -184,6 +185,11 @@ class Sandbox:
         evaluations, surveys = self._view().truth(to_ms(start), to_ms(end), at)
         return QualityTruth(evaluations, frozenset(surveys))
 
+    def aggregate_truth(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """The default aggregates request's figures over [start, end), one entry per group,
+        half hour and metric (``conversation_aggregates.truth``)."""
+        return aggregates.truth(self.state, to_ms(start), to_ms(end))
+
     def _view(self) -> QualityView:
         if self._quality is None:
             raise RuntimeError("The sandbox is not running; use it as `async with Sandbox(...)`.")
@@ -263,6 +269,9 @@ class ThreadedSandbox:
         self, start: datetime, end: datetime, at: float | None = None
     ) -> QualityTruth:
         return self._call(self._sandbox.quality_truth, start, end, at)
+
+    def aggregate_truth(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        return self._call(self._sandbox.aggregate_truth, start, end)
 
 
 @contextlib.contextmanager

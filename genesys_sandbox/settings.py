@@ -54,6 +54,11 @@ ROUTES = (
     "user-details.jobs.delete",
     "user-details.jobs.availability",
     "user-details.query",
+    "aggregates.jobs.submit",
+    "aggregates.jobs.status",
+    "aggregates.jobs.results",
+    "aggregates.jobs.delete",
+    "aggregates.query",
     *LISTING_ROUTES,
     *LOOKUP_ROUTES,
     "quality.evaluation",
@@ -82,8 +87,8 @@ FAULT_KINDS = (
     "entity-deleted",
 )
 # Kinds that only make sense on some routes: an empty ``routes`` means "those routes", not "all".
-_SUBMITS = frozenset({"jobs.submit", "user-details.jobs.submit"})
-_RESULTS = frozenset({"jobs.results", "user-details.jobs.results"})
+_SUBMITS = frozenset({"jobs.submit", "user-details.jobs.submit", "aggregates.jobs.submit"})
+_RESULTS = frozenset({"jobs.results", "user-details.jobs.results", "aggregates.jobs.results"})
 ROUTE_BOUND_KINDS = {
     "job-failed": _SUBMITS,
     "job-expired": _RESULTS,

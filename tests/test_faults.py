@@ -35,6 +35,7 @@ from tests.support import (
     on_user_details,
     sandbox_settings,
 )
+from tests.test_aggregates import assert_aggregates_exact
 from tests.test_quality import ROUTES as QUALITY_ROUTES
 from tests.test_quality import assert_exact as assert_quality_exact
 
@@ -115,6 +116,29 @@ async def test_recoverable_fault_keeps_every_status_once(sandbox, tmp_path, faul
     summary = await export(settings, request, progress=NoProgress())
     assert summary.status == "ok", summary.error
     assert_statuses_exact(sandbox, tmp_path)
+    assert sum(sandbox.stats().faults_injected.values()) > 0
+
+
+def on_aggregates(rule: FaultRule) -> FaultRule:
+    """The same fault on the aggregates family's routes instead of the conversations' (its
+    watermark is the details' own route, so a fault there stays there)."""
+    routes = tuple(f"aggregates.{r}" if (r.startswith("jobs.") and r != "jobs.availability")
+                   or r == "query" else r for r in rule.routes)  # fmt: skip
+    return dataclasses.replace(rule, routes=routes)
+
+
+@pytest.mark.parametrize("fault", RECOVERABLE)
+async def test_recoverable_fault_keeps_every_aggregate_once(sandbox, tmp_path, fault) -> None:
+    """The same suite for the aggregates: every group, bucket and metric of the truth once,
+    through pages of five groups."""
+    sandbox.add_fault(on_aggregates(fault))
+    settings = exporter_settings(
+        sandbox, tmp_path, aggregates={"page_size": 5}, http={"request_timeout_s": 0.5}
+    )
+    request = ExportRequest(START, START + days(3), datasets=select("conversation-aggregates"))
+    summary = await export(settings, request, progress=NoProgress())
+    assert summary.status == "ok", summary.error
+    assert_aggregates_exact(sandbox, tmp_path)
     assert sum(sandbox.stats().faults_injected.values()) > 0
 
 

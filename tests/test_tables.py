@@ -229,7 +229,7 @@ def test_the_views_name_queues_users_and_wrap_up_codes(built: Path, db) -> None:
 def test_a_second_build_with_nothing_changed_reads_nothing(out: Path) -> None:
     """Unchanged day files are not read again; the summary says the tables are up to date."""
     first = build(out)
-    days_ = 3 * 4  # conversations, user details, evaluations, surveys
+    days_ = 3 * 5  # conversations, aggregates, user details, evaluations, surveys
     assert first.status == "built" and len(first.built) == days_ + len(SNAPSHOT_TABLES)
     again = build(out)
     assert again.status == "up-to-date" and again.built == () and again.records == 0
@@ -567,7 +567,7 @@ def test_the_cli_reports_what_it_built_and_ends_with_a_json_summary(out: Path) -
     """stderr says which windows were built; the last stdout line is the JSON summary."""
     done = run_tables("--out", str(out), "--memory-limit", "432MB", "--threads", "1")
     assert done.returncode == 0, done.stderr
-    assert "built 28 windows (conversations/2026-11-01" in done.stderr
+    assert "built 31 windows (conversations/2026-11-01" in done.stderr
     assert " s at 1 thread within 432MB; " in done.stderr
     summary = orjson.loads(done.stdout.splitlines()[-1])
     assert summary["status"] == "built" and summary["conversations"] > 0
@@ -651,8 +651,8 @@ def test_a_manifest_that_lost_windows_keeps_their_rows_and_files_and_says_so(los
     assert done.returncode == 0, done.stderr
     summary = orjson.loads(done.stdout.splitlines()[-1])
     assert summary["kept_unlisted"] == forgotten_windows(lost) and summary["removed"] == []
-    # a day of conversations, and every day of user details, evaluations and surveys
-    assert len(summary["kept_unlisted"]) == 1 + 3 * 3 + len(SNAPSHOT_TABLES)
+    # a day of conversations, and every day of aggregates, user details, evaluations, surveys
+    assert len(summary["kept_unlisted"]) == 1 + 3 * 4 + len(SNAPSHOT_TABLES)
     (warning,) = [line for line in done.stderr.splitlines() if "warning:" in line]
     assert f"kept {len(summary['kept_unlisted'])} window(s) the manifest no longer lists" in warning
     assert "Export those days again" in warning and "delete their files" in warning
@@ -680,7 +680,7 @@ def test_a_build_from_nothing_refuses_while_day_files_the_manifest_lacks_are_on_
     files = parquet_files(lost)
     flags = ["--full"] if how == "--full" else []
     line = failed(run_tables("--out", str(lost), *flags), 2, "bad_input")
-    assert "are not in its manifest (conversations/2026-11-01.jsonl and 25 more)" in line
+    assert "are not in its manifest (conversations/2026-11-01.jsonl and 28 more)" in line
     assert "export those days again" in line and "delete the files" in line
     if how == "--full":
         assert (lost / "genesys.duckdb").read_bytes() == before

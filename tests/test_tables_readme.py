@@ -75,10 +75,10 @@ def sessions(out: Path):  # type: ignore[no-untyped-def]
                 yield c, s
 
 
-def test_there_are_four_example_queries() -> None:
-    """AHT per queue per day, abandoned calls by hour, On Queue against interacting, and
-    evaluation scores per agent and question."""
-    assert len(QUERIES) == 4
+def test_there_are_five_example_queries() -> None:
+    """AHT per queue per day, abandoned calls by hour, On Queue against interacting,
+    evaluation scores per agent and question, and what the reconciliation finds."""
+    assert len(QUERIES) == 5
 
 
 def test_average_handle_time_per_queue_per_day(built) -> None:
@@ -158,3 +158,16 @@ def test_evaluation_scores_per_agent_and_question(built) -> None:
     for key, values in scores.items():
         assert got[key][0] == len(values)
         assert got[key][1] == pytest.approx(sum(values) / len(values), abs=0.051), key
+
+
+def test_the_reconciliation_query_finds_nothing_on_sandbox_data(built) -> None:
+    """The fifth query: no row differs, while the view compares the days whose conversations
+    and the day before's were exported (the second and third: the first has no day before),
+    the provisional third day included."""
+    assert run(built, QUERIES[4]) == []
+    compared = run(
+        built, "SELECT strftime(bucket_start AT TIME ZONE 'UTC', '%Y-%m-%d') AS day, count(*) "
+        "FROM conversation_aggregates_reconciliation GROUP BY day ORDER BY day",
+    )  # fmt: skip
+    assert [day for day, _ in compared] == ["2026-11-02", "2026-11-03"]
+    assert all(n > 100 for _, n in compared)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from exporter.datasets.base import ById, Dataset, Listing, Windowed
+from exporter.datasets.conversation_aggregates import CONVERSATION_AGGREGATES
 from exporter.datasets.conversations import CONVERSATIONS
 from exporter.datasets.listings import LISTINGS
 from exporter.datasets.quality import BY_ID, FORMS
 from exporter.datasets.user_details import USER_DETAILS
 from exporter.errors import ConfigError
 
-_ALL: tuple[Dataset, ...] = (CONVERSATIONS, USER_DETAILS, *BY_ID, *LISTINGS, *FORMS)
+_ALL: tuple[Dataset, ...] = (CONVERSATIONS, CONVERSATION_AGGREGATES, USER_DETAILS, *BY_ID,
+                             *LISTINGS, *FORMS)  # fmt: skip
 DATASETS: dict[str, Dataset] = {d.name: d for d in _ALL}
 _QUALITY: tuple[Dataset, ...] = (*BY_ID, *FORMS)
 GROUPS = {

@@ -94,17 +94,29 @@ class QueryPage(msgspec.Struct):
 
 @dataclass(frozen=True, slots=True)
 class JobsApi:
-    """One analytics details family: ``jobs`` (submit; ``/{id}``, ``/{id}/results``,
-    ``/availability`` below it) and ``query``, whose pages list records under ``records``."""
+    """One analytics jobs family: ``jobs`` (submit; ``/{id}``, ``/{id}/results``, and
+    ``/availability`` unless ``availability`` names another watermark) and ``query``, whose
+    pages list records under ``records``.
+
+    ``query_paged``: the sync query pages by number (details); False: one answer per span
+    (aggregates, whose query takes no paging). ``page_size_in_body``: a job's page size is
+    part of its body (aggregates), not a parameter of its results requests. ``options``: the
+    config section whose request options (``Settings.request_options``) complete its job and
+    query bodies; "" for none."""
 
     jobs: str
     query: str
     records: str
     job_body: Callable[[Window], dict[str, Any]]
     query_body: Callable[[Window, int, int], dict[str, Any]]  # interval, page size, number
-    # A job over an interval kept to some records' subjects (ids): the refresh of open ones.
-    refresh_body: Callable[[Window, Sequence[str]], dict[str, Any]]
+    # A job over an interval kept to some records' subjects (ids): the refresh of open ones;
+    # None for a family whose records never stay open.
+    refresh_body: Callable[[Window, Sequence[str]], dict[str, Any]] | None
     query_max_span: timedelta = QUERY_MAX_SPAN
+    availability: str = ""
+    query_paged: bool = True
+    page_size_in_body: bool = False
+    options: str = ""
     _results: Any = field(init=False, repr=False, compare=False)
     _query: Any = field(init=False, repr=False, compare=False)
 
@@ -114,6 +126,11 @@ class JobsApi:
         query = msgspec.defstruct("Query", _fields(QueryPage), rename=rename)
         object.__setattr__(self, "_results", msgspec.json.Decoder(results))
         object.__setattr__(self, "_query", msgspec.json.Decoder(query))
+
+    @property
+    def availability_path(self) -> str:
+        """Where the family's watermark (``dataAvailabilityDate``) is read."""
+        return self.availability or f"{self.jobs}/availability"
 
     def decode_results(self, body: bytes) -> ResultsPage:
         """A results page; ValueError (msgspec.DecodeError) when the body is not one."""

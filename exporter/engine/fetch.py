@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import msgspec
 
@@ -31,11 +33,19 @@ class Fetcher:
     """
 
     def __init__(
-        self, api: ApiClient, settings: JobSettings, queue: asyncio.Queue[Message | None]
+        self,
+        api: ApiClient,
+        settings: JobSettings,
+        queue: asyncio.Queue[Message | None],
+        *,
+        options: Callable[[str], Mapping[str, Any]] = lambda _section: {},
     ) -> None:
+        """``options``: a config section's request options, by its name (what a family's
+        ``options`` names; ``Settings.request_options``)."""
         self._api = api
         self._jobs = settings
         self._queue = queue
+        self._options = options
         self._stalled: set[str] = set()  # datasets whose jobs service finished no job in time
 
     async def submit(self, run: BatchRun, span: Window) -> str:
@@ -43,7 +53,11 @@ class Fetcher:
         if run.dataset.name in self._stalled:
             reason = jobs.stalled_reason(self._jobs.job_timeout_s)
             raise jobs.JobStalled(f"{reason}; no job submitted, the next run fetches it.")
-        job_id = await jobs.submit_job(self._api, run.dataset.api, span)
+        family = run.dataset.api
+        options = self._options(family.options)
+        job_id = await jobs.submit_job(
+            self._api, family, span, options=options, page_size=self._jobs.page_size
+        )
         run.job_id = job_id
         log.debug("%s %s: submitted job %s over %s", run.dataset.name, run.batch.name, job_id,
                   span.interval, extra=_fields(run, job_id, interval=span.interval))  # fmt: skip
@@ -77,9 +91,11 @@ class Fetcher:
         run.availability = watermark
         log.debug("%s %s: reading by the query (past the watermark %s)", run.dataset.name,
                   run.batch.name, watermark, extra=_fields(run, None))  # fmt: skip
+        family = run.dataset.api
         pages = jobs.query_pages(
-            self._api, run.dataset.api, run.batch.span, page_size=self._jobs.query_page_size
-        )
+            self._api, family, run.batch.span, page_size=self._jobs.query_page_size,
+            options=self._options(family.options),
+        )  # fmt: skip
         async for page, single_line in pages:
             selection = _select(run, page.records, single_line)
             await self._queue.put(WritePage(run, selection.windows, None, None))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -72,13 +72,27 @@ def _json(body: bytes) -> Any:
 
 async def data_availability(api: ApiClient, family: JobsApi) -> datetime:
     """The instant up to which the datalake (and so every job of the family) is complete."""
-    data = await api.request("GET", f"{family.jobs}/availability", parse=_json)
+    data = await api.request("GET", family.availability_path, parse=_json)
     return datetime.fromisoformat(str(data["dataAvailabilityDate"]).replace("Z", "+00:00"))
 
 
-async def submit_job(api: ApiClient, family: JobsApi, window: Window) -> str:
-    """Submit a details job over ``window``; returns its id."""
-    return await submit_body(api, family, family.job_body(window))
+async def submit_job(
+    api: ApiClient,
+    family: JobsApi,
+    window: Window,
+    *,
+    options: Mapping[str, Any] | None = None,
+    page_size: int | None = None,
+) -> str:
+    """Submit a job over ``window``, its body completed by the family's configured
+    ``options``, and by ``page_size`` for a family that takes it there unless the options
+    size it (``pageSize``); returns its id."""
+    body = {**family.job_body(window), **(options or {})}
+    if family.page_size_in_body and page_size is not None:
+        body.setdefault("pageSize", page_size)
+    else:
+        body.pop("pageSize", None)
+    return await submit_body(api, family, body)
 
 
 async def submit_body(api: ApiClient, family: JobsApi, body: dict[str, Any]) -> str:
@@ -160,7 +174,7 @@ async def job_pages(
     progress = 0.0
     parse = _lines(family.decode_results)
     while True:
-        params = {"pageSize": str(page_size)}
+        params = {} if family.page_size_in_body else {"pageSize": str(page_size)}
         if cursor:
             params["cursor"] = cursor
         try:
@@ -206,21 +220,39 @@ async def delete_quietly(api: ApiClient, family: JobsApi, job_id: str) -> None:
 
 
 async def query_pages(
-    api: ApiClient, family: JobsApi, window: Window, *, page_size: int
+    api: ApiClient,
+    family: JobsApi,
+    window: Window,
+    *,
+    page_size: int,
+    options: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[tuple[QueryPage, bool]]:
     """Yield (page, single_line) of the sync query over ``window``, in spans the query
     allows, each paged by number until a page comes back empty (a short page is not the end:
-    a family may de-duplicate within pages)."""
+    a family may de-duplicate within pages); a family whose query takes no paging answers
+    each span at once."""
     parse = _lines(family.decode_query)
     for span in query_spans(window, family.query_max_span):
         number = 1
         while True:
-            body = family.query_body(span, page_size, number)
+            body = {**family.query_body(span, page_size, number), **_query_options(options)}
             page, single_line = await api.request("POST", family.query, json=body, parse=parse)
-            if not page.records:
+            if page.records:
+                yield page, single_line
+            if not page.records or not family.query_paged:
                 break
-            yield page, single_line
             number += 1
+
+
+async def query_once(api: ApiClient, family: JobsApi, window: Window) -> None:
+    """One sync query over ``window`` with the family's plainest body, its answer unread:
+    whether the OAuth client may query the family at all (PermissionDenied when not)."""
+    await api.request("POST", family.query, json=family.query_body(window, 1, 1), parse=bytes)
+
+
+def _query_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A family's options as a query takes them: ``pageSize`` sizes job pages only."""
+    return {key: value for key, value in (options or {}).items() if key != "pageSize"}
 
 
 def query_spans(window: Window, longest: timedelta) -> list[Window]:
@@ -232,9 +264,12 @@ def query_spans(window: Window, longest: timedelta) -> list[Window]:
     return spans
 
 
-async def count_records(api: ApiClient, family: JobsApi, window: Window) -> int:
+async def count_records(api: ApiClient, family: JobsApi, window: Window) -> int | None:
     """The query's ``totalHits`` over ``window`` with one-record pages: a cheap size estimate
-    (it counts whole touched days, so partial-day windows are over-estimated)."""
+    (it counts whole touched days, so partial-day windows are over-estimated); None for a
+    family whose query takes no paging (it has no count short of the whole answer)."""
+    if not family.query_paged:
+        return None
     total = 0
     for span in query_spans(window, family.query_max_span):
         body = family.query_body(span, 1, 1)

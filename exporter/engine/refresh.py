@@ -135,6 +135,7 @@ class Refresher:
         subjects = sorted({record.subject for record in chunk})
         wanted = {record.key for record in chunk}
         family, settings = dataset.api, self._settings
+        assert family.refresh_body is not None, f"{dataset.name} keeps no records open"
         job_id = await jobs.submit_body(self._api, family, family.refresh_body(span, subjects))
         log.debug("%s: submitted refresh job %s over %s for %d records", dataset.name, job_id,
                   span.interval, len(chunk), extra={"dataset": dataset.name, "job_id": job_id,

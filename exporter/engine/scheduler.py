@@ -104,7 +104,8 @@ class ExportRun:
         self._watermarks = {name: format_instant(w) for name, w in watermarks.items()}
         self._progress = progress
         self._queue: asyncio.Queue[Message | None] = asyncio.Queue(maxsize=QUEUED_PAGES)
-        self._fetcher = Fetcher(api, settings.jobs, self._queue)
+        self._fetcher = Fetcher(api, settings.jobs, self._queue,
+                                options=settings.request_options)  # fmt: skip
         self._batches: asyncio.Queue[Batch | None] = asyncio.Queue()
         self._outstanding = 0
         self._workers: list[asyncio.Task[None]] = []

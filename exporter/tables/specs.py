@@ -33,11 +33,14 @@ def snake(name: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Column:
     """One column: the API field it holds (``a.b`` for a field inside an object), its DuckDB
-    type, and its name (snake_case of the field unless given)."""
+    type, and its name (snake_case of the field unless given). ``derive``: a SQL expression
+    over ``{}``, the field read as text, giving the column's value (two columns may derive
+    from one field: an aggregates bucket's start and end from its ``interval``)."""
 
     field: str
     type: str
     name: str = ""
+    derive: str = ""
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -46,6 +49,11 @@ class Column:
     @property
     def path(self) -> tuple[str, ...]:
         return tuple(self.field.split("."))
+
+    @property
+    def read_type(self) -> str:
+        """The type its field is read as."""
+        return "VARCHAR" if self.derive else self.type
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +217,49 @@ METRICS = Table(
     field="metrics",
     container="list",
     index="metric_index",
+)
+
+# Conversation aggregates (genesys-datasets.md §H): one line per group and bucket. The group's
+# dimensions are columns (those [aggregates] group_by does not name stay NULL), the bucket's
+# interval is split into its start and end, and each metric's stats are a row.
+_BUCKET = "CAST(split_part({}, '/', %d) AS TIMESTAMPTZ)"
+AGGREGATE_GROUPS = Table(
+    "conversation_aggregate_groups",
+    "conversation-aggregates",
+    "one line per group and bucket (not a table itself)",
+    ("queue_id", "media_type", "direction", "user_id", "wrap_up_code"),
+    _cols("""
+        group.queueId VARCHAR queue_id, group.mediaType VARCHAR media_type,
+        group.direction VARCHAR direction, group.userId VARCHAR user_id,
+        group.wrapUpCode VARCHAR wrap_up_code"""),
+    listed=False,
+)
+AGGREGATE_BUCKETS = Table(
+    "conversation_aggregate_buckets",
+    "conversation-aggregates",
+    "each line's bucket (not a table itself)",
+    ("bucket_start", "bucket_end"),  # the end too, so every metric's row carries it
+    (
+        Column("interval", "TIMESTAMPTZ", "bucket_start", _BUCKET % 1),
+        Column("interval", "TIMESTAMPTZ", "bucket_end", _BUCKET % 2),
+    ),
+    parent=AGGREGATE_GROUPS,
+    field="data",
+    container="list",
+    listed=False,
+)
+CONVERSATION_AGGREGATES = Table(
+    "conversation_aggregates",
+    "conversation-aggregates",
+    "each metric's stats per group and bucket (`t*` in milliseconds; an `n*` metric has only "
+    "`count`); a dimension [aggregates] does not group by is NULL",
+    ("metric",),
+    _cols("""
+        metric VARCHAR, stats.count BIGINT count, stats.sum DOUBLE sum, stats.min DOUBLE min,
+        stats.max DOUBLE max"""),
+    parent=AGGREGATE_BUCKETS,
+    field="metrics",
+    container="list",
 )
 
 USER_DETAILS = Table(
@@ -425,7 +476,8 @@ FORM_PARTS = (
 
 ALL: tuple[Table, ...] = (
     CONVERSATIONS, PARTICIPANTS, PARTICIPANT_ATTRIBUTES, SESSIONS, SEGMENTS, METRICS,
-    USER_DETAILS, USER_PRESENCE, USER_ROUTING_STATUS, EVALUATIONS, EVALUATION_GROUPS,
+    AGGREGATE_GROUPS, AGGREGATE_BUCKETS, CONVERSATION_AGGREGATES, USER_DETAILS,
+    USER_PRESENCE, USER_ROUTING_STATUS, EVALUATIONS, EVALUATION_GROUPS,
     EVALUATION_ANSWERS, SURVEYS, SURVEY_GROUPS, SURVEY_ANSWERS, *SNAPSHOTS, EVALUATION_FORMS,
     SURVEY_FORMS, *FORM_PARTS,
 )  # fmt: skip

@@ -59,7 +59,7 @@ def _tree(table: Table) -> dict[str, object]:
         *outer, last = column.path
         for part in outer:
             node = node.setdefault(part, {})  # type: ignore[assignment]
-        node[last] = column.type
+        node[last] = column.read_type
     for child in children(table):
         assert child.field is not None
         node = tree
@@ -179,7 +179,8 @@ def _value(table: Table, column: Column) -> str:
     depth = table.depth
     if column.name == table.index:
         return f"i{depth}"
-    return f"o{depth}." + ".".join(ident(part) for part in column.path)
+    value = f"o{depth}." + ".".join(ident(part) for part in column.path)
+    return column.derive.format(value) if column.derive else value
 
 
 def _relation(table: Table) -> str:

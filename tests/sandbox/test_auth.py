@@ -160,6 +160,8 @@ async def test_without_analytics_permissions_analytics_routes_are_403() -> None:
 JOB = f"{JOBS}/00000000-0000-4000-8000-000000000000"
 USER_JOBS = "/api/v2/analytics/users/details/jobs"
 USER_JOB = f"{USER_JOBS}/00000000-0000-4000-8000-000000000000"
+AGG_JOBS = "/api/v2/analytics/conversations/aggregates/jobs"
+AGG_JOB = f"{AGG_JOBS}/00000000-0000-4000-8000-000000000000"
 # One request per API route: (route name, method, path).
 REQUESTS = [
     ("jobs.submit", "POST", JOBS), ("jobs.status", "GET", JOB),
@@ -172,6 +174,11 @@ REQUESTS = [
     ("user-details.jobs.delete", "DELETE", USER_JOB),
     ("user-details.jobs.availability", "GET", f"{USER_JOBS}/availability"),
     ("user-details.query", "POST", "/api/v2/analytics/users/details/query"),
+    ("aggregates.jobs.submit", "POST", AGG_JOBS),
+    ("aggregates.jobs.status", "GET", AGG_JOB),
+    ("aggregates.jobs.results", "GET", f"{AGG_JOB}/results"),
+    ("aggregates.jobs.delete", "DELETE", AGG_JOB),
+    ("aggregates.query", "POST", "/api/v2/analytics/conversations/aggregates/query"),
     ("users", "GET", "/api/v2/users"), ("queues", "GET", "/api/v2/routing/queues"),
     ("queue-members", "GET", "/api/v2/routing/queues/q/members"),
     ("wrapup-codes", "GET", "/api/v2/routing/wrapupcodes"),

@@ -37,7 +37,7 @@ from exporter.plan import (
     range_start,
 )
 from exporter.store.manifest import Manifest, WindowRecord
-from exporter.windows import format_instant, plan_slots
+from exporter.windows import Window, format_instant, plan_slots
 
 log = logging.getLogger(__name__)
 JOB_OVERHEAD = 3  # a job's requests beyond its pages: submit, one poll, delete
@@ -63,7 +63,12 @@ class WindowedKind:
         return f"POST {dataset.api.jobs} (+ {dataset.api.query})"
 
     async def reach(self, api: ApiClient, dataset: Windowed) -> str:
+        """Its watermark; for a family reading another's watermark, its own sync query over
+        the minute before it too (the watermark says nothing of the family's permission)."""
         watermark = await jobs.data_availability(api, dataset.api)
+        if dataset.api.availability:
+            minute = Window(watermark - timedelta(minutes=1), watermark)
+            await jobs.query_once(api, dataset.api, minute)
         return f"jobs complete up to {watermark:%Y-%m-%dT%H:%M:%SZ}"
 
     def check(
@@ -144,11 +149,14 @@ class WindowedWork:
     async def expected_records(self) -> int | None:
         """The query's count over each batch, summed (whole touched days: a little high)."""
         try:
-            return sum([await jobs.count_records(self._context.api, b.dataset.api, b.span)
-                        for b in self._batches])  # fmt: skip
+            counts = [await jobs.count_records(self._context.api, b.dataset.api, b.span)
+                      for b in self._batches]  # fmt: skip
         except (ApiError, PermissionDenied) as exc:
             log.info("could not estimate the records to fetch (%s); progress shows no total", exc)
             return None
+        if any(count is None for count in counts):  # a family that cannot count: no total
+            return None
+        return sum(count or 0 for count in counts)
 
     async def run(self) -> None:
         assert self._run is not None and self._refresher is not None, "run before start"
@@ -234,7 +242,9 @@ async def _line(context: PlanContext, dataset: Windowed, item: WorkItem, first: 
         return PlanLine(dataset.name, item.name, item.action, item.source, item.reason)
     hits = await jobs.count_records(context.api, dataset.api, item.window)
     settings = context.settings.jobs
-    if item.source == "query":
+    if hits is None:  # a family whose query cannot count: at least one request, its size unknown
+        requests = 1 + (JOB_OVERHEAD if first and item.source == "jobs" else 0)
+    elif item.source == "query":
         requests = hits // settings.query_page_size + 2  # the last page is empty
     else:
         requests = max(1, math.ceil(hits / settings.page_size))

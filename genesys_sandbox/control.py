@@ -13,6 +13,7 @@ from genesys_sandbox.quality_routes import QualityView
 from genesys_sandbox.settings import FaultRule
 from genesys_sandbox.state import SandboxState
 from genesys_sandbox.wire import ApiProblem, format_instant, from_ms, parse_instant, to_ms
+from genesys_sandbox.workforce_routes import units_truth
 
 # Settings PATCH /sandbox/settings accepts: the scalar ones (faults have their own endpoint).
 SCALAR_SETTINGS = frozenset({
@@ -39,6 +40,7 @@ def add_control_routes(app: web.Application, state: SandboxState) -> None:
     app.router.add_get("/sandbox/listings/{route}/ground-truth", control.listing_truth)
     app.router.add_get("/sandbox/user-details/ground-truth", control.status_truth)
     app.router.add_get("/sandbox/quality/ground-truth", control.quality_truth)
+    app.router.add_get("/sandbox/workforce/units", control.units_truth)
     app.router.add_post("/sandbox/revoke-tokens", control.revoke_tokens)
     app.router.add_post("/sandbox/faults", control.add_faults)
     app.router.add_delete("/sandbox/faults", control.clear_faults)
@@ -100,6 +102,10 @@ class _Control:
             return _bad("Give start and end as ISO-8601 instants.")
         evaluations, surveys = QualityView(self.state).truth(to_ms(start), to_ms(end))
         return _json({"evaluations": dict(sorted(evaluations.items())), "surveys": sorted(surveys)})
+
+    async def units_truth(self, request: web.Request) -> web.Response:
+        """The WFM units the routes serve now (``workforce_routes.units_truth``)."""
+        return _json(units_truth(self.state))
 
     async def listing_truth(self, request: web.Request) -> web.Response:
         """Ids of a listing present throughout [start, end] and ever present in it (sorted),

@@ -40,6 +40,10 @@ LISTING_ROUTES = (
 )
 # GET <listing>/{id}: the real API has one for every listing but queue members [SRC].
 LOOKUP_ROUTES = tuple(f"{route}.by-id" for route in LISTING_ROUTES if route != "queue-members")
+# Workforce management's unit listings (one page each, no paging) and its by-id reads.
+WFM_LISTING_ROUTES = ("business-units", "management-units", "management-unit-users",
+                      "activity-codes")  # fmt: skip
+WFM_LOOKUP_ROUTES = ("business-units.by-id", "management-units.by-id")
 ROUTES = (
     "oauth.token",
     "jobs.submit",
@@ -56,6 +60,8 @@ ROUTES = (
     "user-details.query",
     *LISTING_ROUTES,
     *LOOKUP_ROUTES,
+    *WFM_LISTING_ROUTES,
+    *WFM_LOOKUP_ROUTES,
     "quality.evaluation",
     "quality.survey",
     "org-limits",
@@ -90,9 +96,10 @@ ROUTE_BOUND_KINDS = {
     "job-stuck": _SUBMITS,
     "repeat-records": _RESULTS,
     "cursor-rejected": _RESULTS | {"teams"},  # teams: the after cursor its nextUri carries
-    "empty-listing": frozenset(LISTING_ROUTES),
-    "next-uri-loop": frozenset(LISTING_ROUTES),
-    "entity-deleted": frozenset({"queue-members", *LOOKUP_ROUTES}),  # routes naming an entity
+    "empty-listing": frozenset({*LISTING_ROUTES, *WFM_LISTING_ROUTES}),
+    "next-uri-loop": frozenset({*LISTING_ROUTES, *WFM_LISTING_ROUTES}),
+    # routes naming an entity
+    "entity-deleted": frozenset({"queue-members", *LOOKUP_ROUTES, *WFM_LOOKUP_ROUTES}),
 }
 ALL_LISTINGS = "*"  # in listing_refuse_oversize: every listing route
 

@@ -37,6 +37,7 @@ from tests.support import (
 )
 from tests.test_quality import ROUTES as QUALITY_ROUTES
 from tests.test_quality import assert_exact as assert_quality_exact
+from tests.test_workforce import UNIT_ROUTES, assert_units_exact, take_units
 
 RANGE = ExportRequest(start=START, end=START + days(3))
 SMALL_PAGES = {"page_size": 200}  # several cursors per window, so mid-window faults can bite
@@ -141,6 +142,19 @@ async def test_recoverable_fault_keeps_every_evaluation_and_survey_once(
     summary = await export(settings, request, progress=NoProgress())
     assert summary.status == "ok", summary.error
     assert_quality_exact(sandbox, tmp_path)
+    assert sum(sandbox.stats().faults_injected.values()) > 0
+
+
+@pytest.mark.parametrize("fault", QUALITY_RECOVERABLE)
+async def test_recoverable_fault_keeps_every_workforce_unit_once(sandbox, tmp_path, fault) -> None:
+    """The same suite on the WFM unit listings and reads: each unit snapshot still equals the
+    sandbox's units, each entity once."""
+    if fault.routes != ("oauth.token",):
+        fault = dataclasses.replace(fault, routes=UNIT_ROUTES)
+    sandbox.add_fault(fault)
+    summary = await take_units(sandbox, tmp_path, http={"request_timeout_s": 0.5})
+    assert summary.status == "ok", summary.error
+    assert_units_exact(sandbox, tmp_path)
     assert sum(sandbox.stats().faults_injected.values()) > 0
 
 

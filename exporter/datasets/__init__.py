@@ -7,14 +7,20 @@ from exporter.datasets.conversations import CONVERSATIONS
 from exporter.datasets.listings import LISTINGS
 from exporter.datasets.quality import BY_ID, FORMS
 from exporter.datasets.user_details import USER_DETAILS
+from exporter.datasets.workforce import UNITS
 from exporter.errors import ConfigError
 
-_ALL: tuple[Dataset, ...] = (CONVERSATIONS, USER_DETAILS, *BY_ID, *LISTINGS, *FORMS)
+_ALL: tuple[Dataset, ...] = (CONVERSATIONS, USER_DETAILS, *BY_ID, *LISTINGS, *FORMS, *UNITS)
 DATASETS: dict[str, Dataset] = {d.name: d for d in _ALL}
 _QUALITY: tuple[Dataset, ...] = (*BY_ID, *FORMS)
+# Workforce management is a product of its own (an org without it is denied every WFM route):
+# its snapshots are not ``dimensions``, so a run that reads the dimensions does not start
+# failing with exit 3 where WFM is not licensed.
+_WORKFORCE: tuple[Dataset, ...] = UNITS
 GROUPS = {
     "dimensions": [d.name for d in (*LISTINGS, *FORMS)],
     "quality": [d.name for d in _QUALITY],
+    "workforce": [d.name for d in _WORKFORCE],
     "all": list(DATASETS),
 }
 DEFAULT = "conversations"
@@ -23,8 +29,9 @@ DEFAULT = "conversations"
 def select(spec: str, *, what: str = "--datasets") -> tuple[Dataset, ...]:
     """The datasets a comma-separated selection names, in the registry's order, each once.
 
-    ``dimensions`` means every snapshot dataset, ``quality`` the evaluations and surveys with
-    their forms, ``all`` every dataset."""
+    ``dimensions`` means every snapshot dataset but the workforce ones, ``quality`` the
+    evaluations and surveys with their forms, ``workforce`` the workforce management datasets,
+    ``all`` every dataset."""
     chosen: set[str] = set()
     for word in (part.strip().lower() for part in spec.split(",")):
         if not word:

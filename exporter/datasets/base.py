@@ -147,8 +147,11 @@ class Listing:
     shift them (walks are repeated until one adds nothing); cursor paging does not drift.
     ``page_size``: what pages are asked for, the documented largest where there is one (a
     refusal naming a smaller one lowers it for the run). ``by_id_params``: the queries of
-    ``GET <path>/{id}``, tried in turn until one answers (an entity of the previous snapshot
-    the walks missed is looked up so); () when the API has no such endpoint.
+    ``GET <path>/{id}`` (or ``by_id_path``, its ``{id}`` the entity's), tried in turn until one
+    answers (an entity of the previous snapshot the walks missed is looked up so); () when the
+    API has no such endpoint. ``read_each``: the listing names its entities only, so each one
+    listed is read by id (the first of ``by_id_params``) and written as that read answers
+    (business units list no settings; ``?expand=settings`` on one unit does).
     """
 
     name: str
@@ -161,9 +164,25 @@ class Listing:
     parent: Listing | None = None
     parent_key: str = ""
     by_id_params: tuple[tuple[tuple[str, str], ...], ...] = ((),)
+    by_id_path: str = ""  # with {id}; "" for <path>/{id}
+    read_each: bool = False
+
+    def __post_init__(self) -> None:
+        if self.read_each and not self.by_id_params:
+            raise ValueError(f"{self.name}: read_each needs a way to read one entity")
+
+    def entity_path(self, entity_id: str) -> str:
+        """``GET`` of one entity (its id already quoted for a path)."""
+        if self.by_id_path:
+            return self.by_id_path.replace("{id}", entity_id)
+        return f"{self.path}/{entity_id}"
 
     @property
     def endpoint(self) -> str:
+        if self.read_each:
+            query = "&".join(f"{k}={v}" for k, v in self.by_id_params[0])
+            each = self.entity_path("{id}") + (f"?{query}" if query else "")
+            return f"GET {self.path}, then GET {each} for each"
         return f"GET {self.path}"
 
 

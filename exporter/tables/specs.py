@@ -375,6 +375,33 @@ SNAPSHOTS: tuple[Table, ...] = (
 )  # fmt: skip
 
 
+# Workforce management's units (genesys-datasets.md §G): the time zones schedules and
+# adherence are defined in, and who belongs where.
+UNITS: tuple[Table, ...] = (
+    _snapshot("business_units", "WFM business units: time zone and first day of the week", """
+        id VARCHAR, name VARCHAR, division.id VARCHAR, settings.timeZone VARCHAR time_zone,
+        settings.startDayOfWeek VARCHAR start_day_of_week"""),
+    _snapshot("management_units", "WFM management units: time zone and adherence settings", """
+        id VARCHAR, businessUnitId VARCHAR, name VARCHAR, division.id VARCHAR,
+        timeZone VARCHAR, startDayOfWeek VARCHAR,
+        settings.adherence.adherenceTargetPercent DOUBLE adherence_target_percent,
+        settings.adherence.severeAlertThresholdMinutes BIGINT severe_alert_threshold_minutes,
+        settings.adherence.adherenceExceptionThresholdSeconds BIGINT
+        adherence_exception_threshold_seconds,
+        settings.adherence.nonOnQueueActivitiesEquivalent BOOLEAN
+        non_on_queue_activities_equivalent,
+        settings.adherence.trackOnQueueActivity BOOLEAN track_on_queue_activity"""),
+    _snapshot("management_unit_users", "which agent is in which management unit", """
+        managementUnitId VARCHAR, id VARCHAR user_id, name VARCHAR""",
+              key=("management_unit_id", "user_id")),
+    _snapshot("activity_codes", "each business unit's activity codes (on queue, break, ...)", """
+        businessUnitId VARCHAR, id VARCHAR, name VARCHAR, category VARCHAR, active BOOLEAN,
+        defaultCode BOOLEAN, lengthInMinutes BIGINT, countsAsPaidTime BOOLEAN,
+        countsAsWorkTime BOOLEAN, countsTowardShrinkage BOOLEAN, plannedShrinkage BOOLEAN,
+        interruptible BOOLEAN""", key=("business_unit_id", "id")),
+)  # fmt: skip
+
+
 def _form_parts(root: Table, question_columns: str) -> tuple[Table, ...]:
     """A form's question groups, their questions and the questions' answer options, as
     tables under the form's snapshot table (the ids evaluations' answers name)."""
@@ -427,7 +454,7 @@ ALL: tuple[Table, ...] = (
     CONVERSATIONS, PARTICIPANTS, PARTICIPANT_ATTRIBUTES, SESSIONS, SEGMENTS, METRICS,
     USER_DETAILS, USER_PRESENCE, USER_ROUTING_STATUS, EVALUATIONS, EVALUATION_GROUPS,
     EVALUATION_ANSWERS, SURVEYS, SURVEY_GROUPS, SURVEY_ANSWERS, *SNAPSHOTS, EVALUATION_FORMS,
-    SURVEY_FORMS, *FORM_PARTS,
+    SURVEY_FORMS, *FORM_PARTS, *UNITS,
 )  # fmt: skip
 TABLES: dict[str, Table] = {t.name: t for t in ALL if t.listed}
 

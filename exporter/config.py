@@ -137,6 +137,24 @@ class LookupSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkforceSettings:
+    """Workforce management searches (schedules): how one answered asynchronously is followed.
+
+    A search may answer Processing with an operationId; the service announces completion on a
+    notification topic, and polling is not documented (genesys-datasets.md §G). So the same
+    search is asked again every ``search_poll_s`` until it answers, for ``search_timeout_s``
+    at most [UNVERIFIED: that asking again finds the operation's result]. A download link that
+    has expired (403) is replaced by asking again, ``link_refreshes`` times at most per search."""
+
+    search_poll_s: float = 5.0
+    search_timeout_s: float = 600.0
+    link_refreshes: int = 5
+
+    def __post_init__(self) -> None:
+        validate_fields(self, "workforce")
+
+
+@dataclass(frozen=True, slots=True)
 class OutputSettings:
     """Where and how window files are written, and how a run reports itself: metrics, logs
     and lineage."""
@@ -244,6 +262,7 @@ class Settings:
     tables: TablesSettings = TablesSettings()
     retention: RetentionSettings = RetentionSettings()
     lookups: LookupSettings = LookupSettings()
+    workforce: WorkforceSettings = WorkforceSettings()
     publish: PublishSettings = PublishSettings()
     config_path: Path | None = None
 
@@ -311,6 +330,7 @@ SECTIONS: Mapping[str, type] = {
     "tables": TablesSettings,
     "retention": RetentionSettings,
     "lookups": LookupSettings,
+    "workforce": WorkforceSettings,
     "publish": PublishSettings,
     "sandbox": SandboxOptions,
 }

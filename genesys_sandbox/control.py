@@ -26,7 +26,8 @@ SCALAR_SETTINGS = frozenset({
     "job_default_page_size", "job_max_page_size", "query_drift", "listing_max_page_size",
     "queue_members_max_page_size", "listing_refuse_oversize", "listing_drift", "retention_days",
     "fault_seed", "open_conversations", "form_max_page_size", "evaluation_edits_per_hour",
-    "evaluation_edits_in_details",
+    "evaluation_edits_in_details", "schedule_search_mode", "schedule_inline_max_agents",
+    "schedule_async_asks", "download_ttl_s",
 })  # fmt: skip
 # Settings held as tuples, sent as JSON lists.
 TUPLE_SETTINGS = ("denied_permissions", "listing_refuse_oversize")

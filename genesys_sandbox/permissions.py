@@ -55,6 +55,7 @@ PERMISSIONS: Mapping[str, tuple[str, ...]] = {
     "management-units.by-id": MANAGEMENT_UNIT,
     "management-unit-users": MANAGEMENT_UNIT,
     "activity-codes": ACTIVITY_CODE,
+    "schedules.search": ("wfm:schedule:view", "wfm:publishedSchedule:view"),  # [SRC]
     "quality.evaluation": EVALUATION,
     "quality.survey": ("quality:survey:view",),
     **{f"{route}{by_id}": needed

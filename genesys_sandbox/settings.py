@@ -44,6 +44,9 @@ LOOKUP_ROUTES = tuple(f"{route}.by-id" for route in LISTING_ROUTES if route != "
 WFM_LISTING_ROUTES = ("business-units", "management-units", "management-unit-users",
                       "activity-codes")  # fmt: skip
 WFM_LOOKUP_ROUTES = ("business-units.by-id", "management-units.by-id")
+# A schedule search, and the pre-signed links its answers give (no token, no rate limit).
+WFM_ROUTES = ("schedules.search", "download")
+SCHEDULE_SEARCH_MODES = ("auto", "inline", "download", "async")
 ROUTES = (
     "oauth.token",
     "jobs.submit",
@@ -62,6 +65,7 @@ ROUTES = (
     *LOOKUP_ROUTES,
     *WFM_LISTING_ROUTES,
     *WFM_LOOKUP_ROUTES,
+    *WFM_ROUTES,
     "quality.evaluation",
     "quality.survey",
     "org-limits",
@@ -83,6 +87,7 @@ FAULT_KINDS = (
     "repeat-records",
     "cursor-rejected",
     "forbidden",
+    "link-expired",
     "empty-listing",
     "next-uri-loop",
     "entity-deleted",
@@ -96,6 +101,7 @@ ROUTE_BOUND_KINDS = {
     "job-stuck": _SUBMITS,
     "repeat-records": _RESULTS,
     "cursor-rejected": _RESULTS | {"teams"},  # teams: the after cursor its nextUri carries
+    "link-expired": frozenset({"download"}),  # a pre-signed link answers 403 as if expired
     "empty-listing": frozenset({*LISTING_ROUTES, *WFM_LISTING_ROUTES}),
     "next-uri-loop": frozenset({*LISTING_ROUTES, *WFM_LISTING_ROUTES}),
     # routes naming an entity
@@ -283,6 +289,14 @@ class SandboxSettings:
     # 0: evaluations stay as first submitted, and tests opt in (reviews.py).
     evaluation_edits_per_hour: float = 0.0
     evaluation_edits_in_details: bool = True  # [UNVERIFIED] records follow re-reviews
+    # How a schedule search answers (wfm_schedules.py): "auto" inline up to
+    # schedule_inline_max_agents agent schedules and by a download link beyond [INF: "small
+    # results inline"], or always "inline", "download" or "async" (Processing, with an
+    # operationId, for schedule_async_asks asks of the same search, then a download link).
+    schedule_search_mode: str = "auto"
+    schedule_inline_max_agents: int = 100
+    schedule_async_asks: int = 1
+    download_ttl_s: float = 300.0  # [UNVERIFIED] how long a pre-signed link lives
     faults: tuple[FaultRule, ...] = ()
     fault_seed: int = 0
 
@@ -312,6 +326,18 @@ class SandboxSettings:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"Sandbox port {self.port} is not a TCP port.")
         self._check_org_settings()
+        self._check_schedule_settings()
+
+    def _check_schedule_settings(self) -> None:
+        if self.schedule_search_mode not in SCHEDULE_SEARCH_MODES:
+            raise ValueError(
+                f"Sandbox schedule_search_mode must be one of {SCHEDULE_SEARCH_MODES}."
+            )
+        if min(self.schedule_inline_max_agents, self.schedule_async_asks) < 0:
+            raise ValueError("Sandbox schedule_inline_max_agents and _async_asks must not be "
+                             "negative.")  # fmt: skip
+        if self.download_ttl_s < 0:
+            raise ValueError("Sandbox download_ttl_s must not be negative.")
 
     def _check_listing_settings(self) -> None:
         refused = self.listing_refuse_oversize

@@ -79,6 +79,9 @@ class SandboxState:
                           for mu in self.workforce.management_units}  # fmt: skip
         self.wfm_codes = {bu.id: sorted(render.activity_codes(bu), key=lambda e: e.key)
                           for bu in self.workforce.business_units}  # fmt: skip
+        # Pre-signed links given: token -> (signature, body, expiry on the sandbox clock).
+        self.downloads: dict[str, tuple[str, bytes, float]] = {}
+        self.search_asks: dict[str, int] = {}  # asynchronous searches: asks so far, by search
 
     def _configure_randomness(self) -> None:
         seed = self.settings.fault_seed

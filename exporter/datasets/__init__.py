@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from exporter.datasets.base import ById, Dataset, Listing, Windowed
+from exporter.datasets.base import ById, Dataset, Listing, UnitDays, Windowed
 from exporter.datasets.conversations import CONVERSATIONS
 from exporter.datasets.listings import LISTINGS
 from exporter.datasets.quality import BY_ID, FORMS
 from exporter.datasets.user_details import USER_DETAILS
-from exporter.datasets.workforce import UNITS
+from exporter.datasets.workforce import SCHEDULES, UNITS
 from exporter.errors import ConfigError
 
-_ALL: tuple[Dataset, ...] = (CONVERSATIONS, USER_DETAILS, *BY_ID, *LISTINGS, *FORMS, *UNITS)
+_ALL: tuple[Dataset, ...] = (
+    CONVERSATIONS, USER_DETAILS, *BY_ID, *LISTINGS, *FORMS, *UNITS, SCHEDULES,
+)  # fmt: skip
 DATASETS: dict[str, Dataset] = {d.name: d for d in _ALL}
 _QUALITY: tuple[Dataset, ...] = (*BY_ID, *FORMS)
 # Workforce management is a product of its own (an org without it is denied every WFM route):
 # its snapshots are not ``dimensions``, so a run that reads the dimensions does not start
 # failing with exit 3 where WFM is not licensed.
-_WORKFORCE: tuple[Dataset, ...] = UNITS
+_WORKFORCE: tuple[Dataset, ...] = (*UNITS, SCHEDULES)
 GROUPS = {
     "dimensions": [d.name for d in (*LISTINGS, *FORMS)],
     "quality": [d.name for d in _QUALITY],
@@ -48,4 +50,4 @@ def select(spec: str, *, what: str = "--datasets") -> tuple[Dataset, ...]:
     return tuple(d for name, d in DATASETS.items() if name in chosen)
 
 
-__all__ = ["DATASETS", "DEFAULT", "ById", "Dataset", "Listing", "Windowed", "select"]
+__all__ = ["DATASETS", "DEFAULT", "ById", "Dataset", "Listing", "UnitDays", "Windowed", "select"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 import msgspec
@@ -214,7 +214,43 @@ class ById:
         return f"GET {self.path} (by the ids in {self.source.name})"
 
 
-Dataset = Windowed | Listing | ById
+@dataclass(frozen=True, slots=True)
+class UnitDay:
+    """One day of one unit's own calendar: the date, and its bounds in UTC, [start, end)
+    (23 or 25 hours long across a DST change of the unit's time zone)."""
+
+    unit_id: str
+    time_zone: str
+    date: date
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UnitDays:
+    """Records searched per unit and per day of the unit's own calendar (its time zone), by
+    ``POST path`` (``{id}`` the unit) answered inline, by a download link or later. Each date
+    is one window and one file holding every unit's records of that local date.
+
+    ``units``: the listing of the units, read each (their time zones come with them).
+    ``body``: the search of one unit-day. ``lines``: one unit-day's lines from a search's
+    result (decoded), each record once, sorted."""
+
+    name: str
+    summary: str
+    permission: str
+    units: Listing
+    path: str
+    time_zone: Callable[[dict[str, Any]], str]  # a unit, as read, -> its Olson time zone
+    body: Callable[[UnitDay], dict[str, Any]]
+    lines: Callable[[dict[str, Any], UnitDay], list[bytes]]
+
+    @property
+    def endpoint(self) -> str:
+        return f"POST {self.path} (per {self.units.name} unit and local day)"
+
+
+Dataset = Windowed | Listing | ById | UnitDays
 
 
 def denied_message(dataset: Dataset, reason: object) -> str:

@@ -16,7 +16,13 @@ UNVERIFIED, each: a 403 names what the service wants, and the denied message rep
 
 from __future__ import annotations
 
-from exporter.datasets.base import Listing
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from exporter.datasets.base import Listing, UnitDay, UnitDays
+from exporter.windows import format_instant, parse_api_instant
 
 WFM = "/api/v2/workforcemanagement"
 _SETTINGS = ((("expand", "settings"),),)
@@ -60,6 +66,50 @@ ACTIVITY_CODES = Listing(
     parent=BUSINESS_UNITS,
     parent_key="businessUnitId",
     by_id_params=(),
+)
+
+
+def _time_zone(unit: dict[str, Any]) -> str:
+    return str(unit["settings"]["timeZone"])
+
+
+def _search(day: UnitDay) -> dict[str, Any]:
+    return {"startDate": format_instant(day.start), "endDate": format_instant(day.end)}
+
+
+def schedule_lines(result: dict[str, Any], day: UnitDay) -> list[bytes]:
+    """One line per agent with a shift starting in the unit-day (or a full-day time off on
+    its date): the API's agent schedule with ``businessUnitId`` and ``date`` first, its shifts
+    kept to those that start in the day, so a shift crossing midnight is in one day only, the
+    one it starts in. Sorted by user id."""
+    lines = []
+    start, end = _ms(day.start), _ms(day.end)
+    for schedule in result.get("agentSchedules") or ():
+        shifts = [s for s in schedule.get("shifts") or ()
+                  if start <= parse_api_instant(s["startDate"]) < end]  # fmt: skip
+        markers = [m for m in schedule.get("fullDayTimeOffMarkers") or ()
+                   if m.get("businessUnitDate") == day.date.isoformat()]  # fmt: skip
+        if shifts or markers:
+            head = {"businessUnitId": day.unit_id, "date": day.date.isoformat()}
+            line = {**head, **schedule, "shifts": shifts, "fullDayTimeOffMarkers": markers}
+            lines.append((schedule["user"]["id"], orjson.dumps(line)))
+    return [line for _, line in sorted(lines)]
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+SCHEDULES = UnitDays(
+    "schedules",
+    "published agent schedules: one line per agent and unit-local day, with the shifts that "
+    "start that day and their activities",
+    "wfm:publishedSchedule:view",  # [SRC] or wfm:schedule:view: either will do
+    BUSINESS_UNITS,
+    f"{WFM}/businessunits/{{id}}/agentschedules/search",
+    _time_zone,
+    _search,
+    schedule_lines,
 )
 
 UNITS: tuple[Listing, ...] = (

@@ -8,13 +8,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from exporter.datasets.base import ById, Dataset, Listing, Windowed
+from exporter.datasets.base import ById, Dataset, Listing, UnitDays, Windowed
 from exporter.engine.kinds.base import Kind, PlanContext, PlanLine, Preview, RunContext, Tally, Work
 from exporter.engine.kinds.by_id import BY_ID
 from exporter.engine.kinds.snapshot import SNAPSHOT
+from exporter.engine.kinds.unit_days import UNIT_DAYS
 from exporter.engine.kinds.windowed import WINDOWED
 
-_KINDS: dict[type[Any], Kind[Any]] = {Windowed: WINDOWED, Listing: SNAPSHOT, ById: BY_ID}
+_KINDS: dict[type[Any], Kind[Any]] = {
+    Windowed: WINDOWED,
+    Listing: SNAPSHOT,
+    ById: BY_ID,
+    UnitDays: UNIT_DAYS,
+}
 
 
 def kind_of(dataset: Dataset) -> Kind[Any]:

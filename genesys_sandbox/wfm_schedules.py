@@ -23,7 +23,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,7 +34,14 @@ from genesys_sandbox.call import CALL
 from genesys_sandbox.entities import User
 from genesys_sandbox.schedule import Shift
 from genesys_sandbox.state import SandboxState
-from genesys_sandbox.wire import ApiProblem, format_instant, from_ms, json_response, parse_instant
+from genesys_sandbox.wire import (
+    ApiProblem,
+    format_instant,
+    from_ms,
+    json_response,
+    parse_instant,
+    to_ms,
+)
 from genesys_sandbox.workforce import ACTIVITY_CODES, SCHEDULED, WFM, BusinessUnit
 
 SEARCH = f"{WFM}/businessunits/{{unit_id}}/agentschedules/search"
@@ -207,11 +214,7 @@ def _search_body(raw: bytes) -> tuple[int, int, frozenset[str] | None]:
     if not start < end <= start + timedelta(days=_SEARCH_MAX_DAYS):
         raise ApiProblem(400, "bad.request", f"The range must be 1 ms to {_SEARCH_MAX_DAYS} days.")
     users = body.get("userIds")
-    return _ms(start), _ms(end), None if users is None else frozenset(users)
-
-
-def _ms(moment: datetime) -> int:
-    return int(moment.astimezone(UTC).timestamp() * 1000)
+    return to_ms(start), to_ms(end), None if users is None else frozenset(users)
 
 
 def _answer(body: dict[str, Any]) -> web.Response:
@@ -221,3 +224,16 @@ def _answer(body: dict[str, Any]) -> web.Response:
 def _s3_error(status: int, code: str, message: str) -> web.Response:
     body = f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
     return web.Response(status=status, text=body, content_type="application/xml")
+
+
+def shift_truth(state: SandboxState, start_ms: int, end_ms: int) -> list[list[str]]:
+    """[businessUnitId, userId, shiftId, startDate] of every published shift starting in
+    [start_ms, end_ms), per unit in its management units' order."""
+    found = []
+    for unit in state.workforce.business_units:
+        for schedule in agent_schedules(state, unit, start_ms, end_ms):
+            for shift in schedule["shifts"]:
+                if start_ms <= to_ms(parse_instant(shift["startDate"])) < end_ms:
+                    user = schedule["user"]["id"]
+                    found.append([unit.id, user, shift["id"], shift["startDate"]])
+    return found

@@ -37,7 +37,13 @@ from tests.support import (
 )
 from tests.test_quality import ROUTES as QUALITY_ROUTES
 from tests.test_quality import assert_exact as assert_quality_exact
-from tests.test_workforce import UNIT_ROUTES, assert_units_exact, take_units
+from tests.test_workforce import (
+    UNIT_ROUTES,
+    assert_schedules_exact,
+    assert_units_exact,
+    export_schedules,
+    take_units,
+)
 
 RANGE = ExportRequest(start=START, end=START + days(3))
 SMALL_PAGES = {"page_size": 200}  # several cursors per window, so mid-window faults can bite
@@ -155,6 +161,19 @@ async def test_recoverable_fault_keeps_every_workforce_unit_once(sandbox, tmp_pa
     summary = await take_units(sandbox, tmp_path, http={"request_timeout_s": 0.5})
     assert summary.status == "ok", summary.error
     assert_units_exact(sandbox, tmp_path)
+    assert sum(sandbox.stats().faults_injected.values()) > 0
+
+
+@pytest.mark.parametrize("fault", QUALITY_RECOVERABLE)
+async def test_recoverable_fault_keeps_every_schedule_once(sandbox, tmp_path, fault) -> None:
+    """The same suite on the schedule searches and their download links (one business unit
+    answers inline, the other by a link): every published shift once, in its local day."""
+    if fault.routes != ("oauth.token",):
+        fault = dataclasses.replace(fault, routes=("schedules.search", "download"))
+    sandbox.add_fault(fault)
+    summary = await export_schedules(sandbox, tmp_path, http={"request_timeout_s": 0.5})
+    assert summary.status == "ok", summary.failed_windows
+    assert_schedules_exact(sandbox, tmp_path)
     assert sum(sandbox.stats().faults_injected.values()) > 0
 
 

@@ -3,19 +3,40 @@ resolves, their time zones are real, and a denied permission fails only its data
 
 from __future__ import annotations
 
+import signal
+import subprocess
 from collections import Counter
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
+from urllib.request import urlopen
 from zoneinfo import ZoneInfo
 
+import orjson
+import pytest
+
 from exporter.datasets import DATASETS, select
+from exporter.engine.kinds.unit_days import unit_day
 from exporter.plan import ExportRequest
 from exporter.progress import NoProgress
 from exporter.runner import export
+from exporter.store.jsonl import read_records
 from exporter.store.manifest import Manifest
-from genesys_sandbox import FaultRule, Sandbox
+from genesys_sandbox import FaultRule, Sandbox, run_sandbox_in_thread
+from genesys_sandbox.wfm_schedules import shift_truth
+from genesys_sandbox.wire import to_ms
 from genesys_sandbox.workforce_routes import units_truth
-from tests.support import START, days, exporter_settings, sandbox_settings
+from tests.support import (
+    START,
+    cli,
+    cli_env,
+    data_files,
+    days,
+    exporter_settings,
+    sandbox_settings,
+    stop_after,
+)
 from tests.test_snapshots import snapshot_lines
 
 UNITS = ("business-units", "management-units", "management-unit-users", "activity-codes")
@@ -23,7 +44,7 @@ UNITS = ("business-units", "management-units", "management-unit-users", "activit
 UNIT_ROUTES = (*UNITS, "business-units.by-id", "management-units.by-id")
 
 
-async def take_units(sb: Any, out: Path, datasets: str = "workforce", **sections: Any) -> Any:
+async def take_units(sb: Any, out: Path, datasets: str = ",".join(UNITS), **sections: Any) -> Any:
     settings = exporter_settings(sb, out, **sections)
     request = ExportRequest(start=None, end=START + days(3), datasets=select(datasets))
     return await export(settings, request, progress=NoProgress())
@@ -79,7 +100,7 @@ async def test_every_unit_id_resolves_and_every_time_zone_is_real(sandbox, tmp_p
     """Every unit user is a user of the users snapshot (an agent), every management unit
     and activity code names a business unit; every time zone is an Olson zone, one with DST
     and one without."""
-    summary = await take_units(sandbox, tmp_path, "workforce,users")
+    summary = await take_units(sandbox, tmp_path, ",".join((*UNITS, "users")))
     assert summary.status == "ok", summary
     users = {u["id"]: u for u in snapshot_lines(tmp_path, "users")}
     members = snapshot_lines(tmp_path, "management-unit-users")
@@ -125,8 +146,221 @@ def test_the_workforce_group_is_in_all_and_not_in_dimensions() -> None:
     """WFM is a product of its own: its datasets are ``workforce`` and ``all``, not
     ``dimensions`` (which an org without WFM would then fail with exit 3)."""
     names = {d.name for d in select("workforce")}
-    assert names == set(UNITS)
+    assert names == {*UNITS, "schedules"}
     assert names <= {d.name for d in select("all")} and set(DATASETS) == {
         d.name for d in select("all")
     }
     assert not names & {d.name for d in select("dimensions")}
+
+
+# ---- schedules -------------------------------------------------------------------------------
+
+# 31 October to 2 November: America/New_York's clocks go back on 1 November 2026, a 25-hour day.
+SCHEDULE_DAYS = (date(2026, 10, 31), date(2026, 11, 1), date(2026, 11, 2))
+FAST_SEARCHES = {"search_poll_s": 0.0}
+
+
+async def export_schedules(sb: Any, out: Path, *, force: bool = False, **sections: Any) -> Any:
+    settings = exporter_settings(sb, out, **{"workforce": FAST_SEARCHES, **sections})
+    start = datetime.combine(SCHEDULE_DAYS[0], time(), UTC)
+    request = ExportRequest(start, start + days(3), force, datasets=select("schedules"))
+    return await export(settings, request, progress=NoProgress())
+
+
+def schedule_truth(
+    sb: Any, dates: tuple[date, ...] = SCHEDULE_DAYS
+) -> Counter[tuple[str, str, str, str]]:
+    """(unit, local date, user, shift) of every published shift starting in the days, each
+    dated by its start in its business unit's time zone."""
+    units, shifts = _ground_truth(sb, datetime.combine(dates[0], time(), UTC) - days(1),
+                                  datetime.combine(dates[-1], time(), UTC) + days(2))  # fmt: skip
+    zones = {bu["id"]: ZoneInfo(bu["timeZone"]) for bu in units["businessUnits"]}
+    found: Counter[tuple[str, str, str, str]] = Counter()
+    for unit, user, shift, start in shifts:
+        local = datetime.fromisoformat(start).astimezone(zones[unit]).date()
+        if local in dates:
+            found[(unit, local.isoformat(), user, shift)] += 1
+    return found
+
+
+def _ground_truth(sb: Any, start: datetime, end: datetime) -> tuple[dict[str, Any], list[Any]]:
+    """The sandbox's units and its shifts starting in [start, end): read in process, or from
+    its ground-truth routes when it runs in a thread of its own."""
+    if isinstance(sb, Sandbox):
+        return units_truth(sb.state), shift_truth(sb.state, to_ms(start), to_ms(end))
+    query = urlencode({"start": start.isoformat(), "end": end.isoformat()})
+    with (
+        urlopen(f"{sb.url}/sandbox/workforce/units") as units,
+        urlopen(f"{sb.url}/sandbox/workforce/shifts?{query}") as shifts,
+    ):
+        return orjson.loads(units.read()), orjson.loads(shifts.read())["shifts"]
+
+
+def exported_schedules(
+    out: Path, dates: tuple[date, ...] = SCHEDULE_DAYS
+) -> Counter[tuple[str, str, str, str]]:
+    """The same of the exported files, checking each agent-day is one line, in its date's
+    file, and each date complete."""
+    found: Counter[tuple[str, str, str, str]] = Counter()
+    agent_days: Counter[tuple[str, str, str]] = Counter()
+    records = Manifest.load(out).records("schedules")
+    assert [(r.name, r.status, r.source) for r in records] == [
+        (d.isoformat(), "complete", "search") for d in dates
+    ]
+    for record in records:
+        assert record.file is not None
+        for raw in read_records(out / record.file):
+            line = orjson.loads(raw)
+            assert line["date"] == record.name
+            agent_days[(line["businessUnitId"], line["date"], line["user"]["id"])] += 1
+            for shift in line["shifts"]:
+                key = (line["businessUnitId"], line["date"], line["user"]["id"], shift["id"])
+                found[key] += 1
+    assert agent_days and max(agent_days.values()) == 1
+    return found
+
+
+def assert_schedules_exact(sb: Any, out: Path, dates: tuple[date, ...] = SCHEDULE_DAYS) -> None:
+    """Every published shift of ``dates`` once, in its unit-local date's file; nothing else."""
+    exported = exported_schedules(out, dates)
+    assert exported == schedule_truth(sb, dates) and max(exported.values()) == 1
+
+
+def schedule_files(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((out / "schedules").glob("*.jsonl"))}
+
+
+async def test_schedules_equal_the_truth_across_a_dst_change_each_agent_day_once(
+    sandbox, tmp_path
+) -> None:
+    """Three dates across America/New_York's change to standard time: every published shift
+    is in the file of the local date it starts on, in its unit's time zone, once; each agent
+    has one line per unit-day; the New York day of the change is 25 hours long."""
+    summary = await export_schedules(sandbox, tmp_path)
+    assert summary.status == "ok", summary.failed_windows
+    assert_schedules_exact(sandbox, tmp_path)
+    york = next(bu for bu in sandbox.state.workforce.business_units if "New_York" in bu.time_zone)
+    day = unit_day(york.id, york.time_zone, date(2026, 11, 1))
+    assert day.end - day.start == timedelta(hours=25)
+    # A shift from the hour that happens twice is there once, in that day.
+    truth = schedule_truth(sandbox)
+    assert any(k[0] == york.id and k[1] == "2026-11-01" for k in truth)
+
+
+@pytest.mark.parametrize("mode", ["inline", "download", "async"])
+async def test_every_shape_of_answer_gives_the_same_files(tmp_path, mode: str) -> None:
+    """Results inline, behind a download link (fetched without the token) or answered later
+    (asked again until they are): the same bytes in every file."""
+    async with Sandbox(sandbox_settings()) as sb:
+        await export_schedules(sb, tmp_path / "auto")
+        expected = schedule_files(tmp_path / "auto")
+    async with Sandbox(sandbox_settings(schedule_search_mode=mode, schedule_async_asks=2)) as sb:
+        summary = await export_schedules(sb, tmp_path / mode)
+        assert summary.status == "ok", summary.failed_windows
+        assert schedule_files(tmp_path / mode) == expected
+        stats = sb.stats()
+        searches = len(SCHEDULE_DAYS) * 2  # two business units
+        assert stats.count("schedules.search", 200) == searches * (3 if mode == "async" else 1)
+        assert stats.count("download", 200) == (0 if mode == "inline" else searches)
+        assert stats.count("download", 400) == 0  # no bearer token ever reached a link
+        assert_schedules_exact(sb, tmp_path / mode)
+
+
+async def test_expired_download_links_are_replaced_by_asking_again(tmp_path) -> None:
+    """Links that answer 403 (expired) are replaced by asking the search again: the export
+    is exact, and no day fails."""
+    expired = FaultRule(kind="link-expired", count=3)
+    async with Sandbox(sandbox_settings(schedule_search_mode="download", faults=(expired,))) as sb:
+        summary = await export_schedules(sb, tmp_path)
+        assert summary.status == "ok", summary.failed_windows
+        assert sb.stats().count("download", 403) == 3
+        assert sb.stats().count("schedules.search", 200) == len(SCHEDULE_DAYS) * 2 + 3
+        assert_schedules_exact(sb, tmp_path)
+
+
+async def test_links_that_always_expire_fail_their_days_in_one_line_each(tmp_path) -> None:
+    """Every link expired: each date fails after link_refreshes fresh links, one line each,
+    exit 1, and nothing is committed."""
+    expired = FaultRule(kind="link-expired")
+    async with Sandbox(sandbox_settings(schedule_search_mode="download", faults=(expired,))) as sb:
+        summary = await export_schedules(
+            sb, tmp_path, workforce={**FAST_SEARCHES, "link_refreshes": 2}
+        )
+        assert (summary.status, summary.exit_code) == ("failed", 1)
+        assert [line.split(":")[0] for line in summary.failed_windows] == [
+            f"schedules {d.isoformat()}" for d in SCHEDULE_DAYS
+        ]
+        assert all("expired" in line for line in summary.failed_windows)
+        assert sb.stats().count("download", 403) == len(SCHEDULE_DAYS) * 3
+    assert {r.status for r in Manifest.load(tmp_path).records("schedules")} == {"failed"}
+    assert not list((tmp_path / "schedules").glob("*.jsonl"))
+
+
+async def test_a_search_that_never_answers_fails_its_day_at_its_timeout(tmp_path) -> None:
+    """A search still Processing after search_timeout_s fails its date in one line naming the
+    setting; the next run, once the search answers, completes it."""
+    settings = sandbox_settings(schedule_search_mode="async", schedule_async_asks=1000)
+    async with Sandbox(settings) as sb:
+        slow = {"search_poll_s": 0.0, "search_timeout_s": 0.05}
+        summary = await export_schedules(sb, tmp_path, workforce=slow)
+        assert summary.exit_code == 1
+        assert all("search_timeout_s" in line for line in summary.failed_windows)
+        sb.update(schedule_async_asks=0)
+        again = await export_schedules(sb, tmp_path)
+        assert again.status == "ok", again.failed_windows
+        assert_schedules_exact(sb, tmp_path)
+
+
+async def test_a_denied_schedule_permission_fails_only_schedules(tmp_path) -> None:
+    """Without either schedule permission, schedules fail in one line naming one, exit 3; the
+    units export."""
+    denied = ("wfm:schedule:view", "wfm:publishedSchedule:view")
+    async with Sandbox(sandbox_settings(denied_permissions=denied)) as sb:
+        settings = exporter_settings(sb, tmp_path, workforce=FAST_SEARCHES)
+        start = datetime.combine(SCHEDULE_DAYS[0], time(), UTC)
+        request = ExportRequest(start, start + days(1), datasets=select("workforce"))
+        summary = await export(settings, request, progress=NoProgress())
+    assert (summary.status, summary.exit_code) == ("denied", 3)
+    (line,) = summary.denied
+    assert line.startswith("schedules: ") and "wfm:publishedSchedule:view" in line
+    assert "schedules" not in Manifest.load(tmp_path).datasets()
+    assert set(UNITS) <= set(Manifest.load(tmp_path).datasets())
+
+
+async def test_a_complete_date_is_never_searched_again(sandbox, tmp_path) -> None:
+    """A second run over the same range searches nothing (every date complete); --force
+    searches each again, with the same bytes."""
+    await export_schedules(sandbox, tmp_path)
+    first = schedule_files(tmp_path)
+    searched = sandbox.stats().count("schedules.search")
+    again = await export_schedules(sandbox, tmp_path)
+    assert again.status == "ok" and sandbox.stats().count("schedules.search") == searched
+    forced = await export_schedules(sandbox, tmp_path, force=True)
+    assert forced.status == "ok"
+    assert sandbox.stats().count("schedules.search") == searched + len(SCHEDULE_DAYS) * 2
+    assert schedule_files(tmp_path) == first
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_schedules_killed_or_stopped_mid_range_resume_exactly(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    """Killed or stopped while the dates are searched, the rerun searches only the dates not
+    committed (none twice) and ends exact, with nothing half-written under a final name."""
+    dates = (date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3))  # cli()'s range
+    with run_sandbox_in_thread(sandbox_settings(latency_ms=30)) as sb:
+        out = tmp_path / "out"
+        command = cli(sb, tmp_path, out, "--datasets", "schedules")
+        stop_after(sb, command, "schedules.search", 3, sig)
+        manifest = Manifest.load(out) if (out / "manifest.json").exists() else None
+        done = [r for r in manifest.records("schedules")] if manifest else []
+        assert all(r.status == "complete" for r in done) and len(done) < len(dates)
+        assert not list(out.rglob("*.part")) or sig == signal.SIGKILL
+        before = sb.stats().count("schedules.search", 200)
+        again = subprocess.run(command, env=cli_env(sb), capture_output=True, timeout=90)
+        assert again.returncode == 0, again.stderr.decode()[-2000:]
+        assert sb.stats().count("schedules.search", 200) == before + 2 * (len(dates) - len(done))
+        assert_schedules_exact(sb, out, dates)
+        recorded = {r.file for r in Manifest.load(out).records("schedules")}
+        assert {p.relative_to(out).as_posix() for p in data_files(out)} == recorded

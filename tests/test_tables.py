@@ -27,7 +27,7 @@ from exporter.progress import NoProgress
 from exporter.runner import export
 from exporter.store.lock import RunLock
 from exporter.store.manifest import Manifest
-from exporter.tables import TABLES, BuildSummary, TablesRequest, build_tables, sources
+from exporter.tables import TABLES, BuildSummary, TablesRequest, build_tables, sources, specs
 from exporter.tables.database import Limits, parse_size
 from exporter.tables.parquet import relative_path
 from exporter.tables.sources import Built, Source
@@ -123,8 +123,8 @@ def test_the_export_crosses_midnight_and_carries_a_provisional_day(exported: Pat
 
 
 def test_each_table_holds_exactly_the_rows_of_the_raw_json(built: Path, db) -> None:
-    """Row count and key set of every conversation and user-details table equal what the
-    raw lines hold, counted with orjson; every key is unique and never null."""
+    """Row count and key set of every conversation, user-details and schedules table equal
+    what the raw lines hold, counted with orjson; every key is unique and never null."""
     raw = raw_table_rows(built)
     for name, expected in raw.items():
         assert expected, name
@@ -132,6 +132,8 @@ def test_each_table_holds_exactly_the_rows_of_the_raw_json(built: Path, db) -> N
         if name.startswith("user_"):
             got = [(u, t.isoformat(timespec="milliseconds").replace("+00:00", "Z"))  # type: ignore[attr-defined]
                    for u, t in got]  # fmt: skip
+        if name.startswith("schedule_"):  # the unit-local date is a DATE
+            got = [(key[0], key[1].isoformat(), *key[2:]) for key in got]  # type: ignore[attr-defined]
         assert len(got) == len(expected), name
         assert sorted(got) == sorted(expected), name
         assert len(set(got)) == len(got), name
@@ -228,7 +230,8 @@ def test_the_views_name_queues_users_and_wrap_up_codes(built: Path, db) -> None:
 def test_a_second_build_with_nothing_changed_reads_nothing(out: Path) -> None:
     """Unchanged day files are not read again; the summary says the tables are up to date."""
     first = build(out)
-    days_ = 3 * 4  # conversations, user details, evaluations, surveys
+    dated = {t.dataset for t in specs.ALL if not t.snapshot}  # conversations, ..., schedules
+    days_ = 3 * len(dated)
     assert first.status == "built" and len(first.built) == days_ + len(SNAPSHOT_TABLES)
     again = build(out)
     assert again.status == "up-to-date" and again.built == () and again.records == 0
@@ -652,8 +655,10 @@ def test_a_manifest_that_lost_windows_keeps_their_rows_and_files_and_says_so(los
     assert done.returncode == 0, done.stderr
     summary = orjson.loads(done.stdout.splitlines()[-1])
     assert summary["kept_unlisted"] == forgotten_windows(lost) and summary["removed"] == []
-    # a day of conversations, and every day of user details, evaluations and surveys
-    assert len(summary["kept_unlisted"]) == 1 + 3 * 3 + len(SNAPSHOT_TABLES)
+    # a day of conversations, and every day of the other dated datasets (user details,
+    # evaluations, surveys, schedules)
+    others = len({t.dataset for t in specs.ALL if not t.snapshot}) - 1
+    assert len(summary["kept_unlisted"]) == 1 + 3 * others + len(SNAPSHOT_TABLES)
     (warning,) = [line for line in done.stderr.splitlines() if "warning:" in line]
     assert f"kept {len(summary['kept_unlisted'])} window(s) the manifest no longer lists" in warning
     assert "Export those days again" in warning and "delete their files" in warning

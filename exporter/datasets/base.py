@@ -1,12 +1,14 @@
 """The description of a dataset: everything the engine needs to know of one, and nothing else.
 
-Three kinds. A ``Windowed`` dataset is exported window by window (UTC days) from an analytics
+Four kinds. A ``Windowed`` dataset is exported window by window (UTC days) from an analytics
 details family: async jobs for the history, the sync query for the tail past the watermark.
 Its ``router`` sorts a results page into the windows' files, and keeps the records still going
 on when their window was written up to date until they close. A ``Listing`` is a configuration
 entity list with no modified-since filter, so it is taken whole, as a snapshot, each run. A
 ``ById`` dataset cannot be listed by date at all: its records are fetched one by one, by the
-ids a windowed dataset's records name, into windows of the same names.
+ids a windowed dataset's records name, into windows of the same names. A ``UnitDays``
+dataset (workforce schedules) is searched per unit and per day of the unit's own calendar, in
+its time zone, each date one window.
 
 A new dataset is one such description, plus (for a windowed one) a router; the engine, the
 HTTP client, the writer and the sinks never name a dataset.

@@ -402,6 +402,44 @@ UNITS: tuple[Table, ...] = (
 )  # fmt: skip
 
 
+# Published schedules (datasets/workforce.py): a line is one agent's day of one business
+# unit's calendar; its shifts (those starting that day) and their activities are the tables.
+SCHEDULES = Table(
+    "schedules",
+    "schedules",
+    "one line per agent and unit-local day (not a table itself)",
+    ("business_unit_id", "date", "user_id"),
+    _cols("businessUnitId VARCHAR, date DATE, user.id VARCHAR user_id"),
+    listed=False,
+)
+SCHEDULE_SHIFTS = Table(
+    "schedule_shifts",
+    "schedules",
+    "published shifts, each in the business-unit-local `date` it starts on",
+    ("shift_id",),
+    _cols("""
+        id VARCHAR shift_id, startDate TIMESTAMPTZ, lengthMinutes BIGINT,
+        manuallyEdited BOOLEAN, schedule.id VARCHAR schedule_id,
+        schedule.weekDate DATE week_date"""),
+    parent=SCHEDULES,
+    field="shifts",
+    container="list",
+)
+SCHEDULE_ACTIVITIES = Table(
+    "schedule_activities",
+    "schedules",
+    "each shift's activities in order (`activity_code_id`: see `activity_codes`)",
+    ("activity_index",),
+    _cols("""
+        startDate TIMESTAMPTZ, lengthMinutes BIGINT, description VARCHAR,
+        activityCodeId VARCHAR, paid BOOLEAN"""),
+    parent=SCHEDULE_SHIFTS,
+    field="activities",
+    container="list",
+    index="activity_index",
+)
+
+
 def _form_parts(root: Table, question_columns: str) -> tuple[Table, ...]:
     """A form's question groups, their questions and the questions' answer options, as
     tables under the form's snapshot table (the ids evaluations' answers name)."""
@@ -454,7 +492,7 @@ ALL: tuple[Table, ...] = (
     CONVERSATIONS, PARTICIPANTS, PARTICIPANT_ATTRIBUTES, SESSIONS, SEGMENTS, METRICS,
     USER_DETAILS, USER_PRESENCE, USER_ROUTING_STATUS, EVALUATIONS, EVALUATION_GROUPS,
     EVALUATION_ANSWERS, SURVEYS, SURVEY_GROUPS, SURVEY_ANSWERS, *SNAPSHOTS, EVALUATION_FORMS,
-    SURVEY_FORMS, *FORM_PARTS, *UNITS,
+    SURVEY_FORMS, *FORM_PARTS, *UNITS, SCHEDULES, SCHEDULE_SHIFTS, SCHEDULE_ACTIVITIES,
 )  # fmt: skip
 TABLES: dict[str, Table] = {t.name: t for t in ALL if t.listed}
 

@@ -147,7 +147,7 @@ def shift_id(user_id: str, start_ms: int) -> str:
 def _agent_schedule(unit: BusinessUnit, agent: User, shifts: list[Shift]) -> dict[str, Any]:
     return {"user": {"id": agent.id, "selfUri": f"/api/v2/users/{agent.id}"},
             "shifts": [_shift(unit, agent, s) for s in shifts],
-            "fullDayTimeOffMarkers": [], "metadata": {"version": 1}}  # fmt: skip
+            "fullDayTimeOffMarkers": []}  # fmt: skip
 
 
 def _shift(unit: BusinessUnit, agent: User, shift: Shift) -> dict[str, Any]:

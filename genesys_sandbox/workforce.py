@@ -95,7 +95,8 @@ class WorkforceJson:
                  modified: str) -> None:  # fmt: skip
         self.w = workforce
         self._agents = entities.agents
-        self._division = division
+        # WFM models name a division by reference only (DivisionReference: id, selfUri).
+        self._division = {"id": division["id"], "selfUri": division["selfUri"]}
         self._modified = modified
 
     def business_unit(self, bu: BusinessUnit) -> Entity:
@@ -121,9 +122,9 @@ class WorkforceJson:
         return Entity(mu.id, mu.name, body, expansions={"settings": settings})
 
     def users(self, mu: ManagementUnit) -> list[Entity]:
+        """The unit's users as WfmUserEntityListing lists them: UserReference, id and selfUri."""
         agents = [self._agents[n] for n in mu.agents]
-        return [Entity(a.id, a.name, {"id": a.id, "name": a.name,
-                                      "selfUri": f"/api/v2/users/{a.id}"})
+        return [Entity(a.id, a.name, {"id": a.id, "selfUri": f"/api/v2/users/{a.id}"})
                 for a in agents]  # fmt: skip
 
     def activity_codes(self, bu: BusinessUnit) -> list[Entity]:
@@ -144,7 +145,11 @@ class WorkforceJson:
 
 
 def listing_body(
-    entities: Sequence[Entity], self_uri: str, expand: frozenset[str]
+    entities: Sequence[Entity], self_uri: str | None, expand: frozenset[str]
 ) -> dict[str, Any]:
-    """A WFM listing: every entity on one page, no paging fields [SRC: "no paging"]."""
-    return {"entities": [e.json(expand) for e in entities], "selfUri": self_uri}
+    """A WFM listing: every entity on one page, no paging fields [SRC: "no paging"]; a
+    ``selfUri`` only where the listing's model has one (ManagementUnitListing)."""
+    body: dict[str, Any] = {"entities": [e.json(expand) for e in entities]}
+    if self_uri is not None:
+        body["selfUri"] = self_uri
+    return body

@@ -51,7 +51,7 @@ class WorkforceRoutes:
 
     async def business_units(self, request: web.Request) -> web.Response:
         units = self.state.listings["business-units"].entities
-        return _listing(request, units, BUSINESS_UNITS)
+        return _listing(request, units, BUSINESS_UNITS, with_self=False)
 
     async def management_units(self, request: web.Request) -> web.Response:
         bu = self._unit("business-units", request)
@@ -62,12 +62,12 @@ class WorkforceRoutes:
     async def activity_codes(self, request: web.Request) -> web.Response:
         bu = self._unit("business-units", request)
         codes = self.state.wfm_codes[bu.id]
-        return _listing(request, codes, f"{BUSINESS_UNITS}/{bu.id}/activitycodes")
+        return _listing(request, codes, f"{BUSINESS_UNITS}/{bu.id}/activitycodes", with_self=False)
 
     async def unit_users(self, request: web.Request) -> web.Response:
         mu = self._unit("management-units", request)
         users = self.state.wfm_users[mu.id]
-        return _listing(request, users, f"{MANAGEMENT_UNITS}/{mu.id}/users")
+        return _listing(request, users, f"{MANAGEMENT_UNITS}/{mu.id}/users", with_self=False)
 
     def _by_id(self, route: str) -> Handler:
         async def handler(request: web.Request) -> web.Response:
@@ -89,10 +89,13 @@ class WorkforceRoutes:
         return entity
 
 
-def _listing(request: web.Request, entities: Sequence[Entity], path: str) -> web.Response:
+def _listing(
+    request: web.Request, entities: Sequence[Entity], path: str, *, with_self: bool = True
+) -> web.Response:
+    """The listing; ``with_self``: its model has a selfUri (the SDK would drop one it has not)."""
     call = CALL.get()
-    body = listing_body([] if call.faulted("empty-listing") else entities, path,
-                        expand_values(request.query))  # fmt: skip
+    body = listing_body([] if call.faulted("empty-listing") else entities,
+                        path if with_self else None, expand_values(request.query))  # fmt: skip
     if call.faulted("next-uri-loop"):
         body["nextUri"] = path
     return json_response(orjson.dumps(body))

@@ -249,7 +249,7 @@ class UnitDays:
 
     @property
     def endpoint(self) -> str:
-        return f"POST {self.path} (per {self.units.name} unit and local day)"
+        return f"POST {self.path} (each of {self.units.name}, each local day)"
 
 
 Dataset = Windowed | Listing | ById | UnitDays

@@ -384,15 +384,15 @@ UNITS: tuple[Table, ...] = (
     _snapshot("management_units", "WFM management units: time zone and adherence settings", """
         id VARCHAR, businessUnitId VARCHAR, name VARCHAR, division.id VARCHAR,
         timeZone VARCHAR, startDayOfWeek VARCHAR,
-        settings.adherence.adherenceTargetPercent DOUBLE adherence_target_percent,
+        settings.adherence.adherenceTargetPercent BIGINT adherence_target_percent,
         settings.adherence.severeAlertThresholdMinutes BIGINT severe_alert_threshold_minutes,
         settings.adherence.adherenceExceptionThresholdSeconds BIGINT
         adherence_exception_threshold_seconds,
         settings.adherence.nonOnQueueActivitiesEquivalent BOOLEAN
         non_on_queue_activities_equivalent,
         settings.adherence.trackOnQueueActivity BOOLEAN track_on_queue_activity"""),
-    _snapshot("management_unit_users", "which agent is in which management unit", """
-        managementUnitId VARCHAR, id VARCHAR user_id, name VARCHAR""",
+    _snapshot("management_unit_users", "which agent is in which management unit (names: `users`)",
+              "managementUnitId VARCHAR, id VARCHAR user_id",
               key=("management_unit_id", "user_id")),
     _snapshot("activity_codes", "each business unit's activity codes (on queue, break, ...)", """
         businessUnitId VARCHAR, id VARCHAR, name VARCHAR, category VARCHAR, active BOOLEAN,

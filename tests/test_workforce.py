@@ -3,6 +3,7 @@ resolves, their time zones are real, and a denied permission fails only its data
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import subprocess
 from collections import Counter
@@ -16,13 +17,14 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from exporter.datasets import DATASETS, select
-from exporter.engine.kinds.unit_days import unit_day
+from exporter.datasets import DATASETS, UnitDays, select
+from exporter.engine.kinds.unit_days import due_dates, unit_day
 from exporter.plan import ExportRequest
 from exporter.progress import NoProgress
 from exporter.runner import export
 from exporter.store.jsonl import read_records
-from exporter.store.manifest import Manifest
+from exporter.store.manifest import Manifest, WindowRecord
+from exporter.windows import format_instant
 from genesys_sandbox import FaultRule, Sandbox, run_sandbox_in_thread
 from genesys_sandbox.wfm_schedules import shift_truth
 from genesys_sandbox.wire import to_ms
@@ -364,3 +366,47 @@ def test_schedules_killed_or_stopped_mid_range_resume_exactly(
         assert_schedules_exact(sb, out, dates)
         recorded = {r.file for r in Manifest.load(out).records("schedules")}
         assert {p.relative_to(out).as_posix() for p in data_files(out)} == recorded
+
+
+@pytest.mark.parametrize(
+    ("zone", "day", "hours"),
+    [
+        ("America/New_York", date(2026, 3, 8), 23),  # clocks go forward
+        ("America/New_York", date(2026, 11, 1), 25),  # and back
+        ("America/New_York", date(2026, 11, 2), 24),
+        ("Asia/Manila", date(2026, 11, 1), 24),  # no DST
+    ],
+)
+def test_a_unit_day_runs_from_local_midnight_to_local_midnight(
+    zone: str, day: date, hours: int
+) -> None:
+    """A unit's day is its own calendar's: 23 or 25 hours across a DST change, in UTC."""
+    local = unit_day("u", zone, day)
+    assert local.end - local.start == timedelta(hours=hours)
+    assert local.start.astimezone(ZoneInfo(zone)).time() == time()
+    assert local.end.astimezone(ZoneInfo(zone)).date() == day + timedelta(days=1)
+
+
+def test_due_dates_skip_complete_ones_and_redo_what_lookback_or_force_ask(tmp_path) -> None:
+    """Dates never searched, failed or provisional are due; complete ones only under --force
+    or within --lookback of the end."""
+    manifest = Manifest.load(tmp_path)
+    for name, status in (("2026-11-01", "complete"), ("2026-11-02", "failed"),
+                         ("2026-11-03", "provisional"), ("2026-11-04", "complete")):  # fmt: skip
+        start = datetime.fromisoformat(name).replace(tzinfo=UTC)
+        manifest.put("schedules", WindowRecord(name, format_instant(start),
+                                               format_instant(start + days(1)), status,
+                                               "search", None))  # fmt: skip
+    schedules = DATASETS["schedules"]
+    assert isinstance(schedules, UnitDays)
+
+    def due(**changes: Any) -> list[tuple[str, str]]:
+        request = ExportRequest(START, START + days(5), datasets=(schedules,))
+        request = dataclasses.replace(request, **changes)
+        return [(d.isoformat(), why) for d, why in due_dates(request, manifest, schedules)]
+
+    assert due() == [("2026-11-02", "failed before"), ("2026-11-03", "provisional before"),
+                     ("2026-11-05", "never searched")]  # fmt: skip
+    assert [d for d, _ in due(force=True)] == [f"2026-11-0{n}" for n in range(1, 6)]
+    assert ("2026-11-04", "within --lookback") in due(lookback=days(2))
+    assert ("2026-11-01", "within --lookback") not in due(lookback=days(2))

@@ -56,6 +56,8 @@ PERMISSIONS: Mapping[str, tuple[str, ...]] = {
     "management-unit-users": MANAGEMENT_UNIT,
     "activity-codes": ACTIVITY_CODE,
     "schedules.search": ("wfm:schedule:view", "wfm:publishedSchedule:view"),  # [SRC]
+    "adherence.bulk": ("wfm:historicalAdherence:view",),  # [SRC]
+    "adherence.job": ("wfm:historicalAdherence:view",),
     "quality.evaluation": EVALUATION,
     "quality.survey": ("quality:survey:view",),
     **{f"{route}{by_id}": needed

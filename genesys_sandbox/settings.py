@@ -45,7 +45,7 @@ WFM_LISTING_ROUTES = ("business-units", "management-units", "management-unit-use
                       "activity-codes")  # fmt: skip
 WFM_LOOKUP_ROUTES = ("business-units.by-id", "management-units.by-id")
 # A schedule search, and the pre-signed links its answers give (no token, no rate limit).
-WFM_ROUTES = ("schedules.search", "download")
+WFM_ROUTES = ("schedules.search", "adherence.bulk", "adherence.job", "download")
 SCHEDULE_SEARCH_MODES = ("auto", "inline", "download", "async")
 ROUTES = (
     "oauth.token",
@@ -96,7 +96,7 @@ FAULT_KINDS = (
 _SUBMITS = frozenset({"jobs.submit", "user-details.jobs.submit"})
 _RESULTS = frozenset({"jobs.results", "user-details.jobs.results"})
 ROUTE_BOUND_KINDS = {
-    "job-failed": _SUBMITS,
+    "job-failed": _SUBMITS | {"adherence.bulk"},
     "job-expired": _RESULTS,
     "job-stuck": _SUBMITS,
     "repeat-records": _RESULTS,

@@ -82,6 +82,8 @@ class SandboxState:
         # Pre-signed links given: token -> (signature, body, expiry on the sandbox clock).
         self.downloads: dict[str, tuple[str, bytes, float]] = {}
         self.search_asks: dict[str, int] = {}  # asynchronous searches: asks so far, by search
+        # Adherence jobs: id -> (time zone, items, created on the sandbox clock, failed).
+        self.adherence_jobs: dict[str, tuple[str, list[dict[str, Any]], float, bool]] = {}
 
     def _configure_randomness(self) -> None:
         seed = self.settings.fault_seed

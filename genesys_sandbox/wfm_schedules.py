@@ -163,15 +163,22 @@ def _shift(unit: BusinessUnit, agent: User, shift: Shift) -> dict[str, Any]:
 
 
 def _activities(unit: BusinessUnit, shift: Shift) -> Iterator[dict[str, Any]]:
-    """The shift as contiguous activities: its planned stretches, on-queue work between."""
-    at = shift.start_ms
+    for start, end, category in planned_spans(shift):
+        yield _activity(unit, start, end, category)
+
+
+def planned_spans(shift: Shift) -> list[tuple[int, int, str]]:
+    """The shift as contiguous (start, end, category) activities: its planned stretches,
+    on-queue work between."""
+    spans, at = [], shift.start_ms
     planned = [(a, b, SCHEDULED[p]) for a, b, p in shift.away if p in SCHEDULED]
     for start, end, category in [*planned, (shift.end_ms, shift.end_ms, "")]:
         if start > at:
-            yield _activity(unit, at, start, "OnQueueWork")
+            spans.append((at, start, "OnQueueWork"))
         if category:
-            yield _activity(unit, start, end, category)
+            spans.append((start, end, category))
         at = max(at, end)
+    return spans
 
 
 def _activity(unit: BusinessUnit, start: int, end: int, category: str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from exporter.store.jsonl import read_records
 from exporter.store.manifest import Manifest, WindowRecord
 from exporter.windows import format_instant
 from genesys_sandbox import FaultRule, Sandbox, run_sandbox_in_thread
+from genesys_sandbox.wfm_adherence import adherence_result
 from genesys_sandbox.wfm_schedules import shift_truth
 from genesys_sandbox.wire import to_ms
 from genesys_sandbox.workforce_routes import units_truth
@@ -148,7 +149,7 @@ def test_the_workforce_group_is_in_all_and_not_in_dimensions() -> None:
     """WFM is a product of its own: its datasets are ``workforce`` and ``all``, not
     ``dimensions`` (which an org without WFM would then fail with exit 3)."""
     names = {d.name for d in select("workforce")}
-    assert names == {*UNITS, "schedules"}
+    assert names == {*UNITS, "schedules", "adherence"}
     assert names <= {d.name for d in select("all")} and set(DATASETS) == {
         d.name for d in select("all")
     }
@@ -410,3 +411,182 @@ def test_due_dates_skip_complete_ones_and_redo_what_lookback_or_force_ask(tmp_pa
     assert [d for d, _ in due(force=True)] == [f"2026-11-0{n}" for n in range(1, 6)]
     assert ("2026-11-04", "within --lookback") in due(lookback=days(2))
     assert ("2026-11-01", "within --lookback") not in due(lookback=days(2))
+
+
+# ---- adherence -------------------------------------------------------------------------------
+
+
+async def export_adherence(
+    sb: Any, out: Path, dates: tuple[date, ...] = SCHEDULE_DAYS, **sections: Any
+) -> Any:
+    settings = exporter_settings(sb, out, **{"workforce": FAST_SEARCHES, **sections})
+    start = datetime.combine(dates[0], time(), UTC)
+    request = ExportRequest(start, start + days(len(dates)), datasets=select("adherence"))
+    return await export(settings, request, progress=NoProgress())
+
+
+def adherence_truth(sb: Any, dates: tuple[date, ...]) -> dict[tuple[str, str, str], Any]:
+    """Per (management unit, local date, agent): the sandbox's metrics of that day asked for
+    alone (one item of one day), and its exceptions as instants."""
+    found: dict[tuple[str, str, str], Any] = {}
+    for mu in sb.state.workforce.management_units:
+        zone = mu.business_unit.time_zone
+        for day in dates:
+            local = unit_day(mu.id, zone, day)
+            item = {"managementUnitId": mu.id, "startDate": local.start.isoformat(),
+                    "endDate": local.end.isoformat(), "includeExceptions": True}  # fmt: skip
+            result = orjson.loads(adherence_result(sb.state, zone, item))
+            for user in result["userResults"]:
+                (metrics,) = user["dayMetrics"]
+                spans = {(_instant(local.start, e["startOffsetSeconds"]),
+                          _instant(local.start, e["endOffsetSeconds"]))
+                         for e in user["exceptionInfo"]}  # fmt: skip
+                found[(mu.id, day.isoformat(), user["userId"])] = (
+                    metrics["scheduleLengthSeconds"],
+                    metrics["adherenceScheduleSeconds"],
+                    spans,
+                )
+    return found
+
+
+def _zone_of(sb: Any, unit_id: str) -> str:
+    return next(m.business_unit.time_zone for m in sb.state.workforce.management_units
+                if m.id == unit_id)  # fmt: skip
+
+
+def _instant(start: datetime, seconds: int) -> str:
+    return format_instant(start + timedelta(seconds=seconds))
+
+
+def exported_adherence(out: Path, dates: tuple[date, ...]) -> dict[tuple[str, str, str], Any]:
+    """The same of the exported files, each agent-day once, each date complete."""
+    found: dict[tuple[str, str, str], Any] = {}
+    records = Manifest.load(out).records("adherence")
+    assert [(r.name, r.status) for r in records] == [(d.isoformat(), "complete") for d in dates]
+    for record in records:
+        assert record.file is not None
+        for raw in read_records(out / record.file):
+            line = orjson.loads(raw)
+            key = (line["managementUnitId"], line["date"], line["userId"])
+            assert key not in found and line["date"] == record.name
+            metrics = line["metrics"]
+            found[key] = (metrics["scheduleLengthSeconds"], metrics["adherenceScheduleSeconds"],
+                          {(e["startDate"], e["endDate"]) for e in line["exceptions"]})  # fmt: skip
+    return found
+
+
+def assert_adherence_exact(sb: Any, out: Path, dates: tuple[date, ...] = SCHEDULE_DAYS) -> None:
+    """Every agent-day of every management unit once, with the metrics and exceptions the
+    sandbox gives that day asked for alone, however the exporter grouped the days."""
+    exported, truth = exported_adherence(out, dates), adherence_truth(sb, dates)
+    assert exported.keys() == truth.keys()
+    for key, (scheduled, adherent, spans) in truth.items():
+        got_scheduled, got_adherent, got_spans = exported[key]
+        assert (got_scheduled, got_adherent) == (scheduled, adherent), key
+        # An item cuts the exceptions crossing its bounds: compare those starting inside.
+        midnight = format_instant(
+            unit_day("", _zone_of(sb, key[0]), date.fromisoformat(key[1])).start
+        )
+        assert {s for s, _ in got_spans} - {midnight} == {s for s, _ in spans} - {midnight}, key
+
+
+async def test_adherence_equals_the_truth_each_agent_day_once(sandbox, tmp_path) -> None:
+    """Three dates across the DST change: every agent's day of every unit once, its
+    scheduled and adherent seconds and exceptions the sandbox's for that local day; some
+    agents were out of adherence (breaks taken late, calls into a break)."""
+    summary = await export_adherence(sandbox, tmp_path)
+    assert summary.status == "ok", summary.failed_windows
+    assert_adherence_exact(sandbox, tmp_path)
+    truth = adherence_truth(sandbox, SCHEDULE_DAYS)
+    assert any(spans for _, _, spans in truth.values())
+    assert any(adherent < scheduled for scheduled, adherent, _ in truth.values())
+
+
+async def test_a_long_range_is_asked_in_items_of_seven_days_each_day_once(
+    sandbox, tmp_path
+) -> None:
+    """Nine dates: per time zone one job of seven days and one of two, every item within the
+    limit with exceptions (7 days), no unit-day in two items."""
+    dates = tuple(date(2026, 10, 28) + timedelta(days=n) for n in range(9))
+    summary = await export_adherence(sandbox, tmp_path, dates)
+    assert summary.status == "ok", summary.failed_windows
+    jobs = list(sandbox.state.adherence_jobs.values())
+    assert len(jobs) == 2 * 2  # two spans, two time zones
+    asked: Counter[tuple[str, str]] = Counter()
+    for zone, items, _, _ in jobs:
+        for item in items:
+            start = datetime.fromisoformat(item["startDate"]).astimezone(ZoneInfo(zone))
+            end = datetime.fromisoformat(item["endDate"]).astimezone(ZoneInfo(zone))
+            assert item["includeExceptions"] and (end.date() - start.date()).days <= 7
+            day = start.date()
+            while day < end.date():
+                asked[(item["managementUnitId"], day.isoformat())] += 1
+                day += timedelta(days=1)
+    assert max(asked.values()) == 1 and len(asked) == 3 * len(dates)
+    assert_adherence_exact(sandbox, tmp_path, dates)
+
+
+async def test_expired_adherence_links_are_renewed_by_asking_the_job_again(tmp_path) -> None:
+    """Links that answer 403 are replaced by the job's fresh ones: no job is submitted
+    again, no day fails, the records are exact."""
+    expired = FaultRule(kind="link-expired", count=2)
+    async with Sandbox(sandbox_settings(faults=(expired,))) as sb:
+        summary = await export_adherence(sb, tmp_path)
+        assert summary.status == "ok", summary.failed_windows
+        stats = sb.stats()
+        assert stats.count("download", 403) == 2
+        assert stats.count("adherence.bulk") == 2 and stats.count("adherence.job") >= 2 + 1
+        assert_adherence_exact(sb, tmp_path)
+
+
+async def test_a_failed_adherence_job_fails_its_days_and_the_next_run_completes_them(
+    tmp_path,
+) -> None:
+    """A job that ends in Error fails its dates in one line each (exit 1); the next run asks
+    for them again and ends exact."""
+    failed = FaultRule(kind="job-failed", routes=("adherence.bulk",), count=1)
+    async with Sandbox(sandbox_settings(faults=(failed,))) as sb:
+        first = await export_adherence(sb, tmp_path)
+        assert first.exit_code == 1 and len(first.failed_windows) == len(SCHEDULE_DAYS)
+        assert all("ended Error" in line for line in first.failed_windows)
+        again = await export_adherence(sb, tmp_path)
+        assert again.status == "ok", again.failed_windows
+        assert_adherence_exact(sb, tmp_path)
+
+
+async def test_a_denied_adherence_permission_fails_only_adherence(tmp_path) -> None:
+    """Without wfm:historicalAdherence:view, adherence fails in one line naming it, exit 3;
+    schedules export."""
+    denied = ("wfm:historicalAdherence:view",)
+    async with Sandbox(sandbox_settings(denied_permissions=denied)) as sb:
+        settings = exporter_settings(sb, tmp_path, workforce=FAST_SEARCHES)
+        start = datetime.combine(SCHEDULE_DAYS[0], time(), UTC)
+        request = ExportRequest(start, start + days(1), datasets=select("schedules,adherence"))
+        summary = await export(settings, request, progress=NoProgress())
+    assert (summary.status, summary.exit_code) == ("denied", 3)
+    (line,) = summary.denied
+    assert line.startswith("adherence: ") and "wfm:historicalAdherence:view" in line
+    assert set(Manifest.load(tmp_path).datasets()) == {"schedules"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_adherence_killed_or_stopped_mid_range_resumes_exactly(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    """Killed or stopped after its first job, the rerun asks only for the dates not
+    committed and ends exact."""
+    dates = (date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3))  # cli()'s range
+    with run_sandbox_in_thread(sandbox_settings(latency_ms=30)) as sb:
+        out = tmp_path / "out"
+        command = cli(sb, tmp_path, out, "--datasets", "adherence")
+        stop_after(sb, command, "download", 1, sig)
+        again = subprocess.run(command, env=cli_env(sb), capture_output=True, timeout=90)
+        assert again.returncode == 0, again.stderr.decode()[-2000:]
+        records = Manifest.load(out).records("adherence")
+        assert [(r.name, r.status) for r in records] == [(d.isoformat(), "complete") for d in dates]
+        recorded = {r.file for r in records}
+        assert {p.relative_to(out).as_posix() for p in data_files(out)} == recorded
+        lines = [orjson.loads(raw) for r in records if r.file for raw in read_records(out / r.file)]
+        keys = Counter((x["managementUnitId"], x["date"], x["userId"]) for x in lines)
+        assert keys and max(keys.values()) == 1

@@ -7,18 +7,18 @@ from exporter.datasets.conversations import CONVERSATIONS
 from exporter.datasets.listings import LISTINGS
 from exporter.datasets.quality import BY_ID, FORMS
 from exporter.datasets.user_details import USER_DETAILS
-from exporter.datasets.workforce import SCHEDULES, UNITS
+from exporter.datasets.workforce import ADHERENCE, SCHEDULES, UNITS
 from exporter.errors import ConfigError
 
 _ALL: tuple[Dataset, ...] = (
-    CONVERSATIONS, USER_DETAILS, *BY_ID, *LISTINGS, *FORMS, *UNITS, SCHEDULES,
+    CONVERSATIONS, USER_DETAILS, *BY_ID, *LISTINGS, *FORMS, *UNITS, SCHEDULES, ADHERENCE,
 )  # fmt: skip
 DATASETS: dict[str, Dataset] = {d.name: d for d in _ALL}
 _QUALITY: tuple[Dataset, ...] = (*BY_ID, *FORMS)
 # Workforce management is a product of its own (an org without it is denied every WFM route):
 # its snapshots are not ``dimensions``, so a run that reads the dimensions does not start
 # failing with exit 3 where WFM is not licensed.
-_WORKFORCE: tuple[Dataset, ...] = (*UNITS, SCHEDULES)
+_WORKFORCE: tuple[Dataset, ...] = (*UNITS, SCHEDULES, ADHERENCE)
 GROUPS = {
     "dimensions": [d.name for d in (*LISTINGS, *FORMS)],
     "quality": [d.name for d in _QUALITY],

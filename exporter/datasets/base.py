@@ -252,7 +252,34 @@ class UnitDays:
         return f"POST {self.path} (each of {self.units.name}, each local day)"
 
 
-Dataset = Windowed | Listing | ById | UnitDays
+@dataclass(frozen=True, slots=True)
+class BulkUnitDays:
+    """Records asked for several units and days at once: ``POST path`` starts a job over
+    items (one per unit of a time zone, ``span_days`` days at most), ``GET job_path`` (``{id}``
+    the job) until it is Complete with one download link per item. Each date is one window
+    and one file holding every unit's records of that local date, as with ``UnitDays``.
+
+    ``body``: the job of units sharing a time zone over [first day's start, last day's end).
+    ``lines``: one unit-day's lines from its item's result (decoded), each record once,
+    sorted, independent of how the days were grouped into jobs."""
+
+    name: str
+    summary: str
+    permission: str
+    units: Listing
+    path: str
+    job_path: str
+    span_days: int
+    time_zone: Callable[[dict[str, Any]], str]
+    body: Callable[[str, Sequence[tuple[str, UnitDay, UnitDay]]], dict[str, Any]]
+    lines: Callable[[dict[str, Any], UnitDay], list[bytes]]
+
+    @property
+    def endpoint(self) -> str:
+        return f"POST {self.path}, GET {self.job_path} (each of {self.units.name}, by local day)"
+
+
+Dataset = Windowed | Listing | ById | UnitDays | BulkUnitDays
 
 
 def denied_message(dataset: Dataset, reason: object) -> str:

@@ -1,5 +1,6 @@
 """A search that answers in one of three shapes: its result inline, a pre-signed download link
-to it, or later (genesys-datasets.md §G: ``{status, operationId, result | downloadUrl}``).
+to it, or later (genesys-datasets.md §G: ``{status, operationId, result | downloadUrl}``); and
+a bulk job, followed until it is Complete with one download link per item (``bulk_job``).
 
 Whatever the shape, the caller gets the same decoded result. A link is fetched without the
 bearer token and outside the API's rate budget (``ApiClient.download``); one that has expired
@@ -97,3 +98,61 @@ def _late(path: str, settings: WorkforceSettings, operation: str | None) -> str:
         f"The search {path} was still Processing after {settings.search_timeout_s:g} s "
         f"(operation {operation}); run again later, or raise [workforce] search_timeout_s."
     )
+
+
+class JobReference(msgspec.Struct):
+    id: str = ""
+    status: str = ""
+
+
+class JobAnswer(msgspec.Struct):
+    """``WfmHistoricalAdherenceBulkResponse``: the job, and its links once it is Complete."""
+
+    job: JobReference = msgspec.field(default_factory=JobReference)
+    downloadUrls: list[str] = msgspec.field(default_factory=list)
+
+
+_decode_job = msgspec.json.Decoder(JobAnswer).decode
+
+
+async def bulk_job(
+    api: ApiClient,
+    paths: tuple[str, str],
+    body: dict[str, Any],
+    settings: WorkforceSettings,
+    *,
+    clock: Callable[[], float],
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> list[dict[str, Any]]:
+    """Start a bulk job (``paths``: its POST, and its GET with ``{id}``), follow it every
+    ``search_poll_s`` until it is Complete (``search_timeout_s`` at most), and fetch its
+    results, one per item, in order. A link that has expired (403) is replaced by asking the
+    job again for fresh links, ``link_refreshes`` times at most; results already fetched are
+    kept. A job that ends in Error fails (the caller's next run asks again)."""
+    submit, follow = paths
+    started = await api.request("POST", submit, json=body, expect=(200, 202), parse=_decode_job,
+                                priority=PRIORITY)  # fmt: skip
+    job_path = follow.replace("{id}", started.job.id)
+    deadline, refreshes = clock() + settings.search_timeout_s, 0
+    results: dict[int, dict[str, Any]] = {}
+    while True:
+        answer = await api.request("GET", job_path, parse=_decode_job, priority=PRIORITY)
+        status = answer.job.status
+        if status == "Processing":
+            if clock() + settings.search_poll_s > deadline:
+                raise SearchFailed(_late(job_path, settings, started.job.id), url=job_path)
+            await sleep(settings.search_poll_s)
+            continue
+        if status != "Complete":
+            raise SearchFailed(f"The job {job_path} ended {status or 'with no status'}; run "
+                               "again later.", url=job_path)  # fmt: skip
+        try:
+            for index, url in enumerate(answer.downloadUrls):
+                if index not in results:
+                    results[index] = await api.download(url, parse=_object)
+            return [results[i] for i in range(len(answer.downloadUrls))]
+        except LinkExpired:
+            refreshes += 1
+            if refreshes > settings.link_refreshes:
+                raise
+            log.info("%s: a download link had expired; asking the job for fresh ones", job_path)

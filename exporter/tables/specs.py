@@ -440,6 +440,52 @@ SCHEDULE_ACTIVITIES = Table(
 )
 
 
+# Historical adherence (datasets/workforce.py): a line is one agent's day of one management
+# unit's calendar, with the day's metrics; its exceptions and actual presence are children.
+ADHERENCE_DAYS = Table(
+    "adherence_days",
+    "adherence",
+    "each agent's adherence per management-unit-local `date`: scheduled and adherent seconds",
+    ("management_unit_id", "date", "user_id"),
+    _cols("""
+        managementUnitId VARCHAR, date DATE, userId VARCHAR, metrics.startDate TIMESTAMPTZ
+        day_start, metrics.scheduleLengthSeconds BIGINT schedule_length_seconds,
+        metrics.adherenceScheduleSeconds BIGINT adherence_schedule_seconds,
+        metrics.adherencePercentage DOUBLE adherence_percentage,
+        metrics.conformanceScheduleSeconds BIGINT conformance_schedule_seconds,
+        metrics.conformanceActualSeconds BIGINT conformance_actual_seconds,
+        metrics.conformancePercentage DOUBLE conformance_percentage,
+        metrics.exceptionCount BIGINT exception_count,
+        metrics.exceptionDurationSeconds BIGINT exception_duration_seconds,
+        metrics.impactSeconds BIGINT impact_seconds"""),
+)
+ADHERENCE_EXCEPTIONS = Table(
+    "adherence_exceptions",
+    "adherence",
+    "each stretch out of adherence, in the day it starts: scheduled activity against presence",
+    ("exception_index",),
+    _cols("""
+        startDate TIMESTAMPTZ, endDate TIMESTAMPTZ, scheduledActivityCodeId VARCHAR,
+        scheduledActivityCategory VARCHAR, actualActivityCategory VARCHAR,
+        systemPresence VARCHAR, routingStatus VARCHAR, impact VARCHAR"""),
+    parent=ADHERENCE_DAYS,
+    field="exceptions",
+    container="list",
+    index="exception_index",
+)
+ADHERENCE_ACTUALS = Table(
+    "adherence_actuals",
+    "adherence",
+    "each agent's actual activity (from presence), in the day it starts",
+    ("actual_index",),
+    _cols("startDate TIMESTAMPTZ, endDate TIMESTAMPTZ, actualActivityCategory VARCHAR"),
+    parent=ADHERENCE_DAYS,
+    field="actuals",
+    container="list",
+    index="actual_index",
+)
+
+
 def _form_parts(root: Table, question_columns: str) -> tuple[Table, ...]:
     """A form's question groups, their questions and the questions' answer options, as
     tables under the form's snapshot table (the ids evaluations' answers name)."""
@@ -493,6 +539,7 @@ ALL: tuple[Table, ...] = (
     USER_DETAILS, USER_PRESENCE, USER_ROUTING_STATUS, EVALUATIONS, EVALUATION_GROUPS,
     EVALUATION_ANSWERS, SURVEYS, SURVEY_GROUPS, SURVEY_ANSWERS, *SNAPSHOTS, EVALUATION_FORMS,
     SURVEY_FORMS, *FORM_PARTS, *UNITS, SCHEDULES, SCHEDULE_SHIFTS, SCHEDULE_ACTIVITIES,
+    ADHERENCE_DAYS, ADHERENCE_EXCEPTIONS, ADHERENCE_ACTUALS,
 )  # fmt: skip
 TABLES: dict[str, Table] = {t.name: t for t in ALL if t.listed}
 

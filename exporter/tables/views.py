@@ -3,8 +3,10 @@
 ``segments_named``: each segment with its participant's purpose and user, and the names of the
 user, the queue and the wrap-up code. ``metrics_named``: each metric with its session's media
 type and direction, its participant's purpose and user, and the session's queue (its first
-segment naming one) and wrap-up code (its last segment naming one), with their names. An id
-with no entity in the newest snapshot keeps a NULL name.
+segment naming one) and wrap-up code (its last segment naming one), with their names.
+``adherence_named``: each agent's adherence day with the agent's, the management unit's and
+the business unit's names and the unit's time zone. An id with no entity in the newest
+snapshot keeps a NULL name.
 """
 
 from __future__ import annotations
@@ -44,4 +46,15 @@ LEFT JOIN queues q ON q.id = r.queue_id
 LEFT JOIN wrapup_codes w ON w.id = r.wrap_up_code
 """
 
-VIEWS: dict[str, str] = {"segments_named": SEGMENTS_NAMED, "metrics_named": METRICS_NAMED}
+ADHERENCE_NAMED = """
+CREATE OR REPLACE VIEW adherence_named AS
+SELECT a.*, u.name AS user_name, m.name AS management_unit_name, m.time_zone,
+       b.name AS business_unit_name
+FROM adherence_days a
+LEFT JOIN users u ON u.id = a.user_id
+LEFT JOIN management_units m ON m.id = a.management_unit_id
+LEFT JOIN business_units b ON b.id = m.business_unit_id
+"""
+
+VIEWS: dict[str, str] = {"segments_named": SEGMENTS_NAMED, "metrics_named": METRICS_NAMED,
+                         "adherence_named": ADHERENCE_NAMED}  # fmt: skip

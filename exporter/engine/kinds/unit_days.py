@@ -1,5 +1,7 @@
-"""The unit-days kind: records searched per unit and per day of the unit's own calendar
-(workforce schedules), a date's every unit in one file.
+"""The unit-days kind: records asked per unit and per day of the unit's own calendar, a
+date's every unit in one file: searched a unit-day at a time (``UnitDays``: schedules), or
+asked for a span of days of every unit of a time zone at once by a bulk job
+(``BulkUnitDays``: adherence, ``span_days`` at most per job, each date in one job only).
 
 A run reads the units first (listed, then each read by id: their time zones come with them),
 then takes the dates of the range one after another. A date is due when it has no complete
@@ -31,7 +33,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 
 from exporter.client.http import ApiClient
-from exporter.datasets.base import UnitDay, UnitDays, denied_message
+from exporter.datasets.base import BulkUnitDays, Listing, UnitDay, UnitDays, denied_message
 from exporter.engine import listing, lookups, searches
 from exporter.engine.kinds.base import PlanContext, PlanLine, Preview, RunContext, Tally
 from exporter.engine.ledger import Ledger
@@ -42,6 +44,8 @@ from exporter.windows import Slot, Window
 
 log = logging.getLogger(__name__)
 DAY = timedelta(days=1)
+Dated = UnitDays | BulkUnitDays
+Units = list[tuple[str, str]]  # (unit id, Olson time zone)
 
 
 class UnitDaysKind:
@@ -50,29 +54,31 @@ class UnitDaysKind:
     dated = True
     stage = 0
 
-    def endpoint(self, dataset: UnitDays) -> str:
+    def endpoint(self, dataset: Dated) -> str:
         return dataset.endpoint
 
-    async def reach(self, api: ApiClient, dataset: UnitDays) -> str:
-        """One search of the first unit over one minute: 403 names what is missing."""
+    async def reach(self, api: ApiClient, dataset: Dated) -> str:
+        """One request over one minute of the first unit: 403 names what is missing."""
         units = await read_units(api, dataset)
         if not units:
-            return f"no {dataset.units.name} to search"
+            return f"no {dataset.units.name} to ask for"
         unit_id, zone = units[0]
         now = datetime.now(UTC).replace(second=0, microsecond=0)
         day = UnitDay(unit_id, zone, now.date(), now, now + timedelta(minutes=1))
-        await api.request("POST", _path(dataset, unit_id), json=dataset.body(day), parse=len)
+        if isinstance(dataset, UnitDays):
+            body, path = dataset.body(day), _path(dataset, unit_id)
+        else:
+            body, path = dataset.body(zone, [(unit_id, day, day)]), dataset.path
+        await api.request("POST", path, json=body, expect=(200, 202), parse=len)
         return f"readable, {len(units)} {dataset.units.name}"
 
-    def check(
-        self, request: ExportRequest, manifest: Manifest, datasets: Sequence[UnitDays]
-    ) -> None:
+    def check(self, request: ExportRequest, manifest: Manifest, datasets: Sequence[Dated]) -> None:
         for dataset in datasets:
             range_start(request, manifest.records(dataset.name), dataset)
 
-    async def preview(self, context: PlanContext, datasets: Sequence[UnitDays]) -> Preview:
-        """Each date due, and its searches (one per unit; a download or a later answer costs
-        more, which cannot be told before)."""
+    async def preview(self, context: PlanContext, datasets: Sequence[Dated]) -> Preview:
+        """Each date due, and its requests at least (a search per unit; a bulk job's share:
+        one per unit; downloads and answers that come later cost more, unknown before)."""
         lines = []
         for dataset in datasets:
             units = await read_units(context.api, dataset)
@@ -81,14 +87,14 @@ class UnitDaysKind:
                                       None, len(units)))  # fmt: skip
         return Preview(tuple(lines))
 
-    async def prepare(self, context: RunContext, datasets: Sequence[UnitDays]) -> UnitDaysWork:
+    async def prepare(self, context: RunContext, datasets: Sequence[Dated]) -> UnitDaysWork:
         return UnitDaysWork(context, list(datasets))
 
 
 class UnitDaysWork:
     """The unit-day datasets' searches in one run, each dataset's dates one after another."""
 
-    def __init__(self, context: RunContext, datasets: list[UnitDays]) -> None:
+    def __init__(self, context: RunContext, datasets: list[Dated]) -> None:
         self._context = context
         self._datasets = datasets
         self._due = {d.name: list(due_dates(context.request, context.manifest, d))
@@ -130,41 +136,71 @@ class UnitDaysWork:
     def tally(self) -> Tally:
         return self._tally
 
-    async def _search_dataset(self, dataset: UnitDays) -> None:
+    async def _search_dataset(self, dataset: Dated) -> None:
         ledger = self._context.ledgers[dataset.name]
         try:
             units = await read_units(self._context.api, dataset)
         except PermissionDenied as exc:
             self._deny(dataset, exc)
             return
-        for day, reason in self._due[dataset.name]:
-            log.info("%s %s: searching (%s)", dataset.name, day.isoformat(), reason)
+        most = dataset.span_days if isinstance(dataset, BulkUnitDays) else 1
+        for span in spans([day for day, _ in self._due[dataset.name]], most):
+            named = f"{span[0].isoformat()}" + (f" to {span[-1].isoformat()}" if span[1:] else "")
+            log.info("%s %s: asking", dataset.name, named)
             try:
-                await self._search_date(dataset, ledger, units, day)
+                lines = await self._fetch(dataset, units, span)
+                for day in span:
+                    await self._commit(ledger, units, day, lines[day])
             except PermissionDenied as exc:
                 self._deny(dataset, exc)
                 return
-            except ApiError as exc:  # retries spent: the next run searches the date again
-                self._tally.failed.append(f"{dataset.name} {day.isoformat()}: {exc}")
-                log.error("%s %s failed: %s", dataset.name, day.isoformat(), exc)
-                await self._context.files.call(ledger.fail, [_item(day)], str(exc))
+            except ApiError as exc:  # retries spent: the next run asks for the dates again
+                self._tally.failed += [f"{dataset.name} {day.isoformat()}: {exc}" for day in span]
+                log.error("%s %s failed: %s", dataset.name, named, exc)
+                await self._context.files.call(ledger.fail, [_item(d) for d in span], str(exc))
 
-    def _deny(self, dataset: UnitDays, exc: PermissionDenied) -> None:
+    def _deny(self, dataset: Dated, exc: PermissionDenied) -> None:
         self._tally.denied[dataset.name] = denied_message(dataset, exc)
         log.error("%s", self._tally.denied[dataset.name])
 
-    async def _search_date(
-        self, dataset: UnitDays, ledger: Ledger, units: list[tuple[str, str]], day: date
-    ) -> None:
-        """Search every unit's local day of ``day`` and commit the date's one file."""
-        lines: list[bytes] = []
-        clock = asyncio.get_running_loop().time
-        for unit_id, zone in units:
-            local = unit_day(unit_id, zone, day)
-            result = await searches.search(self._context.api, _path(dataset, unit_id),
-                                           dataset.body(local), self._context.settings.workforce,
-                                           clock=clock)  # fmt: skip
-            lines += dataset.lines(result, local)
+    async def _fetch(
+        self, dataset: Dated, units: Units, span: list[date]
+    ) -> dict[date, list[bytes]]:
+        """Every unit's lines of each date of ``span``."""
+        lines: dict[date, list[bytes]] = {day: [] for day in span}
+        if isinstance(dataset, UnitDays):
+            for day in span:
+                for unit_id, zone in units:
+                    lines[day] += await self._search(dataset, unit_day(unit_id, zone, day))
+            return lines
+        for zone, members in _by_zone(units).items():
+            results = await self._bulk(dataset, zone, members, span)
+            for unit_id, result in zip(members, results, strict=True):
+                for day in span:
+                    lines[day] += dataset.lines(result, unit_day(unit_id, zone, day))
+        return lines
+
+    async def _search(self, dataset: UnitDays, day: UnitDay) -> list[bytes]:
+        """One unit-day's lines, by one search."""
+        settings, clock = self._context.settings.workforce, asyncio.get_running_loop().time
+        path = _path(dataset, day.unit_id)
+        result = await searches.search(self._context.api, path, dataset.body(day), settings,
+                                       clock=clock)  # fmt: skip
+        return dataset.lines(result, day)
+
+    async def _bulk(
+        self, dataset: BulkUnitDays, zone: str, members: list[str], span: list[date]
+    ) -> list[dict[str, Any]]:
+        """One bulk job over ``span`` for the units of one time zone: a result per unit."""
+        settings, clock = self._context.settings.workforce, asyncio.get_running_loop().time
+        items = [(u, unit_day(u, zone, span[0]), unit_day(u, zone, span[-1])) for u in members]
+        paths = (dataset.path, dataset.job_path)
+        return await searches.bulk_job(self._context.api, paths, dataset.body(zone, items),
+                                       settings, clock=clock)  # fmt: skip
+
+    async def _commit(self, ledger: Ledger, units: Units, day: date, lines: list[bytes]) -> None:
+        """Write and commit one date's file: provisional while the date has not ended in some
+        unit's time zone."""
         files, item = self._context.files, _item(day)
         file = ledger.sink(ledger.path_of(item))
         await files.call(file.create)
@@ -179,19 +215,51 @@ class UnitDaysWork:
         await files.call(ledger.commit_search, item, digest, provisional=not ended)
 
 
-async def read_units(api: ApiClient, dataset: UnitDays) -> list[tuple[str, str]]:
-    """(id, Olson time zone) of every unit, listed then each read by id, in the listing's
-    order; a unit deleted between the two is left out."""
-    units, size = dataset.units, listing.PageSize(dataset.units.page_size)
-    found: list[tuple[str, str]] = []
-    async for page, _ in listing.pages(api, units.path, units.params, size=size,
-                                       numbered=units.offset_paging, priority=0):  # fmt: skip
-        for raw in page.entities:
-            unit_id = orjson.loads(bytes(raw))["id"]
-            body = await lookups.read_one(api, units, unit_id, units.by_id_params[:1], 0)
-            if body is not None:
-                found.append((unit_id, _zone(dataset, orjson.loads(body))))
+def spans(days: list[date], most: int) -> list[list[date]]:
+    """``days`` (ascending) in runs of consecutive dates, ``most`` long at most: each date in
+    one run only."""
+    runs: list[list[date]] = []
+    for day in days:
+        if runs and len(runs[-1]) < most and runs[-1][-1] + DAY == day:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return runs
+
+
+def _by_zone(units: Units) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for unit_id, zone in units:
+        grouped.setdefault(zone, []).append(unit_id)
+    return grouped
+
+
+async def read_units(api: ApiClient, dataset: Dated) -> Units:
+    """(id, Olson time zone) of every unit, listed (under each parent, for units listed per
+    parent) then each read by id, in the listings' order; a unit deleted between the two is
+    left out."""
+    units = dataset.units
+    found: Units = []
+    for unit_id in await _ids(api, units):
+        body = await lookups.read_one(api, units, unit_id, units.by_id_params[:1], 0)
+        if body is not None:
+            found.append((unit_id, _zone(dataset, orjson.loads(body))))
     return found
+
+
+async def _ids(api: ApiClient, units: Listing) -> list[str]:
+    """Every id a listing lists (under each of its parent's, when it has one)."""
+    parents = [""] if units.parent is None else await _ids(api, units.parent)
+    ids: list[str] = []
+    for parent in parents:
+        path, size = (
+            units.path.replace("{id}", quote(parent, safe="")),
+            listing.PageSize(units.page_size),
+        )
+        async for page, _ in listing.pages(api, path, units.params, size=size,
+                                           numbered=units.offset_paging, priority=0):  # fmt: skip
+            ids += [orjson.loads(bytes(raw))["id"] for raw in page.entities]
+    return list(dict.fromkeys(ids))
 
 
 def unit_day(unit_id: str, zone: str, day: date) -> UnitDay:
@@ -203,7 +271,7 @@ def unit_day(unit_id: str, zone: str, day: date) -> UnitDay:
 
 
 def due_dates(
-    request: ExportRequest, manifest: Manifest, dataset: UnitDays
+    request: ExportRequest, manifest: Manifest, dataset: Dated
 ) -> Iterator[tuple[date, str]]:
     """The dates of the request's range to search, and why."""
     start, redo = range_start(request, manifest.records(dataset.name), dataset)
@@ -223,7 +291,7 @@ def due_dates(
         day += DAY
 
 
-def _zone(dataset: UnitDays, unit: dict[str, Any]) -> str:
+def _zone(dataset: Dated, unit: dict[str, Any]) -> str:
     zone = dataset.time_zone(unit)
     try:
         ZoneInfo(zone)

@@ -44,6 +44,10 @@ MOST_DAYS, MOST_DAYS_WITH_EXCEPTIONS = 31, 7
 EXPECTED = {"OnQueueWork": "ON_QUEUE", "Break": "BREAK", "Meal": "MEAL", "Meeting": "MEETING",
             "Training": "TRAINING"}  # fmt: skip
 CATEGORY_OF = {presence: category for category, presence in EXPECTED.items()}
+# WFM names system presences in its own spelling [SRC SDK HistoricalAdherenceExceptionInfo].
+WFM_PRESENCE = {"ON_QUEUE": "OnQueue", "AVAILABLE": "Available", "AWAY": "Away", "BUSY": "Busy",
+                "OFFLINE": "Offline", "IDLE": "Idle", "MEAL": "Meal", "TRAINING": "Training",
+                "MEETING": "Meeting", "BREAK": "Break"}  # fmt: skip
 Span = tuple[int, int, str]
 
 
@@ -202,7 +206,7 @@ def _exception(miss: tuple[int, int, str, str], s_ms: int, mu: ManagementUnit) -
     start, end, category, presence = miss
     return {"startOffsetSeconds": (start - s_ms) // 1000, "endOffsetSeconds": (end - s_ms) // 1000,
             "scheduledActivityCodeId": mu.business_unit.activity_codes[category],
-            "scheduledActivityCategory": category, "systemPresence": presence,
+            "scheduledActivityCategory": category, "systemPresence": WFM_PRESENCE[presence],
             "actualActivityCategory": CATEGORY_OF.get(presence, "Unavailable"),
             "impact": "Negative"}  # fmt: skip
 

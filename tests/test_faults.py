@@ -39,8 +39,10 @@ from tests.test_quality import ROUTES as QUALITY_ROUTES
 from tests.test_quality import assert_exact as assert_quality_exact
 from tests.test_workforce import (
     UNIT_ROUTES,
+    assert_adherence_exact,
     assert_schedules_exact,
     assert_units_exact,
+    export_adherence,
     export_schedules,
     take_units,
 )
@@ -174,6 +176,19 @@ async def test_recoverable_fault_keeps_every_schedule_once(sandbox, tmp_path, fa
     summary = await export_schedules(sandbox, tmp_path, http={"request_timeout_s": 0.5})
     assert summary.status == "ok", summary.failed_windows
     assert_schedules_exact(sandbox, tmp_path)
+    assert sum(sandbox.stats().faults_injected.values()) > 0
+
+
+@pytest.mark.parametrize("fault", QUALITY_RECOVERABLE)
+async def test_recoverable_fault_keeps_every_adherence_day_once(sandbox, tmp_path, fault) -> None:
+    """The same suite on the adherence jobs (submit, status) and their download links: every
+    agent's unit-day once, with the sandbox's metrics."""
+    if fault.routes != ("oauth.token",):
+        fault = dataclasses.replace(fault, routes=("adherence.bulk", "adherence.job", "download"))
+    sandbox.add_fault(fault)
+    summary = await export_adherence(sandbox, tmp_path, http={"request_timeout_s": 0.5})
+    assert summary.status == "ok", summary.failed_windows
+    assert_adherence_exact(sandbox, tmp_path)
     assert sum(sandbox.stats().faults_injected.values()) > 0
 
 

@@ -123,7 +123,7 @@ def test_the_export_crosses_midnight_and_carries_a_provisional_day(exported: Pat
 
 
 def test_each_table_holds_exactly_the_rows_of_the_raw_json(built: Path, db) -> None:
-    """Row count and key set of every conversation, user-details and schedules table equal
+    """Row count and key set of every conversation, user-details and workforce table equal
     what the raw lines hold, counted with orjson; every key is unique and never null."""
     raw = raw_table_rows(built)
     for name, expected in raw.items():
@@ -132,7 +132,7 @@ def test_each_table_holds_exactly_the_rows_of_the_raw_json(built: Path, db) -> N
         if name.startswith("user_"):
             got = [(u, t.isoformat(timespec="milliseconds").replace("+00:00", "Z"))  # type: ignore[attr-defined]
                    for u, t in got]  # fmt: skip
-        if name.startswith("schedule_"):  # the unit-local date is a DATE
+        if name.startswith(("schedule_", "adherence_")):  # the unit-local date is a DATE
             got = [(key[0], key[1].isoformat(), *key[2:]) for key in got]  # type: ignore[attr-defined]
         assert len(got) == len(expected), name
         assert sorted(got) == sorted(expected), name

@@ -75,10 +75,10 @@ def sessions(out: Path):  # type: ignore[no-untyped-def]
                 yield c, s
 
 
-def test_there_are_four_example_queries() -> None:
-    """AHT per queue per day, abandoned calls by hour, On Queue against interacting, and
-    evaluation scores per agent and question."""
-    assert len(QUERIES) == 4
+def test_there_are_five_example_queries() -> None:
+    """AHT per queue per day, abandoned calls by hour, On Queue against interacting,
+    evaluation scores per agent and question, and adherence per agent and day."""
+    assert len(QUERIES) == 5
 
 
 def test_average_handle_time_per_queue_per_day(built) -> None:
@@ -158,3 +158,19 @@ def test_evaluation_scores_per_agent_and_question(built) -> None:
     for key, values in scores.items():
         assert got[key][0] == len(values)
         assert got[key][1] == pytest.approx(sum(values) / len(values), abs=0.051), key
+
+
+def test_adherence_per_agent_and_day_with_names(built) -> None:
+    """The fifth query: each agent's unit-local day with the unit's and the agent's names,
+    scheduled seconds, adherence and exception count, as the raw lines have them."""
+    users, units = names(built, "users"), names(built, "management-units")
+    expected = Counter()
+    for line in raw_lines(built, "adherence"):
+        metrics = line["metrics"]
+        scheduled, adherent = metrics["scheduleLengthSeconds"], metrics["adherenceScheduleSeconds"]
+        who = (units[line["managementUnitId"]], users[line["userId"]])
+        expected[(line["date"], *who, scheduled, round(100.0 * adherent / scheduled, 1),
+                  metrics["exceptionCount"])] += 1  # fmt: skip
+    got = Counter((str(day), unit, user, s, float(pct), n)
+                  for day, unit, user, s, pct, n in run(built, QUERIES[4]))  # fmt: skip
+    assert got == expected and len(got) > 100

@@ -417,3 +417,35 @@ def test_sdk_reads_a_schedule_search_inline_and_downloaded_without_losing_a_fiel
         assert raw and normalised(back) == normalised(raw), unit["name"]
         assert b"outdated_sdk_version" not in orjson.dumps(back)
     assert shapes == {"inline", "download"}
+
+
+def test_sdk_reads_an_adherence_job_and_its_result_without_losing_a_field(
+    sdk: tuple[Any, Any],
+) -> None:
+    """The bulk adherence job by the SDK's own calls (submit, status), and its downloaded
+    result as WfmHistoricalAdherenceBulkResult: each serialises back to the JSON sent."""
+    analytics, sb = sdk
+    client = analytics.api_client
+    wfm = gc.WorkforceManagementApi(client)
+    bu = raw_get(sb, client, f"{WFM}/businessunits")["entities"][0]["id"]
+    mu = raw_get(sb, client, f"{WFM}/businessunits/{bu}/managementunits")["entities"][0]["id"]
+    item = gc.WfmHistoricalAdherenceBulkItem()
+    item.management_unit_id, item.include_exceptions, item.include_actuals = mu, True, True
+    item.start_date, item.end_date = "2026-11-01T04:00:00Z", "2026-11-02T05:00:00Z"
+    query = gc.WfmHistoricalAdherenceBulkQuery()
+    query.time_zone, query.items = "America/New_York", [item]
+    job = wfm.post_workforcemanagement_adherence_historical_bulk(query).job
+    deadline = time.monotonic() + 20
+    while (
+        model := wfm.get_workforcemanagement_adherence_historical_bulk_job(job.id)
+    ).job.status != "Complete":
+        assert model.job.status == "Processing" and time.monotonic() < deadline
+        time.sleep(0.1)
+    raw = raw_get(sb, client, f"{WFM}/adherence/historical/bulk/jobs/{job.id}")
+    back = client.sanitize_for_serialization(model)
+    assert normalised({**back, "downloadUrls": []}) == normalised({**raw, "downloadUrls": []})
+    with urllib.request.urlopen(model.download_urls[0], timeout=10) as response:
+        result = orjson.loads(response.read())
+    parsed = client._ApiClient__deserialize(result, "WfmHistoricalAdherenceBulkResult")
+    assert result["userResults"]
+    assert normalised(client.sanitize_for_serialization(parsed)) == normalised(result)

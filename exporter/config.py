@@ -138,13 +138,15 @@ class LookupSettings:
 
 @dataclass(frozen=True, slots=True)
 class WorkforceSettings:
-    """Workforce management searches (schedules): how one answered asynchronously is followed.
+    """Workforce management searches (schedules) and bulk jobs (adherence): how they are
+    followed.
 
     A search may answer Processing with an operationId; the service announces completion on a
     notification topic, and polling is not documented (genesys-datasets.md §G). So the same
     search is asked again every ``search_poll_s`` until it answers, for ``search_timeout_s``
-    at most [UNVERIFIED: that asking again finds the operation's result]. A download link that
-    has expired (403) is replaced by asking again, ``link_refreshes`` times at most per search."""
+    at most [UNVERIFIED: that asking again finds the operation's result]; an adherence job's
+    status is asked as often, as long. A download link that has expired (403) is replaced by
+    asking again (the search, or the job for fresh links), ``link_refreshes`` times at most."""
 
     search_poll_s: float = 5.0
     search_timeout_s: float = 600.0

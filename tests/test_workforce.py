@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 from exporter.datasets import DATASETS, UnitDays, select
-from exporter.engine.kinds.unit_days import due_dates, unit_day
+from exporter.engine.kinds.unit_days import due_dates, spans, unit_day
 from exporter.plan import ExportRequest
 from exporter.progress import NoProgress
 from exporter.runner import export
@@ -480,14 +480,14 @@ def assert_adherence_exact(sb: Any, out: Path, dates: tuple[date, ...] = SCHEDUL
     sandbox gives that day asked for alone, however the exporter grouped the days."""
     exported, truth = exported_adherence(out, dates), adherence_truth(sb, dates)
     assert exported.keys() == truth.keys()
-    for key, (scheduled, adherent, spans) in truth.items():
+    for key, (scheduled, adherent, misses) in truth.items():
         got_scheduled, got_adherent, got_spans = exported[key]
         assert (got_scheduled, got_adherent) == (scheduled, adherent), key
         # An item cuts the exceptions crossing its bounds: compare those starting inside.
         midnight = format_instant(
             unit_day("", _zone_of(sb, key[0]), date.fromisoformat(key[1])).start
         )
-        assert {s for s, _ in got_spans} - {midnight} == {s for s, _ in spans} - {midnight}, key
+        assert {s for s, _ in got_spans} - {midnight} == {s for s, _ in misses} - {midnight}, key
 
 
 async def test_adherence_equals_the_truth_each_agent_day_once(sandbox, tmp_path) -> None:
@@ -505,19 +505,22 @@ async def test_adherence_equals_the_truth_each_agent_day_once(sandbox, tmp_path)
 async def test_a_long_range_is_asked_in_items_of_seven_days_each_day_once(
     sandbox, tmp_path
 ) -> None:
-    """Nine dates: per time zone one job of seven days and one of two, every item within the
-    limit with exceptions (7 days), no unit-day in two items."""
+    """Nine dates across New York's fall-back change: runs of seven days at most and 7 x 24
+    hours at most in every time zone (the 25-hour day cuts the first run to six dates), one
+    job per run and time zone, every item within the limit with exceptions, no unit-day in
+    two items."""
     dates = tuple(date(2026, 10, 28) + timedelta(days=n) for n in range(9))
     summary = await export_adherence(sandbox, tmp_path, dates)
     assert summary.status == "ok", summary.failed_windows
     jobs = list(sandbox.state.adherence_jobs.values())
-    assert len(jobs) == 2 * 2  # two spans, two time zones
+    assert len(jobs) == 2 * 2  # two runs (six dates, three), two time zones
     asked: Counter[tuple[str, str]] = Counter()
     for zone, items, _, _ in jobs:
         for item in items:
             start = datetime.fromisoformat(item["startDate"]).astimezone(ZoneInfo(zone))
             end = datetime.fromisoformat(item["endDate"]).astimezone(ZoneInfo(zone))
             assert item["includeExceptions"] and (end.date() - start.date()).days <= 7
+            assert end - start <= timedelta(days=7)
             day = start.date()
             while day < end.date():
                 asked[(item["managementUnitId"], day.isoformat())] += 1
@@ -590,3 +593,14 @@ def test_adherence_killed_or_stopped_mid_range_resumes_exactly(
         lines = [orjson.loads(raw) for r in records if r.file for raw in read_records(out / r.file)]
         keys = Counter((x["managementUnitId"], x["date"], x["userId"]) for x in lines)
         assert keys and max(keys.values()) == 1
+
+
+def test_runs_of_days_are_consecutive_and_never_over_seven_times_24_hours() -> None:
+    """Runs break at a gap and at seven dates, and a run holding a 25-hour day is cut a day
+    short; every date is in exactly one run."""
+    days_ = [date(2026, 10, 26) + timedelta(days=n) for n in range(12)]
+    days_.remove(date(2026, 11, 5))
+    runs = spans(days_, 7, {"Asia/Manila"})
+    assert [len(r) for r in runs] == [7, 3, 1] and [d for r in runs for d in r] == days_
+    runs = spans(days_, 7, {"Asia/Manila", "America/New_York"})
+    assert [len(r) for r in runs] == [6, 4, 1] and [d for r in runs for d in r] == days_

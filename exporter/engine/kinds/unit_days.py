@@ -13,10 +13,10 @@ what starts in that day, and the date's lines of every unit are written as one f
 committed together: ``provisional`` while the date has not ended in some unit's time zone
 (schedules change until the day is over), else ``complete``. A file is named by the local
 date; its manifest interval is that date in UTC, the nearest thing one interval can say for
-units in several time zones. A date whose searches fail past their retries is recorded
-failed (one line) and searched again by the next run; the others go on. A stop or a kill
-drops the date being searched (its file is never committed half): the next run searches it
-again, and none it committed.
+units in several time zones. A date whose requests fail past their retries is recorded
+failed (one line) and asked for again by the next run; the others go on. A stop or a kill
+drops the dates being asked for (no file is ever committed half): the next run asks for
+them again, and for none it committed.
 """
 
 from __future__ import annotations
@@ -143,8 +143,13 @@ class UnitDaysWork:
         except PermissionDenied as exc:
             self._deny(dataset, exc)
             return
+        except ApiError as exc:  # its units cannot be read: no date of it can be asked for
+            self._tally.failed.append(f"{dataset.name}: {exc}")
+            log.error("%s: its %s cannot be read: %s", dataset.name, dataset.units.name, exc)
+            return
         most = dataset.span_days if isinstance(dataset, BulkUnitDays) else 1
-        for span in spans([day for day, _ in self._due[dataset.name]], most):
+        zones = {zone for _, zone in units}
+        for span in spans([day for day, _ in self._due[dataset.name]], most, zones):
             named = f"{span[0].isoformat()}" + (f" to {span[-1].isoformat()}" if span[1:] else "")
             log.info("%s %s: asking", dataset.name, named)
             try:
@@ -215,16 +220,24 @@ class UnitDaysWork:
         await files.call(ledger.commit_search, item, digest, provisional=not ended)
 
 
-def spans(days: list[date], most: int) -> list[list[date]]:
-    """``days`` (ascending) in runs of consecutive dates, ``most`` long at most: each date in
-    one run only."""
+def spans(days: list[date], most: int, zones: set[str]) -> list[list[date]]:
+    """``days`` (ascending) in runs of consecutive dates, each date in one run only, a run
+    ``most`` dates long at most and no longer than ``most`` times 24 hours in any of
+    ``zones``: 7 local days across a fall-back change are 169 hours, and whether the
+    service's limit counts days or hours is UNVERIFIED, so such a run is cut a day short."""
     runs: list[list[date]] = []
     for day in days:
-        if runs and len(runs[-1]) < most and runs[-1][-1] + DAY == day:
-            runs[-1].append(day)
+        run = runs[-1] if runs else []
+        if run and len(run) < most and run[-1] + DAY == day and _within(run[0], day, most, zones):
+            run.append(day)
         else:
             runs.append([day])
     return runs
+
+
+def _within(first: date, last: date, most: int, zones: set[str]) -> bool:
+    limit = timedelta(days=most)
+    return all(unit_day("", z, last).end - unit_day("", z, first).start <= limit for z in zones)
 
 
 def _by_zone(units: Units) -> dict[str, list[str]]:

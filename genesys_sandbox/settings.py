@@ -297,6 +297,9 @@ class SandboxSettings:
     schedule_inline_max_agents: int = 100
     schedule_async_asks: int = 1
     download_ttl_s: float = 300.0  # [UNVERIFIED] how long a pre-signed link lives
+    # A management unit's own timeZone and startDayOfWeek are "moving to the business unit"
+    # [SRC SDK]: False serves management units without them (fixed when the sandbox starts).
+    management_unit_time_zones: bool = True
     faults: tuple[FaultRule, ...] = ()
     fault_seed: int = 0
 

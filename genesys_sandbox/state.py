@@ -73,8 +73,8 @@ class SandboxState:
             [render.business_unit(bu) for bu in self.workforce.business_units], None
         )
         self.listings["management-units"] = Collection(
-            [render.management_unit(mu) for mu in self.workforce.management_units], None
-        )
+            [render.management_unit(mu, own_zone=self.settings.management_unit_time_zones)
+             for mu in self.workforce.management_units], None)  # fmt: skip
         self.wfm_users = {mu.id: sorted(render.users(mu), key=lambda e: e.key)
                           for mu in self.workforce.management_units}  # fmt: skip
         self.wfm_codes = {bu.id: sorted(render.activity_codes(bu), key=lambda e: e.key)

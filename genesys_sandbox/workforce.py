@@ -107,13 +107,18 @@ class WorkforceJson:
                     "metadata": {"version": 1, "dateModified": self._modified}}  # fmt: skip
         return Entity(bu.id, bu.name, body, expansions={"settings": settings})
 
-    def management_unit(self, mu: ManagementUnit) -> Entity:
+    def management_unit(self, mu: ManagementUnit, *, own_zone: bool = True) -> Entity:
+        """A management unit; ``own_zone``: with its own (its business unit's) time zone and
+        week start, fields the platform is moving to the business unit."""
         bu = mu.business_unit
-        body = {"id": mu.id, "name": mu.name, "division": self._division,
-                "businessUnit": {"id": bu.id, "selfUri": f"{WFM}/businessunits/{bu.id}"},
-                "startDayOfWeek": bu.start_day, "timeZone": bu.time_zone, "version": 1,
-                "dateModified": self._modified,
-                "selfUri": f"{WFM}/managementunits/{mu.id}"}  # fmt: skip
+        body: dict[str, Any] = {
+            "id": mu.id, "name": mu.name, "division": self._division,
+            "businessUnit": {"id": bu.id, "selfUri": f"{WFM}/businessunits/{bu.id}"},
+            "version": 1, "dateModified": self._modified,
+            "selfUri": f"{WFM}/managementunits/{mu.id}",
+        }  # fmt: skip
+        if own_zone:
+            body.update(startDayOfWeek=bu.start_day, timeZone=bu.time_zone)
         adherence = {"severeAlertThresholdMinutes": 15, "adherenceTargetPercent": 90,
                      "adherenceExceptionThresholdSeconds": 300,
                      "nonOnQueueActivitiesEquivalent": True, "trackOnQueueActivity": True,

@@ -111,7 +111,8 @@ def units_truth(state: SandboxState) -> dict[str, Any]:
              "startDayOfWeek": bu.expansions["settings"]["startDayOfWeek"],
              "activityCodeIds": sorted(e.id for e in state.wfm_codes[bu.id]),
              "managementUnits": [
-                 {"id": mu.id, "name": mu.name, "timeZone": mu.body["timeZone"],
+                 {"id": mu.id, "name": mu.name,
+                  "timeZone": mu.body.get("timeZone", bu.expansions["settings"]["timeZone"]),
                   "userIds": sorted(e.id for e in state.wfm_users[mu.id])}
                  for mu in units if mu.body["businessUnit"]["id"] == bu.id
              ]}

@@ -604,3 +604,18 @@ def test_runs_of_days_are_consecutive_and_never_over_seven_times_24_hours() -> N
     assert [len(r) for r in runs] == [7, 3, 1] and [d for r in runs for d in r] == days_
     runs = spans(days_, 7, {"Asia/Manila", "America/New_York"})
     assert [len(r) for r in runs] == [6, 4, 1] and [d for r in runs for d in r] == days_
+
+
+async def test_adherence_takes_the_business_units_time_zone_when_a_unit_names_none(
+    tmp_path,
+) -> None:
+    """Management units without their own timeZone (the platform is moving it to the
+    business unit): each is asked for in its business unit's time zone, exactly."""
+    async with Sandbox(sandbox_settings(management_unit_time_zones=False)) as sb:
+        units = sb.state.listings["management-units"].entities
+        assert all("timeZone" not in unit.body for unit in units)
+        summary = await export_adherence(sb, tmp_path)
+        assert summary.status == "ok", summary.failed_windows
+        zones = {zone for zone, _, _, _ in sb.state.adherence_jobs.values()}
+        assert zones == {"America/New_York", "Asia/Manila"}
+        assert_adherence_exact(sb, tmp_path)

@@ -246,6 +246,8 @@ class UnitDays:
     time_zone: Callable[[dict[str, Any]], str]  # a unit, as read, -> its Olson time zone
     body: Callable[[UnitDay], dict[str, Any]]
     lines: Callable[[dict[str, Any], UnitDay], list[bytes]]
+    # The parent's (as read), for a unit listed per parent whose own is "".
+    parent_time_zone: Callable[[dict[str, Any]], str] | None = None
 
     @property
     def endpoint(self) -> str:
@@ -270,9 +272,10 @@ class BulkUnitDays:
     path: str
     job_path: str
     span_days: int
-    time_zone: Callable[[dict[str, Any]], str]
+    time_zone: Callable[[dict[str, Any]], str]  # "" when the unit names none of its own
     body: Callable[[str, Sequence[tuple[str, UnitDay, UnitDay]]], dict[str, Any]]
     lines: Callable[[dict[str, Any], UnitDay], list[bytes]]
+    parent_time_zone: Callable[[dict[str, Any]], str] | None = None
 
     @property
     def endpoint(self) -> str:

@@ -175,9 +175,12 @@ ADHERENCE = BulkUnitDays(
     f"{WFM}/adherence/historical/bulk",
     f"{WFM}/adherence/historical/bulk/jobs/{{id}}",
     ADHERENCE_SPAN_DAYS,
-    lambda unit: str(unit["timeZone"]),  # the management unit's own (its business unit's)
+    # A management unit's own time zone is "moving to the business unit" [SRC SDK]: where it
+    # names none, its business unit's applies.
+    lambda unit: str(unit.get("timeZone") or ""),
     _adherence_job,
     adherence_lines,
+    parent_time_zone=_time_zone,
 )
 
 UNITS: tuple[Listing, ...] = (

@@ -250,29 +250,43 @@ def _by_zone(units: Units) -> dict[str, list[str]]:
 async def read_units(api: ApiClient, dataset: Dated) -> Units:
     """(id, Olson time zone) of every unit, listed (under each parent, for units listed per
     parent) then each read by id, in the listings' order; a unit deleted between the two is
-    left out."""
+    left out. A unit that names no time zone of its own takes its parent's (a management
+    unit's is moving to its business unit), read once per parent."""
     units = dataset.units
     found: Units = []
-    for unit_id in await _ids(api, units):
+    parents: dict[str, str] = {}
+    for parent, unit_id in await _ids(api, units):
         body = await lookups.read_one(api, units, unit_id, units.by_id_params[:1], 0)
-        if body is not None:
-            found.append((unit_id, _zone(dataset, orjson.loads(body))))
+        if body is None:
+            continue
+        zone = dataset.time_zone(orjson.loads(body))
+        if not zone and units.parent is not None and dataset.parent_time_zone is not None:
+            if parent not in parents:
+                parents[parent] = await _parent_zone(api, dataset, units.parent, parent)
+            zone = parents[parent]
+        found.append((unit_id, _zone(dataset, unit_id, zone)))
     return found
 
 
-async def _ids(api: ApiClient, units: Listing) -> list[str]:
-    """Every id a listing lists (under each of its parent's, when it has one)."""
-    parents = [""] if units.parent is None else await _ids(api, units.parent)
-    ids: list[str] = []
+async def _parent_zone(api: ApiClient, dataset: Dated, parent: Listing, parent_id: str) -> str:
+    assert dataset.parent_time_zone is not None
+    body = await lookups.read_one(api, parent, parent_id, parent.by_id_params[:1], 0)
+    return "" if body is None else dataset.parent_time_zone(orjson.loads(body))
+
+
+async def _ids(api: ApiClient, units: Listing) -> list[tuple[str, str]]:
+    """(parent id, id) of every entity a listing lists (under each of its parent's, when it
+    has one; the parent id is "" otherwise)."""
+    parents = [""] if units.parent is None else [i for _, i in await _ids(api, units.parent)]
+    ids: dict[tuple[str, str], None] = {}
     for parent in parents:
-        path, size = (
-            units.path.replace("{id}", quote(parent, safe="")),
-            listing.PageSize(units.page_size),
-        )
+        path = units.path.replace("{id}", quote(parent, safe=""))
+        size = listing.PageSize(units.page_size)
         async for page, _ in listing.pages(api, path, units.params, size=size,
                                            numbered=units.offset_paging, priority=0):  # fmt: skip
-            ids += [orjson.loads(bytes(raw))["id"] for raw in page.entities]
-    return list(dict.fromkeys(ids))
+            ids.update(dict.fromkeys((parent, orjson.loads(bytes(raw))["id"])
+                                     for raw in page.entities))  # fmt: skip
+    return list(ids)
 
 
 def unit_day(unit_id: str, zone: str, day: date) -> UnitDay:
@@ -304,15 +318,15 @@ def due_dates(
         day += DAY
 
 
-def _zone(dataset: Dated, unit: dict[str, Any]) -> str:
-    zone = dataset.time_zone(unit)
+def _zone(dataset: Dated, unit_id: str, zone: str) -> str:
+    """``zone``, checked to be a time zone this machine knows."""
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ApiError(
-            f"{dataset.units.name} {unit.get('id')} has the time zone {zone!r}, which this "
-            f"machine's time zone database does not know ({exc}); install tzdata (pip "
-            "install tzdata, or the OS package) and run again."
+            f"{dataset.units.name} {unit_id} has the time zone {zone!r}, which this machine's "
+            f"time zone database does not know ({exc}); install tzdata (pip install tzdata, or "
+            "the OS package) and run again."
         ) from exc
     return zone
 

@@ -163,6 +163,26 @@ class AggregateSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkforceSettings:
+    """Workforce management searches (schedules) and bulk jobs (adherence): how they are
+    followed.
+
+    A search may answer Processing with an operationId; the service announces completion on a
+    notification topic, and polling is not documented (genesys-datasets.md §G). So the same
+    search is asked again every ``search_poll_s`` until it answers, for ``search_timeout_s``
+    at most [UNVERIFIED: that asking again finds the operation's result]; an adherence job's
+    status is asked as often, as long. A download link that has expired (403) is replaced by
+    asking again (the search, or the job for fresh links), ``link_refreshes`` times at most."""
+
+    search_poll_s: float = 5.0
+    search_timeout_s: float = 600.0
+    link_refreshes: int = 5
+
+    def __post_init__(self) -> None:
+        validate_fields(self, "workforce")
+
+
+@dataclass(frozen=True, slots=True)
 class OutputSettings:
     """Where and how window files are written, and how a run reports itself: metrics, logs
     and lineage."""
@@ -271,6 +291,7 @@ class Settings:
     retention: RetentionSettings = RetentionSettings()
     lookups: LookupSettings = LookupSettings()
     aggregates: AggregateSettings = AggregateSettings()
+    workforce: WorkforceSettings = WorkforceSettings()
     publish: PublishSettings = PublishSettings()
     config_path: Path | None = None
 
@@ -344,6 +365,7 @@ SECTIONS: Mapping[str, type] = {
     "retention": RetentionSettings,
     "lookups": LookupSettings,
     "aggregates": AggregateSettings,
+    "workforce": WorkforceSettings,
     "publish": PublishSettings,
     "sandbox": SandboxOptions,
 }

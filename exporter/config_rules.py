@@ -165,6 +165,12 @@ RULES: Mapping[str, Mapping[str, Rule]] = {
         # group with every bucket of the job, so pages are kept small.
         "page_size": Rule("int", low=1, high=1000),
     },
+    "workforce": {
+        # [UNVERIFIED] how an asynchronous schedule search is followed: asked again.
+        "search_poll_s": _NONNEG,
+        "search_timeout_s": _POS,
+        "link_refreshes": _INT1,
+    },
     "publish": {
         "format": Rule("choice", choices=("parquet", "delta", "iceberg"), optional=True),
         "to": Rule("store_url"),  # "" with format set: refused by the publish (Iceberg needs none)

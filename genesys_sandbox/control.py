@@ -13,7 +13,9 @@ from genesys_sandbox import conversation_aggregates as aggregates
 from genesys_sandbox.quality_routes import QualityView
 from genesys_sandbox.settings import FaultRule
 from genesys_sandbox.state import SandboxState
+from genesys_sandbox.wfm_schedules import shift_truth
 from genesys_sandbox.wire import ApiProblem, format_instant, from_ms, parse_instant, to_ms
+from genesys_sandbox.workforce_routes import units_truth
 
 # Settings PATCH /sandbox/settings accepts: the scalar ones (faults have their own endpoint).
 SCALAR_SETTINGS = frozenset({
@@ -26,7 +28,8 @@ SCALAR_SETTINGS = frozenset({
     "job_default_page_size", "job_max_page_size", "query_drift", "listing_max_page_size",
     "queue_members_max_page_size", "listing_refuse_oversize", "listing_drift", "retention_days",
     "fault_seed", "open_conversations", "form_max_page_size", "evaluation_edits_per_hour",
-    "evaluation_edits_in_details",
+    "evaluation_edits_in_details", "schedule_search_mode", "schedule_inline_max_agents",
+    "schedule_async_asks", "download_ttl_s",
 })  # fmt: skip
 # Settings held as tuples, sent as JSON lists.
 TUPLE_SETTINGS = ("denied_permissions", "listing_refuse_oversize")
@@ -41,6 +44,8 @@ def add_control_routes(app: web.Application, state: SandboxState) -> None:
     app.router.add_get("/sandbox/user-details/ground-truth", control.status_truth)
     app.router.add_get("/sandbox/aggregates/ground-truth", control.aggregate_truth)
     app.router.add_get("/sandbox/quality/ground-truth", control.quality_truth)
+    app.router.add_get("/sandbox/workforce/units", control.units_truth)
+    app.router.add_get("/sandbox/workforce/shifts", control.shift_truth)
     app.router.add_post("/sandbox/revoke-tokens", control.revoke_tokens)
     app.router.add_post("/sandbox/faults", control.add_faults)
     app.router.add_delete("/sandbox/faults", control.clear_faults)
@@ -114,6 +119,21 @@ class _Control:
             return _bad("Give start and end as ISO-8601 instants.")
         evaluations, surveys = QualityView(self.state).truth(to_ms(start), to_ms(end))
         return _json({"evaluations": dict(sorted(evaluations.items())), "surveys": sorted(surveys)})
+
+    async def units_truth(self, request: web.Request) -> web.Response:
+        """The WFM units the routes serve now (``workforce_routes.units_truth``)."""
+        return _json(units_truth(self.state))
+
+    async def shift_truth(self, request: web.Request) -> web.Response:
+        """{"count", "shifts"}: [businessUnitId, userId, shiftId, startDate] of every
+        published shift starting in [start, end)."""
+        try:
+            start = parse_instant(request.query["start"])
+            end = parse_instant(request.query["end"])
+        except (KeyError, ApiProblem):
+            return _bad("Give start and end as ISO-8601 instants.")
+        found = shift_truth(self.state, to_ms(start), to_ms(end))
+        return _json({"count": len(found), "shifts": found})
 
     async def listing_truth(self, request: web.Request) -> web.Response:
         """Ids of a listing present throughout [start, end] and ever present in it (sorted),

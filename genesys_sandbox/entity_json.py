@@ -55,6 +55,11 @@ class Renderer:
         self._teams = {t.id: t for t in entities.teams}
         self._admin = next(u.id for u in entities.users if u.title == "Administrator")
 
+    @property
+    def modified(self) -> str:
+        """When every entity was last modified (a fixed instant before the data range)."""
+        return self._modified
+
     def division_ref(self, division_id: str) -> dict[str, Any]:
         return _division_ref(self._divisions[division_id])
 

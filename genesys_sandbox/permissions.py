@@ -23,6 +23,11 @@ EVALUATION_FORM = ("quality:evaluationForm:view",)
 SURVEY_FORM = ("quality:surveyForm:view",)
 FLOW_OUTCOME = ("architect:flowOutcome:view",)
 FLOW_MILESTONE = ("architect:flowMilestone:view",)
+# [UNVERIFIED] WFM unit permissions: the spec's names are not in our notes; these follow the
+# pattern of the ones that are (wfm:schedule:view, wfm:historicalAdherence:view).
+BUSINESS_UNIT = ("wfm:businessUnit:view",)
+MANAGEMENT_UNIT = ("wfm:managementUnit:view",)
+ACTIVITY_CODE = ("wfm:activityCode:view",)
 DETAILS_ROUTES = ("jobs.submit", "jobs.status", "jobs.results", "jobs.delete",
                   "jobs.availability", "query")  # fmt: skip
 
@@ -48,6 +53,15 @@ PERMISSIONS: Mapping[str, tuple[str, ...]] = {
     "wrapup-codes.by-id": ("routing:wrapupCode:view",),
     "teams.by-id": ("groups:team:view",),
     "flows.by-id": ("architect:flow:view",),
+    "business-units": BUSINESS_UNIT,
+    "business-units.by-id": BUSINESS_UNIT,
+    "management-units": MANAGEMENT_UNIT,
+    "management-units.by-id": MANAGEMENT_UNIT,
+    "management-unit-users": MANAGEMENT_UNIT,
+    "activity-codes": ACTIVITY_CODE,
+    "schedules.search": ("wfm:schedule:view", "wfm:publishedSchedule:view"),  # [SRC]
+    "adherence.bulk": ("wfm:historicalAdherence:view",),  # [SRC]
+    "adherence.job": ("wfm:historicalAdherence:view",),
     "quality.evaluation": EVALUATION,
     "quality.survey": ("quality:survey:view",),
     **{f"{route}{by_id}": needed

@@ -19,7 +19,10 @@ from genesys_sandbox.quality_routes import QualityRoutes
 from genesys_sandbox.queries import parse_body
 from genesys_sandbox.state import SandboxState
 from genesys_sandbox.user_details import UserDetails
+from genesys_sandbox.wfm_adherence import AdherenceJobs
+from genesys_sandbox.wfm_schedules import ScheduleSearch
 from genesys_sandbox.wire import ApiProblem, json_response, login_error
+from genesys_sandbox.workforce_routes import WorkforceRoutes
 
 
 class Family(Protocol):
@@ -52,6 +55,9 @@ class Routes:
             *(row for family in FAMILIES for row in JobRoutes(self.state, family).table()),
             *ListingRoutes(self.state).table(),
             *QualityRoutes(self.state).table(),
+            *WorkforceRoutes(self.state).table(),
+            *ScheduleSearch(self.state).table(),
+            *AdherenceJobs(self.state).table(),
             ("GET", "/api/v2/tokens/me", "tokens.me", self.token_info),
             ("GET", "/api/v2/organizations/me", "organizations.me", self.organization),
             ("DELETE", "/api/v2/tokens/me", "tokens.me", self.revoke_token),

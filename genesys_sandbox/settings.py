@@ -40,6 +40,13 @@ LISTING_ROUTES = (
 )
 # GET <listing>/{id}: the real API has one for every listing but queue members [SRC].
 LOOKUP_ROUTES = tuple(f"{route}.by-id" for route in LISTING_ROUTES if route != "queue-members")
+# Workforce management's unit listings (one page each, no paging) and its by-id reads.
+WFM_LISTING_ROUTES = ("business-units", "management-units", "management-unit-users",
+                      "activity-codes")  # fmt: skip
+WFM_LOOKUP_ROUTES = ("business-units.by-id", "management-units.by-id")
+# A schedule search, and the pre-signed links its answers give (no token, no rate limit).
+WFM_ROUTES = ("schedules.search", "adherence.bulk", "adherence.job", "download")
+SCHEDULE_SEARCH_MODES = ("auto", "inline", "download", "async")
 ROUTES = (
     "oauth.token",
     "jobs.submit",
@@ -61,6 +68,9 @@ ROUTES = (
     "aggregates.query",
     *LISTING_ROUTES,
     *LOOKUP_ROUTES,
+    *WFM_LISTING_ROUTES,
+    *WFM_LOOKUP_ROUTES,
+    *WFM_ROUTES,
     "quality.evaluation",
     "quality.survey",
     "org-limits",
@@ -82,6 +92,7 @@ FAULT_KINDS = (
     "repeat-records",
     "cursor-rejected",
     "forbidden",
+    "link-expired",
     "empty-listing",
     "next-uri-loop",
     "entity-deleted",
@@ -90,14 +101,16 @@ FAULT_KINDS = (
 _SUBMITS = frozenset({"jobs.submit", "user-details.jobs.submit", "aggregates.jobs.submit"})
 _RESULTS = frozenset({"jobs.results", "user-details.jobs.results", "aggregates.jobs.results"})
 ROUTE_BOUND_KINDS = {
-    "job-failed": _SUBMITS,
+    "job-failed": _SUBMITS | {"adherence.bulk"},
     "job-expired": _RESULTS,
     "job-stuck": _SUBMITS,
     "repeat-records": _RESULTS,
     "cursor-rejected": _RESULTS | {"teams"},  # teams: the after cursor its nextUri carries
-    "empty-listing": frozenset(LISTING_ROUTES),
-    "next-uri-loop": frozenset(LISTING_ROUTES),
-    "entity-deleted": frozenset({"queue-members", *LOOKUP_ROUTES}),  # routes naming an entity
+    "link-expired": frozenset({"download"}),  # a pre-signed link answers 403 as if expired
+    "empty-listing": frozenset({*LISTING_ROUTES, *WFM_LISTING_ROUTES}),
+    "next-uri-loop": frozenset({*LISTING_ROUTES, *WFM_LISTING_ROUTES}),
+    # routes naming an entity
+    "entity-deleted": frozenset({"queue-members", *LOOKUP_ROUTES, *WFM_LOOKUP_ROUTES}),
 }
 ALL_LISTINGS = "*"  # in listing_refuse_oversize: every listing route
 
@@ -281,6 +294,17 @@ class SandboxSettings:
     # 0: evaluations stay as first submitted, and tests opt in (reviews.py).
     evaluation_edits_per_hour: float = 0.0
     evaluation_edits_in_details: bool = True  # [UNVERIFIED] records follow re-reviews
+    # How a schedule search answers (wfm_schedules.py): "auto" inline up to
+    # schedule_inline_max_agents agent schedules and by a download link beyond [INF: "small
+    # results inline"], or always "inline", "download" or "async" (Processing, with an
+    # operationId, for schedule_async_asks asks of the same search, then a download link).
+    schedule_search_mode: str = "auto"
+    schedule_inline_max_agents: int = 100
+    schedule_async_asks: int = 1
+    download_ttl_s: float = 300.0  # [UNVERIFIED] how long a pre-signed link lives
+    # A management unit's own timeZone and startDayOfWeek are "moving to the business unit"
+    # [SRC SDK]: False serves management units without them (fixed when the sandbox starts).
+    management_unit_time_zones: bool = True
     faults: tuple[FaultRule, ...] = ()
     fault_seed: int = 0
 
@@ -310,6 +334,18 @@ class SandboxSettings:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"Sandbox port {self.port} is not a TCP port.")
         self._check_org_settings()
+        self._check_schedule_settings()
+
+    def _check_schedule_settings(self) -> None:
+        if self.schedule_search_mode not in SCHEDULE_SEARCH_MODES:
+            raise ValueError(
+                f"Sandbox schedule_search_mode must be one of {SCHEDULE_SEARCH_MODES}."
+            )
+        if min(self.schedule_inline_max_agents, self.schedule_async_asks) < 0:
+            raise ValueError("Sandbox schedule_inline_max_agents and _async_asks must not be "
+                             "negative.")  # fmt: skip
+        if self.download_ttl_s < 0:
+            raise ValueError("Sandbox download_ttl_s must not be negative.")
 
     def _check_listing_settings(self) -> None:
         refused = self.listing_refuse_oversize

@@ -28,6 +28,7 @@ from genesys_sandbox.reviews import Reviews
 from genesys_sandbox.settings import FaultRule, SandboxSettings
 from genesys_sandbox.stats import SandboxStats, StatsRecorder
 from genesys_sandbox.wire import format_instant
+from genesys_sandbox.workforce import WorkforceJson, build_workforce
 
 # Settings fixed for the life of a sandbox: the data and the listening socket.
 FIXED_SETTINGS = frozenset({"dataset", "host", "port"})
@@ -56,11 +57,33 @@ class SandboxState:
         self.members: dict[str, list[Entity]] = {
             q.id: sorted(renderer.members(q), key=lambda e: e.key) for q in dataset.entities.queues
         }
+        self._configure_workforce(renderer, home)
         self.open = OpenConversations(dataset, settings.open_conversations)
         self._configure_reviews()
         self.closing = asyncio.Event()  # set on shutdown: hung requests give up at once
         self._configure_randomness()
         self._configure_limiter()
+
+    def _configure_workforce(self, renderer: Renderer, home: dict[str, Any]) -> None:
+        """WFM units (they do not drift): listings of business and management units (their
+        by-id routes read them), each management unit's users, each business unit's codes."""
+        self.workforce = build_workforce(self.dataset.entities, self.dataset.spec.seed)
+        render = WorkforceJson(self.workforce, self.dataset.entities, home, renderer.modified)
+        self.listings["business-units"] = Collection(
+            [render.business_unit(bu) for bu in self.workforce.business_units], None
+        )
+        self.listings["management-units"] = Collection(
+            [render.management_unit(mu, own_zone=self.settings.management_unit_time_zones)
+             for mu in self.workforce.management_units], None)  # fmt: skip
+        self.wfm_users = {mu.id: sorted(render.users(mu), key=lambda e: e.key)
+                          for mu in self.workforce.management_units}  # fmt: skip
+        self.wfm_codes = {bu.id: sorted(render.activity_codes(bu), key=lambda e: e.key)
+                          for bu in self.workforce.business_units}  # fmt: skip
+        # Pre-signed links given: token -> (signature, body, expiry on the sandbox clock).
+        self.downloads: dict[str, tuple[str, bytes, float]] = {}
+        self.search_asks: dict[str, int] = {}  # asynchronous searches: asks so far, by search
+        # Adherence jobs: id -> (time zone, items, created on the sandbox clock, failed).
+        self.adherence_jobs: dict[str, tuple[str, list[dict[str, Any]], float, bool]] = {}
 
     def _configure_randomness(self) -> None:
         seed = self.settings.fault_seed

@@ -419,11 +419,13 @@ def raw_lines(out: Path, dataset: str) -> list[dict[str, Any]]:
 
 
 def raw_table_rows(out: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Each conversation table's keys, and each user-details table's, from the raw lines."""
+    """Each conversation table's keys, each user-details table's and each workforce
+    (schedules, adherence) table's, from the raw lines."""
     rows: dict[str, list[tuple[Any, ...]]] = {
         name: [] for name in ("conversations", "participants", "participant_attributes",
                               "sessions", "segments", "metrics", "user_presence",
-                              "user_routing_status")
+                              "user_routing_status", "schedule_shifts", "schedule_activities",
+                              "adherence_days", "adherence_exceptions", "adherence_actuals")
     }  # fmt: skip
     for c in raw_lines(out, "conversations"):
         cid = c["conversationId"]
@@ -441,6 +443,17 @@ def raw_table_rows(out: Path) -> dict[str, list[tuple[Any, ...]]]:
         for kind, table in (("primaryPresence", "user_presence"),
                             ("routingStatus", "user_routing_status")):  # fmt: skip
             rows[table] += [(u["userId"], s["startTime"]) for s in u.get(kind, [])]
+    for a in raw_lines(out, "schedules"):
+        day = (a["businessUnitId"], a["date"], a["user"]["id"])
+        for shift in a["shifts"]:
+            rows["schedule_shifts"].append((*day, shift["id"]))
+            rows["schedule_activities"] += [(*day, shift["id"], i)
+                                            for i in range(len(shift["activities"]))]  # fmt: skip
+    for a in raw_lines(out, "adherence"):
+        day = (a["managementUnitId"], a["date"], a["userId"])
+        rows["adherence_days"].append(day)
+        rows["adherence_exceptions"] += [(*day, i) for i in range(len(a["exceptions"]))]
+        rows["adherence_actuals"] += [(*day, i) for i in range(len(a["actuals"]))]
     return rows
 
 

@@ -38,6 +38,15 @@ from tests.support import (
 from tests.test_aggregates import assert_aggregates_exact
 from tests.test_quality import ROUTES as QUALITY_ROUTES
 from tests.test_quality import assert_exact as assert_quality_exact
+from tests.test_workforce import (
+    UNIT_ROUTES,
+    assert_adherence_exact,
+    assert_schedules_exact,
+    assert_units_exact,
+    export_adherence,
+    export_schedules,
+    take_units,
+)
 
 RANGE = ExportRequest(start=START, end=START + days(3))
 SMALL_PAGES = {"page_size": 200}  # several cursors per window, so mid-window faults can bite
@@ -165,6 +174,45 @@ async def test_recoverable_fault_keeps_every_evaluation_and_survey_once(
     summary = await export(settings, request, progress=NoProgress())
     assert summary.status == "ok", summary.error
     assert_quality_exact(sandbox, tmp_path)
+    assert sum(sandbox.stats().faults_injected.values()) > 0
+
+
+@pytest.mark.parametrize("fault", QUALITY_RECOVERABLE)
+async def test_recoverable_fault_keeps_every_workforce_unit_once(sandbox, tmp_path, fault) -> None:
+    """The same suite on the WFM unit listings and reads: each unit snapshot still equals the
+    sandbox's units, each entity once."""
+    if fault.routes != ("oauth.token",):
+        fault = dataclasses.replace(fault, routes=UNIT_ROUTES)
+    sandbox.add_fault(fault)
+    summary = await take_units(sandbox, tmp_path, http={"request_timeout_s": 0.5})
+    assert summary.status == "ok", summary.error
+    assert_units_exact(sandbox, tmp_path)
+    assert sum(sandbox.stats().faults_injected.values()) > 0
+
+
+@pytest.mark.parametrize("fault", QUALITY_RECOVERABLE)
+async def test_recoverable_fault_keeps_every_schedule_once(sandbox, tmp_path, fault) -> None:
+    """The same suite on the schedule searches and their download links (one business unit
+    answers inline, the other by a link): every published shift once, in its local day."""
+    if fault.routes != ("oauth.token",):
+        fault = dataclasses.replace(fault, routes=("schedules.search", "download"))
+    sandbox.add_fault(fault)
+    summary = await export_schedules(sandbox, tmp_path, http={"request_timeout_s": 0.5})
+    assert summary.status == "ok", summary.failed_windows
+    assert_schedules_exact(sandbox, tmp_path)
+    assert sum(sandbox.stats().faults_injected.values()) > 0
+
+
+@pytest.mark.parametrize("fault", QUALITY_RECOVERABLE)
+async def test_recoverable_fault_keeps_every_adherence_day_once(sandbox, tmp_path, fault) -> None:
+    """The same suite on the adherence jobs (submit, status) and their download links: every
+    agent's unit-day once, with the sandbox's metrics."""
+    if fault.routes != ("oauth.token",):
+        fault = dataclasses.replace(fault, routes=("adherence.bulk", "adherence.job", "download"))
+    sandbox.add_fault(fault)
+    summary = await export_adherence(sandbox, tmp_path, http={"request_timeout_s": 0.5})
+    assert summary.status == "ok", summary.failed_windows
+    assert_adherence_exact(sandbox, tmp_path)
     assert sum(sandbox.stats().faults_injected.values()) > 0
 
 

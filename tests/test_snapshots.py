@@ -52,7 +52,10 @@ def snapshot_lines(
     return lines
 
 
-async def take(sb, out: Path, datasets: str = "dimensions", **sections):
+SNAPSHOTS = ",".join(d.name for d in LISTINGS)  # the dimensions and the workforce units
+
+
+async def take(sb, out: Path, datasets: str = SNAPSHOTS, **sections):
     settings = exporter_settings(sb, out, **sections)
     request = ExportRequest(start=None, end=START + days(3), datasets=select(datasets))
     return await export(settings, request, progress=NoProgress())
@@ -216,7 +219,7 @@ def test_a_snapshot_killed_or_stopped_mid_walk_is_taken_again_exactly(
     )
     with run_sandbox_in_thread(settings) as sb:
         out = tmp_path / "out"
-        command = cli(sb, tmp_path, out, "--datasets", "dimensions")
+        command = cli(sb, tmp_path, out, "--datasets", SNAPSHOTS)
         stop_after(sb, command, "users", 3, sig)
         taken = Manifest.load(out).datasets() if (out / "manifest.json").exists() else []
         assert len(taken) < len(LISTINGS)  # stopped mid-way: some snapshots unfinished

@@ -27,7 +27,7 @@ from exporter.progress import NoProgress
 from exporter.runner import export
 from exporter.store.lock import RunLock
 from exporter.store.manifest import Manifest
-from exporter.tables import TABLES, BuildSummary, TablesRequest, build_tables, sources
+from exporter.tables import TABLES, BuildSummary, TablesRequest, build_tables, sources, specs
 from exporter.tables.database import Limits, parse_size
 from exporter.tables.parquet import relative_path
 from exporter.tables.sources import Built, Source
@@ -123,8 +123,8 @@ def test_the_export_crosses_midnight_and_carries_a_provisional_day(exported: Pat
 
 
 def test_each_table_holds_exactly_the_rows_of_the_raw_json(built: Path, db) -> None:
-    """Row count and key set of every conversation and user-details table equal what the
-    raw lines hold, counted with orjson; every key is unique and never null."""
+    """Row count and key set of every conversation, user-details and workforce table equal
+    what the raw lines hold, counted with orjson; every key is unique and never null."""
     raw = raw_table_rows(built)
     for name, expected in raw.items():
         assert expected, name
@@ -132,6 +132,8 @@ def test_each_table_holds_exactly_the_rows_of_the_raw_json(built: Path, db) -> N
         if name.startswith("user_"):
             got = [(u, t.isoformat(timespec="milliseconds").replace("+00:00", "Z"))  # type: ignore[attr-defined]
                    for u, t in got]  # fmt: skip
+        if name.startswith(("schedule_", "adherence_")):  # the unit-local date is a DATE
+            got = [(key[0], key[1].isoformat(), *key[2:]) for key in got]  # type: ignore[attr-defined]
         assert len(got) == len(expected), name
         assert sorted(got) == sorted(expected), name
         assert len(set(got)) == len(got), name
@@ -139,14 +141,13 @@ def test_each_table_holds_exactly_the_rows_of_the_raw_json(built: Path, db) -> N
 
 
 def test_every_snapshot_table_holds_the_newest_snapshot_keyed_by_id(built: Path, db) -> None:
-    """Each snapshot table has one row per entity of the newest snapshot file, unique keys,
-    and the snapshot's day."""
+    """Each snapshot table has one row per entity of the newest snapshot file (per parent and
+    entity where it is listed per parent: queue members, unit users, activity codes), unique
+    keys, and the snapshot's day."""
     for table in SNAPSHOT_TABLES:
         lines = raw_lines(built, table.dataset)
-        if table.name == "queue_members":
-            expected = {(line["queueId"], line["id"]) for line in lines}
-        else:
-            expected = {(line["id"],) for line in lines}
+        fields = {c.name: c.field for c in table.columns}  # key columns are top-level fields
+        expected = {tuple(line[fields[k]] for k in table.key) for line in lines}
         got = table_keys(db, table.name)
         assert len(got) == len(lines) == len(set(got)) and set(got) == expected, table.name
         (record,) = Manifest.load(built).records(table.dataset)
@@ -229,7 +230,8 @@ def test_the_views_name_queues_users_and_wrap_up_codes(built: Path, db) -> None:
 def test_a_second_build_with_nothing_changed_reads_nothing(out: Path) -> None:
     """Unchanged day files are not read again; the summary says the tables are up to date."""
     first = build(out)
-    days_ = 3 * 5  # conversations, aggregates, user details, evaluations, surveys
+    dated = {t.dataset for t in specs.ALL if not t.snapshot}  # conversations, ..., schedules
+    days_ = 3 * len(dated)
     assert first.status == "built" and len(first.built) == days_ + len(SNAPSHOT_TABLES)
     again = build(out)
     assert again.status == "up-to-date" and again.built == () and again.records == 0
@@ -567,7 +569,9 @@ def test_the_cli_reports_what_it_built_and_ends_with_a_json_summary(out: Path) -
     """stderr says which windows were built; the last stdout line is the JSON summary."""
     done = run_tables("--out", str(out), "--memory-limit", "432MB", "--threads", "1")
     assert done.returncode == 0, done.stderr
-    assert "built 31 windows (conversations/2026-11-01" in done.stderr
+    manifest = Manifest.load(out)
+    files = sum(len(manifest.records(name)) for name in manifest.datasets())  # all tabled
+    assert f"built {files} windows (conversations/2026-11-01" in done.stderr
     assert " s at 1 thread within 432MB; " in done.stderr
     summary = orjson.loads(done.stdout.splitlines()[-1])
     assert summary["status"] == "built" and summary["conversations"] > 0
@@ -651,8 +655,10 @@ def test_a_manifest_that_lost_windows_keeps_their_rows_and_files_and_says_so(los
     assert done.returncode == 0, done.stderr
     summary = orjson.loads(done.stdout.splitlines()[-1])
     assert summary["kept_unlisted"] == forgotten_windows(lost) and summary["removed"] == []
-    # a day of conversations, and every day of aggregates, user details, evaluations, surveys
-    assert len(summary["kept_unlisted"]) == 1 + 3 * 4 + len(SNAPSHOT_TABLES)
+    # a day of conversations, and every day of the other dated datasets (user details,
+    # evaluations, surveys, schedules)
+    others = len({t.dataset for t in specs.ALL if not t.snapshot}) - 1
+    assert len(summary["kept_unlisted"]) == 1 + 3 * others + len(SNAPSHOT_TABLES)
     (warning,) = [line for line in done.stderr.splitlines() if "warning:" in line]
     assert f"kept {len(summary['kept_unlisted'])} window(s) the manifest no longer lists" in warning
     assert "Export those days again" in warning and "delete their files" in warning
@@ -680,7 +686,8 @@ def test_a_build_from_nothing_refuses_while_day_files_the_manifest_lacks_are_on_
     files = parquet_files(lost)
     flags = ["--full"] if how == "--full" else []
     line = failed(run_tables("--out", str(lost), *flags), 2, "bad_input")
-    assert "are not in its manifest (conversations/2026-11-01.jsonl and 28 more)" in line
+    more = len(forgotten_windows(lost)) - 1
+    assert f"are not in its manifest (conversations/2026-11-01.jsonl and {more} more)" in line
     assert "export those days again" in line and "delete the files" in line
     if how == "--full":
         assert (lost / "genesys.duckdb").read_bytes() == before

@@ -75,10 +75,11 @@ def sessions(out: Path):  # type: ignore[no-untyped-def]
                 yield c, s
 
 
-def test_there_are_five_example_queries() -> None:
+def test_there_are_six_example_queries() -> None:
     """AHT per queue per day, abandoned calls by hour, On Queue against interacting,
-    evaluation scores per agent and question, and what the reconciliation finds."""
-    assert len(QUERIES) == 5
+    evaluation scores per agent and question, what the reconciliation finds, and adherence
+    per agent and day."""
+    assert len(QUERIES) == 6
 
 
 def test_average_handle_time_per_queue_per_day(built) -> None:
@@ -171,3 +172,19 @@ def test_the_reconciliation_query_finds_nothing_on_sandbox_data(built) -> None:
     )  # fmt: skip
     assert [day for day, _ in compared] == ["2026-11-02", "2026-11-03"]
     assert all(n > 100 for _, n in compared)
+
+
+def test_adherence_per_agent_and_day_with_names(built) -> None:
+    """The sixth query: each agent's unit-local day with the unit's and the agent's names,
+    scheduled seconds, adherence and exception count, as the raw lines have them."""
+    users, units = names(built, "users"), names(built, "management-units")
+    expected = Counter()
+    for line in raw_lines(built, "adherence"):
+        metrics = line["metrics"]
+        scheduled, adherent = metrics["scheduleLengthSeconds"], metrics["adherenceScheduleSeconds"]
+        who = (units[line["managementUnitId"]], users[line["userId"]])
+        expected[(line["date"], *who, scheduled, round(100.0 * adherent / scheduled, 1),
+                  metrics["exceptionCount"])] += 1  # fmt: skip
+    got = Counter((str(day), unit, user, s, float(pct), n)
+                  for day, unit, user, s, pct, n in run(built, QUERIES[5]))  # fmt: skip
+    assert got == expected and len(got) > 100

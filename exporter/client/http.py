@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -281,6 +282,13 @@ class ApiClient:
                 await self.limiter.acquire(request.priority)
             response = await self._send_once(request, token)
         if not request.paced:
+            if response.status == 429:  # the storage's own throttle: retried, our pace untouched
+                raise RateLimited(
+                    "The download was throttled (HTTP 429).",
+                    retry_after=parse_retry_after(response.headers.get("retry-after")),
+                    status=429,
+                    url=_shown(response.url),
+                )
             return response
         self.limiter.observe(response.headers)
         if response.status == 429:
@@ -416,6 +424,8 @@ def _parse_expected(
                 "was probably cut short.",
                 url=_shown(response.url),
             ) from exc
+    if download:  # a pre-signed URL's query is its signature: never in a message or a log
+        response = dataclasses.replace(response, url=_shown(response.url))
     if download and response.status in (403, 410):
         raise LinkExpired(
             f"The download link answered HTTP {response.status}: it has expired (pre-signed "

@@ -1,12 +1,14 @@
 """The description of a dataset: everything the engine needs to know of one, and nothing else.
 
-Three kinds. A ``Windowed`` dataset is exported window by window (UTC days) from an analytics
+Four kinds. A ``Windowed`` dataset is exported window by window (UTC days) from an analytics
 details family: async jobs for the history, the sync query for the tail past the watermark.
 Its ``router`` sorts a results page into the windows' files, and keeps the records still going
 on when their window was written up to date until they close. A ``Listing`` is a configuration
 entity list with no modified-since filter, so it is taken whole, as a snapshot, each run. A
 ``ById`` dataset cannot be listed by date at all: its records are fetched one by one, by the
-ids a windowed dataset's records name, into windows of the same names.
+ids a windowed dataset's records name, into windows of the same names. A ``UnitDays``
+dataset (workforce schedules) is searched per unit and per day of the unit's own calendar, in
+its time zone, each date one window.
 
 A new dataset is one such description, plus (for a windowed one) a router; the engine, the
 HTTP client, the writer and the sinks never name a dataset.
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 import msgspec
@@ -164,8 +166,11 @@ class Listing:
     shift them (walks are repeated until one adds nothing); cursor paging does not drift.
     ``page_size``: what pages are asked for, the documented largest where there is one (a
     refusal naming a smaller one lowers it for the run). ``by_id_params``: the queries of
-    ``GET <path>/{id}``, tried in turn until one answers (an entity of the previous snapshot
-    the walks missed is looked up so); () when the API has no such endpoint.
+    ``GET <path>/{id}`` (or ``by_id_path``, its ``{id}`` the entity's), tried in turn until one
+    answers (an entity of the previous snapshot the walks missed is looked up so); () when the
+    API has no such endpoint. ``read_each``: the listing names its entities only, so each one
+    listed is read by id (the first of ``by_id_params``) and written as that read answers
+    (business units list no settings; ``?expand=settings`` on one unit does).
     """
 
     name: str
@@ -178,9 +183,25 @@ class Listing:
     parent: Listing | None = None
     parent_key: str = ""
     by_id_params: tuple[tuple[tuple[str, str], ...], ...] = ((),)
+    by_id_path: str = ""  # with {id}; "" for <path>/{id}
+    read_each: bool = False
+
+    def __post_init__(self) -> None:
+        if self.read_each and not self.by_id_params:
+            raise ValueError(f"{self.name}: read_each needs a way to read one entity")
+
+    def entity_path(self, entity_id: str) -> str:
+        """``GET`` of one entity (its id already quoted for a path)."""
+        if self.by_id_path:
+            return self.by_id_path.replace("{id}", entity_id)
+        return f"{self.path}/{entity_id}"
 
     @property
     def endpoint(self) -> str:
+        if self.read_each:
+            query = "&".join(f"{k}={v}" for k, v in self.by_id_params[0])
+            each = self.entity_path("{id}") + (f"?{query}" if query else "")
+            return f"GET {self.path}, then GET {each} for each"
         return f"GET {self.path}"
 
 
@@ -212,7 +233,73 @@ class ById:
         return f"GET {self.path} (by the ids in {self.source.name})"
 
 
-Dataset = Windowed | Listing | ById
+@dataclass(frozen=True, slots=True)
+class UnitDay:
+    """One day of one unit's own calendar: the date, and its bounds in UTC, [start, end)
+    (23 or 25 hours long across a DST change of the unit's time zone)."""
+
+    unit_id: str
+    time_zone: str
+    date: date
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UnitDays:
+    """Records searched per unit and per day of the unit's own calendar (its time zone), by
+    ``POST path`` (``{id}`` the unit) answered inline, by a download link or later. Each date
+    is one window and one file holding every unit's records of that local date.
+
+    ``units``: the listing of the units, read each (their time zones come with them).
+    ``body``: the search of one unit-day. ``lines``: one unit-day's lines from a search's
+    result (decoded), each record once, sorted."""
+
+    name: str
+    summary: str
+    permission: str
+    units: Listing
+    path: str
+    time_zone: Callable[[dict[str, Any]], str]  # a unit, as read, -> its Olson time zone
+    body: Callable[[UnitDay], dict[str, Any]]
+    lines: Callable[[dict[str, Any], UnitDay], list[bytes]]
+    # The parent's (as read), for a unit listed per parent whose own is "".
+    parent_time_zone: Callable[[dict[str, Any]], str] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"POST {self.path} (each of {self.units.name}, each local day)"
+
+
+@dataclass(frozen=True, slots=True)
+class BulkUnitDays:
+    """Records asked for several units and days at once: ``POST path`` starts a job over
+    items (one per unit of a time zone, ``span_days`` days at most), ``GET job_path`` (``{id}``
+    the job) until it is Complete with one download link per item. Each date is one window
+    and one file holding every unit's records of that local date, as with ``UnitDays``.
+
+    ``body``: the job of units sharing a time zone over [first day's start, last day's end).
+    ``lines``: one unit-day's lines from its item's result (decoded), each record once,
+    sorted, independent of how the days were grouped into jobs."""
+
+    name: str
+    summary: str
+    permission: str
+    units: Listing
+    path: str
+    job_path: str
+    span_days: int
+    time_zone: Callable[[dict[str, Any]], str]  # "" when the unit names none of its own
+    body: Callable[[str, Sequence[tuple[str, UnitDay, UnitDay]]], dict[str, Any]]
+    lines: Callable[[dict[str, Any], UnitDay], list[bytes]]
+    parent_time_zone: Callable[[dict[str, Any]], str] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"POST {self.path}, GET {self.job_path} (each of {self.units.name}, by local day)"
+
+
+Dataset = Windowed | Listing | ById | UnitDays | BulkUnitDays
 
 
 def denied_message(dataset: Dataset, reason: object) -> str:

@@ -121,6 +121,12 @@ class Ledger:
         sha256 of the source window's file its ids came from."""
         return self._commit_one(item, digest, "ids", provisional, derived_from=derived_from)
 
+    def commit_search(
+        self, item: WorkItem, digest: FileDigest, *, provisional: bool
+    ) -> WindowRecord:
+        """Record a date searched per unit, replacing its earlier file."""
+        return self._commit_one(item, digest, "search", provisional)
+
     def _commit_one(
         self, item: WorkItem, digest: FileDigest, source: Source, provisional: bool, **fields: Any
     ) -> WindowRecord:

@@ -79,8 +79,20 @@ def judge(plan: LookupPlan, found: int, lost: int, previous: int, rest: int) -> 
 async def look_up(api: ApiClient, dataset: Listing, key: bytes, priority: float) -> bytes | None:
     """The entity as ``GET <path>/{id}`` sends it (on one line), or None when it is gone
     (404 for each of the listing's ways of asking)."""
-    path = f"{dataset.path}/{quote(key.decode(), safe='')}"
-    for params in dataset.by_id_params:
+    return await read_one(api, dataset, key.decode(), dataset.by_id_params, priority)
+
+
+async def read_one(
+    api: ApiClient,
+    dataset: Listing,
+    entity_id: str,
+    queries: tuple[tuple[tuple[str, str], ...], ...],
+    priority: float,
+) -> bytes | None:
+    """The entity as its GET-by-id sends it (on one line), asked with each of ``queries`` in
+    turn until one answers; None when each is 404 (it is gone)."""
+    path = dataset.entity_path(quote(entity_id, safe=""))
+    for params in queries:
         try:
             return await api.request("GET", path, params=params, parse=_one_line,
                                      priority=priority)  # fmt: skip

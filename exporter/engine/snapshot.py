@@ -313,7 +313,8 @@ class SnapshotRun:
                     pages += 1
                     if page.total is not None:
                         walk.totals.add(page.total)
-                    lines = self._new_lines(snapshot, walk, page.entities, prefix, single_line)
+                    new = self._new_entities(snapshot, walk, page.entities, prefix)
+                    lines = await self._lines(snapshot, new, parent, single_line)
                     walk.added += len(lines)
                     await self._files.call(snapshot.file.append, lines)
             except listing.CursorRejected as rejected:
@@ -324,18 +325,38 @@ class SnapshotRun:
                 self._parent_gone(snapshot, parent)
         walk.longest = max(walk.longest, pages)
 
-    def _new_lines(
-        self, snapshot: _Snapshot, walk: _Walk, entities: list[msgspec.Raw], prefix: str,
-        single_line: bool,
-    ) -> Records:  # fmt: skip
-        """The page's entities the snapshot has not written yet, as lines."""
-        dataset, lines = snapshot.dataset, []
+    def _new_entities(
+        self, snapshot: _Snapshot, walk: _Walk, entities: list[msgspec.Raw], prefix: str
+    ) -> list[tuple[bytes, str, msgspec.Raw]]:
+        """(key, id, entity) of the page's entities the snapshot has not written yet."""
+        new = []
         for raw in entities:
-            key = (prefix + _read_id(raw).id).encode()
+            entity_id = _read_id(raw).id
+            key = (prefix + entity_id).encode()
             walk.distinct.add(key)
             if key not in snapshot.seen:
                 snapshot.seen.add(key)
-                lines.append(_line(raw, dataset.parent_key, prefix[:-1], single_line))
+                new.append((key, entity_id, raw))
+        return new
+
+    async def _lines(
+        self, snapshot: _Snapshot, new: list[tuple[bytes, str, msgspec.Raw]], parent: str,
+        single_line: bool,
+    ) -> Records:  # fmt: skip
+        """The lines of the new entities: as listed, or (``read_each``) as each one's read
+        answers; one deleted between its page and its read (404) is gone."""
+        dataset = snapshot.dataset
+        if not dataset.read_each:
+            return [_line(raw, dataset.parent_key, parent, single_line) for _, _, raw in new]
+        lines = []
+        for key, entity_id, _ in new:
+            body = await lookups.read_one(self._api, dataset, entity_id,
+                                          dataset.by_id_params[:1], PRIORITY)  # fmt: skip
+            if body is None:
+                snapshot.seen.discard(key)
+                snapshot.gone.add(key)
+                continue
+            lines.append(_line(body, dataset.parent_key, parent, True))
         return lines
 
     def _parent_gone(self, snapshot: _Snapshot, parent: str) -> None:
@@ -355,15 +376,29 @@ class SnapshotRun:
         )  # fmt: skip
 
     async def _ids(self, dataset: Listing) -> list[str]:
-        """Every id of a parent listing (queues), walked like a snapshot until a walk adds
-        nothing, kept in memory only: parents are small listings."""
+        """Every id of a parent listing (queues; business units, and their management units
+        for a unit's users), walked like a snapshot until a walk adds nothing, kept in memory
+        only: parents are small listings."""
+        parents = [""] if dataset.parent is None else await self._ids(dataset.parent)
+        ids: dict[str, None] = {}
+        for parent in parents:
+            ids.update(dict.fromkeys(await self._ids_under(dataset, parent)))
+        return list(ids)
+
+    async def _ids_under(self, dataset: Listing, parent: str) -> list[str]:
+        """The ids of ``dataset`` (under ``parent``, when it has one: none once it is gone)."""
         ids: dict[str, None] = {}
         for _ in range(MOST_WALKS):
             before, pages = len(ids), 0
             async with self._slots:
-                async for page, _ in self._pages(dataset):
-                    pages += 1
-                    ids.update(dict.fromkeys(_read_id(raw).id for raw in page.entities))
+                try:
+                    async for page, _ in self._pages(dataset, parent):
+                        pages += 1
+                        ids.update(dict.fromkeys(_read_id(raw).id for raw in page.entities))
+                except ApiError as exc:
+                    if exc.status != 404 or not parent:
+                        raise
+                    return []
             if len(ids) == before or pages <= 1 or not dataset.offset_paging:
                 break
         return list(ids)
@@ -379,7 +414,7 @@ def _lost_members(snapshot: _Snapshot) -> dict[str, int]:
     return lost
 
 
-def _line(raw: msgspec.Raw, parent_key: str, parent: str, single_line: bool) -> bytes:
+def _line(raw: msgspec.Raw | bytes, parent_key: str, parent: str, single_line: bool) -> bytes:
     """The entity as the API sent it (on one line), with its parent's id first if it has one:
     a queue member does not name its queue."""
     body = bytes(raw) if single_line else orjson.dumps(orjson.loads(bytes(raw)))

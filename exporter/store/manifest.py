@@ -38,7 +38,8 @@ BY_ID_VERSION = 5
 READABLE_VERSIONS = (1, 2, 3, 4, 5)
 
 Status = Literal["complete", "provisional", "in-progress", "failed"]
-Source = Literal["jobs", "query", "listing", "ids"]  # "ids": read one by one (ById)
+# "ids": read one by one (ById); "search": searched per unit and local day (UnitDays)
+Source = Literal["jobs", "query", "listing", "ids", "search"]
 _STATUSES: frozenset[str] = frozenset(get_args(Status))
 _SOURCES: frozenset[str | None] = frozenset((*get_args(Source), None))
 _COMPRESSIONS = frozenset(("none", "gzip", "zstd"))

@@ -426,6 +426,117 @@ SNAPSHOTS: tuple[Table, ...] = (
 )  # fmt: skip
 
 
+# Workforce management's units (genesys-datasets.md §G): the time zones schedules and
+# adherence are defined in, and who belongs where.
+UNITS: tuple[Table, ...] = (
+    _snapshot("business_units", "WFM business units: time zone and first day of the week", """
+        id VARCHAR, name VARCHAR, division.id VARCHAR, settings.timeZone VARCHAR time_zone,
+        settings.startDayOfWeek VARCHAR start_day_of_week"""),
+    _snapshot("management_units", "WFM management units: time zone and adherence settings", """
+        id VARCHAR, businessUnitId VARCHAR, name VARCHAR, division.id VARCHAR,
+        timeZone VARCHAR, startDayOfWeek VARCHAR,
+        settings.adherence.adherenceTargetPercent BIGINT adherence_target_percent,
+        settings.adherence.severeAlertThresholdMinutes BIGINT severe_alert_threshold_minutes,
+        settings.adherence.adherenceExceptionThresholdSeconds BIGINT
+        adherence_exception_threshold_seconds,
+        settings.adherence.nonOnQueueActivitiesEquivalent BOOLEAN
+        non_on_queue_activities_equivalent,
+        settings.adherence.trackOnQueueActivity BOOLEAN track_on_queue_activity"""),
+    _snapshot("management_unit_users", "which agent is in which management unit (names: `users`)",
+              "managementUnitId VARCHAR, id VARCHAR user_id",
+              key=("management_unit_id", "user_id")),
+    _snapshot("activity_codes", "each business unit's activity codes (on queue, break, ...)", """
+        businessUnitId VARCHAR, id VARCHAR, name VARCHAR, category VARCHAR, active BOOLEAN,
+        defaultCode BOOLEAN, lengthInMinutes BIGINT, countsAsPaidTime BOOLEAN,
+        countsAsWorkTime BOOLEAN, countsTowardShrinkage BOOLEAN, plannedShrinkage BOOLEAN,
+        interruptible BOOLEAN""", key=("business_unit_id", "id")),
+)  # fmt: skip
+
+
+# Published schedules (datasets/workforce.py): a line is one agent's day of one business
+# unit's calendar; its shifts (those starting that day) and their activities are the tables.
+SCHEDULES = Table(
+    "schedules",
+    "schedules",
+    "one line per agent and unit-local day (not a table itself)",
+    ("business_unit_id", "date", "user_id"),
+    _cols("businessUnitId VARCHAR, date DATE, user.id VARCHAR user_id"),
+    listed=False,
+)
+SCHEDULE_SHIFTS = Table(
+    "schedule_shifts",
+    "schedules",
+    "published shifts, each in the business-unit-local `date` it starts on",
+    ("shift_id",),
+    _cols("""
+        id VARCHAR shift_id, startDate TIMESTAMPTZ, lengthMinutes BIGINT,
+        manuallyEdited BOOLEAN, schedule.id VARCHAR schedule_id,
+        schedule.weekDate DATE week_date"""),
+    parent=SCHEDULES,
+    field="shifts",
+    container="list",
+)
+SCHEDULE_ACTIVITIES = Table(
+    "schedule_activities",
+    "schedules",
+    "each shift's activities in order (`activity_code_id`: see `activity_codes`)",
+    ("activity_index",),
+    _cols("""
+        startDate TIMESTAMPTZ, lengthMinutes BIGINT, description VARCHAR,
+        activityCodeId VARCHAR, paid BOOLEAN"""),
+    parent=SCHEDULE_SHIFTS,
+    field="activities",
+    container="list",
+    index="activity_index",
+)
+
+
+# Historical adherence (datasets/workforce.py): a line is one agent's day of one management
+# unit's calendar, with the day's metrics; its exceptions and actual presence are children.
+ADHERENCE_DAYS = Table(
+    "adherence_days",
+    "adherence",
+    "each agent's adherence per management-unit-local `date`: scheduled and adherent seconds",
+    ("management_unit_id", "date", "user_id"),
+    _cols("""
+        managementUnitId VARCHAR, date DATE, userId VARCHAR, metrics.startDate TIMESTAMPTZ
+        day_start, metrics.scheduleLengthSeconds BIGINT schedule_length_seconds,
+        metrics.adherenceScheduleSeconds BIGINT adherence_schedule_seconds,
+        metrics.adherencePercentage DOUBLE adherence_percentage,
+        metrics.conformanceScheduleSeconds BIGINT conformance_schedule_seconds,
+        metrics.conformanceActualSeconds BIGINT conformance_actual_seconds,
+        metrics.conformancePercentage DOUBLE conformance_percentage,
+        metrics.exceptionCount BIGINT exception_count,
+        metrics.exceptionDurationSeconds BIGINT exception_duration_seconds,
+        metrics.impactSeconds BIGINT impact_seconds"""),
+)
+ADHERENCE_EXCEPTIONS = Table(
+    "adherence_exceptions",
+    "adherence",
+    "each stretch out of adherence, in the day it starts: scheduled activity against presence",
+    ("exception_index",),
+    _cols("""
+        startDate TIMESTAMPTZ, endDate TIMESTAMPTZ, scheduledActivityCodeId VARCHAR,
+        scheduledActivityCategory VARCHAR, actualActivityCategory VARCHAR,
+        systemPresence VARCHAR, routingStatus VARCHAR, impact VARCHAR"""),
+    parent=ADHERENCE_DAYS,
+    field="exceptions",
+    container="list",
+    index="exception_index",
+)
+ADHERENCE_ACTUALS = Table(
+    "adherence_actuals",
+    "adherence",
+    "each agent's actual activity (from presence), in the day it starts",
+    ("actual_index",),
+    _cols("startDate TIMESTAMPTZ, endDate TIMESTAMPTZ, actualActivityCategory VARCHAR"),
+    parent=ADHERENCE_DAYS,
+    field="actuals",
+    container="list",
+    index="actual_index",
+)
+
+
 def _form_parts(root: Table, question_columns: str) -> tuple[Table, ...]:
     """A form's question groups, their questions and the questions' answer options, as
     tables under the form's snapshot table (the ids evaluations' answers name)."""
@@ -479,7 +590,8 @@ ALL: tuple[Table, ...] = (
     AGGREGATE_GROUPS, AGGREGATE_BUCKETS, CONVERSATION_AGGREGATES, USER_DETAILS,
     USER_PRESENCE, USER_ROUTING_STATUS, EVALUATIONS, EVALUATION_GROUPS,
     EVALUATION_ANSWERS, SURVEYS, SURVEY_GROUPS, SURVEY_ANSWERS, *SNAPSHOTS, EVALUATION_FORMS,
-    SURVEY_FORMS, *FORM_PARTS,
+    SURVEY_FORMS, *FORM_PARTS, *UNITS, SCHEDULES, SCHEDULE_SHIFTS, SCHEDULE_ACTIVITIES,
+    ADHERENCE_DAYS, ADHERENCE_EXCEPTIONS, ADHERENCE_ACTUALS,
 )  # fmt: skip
 TABLES: dict[str, Table] = {t.name: t for t in ALL if t.listed}
 

@@ -3,9 +3,11 @@
 ``segments_named``: each segment with its participant's purpose and user, and the names of the
 user, the queue and the wrap-up code. ``metrics_named``: each metric with its session's media
 type and direction, its participant's purpose and user, and the session's queue (its first
-segment naming one) and wrap-up code (its last segment naming one), with their names. An id
-with no entity in the newest snapshot keeps a NULL name. ``conversation_aggregates_reconciliation``:
-the aggregates beside the same figures computed from the detail tables, row by row.
+segment naming one) and wrap-up code (its last segment naming one), with their names.
+``adherence_named``: each agent's adherence day with the agent's, the management unit's and
+the business unit's names and the unit's time zone. An id with no entity in the newest
+snapshot keeps a NULL name. ``conversation_aggregates_reconciliation``: the aggregates
+beside the same figures computed from the detail tables, row by row.
 """
 
 from __future__ import annotations
@@ -116,8 +118,19 @@ FULL OUTER JOIN details d
  AND a.direction IS NOT DISTINCT FROM d.direction
 """
 
+ADHERENCE_NAMED = """
+CREATE OR REPLACE VIEW adherence_named AS
+SELECT a.*, u.name AS user_name, m.name AS management_unit_name, m.time_zone,
+       b.name AS business_unit_name
+FROM adherence_days a
+LEFT JOIN users u ON u.id = a.user_id
+LEFT JOIN management_units m ON m.id = a.management_unit_id
+LEFT JOIN business_units b ON b.id = m.business_unit_id
+"""
+
 VIEWS: dict[str, str] = {
     "segments_named": SEGMENTS_NAMED,
     "metrics_named": METRICS_NAMED,
     "conversation_aggregates_reconciliation": AGGREGATES_RECONCILIATION,
+    "adherence_named": ADHERENCE_NAMED,
 }

@@ -355,3 +355,97 @@ def test_sdk_reads_evaluations_and_surveys_without_losing_a_field(
         back = client.sanitize_for_serialization(model)
         assert normalised(back) == normalised(raw), unknown_fields(raw, model, client)
         assert b"outdated_sdk_version" not in orjson.dumps(back)
+
+
+WFM = "/api/v2/workforcemanagement"
+
+
+def test_sdk_reads_the_workforce_units_without_losing_a_field(sdk: tuple[Any, Any]) -> None:
+    """Business units, management units (with settings), a unit's users and activity codes,
+    by the SDK's own calls: each serialises back to the JSON sent."""
+    analytics, sb = sdk
+    client = analytics.api_client
+    wfm = gc.WorkforceManagementApi(client)
+    bu = raw_get(sb, client, f"{WFM}/businessunits")["entities"][0]["id"]
+    mu = raw_get(sb, client, f"{WFM}/businessunits/{bu}/managementunits")["entities"][0]["id"]
+    calls = [
+        (wfm.get_workforcemanagement_businessunits, {}, "/businessunits"),
+        (wfm.get_workforcemanagement_businessunit,
+         {"business_unit_id": bu, "expand": ["settings"]}, f"/businessunits/{bu}?expand=settings"),
+        (wfm.get_workforcemanagement_businessunit_managementunits, {"business_unit_id": bu},
+         f"/businessunits/{bu}/managementunits"),
+        (wfm.get_workforcemanagement_businessunit_activitycodes, {"business_unit_id": bu},
+         f"/businessunits/{bu}/activitycodes"),
+        (wfm.get_workforcemanagement_managementunit,
+         {"management_unit_id": mu, "expand": ["settings"]},
+         f"/managementunits/{mu}?expand=settings"),
+        (wfm.get_workforcemanagement_managementunit_users, {"management_unit_id": mu},
+         f"/managementunits/{mu}/users"),
+    ]  # fmt: skip
+    for call, kwargs, path in calls:
+        raw = raw_get(sb, client, WFM + path)
+        back = client.sanitize_for_serialization(call(**kwargs))
+        assert normalised(back) == normalised(raw), path
+        assert b"outdated_sdk_version" not in orjson.dumps(back), path
+
+
+def test_sdk_reads_a_schedule_search_inline_and_downloaded_without_losing_a_field(
+    sdk: tuple[Any, Any],
+) -> None:
+    """The schedule search by the SDK's own call (one unit answers inline, the other by a
+    link): the answer and the downloaded result each serialise back to the JSON sent."""
+    analytics, sb = sdk
+    client = analytics.api_client
+    wfm = gc.WorkforceManagementApi(client)
+    body = {"startDate": "2026-11-01T04:00:00.000Z", "endDate": "2026-11-02T05:00:00.000Z"}
+    shapes = set()
+    for unit in raw_get(sb, client, f"{WFM}/businessunits")["entities"]:
+        request = gc.BuSearchAgentSchedulesRequest()
+        request.start_date, request.end_date = body["startDate"], body["endDate"]
+        model = wfm.post_workforcemanagement_businessunit_agentschedules_search(unit["id"], request)
+        raw = raw_post(sb, client, f"{WFM}/businessunits/{unit['id']}/agentschedules/search", body)
+        back = client.sanitize_for_serialization(model)
+        if "downloadUrl" in raw:
+            shapes.add("download")
+            with urllib.request.urlopen(raw["downloadUrl"], timeout=10) as response:
+                raw = orjson.loads(response.read())
+            model = client._ApiClient__deserialize(raw, "BuAgentSchedulesSearchResponse")
+            back = client.sanitize_for_serialization(model)
+        else:
+            shapes.add("inline")
+            back.pop("downloadUrl", None)
+        assert raw and normalised(back) == normalised(raw), unit["name"]
+        assert b"outdated_sdk_version" not in orjson.dumps(back)
+    assert shapes == {"inline", "download"}
+
+
+def test_sdk_reads_an_adherence_job_and_its_result_without_losing_a_field(
+    sdk: tuple[Any, Any],
+) -> None:
+    """The bulk adherence job by the SDK's own calls (submit, status), and its downloaded
+    result as WfmHistoricalAdherenceBulkResult: each serialises back to the JSON sent."""
+    analytics, sb = sdk
+    client = analytics.api_client
+    wfm = gc.WorkforceManagementApi(client)
+    bu = raw_get(sb, client, f"{WFM}/businessunits")["entities"][0]["id"]
+    mu = raw_get(sb, client, f"{WFM}/businessunits/{bu}/managementunits")["entities"][0]["id"]
+    item = gc.WfmHistoricalAdherenceBulkItem()
+    item.management_unit_id, item.include_exceptions, item.include_actuals = mu, True, True
+    item.start_date, item.end_date = "2026-11-01T04:00:00Z", "2026-11-02T05:00:00Z"
+    query = gc.WfmHistoricalAdherenceBulkQuery()
+    query.time_zone, query.items = "America/New_York", [item]
+    job = wfm.post_workforcemanagement_adherence_historical_bulk(query).job
+    deadline = time.monotonic() + 20
+    while (
+        model := wfm.get_workforcemanagement_adherence_historical_bulk_job(job.id)
+    ).job.status != "Complete":
+        assert model.job.status == "Processing" and time.monotonic() < deadline
+        time.sleep(0.1)
+    raw = raw_get(sb, client, f"{WFM}/adherence/historical/bulk/jobs/{job.id}")
+    back = client.sanitize_for_serialization(model)
+    assert normalised({**back, "downloadUrls": []}) == normalised({**raw, "downloadUrls": []})
+    with urllib.request.urlopen(model.download_urls[0], timeout=10) as response:
+        result = orjson.loads(response.read())
+    parsed = client._ApiClient__deserialize(result, "WfmHistoricalAdherenceBulkResult")
+    assert result["userResults"]
+    assert normalised(client.sanitize_for_serialization(parsed)) == normalised(result)

@@ -8,13 +8,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from exporter.datasets.base import ById, Dataset, Listing, Windowed
+from exporter.datasets.base import BulkUnitDays, ById, Dataset, Listing, UnitDays, Windowed
 from exporter.engine.kinds.base import Kind, PlanContext, PlanLine, Preview, RunContext, Tally, Work
 from exporter.engine.kinds.by_id import BY_ID
 from exporter.engine.kinds.snapshot import SNAPSHOT
+from exporter.engine.kinds.unit_days import UNIT_DAYS
 from exporter.engine.kinds.windowed import WINDOWED
 
-_KINDS: dict[type[Any], Kind[Any]] = {Windowed: WINDOWED, Listing: SNAPSHOT, ById: BY_ID}
+_KINDS: dict[type[Any], Kind[Any]] = {
+    Windowed: WINDOWED,
+    Listing: SNAPSHOT,
+    ById: BY_ID,
+    UnitDays: UNIT_DAYS,
+    BulkUnitDays: UNIT_DAYS,
+}
 
 
 def kind_of(dataset: Dataset) -> Kind[Any]:
@@ -25,7 +32,8 @@ def kind_of(dataset: Dataset) -> Kind[Any]:
 def by_kind(datasets: Iterable[Dataset]) -> list[tuple[Kind[Any], list[Dataset]]]:
     """``datasets`` grouped by kind, kinds in the order the engine knows them."""
     chosen = list(datasets)
-    groups = [(kind, [d for d in chosen if kind_of(d) is kind]) for kind in _KINDS.values()]
+    kinds = dict.fromkeys(_KINDS.values())  # a kind may run several descriptions
+    groups = [(kind, [d for d in chosen if kind_of(d) is kind]) for kind in kinds]
     return [(kind, members) for kind, members in groups if members]
 
 

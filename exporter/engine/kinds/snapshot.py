@@ -29,13 +29,9 @@ class SnapshotKind:
         return dataset.endpoint
 
     async def reach(self, api: ApiClient, dataset: Listing) -> str:
-        path = dataset.path
-        if dataset.parent is not None:
-            parent = dataset.parent
-            first = await first_page(api, parent.path, parent.params, numbered=parent.offset_paging)
-            if not first.entities:
-                return f"no {parent.name} to list members of"
-            path = path.replace("{id}", orjson.loads(bytes(first.entities[0]))["id"])
+        path = await _first_path(api, dataset)
+        if path is None:
+            return f"no {dataset.parent.name if dataset.parent else ''} to list it under"
         page = await first_page(api, path, dataset.params, numbered=dataset.offset_paging)
         return f"{page.total} entities" if page.total is not None else "readable"
 
@@ -104,6 +100,21 @@ class SnapshotWork:
     def tally(self) -> Tally:
         counters = self._run.counters
         return Tally(denied=dict(counters.denied), failed=list(counters.failed))
+
+
+async def _first_path(api: ApiClient, dataset: Listing) -> str | None:
+    """The listing's path, under the first entity of its parent (of its parent's first, ...)
+    when it is listed per parent; None when a parent listing is empty."""
+    parent = dataset.parent
+    if parent is None:
+        return dataset.path
+    parent_path = await _first_path(api, parent)
+    if parent_path is None:
+        return None
+    first = await first_page(api, parent_path, parent.params, numbered=parent.offset_paging)
+    if not first.entities:
+        return None
+    return dataset.path.replace("{id}", orjson.loads(bytes(first.entities[0]))["id"])
 
 
 SNAPSHOT = SnapshotKind()

@@ -361,8 +361,11 @@ def run_all(scenarios: tuple[Scenario, ...], args: argparse.Namespace) -> int:
     skipped = {s.name: s.sdk_skip_reason for s in scenarios if s.sdk_records is None}
     table = report.markdown_table(runs, skipped)
     floors_md = _floors_markdown(results, runs)
-    budget_md = (_budget_markdown(scenarios, runs) + _user_details_markdown(scenarios, runs)
-                 + _quality_markdown(scenarios, runs))  # fmt: skip
+    budget_md = (
+        _budget_markdown(scenarios, runs)
+        + _limit_markdown(scenarios, runs, "user-details", ["conversations", "statuses"])
+        + _limit_markdown(scenarios, runs, "quality", ["conversations", "evaluations", "surveys"])
+    )
     document = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "mode": "quick" if args.quick else "full",
@@ -412,42 +415,27 @@ def _budget_markdown(scenarios: tuple[Scenario, ...], runs: list[dict[str, Any]]
     return head + "\n" + "\n".join(rows)
 
 
-def _user_details_markdown(scenarios: tuple[Scenario, ...], runs: list[dict[str, Any]]) -> str:
-    """For scenarios with user details: each run's records and how near the limit it ran."""
-    named = [s for s in scenarios if any("user-details" in d for d in s.datasets)]
+def _limit_markdown(
+    scenarios: tuple[Scenario, ...], runs: list[dict[str, Any]], selected: str, counts: list[str]
+) -> str:
+    """For scenarios with a ``selected`` dataset (or group) in a selection: each run's
+    records (the ``counts`` columns) and how near the rate limit it ran."""
+    named = [s for s in scenarios if any(selected in d for d in s.datasets)]
     rows = [
-        f"| {run['contender']} | {run['conversations']:,} | "
-        f"{run['statuses']:,} | {run['seconds']:.1f} s | {run['requests']} | "
-        f"{run['limit_share']:.0%} | {run['rate_limited_429']} | {run['correct']} |"
+        f"| {run['contender']} | "
+        + "".join(f"{run[count]:,} | " for count in counts)
+        + f"{run['seconds']:.1f} s | {run['requests']} | {run['limit_share']:.0%} | "
+        f"{run['rate_limited_429']} | {run['correct']} |"
         for scenario in named
         for run in runs
         if run["scenario"] == scenario.name
     ]
     if not rows:
         return ""
-    head = ("\n\n| contender | conversations | statuses | seconds | requests | requests/s "
-            "against the limit | 429s | correct |\n| --- | --- | --- | --- | --- | --- | --- "
-            "| --- |")  # fmt: skip
-    return head + "\n" + "\n".join(rows)
-
-
-def _quality_markdown(scenarios: tuple[Scenario, ...], runs: list[dict[str, Any]]) -> str:
-    """For scenarios with quality data: what each run read by id, how near the limit it ran."""
-    named = [s for s in scenarios if any("quality" in d for d in s.datasets)]
-    rows = [
-        f"| {run['contender']} | {run['conversations']:,} | {run['evaluations']:,} | "
-        f"{run['surveys']:,} | {run['seconds']:.1f} s | {run['requests']} | "
-        f"{run['limit_share']:.0%} | {run['rate_limited_429']} | {run['correct']} |"
-        for scenario in named
-        for run in runs
-        if run["scenario"] == scenario.name
-    ]
-    if not rows:
-        return ""
-    head = ("\n\n| contender | conversations | evaluations | surveys | seconds | requests | "
-            "requests/s against the limit | 429s | correct |\n| --- | --- | --- | --- | --- | "
-            "--- | --- | --- | --- |")  # fmt: skip
-    return head + "\n" + "\n".join(rows)
+    columns = ["contender", *counts, "seconds", "requests", "requests/s against the limit",
+               "429s", "correct"]  # fmt: skip
+    head = f"| {' | '.join(columns)} |\n|{' --- |' * len(columns)}"
+    return "\n\n" + head + "\n" + "\n".join(rows)
 
 
 def _floors_markdown(results: dict[str, Any], runs: list[dict[str, Any]]) -> str:

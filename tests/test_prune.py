@@ -19,7 +19,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.datasets import select
+from exporter.datasets import DATASETS, select
+from exporter.engine.kinds import kind_of
 from exporter.errors import ConfigError, InputError
 from exporter.plan import ExportRequest, since_last_start
 from exporter.progress import NoProgress
@@ -47,13 +48,8 @@ from tests.support import (
 ROOT = Path(__file__).resolve().parents[1]
 NOW = START + days(40)  # 2026-12-11: 39 days back is 2026-11-02, the first day's end
 OLD = timedelta(days=39)
-WINDOWED = (
-    "conversation-aggregates",
-    "conversations",
-    "evaluations",
-    "surveys",
-    "user-details",
-)  # every dated dataset, in the order a prune lists them
+# Every dated dataset, in the order a prune lists them.
+WINDOWED = tuple(sorted(name for name, d in DATASETS.items() if kind_of(d).dated))
 
 
 async def _export_all(out: Path) -> None:

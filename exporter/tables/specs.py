@@ -459,14 +459,14 @@ SCHEDULES = Table(
     "schedules",
     "schedules",
     "one line per agent and unit-local day (not a table itself)",
-    ("business_unit_id", "date", "user_id"),
-    _cols("businessUnitId VARCHAR, date DATE, user.id VARCHAR user_id"),
+    ("business_unit_id", "local_date", "user_id"),
+    _cols("businessUnitId VARCHAR, date DATE local_date, user.id VARCHAR user_id"),
     listed=False,
 )
 SCHEDULE_SHIFTS = Table(
     "schedule_shifts",
     "schedules",
-    "published shifts, each in the business-unit-local `date` it starts on",
+    "published shifts, each in the business-unit-local day it starts on (`local_date`)",
     ("shift_id",),
     _cols("""
         id VARCHAR shift_id, startDate TIMESTAMPTZ, lengthMinutes BIGINT,
@@ -496,10 +496,11 @@ SCHEDULE_ACTIVITIES = Table(
 ADHERENCE_DAYS = Table(
     "adherence_days",
     "adherence",
-    "each agent's adherence per management-unit-local `date`: scheduled and adherent seconds",
-    ("management_unit_id", "date", "user_id"),
+    "each agent's adherence per management-unit-local day (`local_date`): scheduled and "
+    "adherent seconds",
+    ("management_unit_id", "local_date", "user_id"),
     _cols("""
-        managementUnitId VARCHAR, date DATE, userId VARCHAR, metrics.startDate TIMESTAMPTZ
+        managementUnitId VARCHAR, date DATE local_date, userId VARCHAR, metrics.startDate TIMESTAMPTZ
         day_start, metrics.scheduleLengthSeconds BIGINT schedule_length_seconds,
         metrics.adherenceScheduleSeconds BIGINT adherence_schedule_seconds,
         metrics.adherencePercentage DOUBLE adherence_percentage,

@@ -500,8 +500,9 @@ ADHERENCE_DAYS = Table(
     "adherent seconds",
     ("management_unit_id", "local_date", "user_id"),
     _cols("""
-        managementUnitId VARCHAR, date DATE local_date, userId VARCHAR, metrics.startDate TIMESTAMPTZ
-        day_start, metrics.scheduleLengthSeconds BIGINT schedule_length_seconds,
+        managementUnitId VARCHAR, date DATE local_date, userId VARCHAR,
+        metrics.startDate TIMESTAMPTZ day_start,
+        metrics.scheduleLengthSeconds BIGINT schedule_length_seconds,
         metrics.adherenceScheduleSeconds BIGINT adherence_schedule_seconds,
         metrics.adherencePercentage DOUBLE adherence_percentage,
         metrics.conformanceScheduleSeconds BIGINT conformance_schedule_seconds,

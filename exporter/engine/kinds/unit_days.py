@@ -325,7 +325,7 @@ def _zone(dataset: Dated, unit_id: str, zone: str) -> str:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ApiError(
             f"{dataset.units.name} {unit_id} has the time zone {zone!r}, which this machine's "
-            f"time zone database does not know ({exc}); install tzdata (pip install tzdata, or "
+            f"time zone database does not know ({exc}); update tzdata (pip install -U tzdata, or "
             "the OS package) and run again."
         ) from exc
     return zone

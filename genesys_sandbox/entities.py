@@ -20,7 +20,7 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
-from genesys_sandbox.orgdata import IdSource
+from genesys_sandbox.ids import IdSource
 
 Take = Callable[[int], list[str]]  # IdSource.take: that many fresh ids
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import random
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,16 +15,12 @@ from functools import cache
 from statistics import NormalDist
 from typing import TYPE_CHECKING
 
+from genesys_sandbox.ids import IdSource
+
 if TYPE_CHECKING:
     from genesys_sandbox.entities import Entities
 
 _MINUTE_MS = 60_000
-_ID_BATCH = 1024
-# Applied to 128 random bits per id: version nibble 4, variant bits 10 (RFC 4122 version 4).
-_ID_CLEAR = int.from_bytes(bytes.fromhex("ffffffffffff0fff3fffffffffffffff") * _ID_BATCH, "big")
-_ID_SET = int.from_bytes(bytes.fromhex("00000000000040008000000000000000") * _ID_BATCH, "big")
-_ID_LAYOUT = struct.Struct("8s4s4s4s12s" * _ID_BATCH)  # hex digits -> the five UUID groups
-_ID_TEMPLATE = b"%s-%s-%s-%s-%s " * _ID_BATCH
 # Quantiles of the standard normal and unit exponential: picking one at random (plus jitter) is a
 # cheap stand-in for gauss() / expovariate() in the hot loop.
 QUANTILES = 512
@@ -52,27 +47,6 @@ def make_formatter() -> Callable[[int], str]:
         return prefix + suffixes[ms % _MINUTE_MS]
 
     return fmt
-
-
-class IdSource:
-    """Fresh random version-4 UUID strings, formatted a batch at a time (per id is slow)."""
-
-    def __init__(self, rng: random.Random) -> None:
-        self._rng = rng
-        self._pool: list[str] = []
-        self._next = 0
-
-    def take(self, count: int) -> list[str]:
-        start = self._next
-        if start + count > len(self._pool):
-            self._pool, start = self._batch(), 0
-        self._next = start + count
-        return self._pool[start : start + count]
-
-    def _batch(self) -> list[str]:
-        bits = self._rng.getrandbits(128 * _ID_BATCH) & _ID_CLEAR | _ID_SET
-        groups = _ID_LAYOUT.unpack(bits.to_bytes(16 * _ID_BATCH, "big").hex().encode())
-        return (_ID_TEMPLATE % groups).decode().split()
 
 
 @dataclass(frozen=True, slots=True)

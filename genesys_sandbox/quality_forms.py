@@ -14,7 +14,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from genesys_sandbox.orgdata import IdSource
+from genesys_sandbox.ids import IdSource
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from genesys_sandbox.ids import IdSource
 from genesys_sandbox.orgdata import (
     CALLBACK,
     CAMPAIGN,
@@ -23,7 +24,6 @@ from genesys_sandbox.orgdata import (
     PEOPLE,
     QUANTILES,
     VOICE,
-    IdSource,
     Media,
     Org,
 )

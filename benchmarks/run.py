@@ -396,7 +396,7 @@ def _budget_markdown(scenarios: tuple[Scenario, ...], runs: list[dict[str, Any]]
     against what their own requests cost at the rate limit (the target: no more)."""
     rows = []
     for scenario in scenarios:
-        if len(scenario.datasets) < 2 or "dimensions" not in scenario.datasets[1]:
+        if not scenario.budget_table:
             continue
         named = [_named(EXPORTER, d, scenario) for d in scenario.datasets]
         alone, more = (next(r for r in runs if r["contender"] == n) for n in named[:2])
@@ -410,7 +410,7 @@ def _budget_markdown(scenarios: tuple[Scenario, ...], runs: list[dict[str, Any]]
         )
     if not rows:
         return ""
-    head = ("| scenario | conversations alone | with every snapshot | added | the snapshots' "
+    head = ("| scenario | conversations alone | with the others | added | the others' "
             "requests at the limit | within |\n| --- | --- | --- | --- | --- | --- |")  # fmt: skip
     return head + "\n" + "\n".join(rows)
 

@@ -35,6 +35,8 @@ class Scenario:
     # The exporter once per --datasets value, side by side (the shared-budget scenario).
     datasets: tuple[str, ...] = ("conversations",)
     page_size: int = PAGE_SIZE  # job results per page (the exporter's jobs.page_size)
+    # The time the second selection added against its own requests at the limit (budget).
+    budget_table: bool = False
 
     @property
     def start(self) -> datetime:
@@ -156,6 +158,7 @@ BUDGET = Scenario(
     sdk_records=None,
     sdk_skip_reason="the baseline exports conversations only",
     datasets=("conversations", "conversations,dimensions"),
+    budget_table=True,
 )
 # User details are small beside conversations (a line per agent per day, some twenty statuses
 # each), so at 1,000 results a page a month of them is a handful of pages: pages of 100 make
@@ -190,7 +193,25 @@ QUALITY = Scenario(
     sdk_skip_reason="the baseline exports conversations only",
     datasets=("conversations", "conversations,quality"),
 )
-FULL = (*FULL, BUDGET, USER_DETAILS, QUALITY)
+# The aggregates jobs and the workforce data (unit snapshots, schedule searches, adherence bulk
+# jobs; their download links are fetched outside the budget) beside conversations: do they
+# take only their own requests' time at the limit?
+AGGREGATES_WORKFORCE = Scenario(
+    "aggregates-workforce",
+    "rate-bound",
+    "300/min: conversations alone, then with the aggregates and every workforce dataset: the "
+    "time they add against their own requests at the limit",
+    conversations=30_000,
+    days=7,
+    rate_per_minute=300,
+    latency_ms=100,
+    jitter_ms=200,
+    sdk_records=None,
+    sdk_skip_reason="the baseline exports conversations only",
+    datasets=("conversations", "conversations,conversation-aggregates,workforce"),
+    budget_table=True,
+)
+FULL = (*FULL, BUDGET, USER_DETAILS, QUALITY, AGGREGATES_WORKFORCE)
 
 QUICK: tuple[Scenario, ...] = (
     _quick(FULL[0], 40_000),
@@ -206,6 +227,7 @@ QUICK: tuple[Scenario, ...] = (
     _quick(BUDGET, 30_000, sdk_records=None),
     replace(USER_DETAILS, conversations=8_000, days=14),
     replace(QUALITY, conversations=2_000),
+    replace(AGGREGATES_WORKFORCE, conversations=10_000),
 )
 
 

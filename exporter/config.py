@@ -169,8 +169,9 @@ class WorkforceSettings:
 
     A search may answer Processing with an operationId; the service announces completion on a
     notification topic, and polling is not documented (genesys-datasets.md §G). So the same
-    search is asked again every ``search_poll_s`` until it answers, for ``search_timeout_s``
-    at most [UNVERIFIED: that asking again finds the operation's result]; an adherence job's
+    search is asked again (after 1 s, the waits doubling to ``search_poll_s``) until it
+    answers, for ``search_timeout_s`` at most [UNVERIFIED: that asking again finds the
+    operation's result]; an adherence job's
     status is asked as often, as long. A download link that has expired (403) is replaced by
     asking again (the search, or the job for fresh links), ``link_refreshes`` times at most."""
 

@@ -15,7 +15,7 @@ import re
 import shlex
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -35,6 +35,7 @@ from exporter.config_rules import (
     validate_fields,
 )
 from exporter.errors import ConfigError
+from exporter.privacy import KEY_ENV, Policy, parse_rule, read_key
 from exporter.regions import (
     REGIONS,
     derive_login_url,
@@ -261,6 +262,32 @@ class PublishSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PrivacySettings:
+    """What happens to personal data before it reaches disk (README, Privacy): the ``profile``
+    (--privacy), the ``key_file`` holding the pseudonyms' key (else GENESYS_EXPORT_PRIVACY_KEY;
+    never a flag) and the user's ``rules``, each ``"dataset:path = action"``, checked here."""
+
+    profile: Literal["none", "standard", "strict"] = "none"
+    key_file: Path | None = None
+    rules: tuple[str, ...] = ()
+    key: str = field(default="", repr=False, compare=False)  # from GENESYS_EXPORT_PRIVACY_KEY
+
+    def __post_init__(self) -> None:
+        validate_fields(self, "privacy")
+        for text in self.rules:
+            parse_rule(text, "config.toml [privacy] rules")
+
+    def read_key(self) -> str:
+        """The key: the environment's, else the key file's, read now ("" when neither)."""
+        return read_key({KEY_ENV: self.key}, self.key_file)
+
+    def policy(self) -> Policy:
+        """The policy of a run; a profile that pseudonymises without a key is refused."""
+        rules = [parse_rule(text, "config.toml [privacy] rules") for text in self.rules]
+        return Policy(self.profile, rules, self.read_key())
+
+
+@dataclass(frozen=True, slots=True)
 class SandboxOptions:
     """The demo data set and pace of the bundled sandbox (used only when api_url = "sandbox")."""
 
@@ -293,6 +320,7 @@ class Settings:
     aggregates: AggregateSettings = AggregateSettings()
     workforce: WorkforceSettings = WorkforceSettings()
     publish: PublishSettings = PublishSettings()
+    privacy: PrivacySettings = PrivacySettings()
     config_path: Path | None = None
 
     def request_options(self, section: str) -> Mapping[str, Any]:
@@ -341,6 +369,7 @@ OPTIONS: Mapping[str, str] = {
     "to": "publish.to",
     "catalog": "publish.catalog",
     "namespace": "publish.namespace",
+    "privacy": "privacy.profile",
 }
 OPTION_FLAGS: Mapping[str, str] = {
     key: "--" + name.replace("_", "-") for name, key in OPTIONS.items()
@@ -367,6 +396,7 @@ SECTIONS: Mapping[str, type] = {
     "aggregates": AggregateSettings,
     "workforce": WorkforceSettings,
     "publish": PublishSettings,
+    "privacy": PrivacySettings,
     "sandbox": SandboxOptions,
 }
 LOCAL_SECTIONS = ("output", "jobs", "export", "tables", "retention", "publish")
@@ -396,6 +426,7 @@ def load_settings(
     path, layers, warnings = _layers(config_path, env, overrides, cwd, flag_names)
     connection = _connection(layers, warnings)
     sections = {name: _section(name, cls, layers) for name, cls in SECTIONS.items()}
+    sections["privacy"] = replace(sections["privacy"], key=env.get(KEY_ENV, "").strip())
     return Settings(connection=connection, config_path=path, **sections), warnings
 
 

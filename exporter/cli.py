@@ -40,7 +40,6 @@ from exporter.engine.kinds import kind_of
 from exporter.errors import ConfigError, ExportError, Interrupted
 from exporter.metrics import PUSH_PASSWORD
 from exporter.preview import PlanReport, plan_only
-from exporter.privacy import KEY_ENV
 from exporter.progress import Progress, choose_progress
 from exporter.publish.request import FORMATS
 from exporter.report import error_summary, print_summary, with_metrics
@@ -676,16 +675,16 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
 PRIVACY_KEY_REFUSAL = (
     "The privacy key is never taken from a flag (it would show in shell history and ps); set "
-    f"{KEY_ENV}, or key_file under [privacy] in config.toml."
+    "GENESYS_EXPORT_PRIVACY_KEY, or key_file under [privacy] in config.toml."
 )
 
 
 def _redact(settings: Settings) -> None:
     """No line from now on shows the client secret, the Pushgateway's password or the privacy
     key (whichever way it is given)."""
-    key = settings.privacy.key
+    key = settings.privacy_key
     with contextlib.suppress(ConfigError):  # an unreadable key file: the run refuses it later
-        key = settings.privacy.read_key()
+        key = settings.privacy.read_key(key)
     logs.redact([settings.connection.client_secret, os.environ.get(PUSH_PASSWORD, ""), key])
 
 

@@ -15,7 +15,7 @@ import re
 import shlex
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -270,21 +270,21 @@ class PrivacySettings:
     profile: Literal["none", "standard", "strict"] = "none"
     key_file: Path | None = None
     rules: tuple[str, ...] = ()
-    key: str = field(default="", repr=False, compare=False)  # from GENESYS_EXPORT_PRIVACY_KEY
 
     def __post_init__(self) -> None:
         validate_fields(self, "privacy")
         for text in self.rules:
             parse_rule(text, "config.toml [privacy] rules")
 
-    def read_key(self) -> str:
-        """The key: the environment's, else the key file's, read now ("" when neither)."""
-        return read_key({KEY_ENV: self.key}, self.key_file)
+    def read_key(self, env_key: str) -> str:
+        """The key: ``env_key`` (GENESYS_EXPORT_PRIVACY_KEY's), else the key file's, read now
+        ("" when neither)."""
+        return read_key({KEY_ENV: env_key}, self.key_file)
 
-    def policy(self) -> Policy:
+    def policy(self, env_key: str) -> Policy:
         """The policy of a run; a profile that pseudonymises without a key is refused."""
         rules = [parse_rule(text, "config.toml [privacy] rules") for text in self.rules]
-        return Policy(self.profile, rules, self.read_key())
+        return Policy(self.profile, rules, self.read_key(env_key))
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +322,11 @@ class Settings:
     publish: PublishSettings = PublishSettings()
     privacy: PrivacySettings = PrivacySettings()
     config_path: Path | None = None
+    privacy_key: str = field(default="", repr=False, compare=False)  # GENESYS_EXPORT_PRIVACY_KEY
+
+    def privacy_policy(self) -> Policy:
+        """The run's privacy policy (its key read now)."""
+        return self.privacy.policy(self.privacy_key)
 
     def request_options(self, section: str) -> Mapping[str, Any]:
         """What config section ``section`` adds to the job and query bodies of a family that
@@ -426,8 +431,8 @@ def load_settings(
     path, layers, warnings = _layers(config_path, env, overrides, cwd, flag_names)
     connection = _connection(layers, warnings)
     sections = {name: _section(name, cls, layers) for name, cls in SECTIONS.items()}
-    sections["privacy"] = replace(sections["privacy"], key=env.get(KEY_ENV, "").strip())
-    return Settings(connection=connection, config_path=path, **sections), warnings
+    key = env.get(KEY_ENV, "").strip()
+    return Settings(connection=connection, config_path=path, privacy_key=key, **sections), warnings
 
 
 def load_local_settings(

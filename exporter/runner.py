@@ -172,7 +172,7 @@ def _privacy(settings: Settings, request: ExportRequest, manifest: Manifest) -> 
     """The run's privacy policy, refused (exit 2) before anything is written when it lacks its
     key, would group aggregates by personal data, or is not the one the folder was written
     with (a folder with no windows yet takes any)."""
-    policy = settings.privacy.policy()
+    policy = settings.privacy_policy()
     aggregated = any(d.name == CONVERSATION_AGGREGATES.name for d in request.datasets)
     personal = sorted(set(settings.aggregates.group_by) & PERSONAL_DIMENSIONS)
     if policy.active and aggregated and personal:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -63,9 +64,8 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exports]:
             result = done.run(name, "--privacy", "strict", key=key, datasets="conversations")
             assert result.returncode == 0, result.stderr
         for name in ("none", "strict"):
-            built = subprocess.run(cli(sb, root, root / name)[:3] + ["tables", "--out",
-                                   str(root / name)], capture_output=True, text=True,
-                                   timeout=300)  # fmt: skip
+            command = [sys.executable, "-m", "exporter", "tables", "--out", str(root / name)]
+            built = subprocess.run(command, capture_output=True, text=True, timeout=300)
             assert built.returncode == 0, built.stderr
             done.stderr[name] += built.stderr
         yield done

@@ -349,3 +349,26 @@ def test_every_declared_field_of_a_full_record_is_covered() -> None:
     kept = untouched.for_dataset("conversations")
     assert kept is not None and orjson.loads(kept(orjson.dumps(record)))["externalTag"] == "tag-1"
     assert Policy("none", [], "").for_dataset("conversations") is None
+
+
+def test_a_key_file_gives_the_keys_pseudonyms_and_an_unreadable_one_is_refused(
+    exports: Exports, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "privacy.key"
+    key_file.write_text(KEY + "\n")
+    config = tmp_path / "key-file.toml"
+    config.write_text(
+        "[jobs]\npoll_initial_s = 0.05\npoll_max_s = 0.1\n[output]\ncheckpoint_s = 0.0\n"
+        f'[privacy]\nprofile = "strict"\nkey_file = "{key_file}"\n'
+    )
+    result = exports.run("key-file", datasets="conversations", config=config)
+    assert result.returncode == 0, result.stderr
+    by_file = sorted(lines(exports.out("key-file"), "conversations"),
+                     key=lambda r: r["conversationId"])  # fmt: skip
+    by_env = sorted(lines(exports.out("strict-again"), "conversations"),
+                    key=lambda r: r["conversationId"])  # fmt: skip
+    assert by_file == by_env
+    assert KEY.encode() not in all_bytes(exports.out("key-file")) and KEY not in result.stderr
+    key_file.unlink()
+    missing = exports.run("key-file-gone", datasets="conversations", config=config)
+    assert_one_clear_line(missing, 2, "key_file", str(key_file))

@@ -39,7 +39,9 @@ EXPORTER = "genesys-export"
 UVLOOP = "genesys-export+uvloop"
 SDK = "sdk-baseline"
 # name, python arguments, checkout to run in, --datasets
-Contender = tuple[str, list[str], Path | None, str]
+# (name, module, the checkout it runs from, datasets, privacy profile)
+Contender = tuple[str, list[str], Path | None, str, str]
+BENCH_PRIVACY_KEY = "benchmark-privacy-key-0123456789"  # a fixed key: pseudonyms cost the same
 
 
 class _Id(msgspec.Struct):
@@ -170,13 +172,18 @@ def sdk_range(sandbox: SandboxProcess, scenario: Scenario) -> tuple[datetime, da
 def run_exporter(
     contender: Contender, sandbox: SandboxProcess, scenario: Scenario, work: Path
 ) -> dict[str, Any]:
-    name, module, tree, datasets = contender
+    name, module, tree, datasets, privacy = contender
     config = work / "exporter.toml"
-    config.write_text(scenario.exporter_config())
+    env = sandbox.sandbox_env()
+    if privacy == "none":  # no [privacy] section: a checkout from before profiles runs too
+        config.write_text(scenario.exporter_config())
+    else:
+        config.write_text(f'{scenario.exporter_config()}\n[privacy]\nprofile = "{privacy}"\n')
+        env["GENESYS_EXPORT_PRIVACY_KEY"] = BENCH_PRIVACY_KEY
     out = work / f"out-{name.replace('/', '_').replace(' ', '_')}"
     child = run_child(
         exporter_command(module, config, scenario, out, datasets),
-        env=sandbox.sandbox_env(),
+        env=env,
         sandbox=sandbox,
         cwd=tree,
     )
@@ -261,14 +268,21 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace, work: Path) -> di
     with SandboxProcess(scenario.sandbox_flags(), log) as sandbox:
         _say(f"[{scenario.name}] sandbox ready in {sandbox.startup_s:.1f} s at {sandbox.url}")
         contenders: list[Contender] = [
-            (_named(EXPORTER, datasets, scenario), ["-m", "exporter"], None, datasets)
+            (_named(EXPORTER, datasets, scenario), ["-m", "exporter"], None, datasets, "none")
             for datasets in scenario.datasets
         ]
+        for profile in args.privacy:
+            name = f"{EXPORTER} --privacy {profile}"
+            contenders.append((name, ["-m", "exporter"], None, "conversations", profile))
         if args.uvloop:
-            contenders.append((UVLOOP, ["-m", "benchmarks.with_uvloop"], None, "conversations"))
+            contenders.append(
+                (UVLOOP, ["-m", "benchmarks.with_uvloop"], None, "conversations", "none")
+            )
         if args.compare_with:
             label = f"{EXPORTER}@{_commit_of(args.compare_with)}"
-            contenders.append((label, ["-m", "exporter"], args.compare_with, "conversations"))
+            contenders.append(
+                (label, ["-m", "exporter"], args.compare_with, "conversations", "none")
+            )
         runs = []
         for contender in contenders:
             runs.append(_repeated(contender, sandbox, scenario, work))
@@ -324,6 +338,14 @@ def main() -> int:
     parser.add_argument("--scenarios", nargs="+", help="names to run (default: all)")
     parser.add_argument("--uvloop", action="store_true", help="also run the exporter on uvloop")
     parser.add_argument("--no-sdk", action="store_true", help="skip the SDK baseline")
+    parser.add_argument(
+        "--privacy",
+        nargs="+",
+        default=[],
+        choices=("standard", "strict"),
+        help="also run the exporter (conversations) with these privacy profiles, to compare "
+        "their cost with none's",
+    )
     parser.add_argument(
         "--compare-with",
         type=Path,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -167,6 +168,15 @@ def _add_export_flags(parser: argparse.ArgumentParser) -> None:
         help="push the same metrics to this Prometheus Pushgateway (job genesys_export, "
         "instance the output folder's absolute path); basic auth from "
         "GENESYS_EXPORT_PUSH_USERNAME and GENESYS_EXPORT_PUSH_PASSWORD; a failed push warns",
+    )
+    parser.add_argument(
+        "--privacy",
+        help="none, standard or strict: what happens to customers' personal data before it is "
+        "written (README, Privacy; default none); the key comes from "
+        "GENESYS_EXPORT_PRIVACY_KEY or [privacy] key_file, never a flag",
+    )
+    parser.add_argument(
+        "--privacy-key", help=argparse.SUPPRESS, action=RefuseSecret, refusal=PRIVACY_KEY_REFUSAL
     )
 
 
@@ -663,9 +673,19 @@ def _setup_logging(args: argparse.Namespace) -> None:
     logs.setup(verbose=getattr(args, "verbose", False), json=chosen == "json")
 
 
+PRIVACY_KEY_REFUSAL = (
+    "The privacy key is never taken from a flag (it would show in shell history and ps); set "
+    "GENESYS_EXPORT_PRIVACY_KEY, or key_file under [privacy] in config.toml."
+)
+
+
 def _redact(settings: Settings) -> None:
-    """No line from now on shows the client secret or the Pushgateway's password."""
-    logs.redact([settings.connection.client_secret, os.environ.get(PUSH_PASSWORD, "")])
+    """No line from now on shows the client secret, the Pushgateway's password or the privacy
+    key (whichever way it is given)."""
+    key = settings.privacy_key
+    with contextlib.suppress(ConfigError):  # an unreadable key file: the run refuses it later
+        key = settings.privacy.read_key(key)
+    logs.redact([settings.connection.client_secret, os.environ.get(PUSH_PASSWORD, ""), key])
 
 
 if __name__ == "__main__":

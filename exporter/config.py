@@ -35,6 +35,7 @@ from exporter.config_rules import (
     validate_fields,
 )
 from exporter.errors import ConfigError
+from exporter.privacy import KEY_ENV, Policy, parse_rule, read_key
 from exporter.regions import (
     REGIONS,
     derive_login_url,
@@ -262,6 +263,32 @@ class PublishSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PrivacySettings:
+    """What happens to personal data before it reaches disk (README, Privacy): the ``profile``
+    (--privacy), the ``key_file`` holding the pseudonyms' key (else GENESYS_EXPORT_PRIVACY_KEY;
+    never a flag) and the user's ``rules``, each ``"dataset:path = action"``, checked here."""
+
+    profile: Literal["none", "standard", "strict"] = "none"
+    key_file: Path | None = None
+    rules: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        validate_fields(self, "privacy")
+        for text in self.rules:
+            parse_rule(text, "config.toml [privacy] rules")
+
+    def read_key(self, env_key: str) -> str:
+        """The key: ``env_key`` (GENESYS_EXPORT_PRIVACY_KEY's), else the key file's, read now
+        ("" when neither)."""
+        return read_key({KEY_ENV: env_key}, self.key_file)
+
+    def policy(self, env_key: str) -> Policy:
+        """The policy of a run; a profile that pseudonymises without a key is refused."""
+        rules = [parse_rule(text, "config.toml [privacy] rules") for text in self.rules]
+        return Policy(self.profile, rules, self.read_key(env_key))
+
+
+@dataclass(frozen=True, slots=True)
 class SandboxOptions:
     """The demo data set and pace of the bundled sandbox (used only when api_url = "sandbox")."""
 
@@ -294,7 +321,13 @@ class Settings:
     aggregates: AggregateSettings = AggregateSettings()
     workforce: WorkforceSettings = WorkforceSettings()
     publish: PublishSettings = PublishSettings()
+    privacy: PrivacySettings = PrivacySettings()
     config_path: Path | None = None
+    privacy_key: str = field(default="", repr=False, compare=False)  # GENESYS_EXPORT_PRIVACY_KEY
+
+    def privacy_policy(self) -> Policy:
+        """The run's privacy policy (its key read now)."""
+        return self.privacy.policy(self.privacy_key)
 
     def request_options(self, section: str) -> Mapping[str, Any]:
         """What config section ``section`` adds to the job and query bodies of a family that
@@ -342,6 +375,7 @@ OPTIONS: Mapping[str, str] = {
     "to": "publish.to",
     "catalog": "publish.catalog",
     "namespace": "publish.namespace",
+    "privacy": "privacy.profile",
 }
 OPTION_FLAGS: Mapping[str, str] = {
     key: "--" + name.replace("_", "-") for name, key in OPTIONS.items()
@@ -368,6 +402,7 @@ SECTIONS: Mapping[str, type] = {
     "aggregates": AggregateSettings,
     "workforce": WorkforceSettings,
     "publish": PublishSettings,
+    "privacy": PrivacySettings,
     "sandbox": SandboxOptions,
 }
 LOCAL_SECTIONS = ("output", "jobs", "export", "tables", "retention", "publish")
@@ -397,7 +432,8 @@ def load_settings(
     path, layers, warnings = _layers(config_path, env, overrides, cwd, flag_names)
     connection = _connection(layers, warnings)
     sections = {name: _section(name, cls, layers) for name, cls in SECTIONS.items()}
-    return Settings(connection=connection, config_path=path, **sections), warnings
+    key = env.get(KEY_ENV, "").strip()
+    return Settings(connection=connection, config_path=path, privacy_key=key, **sections), warnings
 
 
 def load_local_settings(

@@ -45,6 +45,7 @@ class Rule:
         "bool",
         "names",
         "period",
+        "rules",
     ]
     low: float | None = None
     high: float | None = None
@@ -84,6 +85,7 @@ class Rule:
             "names": (
                 'a list of names such as ["queueId", "mediaType"] (or one comma-separated string)'
             ),
+            "rules": 'a list of "dataset:path = action" strings',
             "period": "an ISO-8601 period that divides a day: PT1M to PT12H, or P1D",
             "store_url": (
                 "an object storage URL: s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or "
@@ -176,6 +178,11 @@ RULES: Mapping[str, Mapping[str, Rule]] = {
         "to": Rule("store_url"),  # "" with format set: refused by the publish (Iceberg needs none)
         "catalog": TEXT,  # a pyiceberg catalog's name (.pyiceberg.yaml, PYICEBERG_CATALOG__*)
         "namespace": TEXT,
+    },
+    "privacy": {
+        "profile": Rule("choice", choices=("none", "standard", "strict")),
+        "key_file": Rule("file"),
+        "rules": Rule("rules"),
     },
     "sandbox": {
         "conversations": Rule("int", low=0),
@@ -332,6 +339,14 @@ def _as_names(raw: object, _rule: Rule) -> tuple[str, ...]:
     return names
 
 
+def _as_rules(raw: object, _rule: Rule) -> tuple[str, ...]:
+    """A TOML list of strings, each checked by the privacy module when the settings are built
+    (an empty list: no rules)."""
+    if not isinstance(raw, list | tuple) or not all(isinstance(part, str) for part in raw):
+        raise TypeError(raw)
+    return tuple(part.strip() for part in raw)
+
+
 _DAY_S = 86_400
 
 
@@ -367,6 +382,7 @@ _CONVERT: Mapping[str, Any] = {
     "store_url": _as_store_url,
     "names": _as_names,
     "period": _as_period,
+    "rules": _as_rules,
 }
 
 

@@ -22,13 +22,15 @@ from typing import Any
 from exporter.client.http import ApiClient
 from exporter.config import Settings
 from exporter.datasets import Dataset
+from exporter.datasets.conversation_aggregates import CONVERSATION_AGGREGATES
 from exporter.engine.kinds import RunContext, Work, by_kind
 from exporter.engine.ledger import Ledger
 from exporter.engine.scheduler import new_run_id
 from exporter.engine.writer import FilesThread
-from exporter.errors import ExportError, OutputError
+from exporter.errors import ConfigError, ExportError, OutputError
 from exporter.org import claim_folder
 from exporter.plan import ExportRequest
+from exporter.privacy import PERSONAL_DIMENSIONS, Policy, check_folder
 from exporter.progress import Progress
 from exporter.store.lock import RunLock
 from exporter.store.manifest import Manifest
@@ -116,12 +118,16 @@ async def _export(
     estimate: bool,
 ) -> None:
     manifest = outcome.manifest = await asyncio.to_thread(Manifest.load, settings.output.out_dir)
+    policy = _privacy(settings, request, manifest)
     groups = by_kind(request.datasets)
     outcome.dated = [d.name for kind, datasets in groups if kind.dated for d in datasets]
     for kind, datasets in groups:  # a range that cannot be planned fails before any request
         kind.check(request, manifest, datasets)
     await claim_folder(api, settings.connection, manifest)
-    ledgers = _ledgers(manifest, settings, outcome.run_id, request.datasets)
+    if manifest.privacy != policy.record():  # a new folder takes the run's profile
+        manifest.privacy = policy.record()
+        await asyncio.to_thread(manifest.save)
+    ledgers = _ledgers(manifest, settings, outcome.run_id, request.datasets, policy)
     files = FilesThread()
     try:
         context = RunContext(settings, request, api, manifest, files, ledgers, progress,
@@ -143,12 +149,41 @@ async def _export(
 
 
 def _ledgers(
-    manifest: Manifest, settings: Settings, run_id: str, datasets: tuple[Dataset, ...]
+    manifest: Manifest,
+    settings: Settings,
+    run_id: str,
+    datasets: tuple[Dataset, ...],
+    policy: Policy,
 ) -> dict[str, Ledger]:
     compression = settings.output.compression
     return {
-        d.name: Ledger(manifest, d.name, run_id=run_id, compression=compression) for d in datasets
+        d.name: Ledger(
+            manifest,
+            d.name,
+            run_id=run_id,
+            compression=compression,
+            protect=policy.for_dataset(d.name),
+        )
+        for d in datasets
     }
+
+
+def _privacy(settings: Settings, request: ExportRequest, manifest: Manifest) -> Policy:
+    """The run's privacy policy, refused (exit 2) before anything is written when it lacks its
+    key, would group aggregates by personal data, or is not the one the folder was written
+    with (a folder with no windows yet takes any)."""
+    policy = settings.privacy_policy()
+    aggregated = any(d.name == CONVERSATION_AGGREGATES.name for d in request.datasets)
+    personal = sorted(set(settings.aggregates.group_by) & PERSONAL_DIMENSIONS)
+    if policy.active and aggregated and personal:
+        raise ConfigError(
+            f"[aggregates] group_by names {', '.join(personal)}, personal data that the privacy "
+            f"profile {policy.profile!r} keeps out of every file; group by other dimensions or "
+            "export conversation-aggregates with --privacy none into another --out."
+        )
+    if manifest.datasets():
+        check_folder(manifest.privacy, policy, manifest.out_dir)
+    return policy
 
 
 async def _expected_records(works: list[Work]) -> int | None:

@@ -55,13 +55,17 @@ class Parser(argparse.ArgumentParser):
 
 
 class RefuseSecret(argparse.Action):
-    """``--client-secret``: exists only to be refused, with a message that never repeats it."""
+    """``--client-secret`` (and ``--privacy-key``, with its own ``refusal``): exists only to be
+    refused, with a message that never repeats the value."""
 
-    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+    def __init__(
+        self, option_strings: Sequence[str], dest: str, refusal: str = SECRET_REFUSAL, **kwargs: Any
+    ) -> None:
         super().__init__(option_strings, dest, nargs="?", default=None, **kwargs)
+        self.refusal = refusal
 
     def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
-        raise ConfigError(f"{SECRET_REFUSAL} (see {parser.prog} --help)")
+        raise ConfigError(f"{self.refusal} (see {parser.prog} --help)")
 
 
 def _unrecognized(extras: Sequence[str]) -> str:

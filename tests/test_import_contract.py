@@ -18,7 +18,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("genesys_sandbox",),
     ("exporter", "exporter.errors", "exporter.logs", "exporter.progress", "exporter.usage",
      "exporter.regions", "exporter.windows", "exporter.signals"),
-    ("exporter.store",),
+    ("exporter.store", "exporter.privacy"),
     ("exporter.datasets",),
     ("exporter.plan", "exporter.config_rules", "exporter.config"),
     ("exporter.client",),

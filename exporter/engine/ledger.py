@@ -11,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from exporter.engine.windowset import ResumePoint
 from exporter.plan import WorkItem
+from exporter.privacy import Protected
 from exporter.store.jsonl import SUFFIXES, Compression, FileDigest, JsonlFile
 from exporter.store.manifest import Manifest, Opened, Source, Status, WindowRecord
 from exporter.store.sink import Sink
@@ -30,9 +31,18 @@ class Ledger:
     """One dataset's manifest records, written by one run."""
 
     def __init__(
-        self, manifest: Manifest, dataset: str, *, run_id: str, compression: Compression
+        self,
+        manifest: Manifest,
+        dataset: str,
+        *,
+        run_id: str,
+        compression: Compression,
+        protect: Callable[[bytes], bytes] | None = None,
     ) -> None:
+        """``protect``: what the privacy profile does to each record of the dataset before it
+        is written (None: nothing, as profile none)."""
         self.manifest = manifest
+        self.protect = protect
         self.dataset = dataset
         self.run_id = run_id
         self._compression = compression
@@ -43,8 +53,9 @@ class Ledger:
         return self._compression
 
     def sink(self, path: Path) -> Sink:
-        """The sink a window's file is written through."""
-        return JsonlFile(path, self._compression)
+        """The sink a window's file is written through (the privacy profile's, if any)."""
+        file = JsonlFile(path, self._compression)
+        return file if self.protect is None else Protected(file, self.protect)
 
     def path_of(self, item: WorkItem) -> Path:
         """Where the window's file goes."""

@@ -180,7 +180,8 @@ class Refresher:
         if len(still_open) == len(tracked) or record is None or record.file is None:
             return  # nothing closed, or the window left the manifest meanwhile
         path = ledger.manifest.out_dir / record.file
-        bodies = {key: f.body for key, f in fresh.items()}
+        protect = ledger.protect or bytes  # the privacy profile's, as every record written
+        bodies = {key: protect(f.body) for key, f in fresh.items()}
         merged = (dataset.router.merge(line, bodies) for line in read_records(path))
         file = JsonlFile(path, cast(Compression, record.compression))  # checked on load
         digest = file.commit_instead(_pages(merged))

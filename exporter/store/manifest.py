@@ -35,7 +35,11 @@ PRUNED_VERSION = 4
 # 5 adds windows read by ids (source "ids", each naming the file it was read from): a tool
 # that reads only 4 refuses their fields. Only a folder holding one is written as 5.
 BY_ID_VERSION = 5
-READABLE_VERSIONS = (1, 2, 3, 4, 5)
+# 6 adds the privacy profile the files were written with: a tool that reads only 5 would drop
+# it at its next save and write unprotected records beside protected ones, so it must refuse.
+# Only a folder written with a profile is written as 6; a folder without it is profile none.
+PRIVACY_VERSION = 6
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
 
 Status = Literal["complete", "provisional", "in-progress", "failed"]
 # "ids": read one by one (ById); "search": searched per unit and local day (UnitDays)
@@ -215,6 +219,7 @@ class Manifest:
         org: OrgIdentity | None = None,
         opened: dict[str, dict[str, dict[str, Opened]]] | None = None,
         pruned: dict[str, str] | None = None,
+        privacy: dict[str, Any] | None = None,
     ):
         self.out_dir = out_dir
         self._windows: dict[str, dict[str, WindowRecord]] = datasets or {}
@@ -223,6 +228,8 @@ class Manifest:
         self._opened: dict[str, dict[str, dict[str, Opened]]] = opened or {}
         # dataset -> the instant its windows ending at or before it were pruned (API instant)
         self._pruned: dict[str, str] = pruned or {}
+        # The privacy profile the files were written with (exporter.privacy); None: none.
+        self.privacy = privacy
 
     @property
     def path(self) -> Path:
@@ -273,7 +280,11 @@ class Manifest:
         except ValueError as exc:
             raise _corrupt(path, f"its org is invalid: {exc}") from exc
         opened = _opened_from(path, data.get("open"), datasets)
-        return cls(out_dir, datasets, org, opened, _pruned_from(path, data.get("pruned")))
+        privacy = data.get("privacy")
+        if privacy is not None and not isinstance(privacy, dict):
+            raise _corrupt(path, f"its privacy is {_json_type(privacy)}, not an object")
+        pruned = _pruned_from(path, data.get("pruned"))
+        return cls(out_dir, datasets, org, opened, pruned, privacy)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape: windows in time order, each keyed by name (not repeated inside)."""
@@ -300,12 +311,15 @@ class Manifest:
                 if any(windows.values())
             },
             **({"pruned": dict(sorted(self._pruned.items()))} if self._pruned else {}),
+            **({"privacy": self.privacy} if self.privacy is not None else {}),
         }
 
     def _version(self) -> int:
         """The oldest format that holds what this manifest does."""
         by_id = any(r.source == "ids" for records in self._windows.values()
                     for r in records.values())  # fmt: skip
+        if self.privacy is not None:
+            return PRIVACY_VERSION
         return BY_ID_VERSION if by_id else PRUNED_VERSION if self._pruned else VERSION
 
     def datasets(self) -> list[str]:

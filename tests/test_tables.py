@@ -247,7 +247,10 @@ async def test_a_reexported_day_replaces_its_rows_exactly(tmp_path: Path) -> Non
         build(tmp_path)
         before = raw_table_rows(tmp_path)
         sb.update(availability_date=START + days(4))
-        await export_into(tmp_path, sb)
+        # Conversations only: a snapshot taken again is today's file written again, and a
+        # per-parent listing's lines come in the order its parents' pages arrive, so its
+        # bytes (and the build's digest of them) may differ with the same entities.
+        await export_into(tmp_path, sb, datasets="conversations")
     summary = build(tmp_path)
     assert summary.built == ("conversations/2026-11-03",)
     after = raw_table_rows(tmp_path)

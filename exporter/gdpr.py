@@ -1,0 +1,257 @@
+"""GDPR deletions: which requests count, and what is erased from a record for them.
+
+A request counts once Genesys has done its part: ``requestType`` GDPR_DELETE and ``status``
+COMPLETED (genesys-datasets.md §I). Its ``subject`` names the person by any of: name, phone
+numbers, e-mail addresses, postal addresses, a social handle, and ids (user, external contact,
+dialer contact, journey customer, external id).
+
+An ``Eraser`` holds every counted subject and replaces each value of theirs in a record with
+the request's token (``forgotten:`` and 12 hex digits of the sha256 of the request id): the
+record, its ids and its shape stay, the person's values go, and the rows of one subject still
+group together (so a table's keys stay unique, and nothing about the person is left).
+
+How a value is found, per identifier:
+- phone numbers by their digits, with or without ``+``, wherever they stand (``tel:+1317...``,
+  ``sip:+1317...@host``, free text), never inside a longer run of letters or digits (an id);
+- e-mail addresses, social handles, postal addresses and ids the same way, case-insensitively
+  for the first three;
+- names as a whole value (``participantName``, ``remote``), case-insensitively; a name of two
+  words or more also inside free text;
+- under a privacy profile, also the pseudonym of each spelling a record holds
+  (``tel:+1317...`` and ``+1317...``, an address as given and in lower case).
+A string holding a value becomes the token when it is one token (an address, a URI), and has
+each occurrence replaced when it is text (it holds a space).
+
+Records are checked first as bytes against one pattern of every spelling (raw UTF-8 and JSON
+escaped): only a record that may hold a value is parsed, so a folder is read at the speed of
+one regular-expression scan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from exporter.errors import ApiError
+
+DELETE = "GDPR_DELETE"
+COMPLETED = "COMPLETED"
+TOKEN_PREFIX = "forgotten:"
+_MIN_TEXT = 4  # shorter values (initials, a one-letter name) would match everywhere
+_MIN_DIGITS = 7  # a phone number shorter than this is no number that identifies anyone
+_BOUNDED = r"(?<![0-9A-Za-z]){}(?![0-9A-Za-z])"  # not inside a longer word or id
+_NON_DIGIT = re.compile(r"\D")
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """The values a request names its person by, grouped by how they are matched."""
+
+    names: tuple[str, ...] = ()  # whole values; inside text when of two words or more
+    phones: tuple[str, ...] = ()  # digits only
+    texts: tuple[str, ...] = ()  # e-mail addresses, handles, postal addresses: case-insensitive
+    ids: tuple[str, ...] = ()  # exact
+
+    @property
+    def empty(self) -> bool:
+        return not (self.names or self.phones or self.texts or self.ids)
+
+
+@dataclass(frozen=True, slots=True)
+class GdprRequest:
+    """One of the org's GDPR requests, as far as forgetting needs it."""
+
+    id: str
+    request_type: str
+    status: str
+    created: str
+    subject: Subject
+
+    @property
+    def counted(self) -> bool:
+        """A deletion Genesys has completed: its subject is forgotten in every copy."""
+        return self.request_type == DELETE and self.status == COMPLETED
+
+    @property
+    def token(self) -> str:
+        return token_of(self.id)
+
+
+def token_of(request_id: str) -> str:
+    """What the request's subject's values become."""
+    return TOKEN_PREFIX + hashlib.sha256(request_id.encode()).hexdigest()[:12]
+
+
+def parse_request(data: Any) -> GdprRequest:
+    """A ``GDPRRequest`` from the API; ApiError when it lacks what forgetting relies on."""
+    if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
+        raise ApiError("The API answered a GDPR request without an id; it is not Genesys Cloud.")
+    subject = data.get("subject")
+    return GdprRequest(
+        id=data["id"],
+        request_type=str(data.get("requestType") or ""),
+        status=str(data.get("status") or ""),
+        created=str(data.get("createdDate") or ""),
+        subject=parse_subject(subject if isinstance(subject, dict) else {}),
+    )
+
+
+def parse_subject(data: Mapping[str, Any]) -> Subject:
+    """Every identifier of a ``GDPRSubject`` (SDK model), sorted by how it is matched."""
+
+    def strings(*values: Any) -> list[str]:
+        found: list[str] = []
+        for value in values:
+            items = value if isinstance(value, list) else [value]
+            found += [item.strip() for item in items if isinstance(item, str) and item.strip()]
+        return found
+
+    def field(name: str, inner: str) -> Any:
+        value = data.get(name)
+        return value.get(inner) if isinstance(value, dict) else None
+
+    phones = [_NON_DIGIT.sub("", phone) for phone in strings(data.get("phoneNumbers"))]
+    texts = strings(data.get("emailAddresses"), data.get("addresses"),
+                    field("socialHandle", "value"))  # fmt: skip
+    ids = strings(data.get("userId"), data.get("externalContactId"), data.get("externalId"),
+                  field("dialerContactId", "id"), field("journeyCustomer", "id"))  # fmt: skip
+    return Subject(
+        names=_unique(name for name in strings(data.get("name")) if len(name) >= _MIN_TEXT),
+        phones=_unique(phone for phone in phones if len(phone) >= _MIN_DIGITS),
+        texts=_unique(text for text in texts if len(text) >= _MIN_TEXT),
+        ids=_unique(ids),
+    )
+
+
+def _unique(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+class Eraser:
+    """Every counted request's subject, compiled: ``erase`` takes one record's bytes and
+    gives them back with the subjects' values replaced, and says how many it replaced.
+
+    ``pseudonym``: the folder's privacy pseudonym function, when its profile has one: the
+    values are then also looked for as the pseudonyms a protected file holds."""
+
+    def __init__(
+        self,
+        requests: Sequence[GdprRequest],
+        pseudonym: Callable[[str], str] | None = None,
+    ) -> None:
+        self.requests = tuple(r for r in requests if r.counted and not r.subject.empty)
+        self._whole: dict[str, str] = {}  # casefolded value -> token
+        inside: dict[str, str] = {}  # regex -> token
+        spellings: set[str] = set()  # what the bytes check looks for
+        for request in self.requests:
+            token, subject = request.token, request.subject
+            for name in subject.names:
+                self._whole[name.casefold()] = token
+                if len(name.split()) > 1:
+                    inside[_BOUNDED.format(_spaced(name))] = token
+            for digits in subject.phones:
+                inside[_BOUNDED.format(r"\+?" + digits)] = token
+            for value in (*subject.texts, *subject.ids):
+                inside[_BOUNDED.format(re.escape(value))] = token
+            for value in _pseudonymised(subject, pseudonym):
+                self._whole[value.casefold()] = token
+                spellings.add(value)
+            spellings.update((*subject.names, *subject.phones, *subject.texts, *subject.ids))
+        self._tokens = list(inside.values())
+        # One group per value, so a match names its token by ``lastindex``.
+        self._inside = re.compile(
+            "|".join(f"({pattern})" for pattern in inside) or r"(?!x)x", re.IGNORECASE
+        )
+        self._check = re.compile(_bytes_pattern(spellings), re.IGNORECASE)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.requests)
+
+    def may_hold(self, record: bytes) -> bool:
+        """Whether the record may hold a subject's value (the cheap check: no parsing)."""
+        return self._check.search(record) is not None
+
+    def erase(self, record: bytes) -> tuple[bytes, set[str]]:
+        """The record with every subject value replaced, and the tokens of the requests whose
+        values it held (none: the record is returned as it was, byte for byte)."""
+        if not self.may_hold(record):
+            return record, set()
+        data = orjson.loads(record)
+        found: set[str] = set()
+        data = self._value(data, found)
+        return (orjson.dumps(data), found) if found else (record, found)
+
+    def protect(self, record: bytes) -> bytes:
+        """``erase`` as a sink's protection: the record only."""
+        return self.erase(record)[0]
+
+    def _value(self, value: Any, found: set[str]) -> Any:
+        """``value`` with its strings erased, in place; the tokens used are added to ``found``."""
+        if isinstance(value, str):
+            return self._string(value, found)
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(item, str | dict | list):
+                    value[key] = self._value(item, found)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, str | dict | list):
+                    value[index] = self._value(item, found)
+        return value
+
+    def _string(self, text: str, found: set[str]) -> str:
+        token = self._whole.get(text.strip().casefold())
+        if token is not None:
+            found.add(token)
+            return token
+        match = self._inside.search(text)
+        if match is None:
+            return text
+        if not any(char.isspace() for char in text):  # one token: an address, a URI
+            token = self._tokens[(match.lastindex or 1) - 1]
+            found.add(token)
+            return token
+
+        def replace(inner: re.Match[str]) -> str:
+            token = self._tokens[(inner.lastindex or 1) - 1]
+            found.add(token)
+            return token
+
+        return self._inside.sub(replace, text)
+
+
+def _spaced(name: str) -> str:
+    """A name as a pattern that takes any run of spaces between its words."""
+    return r"\s+".join(re.escape(word) for word in name.split())
+
+
+def _pseudonymised(subject: Subject, pseudonym: Callable[[str], str] | None) -> list[str]:
+    """The pseudonyms a protected file holds in place of the subject's values: each of the
+    spellings a record gives them (a profile pseudonymises the value as the API sent it)."""
+    if pseudonym is None:
+        return []
+    spellings = list(subject.names) + list(subject.ids)
+    for digits in subject.phones:
+        spellings += [f"+{digits}", f"tel:+{digits}", digits, f"tel:{digits}"]
+    for text in subject.texts:
+        spellings += [text, text.lower(), f"mailto:{text}", f"mailto:{text.lower()}"]
+    return [pseudonym(value) for value in dict.fromkeys(spellings)]
+
+
+def _bytes_pattern(spellings: Iterable[str]) -> bytes:
+    """One pattern of every spelling, raw and as JSON escapes it (non-ASCII as ``\\uXXXX``)."""
+    forms: set[bytes] = set()
+    for text in spellings:
+        forms.add(text.encode())
+        forms.add(json.dumps(text)[1:-1].encode())
+    if not forms:
+        return rb"(?!x)x"
+    # Longest first: the engine then tries the most specific spelling at each position.
+    return b"|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True))

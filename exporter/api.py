@@ -45,6 +45,8 @@ from exporter.datasets import select
 from exporter.engine.kinds import kind_of
 from exporter.engine.scheduler import new_run_id
 from exporter.errors import ConfigError, ExportError, error_for
+from exporter.forget import ForgetSummary, require_folder
+from exporter.forget import forget as run_forget
 from exporter.pipeline import RunRequest, RunStop, RunSummary
 from exporter.pipeline import run as run_pipeline
 from exporter.plan import ExportRequest
@@ -150,6 +152,19 @@ def publish(
     return publish_now(load_local(config, env, options), stop=stop)
 
 
+def forget(
+    *,
+    config: Config = None,
+    env: Mapping[str, str] | None = None,
+    stop: Stop | None = None,
+    **options: object,
+) -> ForgetSummary:
+    """``genesys-export forget``: erase the subjects of the org's completed GDPR deletions not
+    yet applied from every file of the folder, under its lock; returns what it did, or raises
+    its error."""
+    return forget_now(load(config, env, options), stop=stop)
+
+
 # ---- what the CLI shares ------------------------------------------------------------------
 
 
@@ -212,6 +227,21 @@ def publish_now(
     stop = stop or Stop()
     with stopping_build_on_signals(stop.request) if signals else contextlib.nullcontext():
         return publish_tables(request, stop=stop)
+
+
+def forget_now(
+    settings: Settings, *, stop: Stop | None = None, signals: bool = False
+) -> ForgetSummary:
+    """One forget under the folder's lock. ``signals``: SIGTERM and SIGINT stop it before it
+    swaps a file (the CLI's)."""
+    stop = stop or Stop()
+    require_folder(settings.output.out_dir)  # before the lock, which would create a file in it
+    with (
+        stopping_build_on_signals(stop.request) if signals else contextlib.nullcontext(),
+        serving_sandbox(settings) as live,
+        RunLock(settings.output.out_dir, new_run_id()),
+    ):
+        return asyncio.run(run_forget(live, stop=stop))
 
 
 def load(config: Config, env: Mapping[str, str] | None, options: Mapping[str, object]) -> Settings:
@@ -287,6 +317,7 @@ def run_request(settings: Settings) -> RunRequest:
         tables=tables_request(settings, full=False),
         prune=PruneRequest.from_settings(settings) if keep is not None else None,
         publish=publish,
+        forget=settings.forget.enabled,
     )
 
 

@@ -38,6 +38,7 @@ from exporter.config import (
 from exporter.datasets import DATASETS, select
 from exporter.engine.kinds import kind_of
 from exporter.errors import ConfigError, ExportError, Interrupted
+from exporter.forget import describe as describe_forget
 from exporter.metrics import PUSH_PASSWORD
 from exporter.preview import PlanReport, plan_only
 from exporter.progress import Progress, choose_progress
@@ -126,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tables_parser(commands)
     _add_prune_parser(commands)
     _add_publish_parser(commands)
+    _add_forget_parser(commands)
 
     # Listed for --help only: main() hands `sandbox ...` to the sandbox's own parser, so no
     # other command pays for importing the sandbox.
@@ -209,8 +211,41 @@ def _add_run_parser(commands: Any) -> None:
         help="then prune the windows that ended longer ago than this, e.g. 400d (default: "
         "[retention] keep; unset, nothing is pruned)",
     )
+    run.add_argument(
+        "--forget",
+        action="store_true",
+        default=None,
+        help="after the export, apply the org's new completed GDPR deletions, as "
+        "genesys-export forget (also [forget] enabled)",
+    )
     _add_table_flags(run)
     _add_publish_flags(run)
+
+
+def _add_forget_parser(commands: Any) -> None:
+    forget = commands.add_parser(
+        "forget",
+        help="erase the subjects of the org's completed GDPR deletions from an export folder",
+        description=(
+            "Read the org's GDPR requests (permission gdpr:request:view), and erase every "
+            "value of each completed deletion's subject (names, phone numbers, e-mail and "
+            "postal addresses, handles, ids) not applied yet from every file of DIR: a file "
+            "holding one is written again atomically, the manifest gets its new size and "
+            "sha256, and DIR/forgotten.json records the request (id, when, how many records "
+            "and files; never a value). From then on every export into DIR erases the "
+            "deletions' subjects before writing, so a day exported again keeps them "
+            "forgotten. The tables take the changes at their next build, the lake at the next "
+            "publish. Killed at any point, the next forget (or export) finishes the job."
+        ),
+        epilog="exit codes: 0 applied, or nothing new; 1 a file cannot be written or the "
+        "service answered in a way no retry fixes; 2 bad usage, config or input (no export "
+        "folder, another org's folder, a privacy key that is missing or not the folder's, a "
+        "file that differs from the manifest); 3 a login or permission problem; 5 the service "
+        "cannot be reached; 75 another run holds the folder; 130 stopped by a signal before "
+        "any file was replaced. The last line of stdout is a JSON summary on every exit.",
+    )
+    _add_connection_flags(forget)
+    forget.add_argument("--out", help="the export folder (default from config: export)")
 
 
 def _add_tables_parser(commands: Any) -> None:
@@ -392,6 +427,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _prune_command(args)
         if args.command == "publish":
             return _publish_command(args)
+        if args.command == "forget":
+            return _forget_command(args)
         if args.command == "auth":
             return _auth_command(args)
         if args.command == "run":
@@ -609,6 +646,19 @@ def _publish_command(args: argparse.Namespace) -> int:
     except ExportError as exc:
         return _tables_failed(exc)
     _say(summary.line())
+    return print_summary(summary.as_json())
+
+
+def _forget_command(args: argparse.Namespace) -> int:
+    """Forget under the folder's lock: one stderr line saying what was applied, the summary
+    last; one error line and the summary on a failure."""
+    try:
+        settings = _load(args)
+        _redact(settings)
+        summary = api.forget_now(settings, signals=True)
+    except ExportError as exc:
+        return _tables_failed(exc)
+    _say(describe_forget(summary))
     return print_summary(summary.as_json())
 
 

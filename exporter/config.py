@@ -289,6 +289,18 @@ class PrivacySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ForgetSettings:
+    """Whether ``run`` applies the org's completed GDPR deletions each time (``enabled``;
+    ``forget`` does it on demand). A folder ``forget`` has run on applies them to every export
+    whatever this says (README, Forgetting)."""
+
+    enabled: bool = False
+
+    def __post_init__(self) -> None:
+        validate_fields(self, "forget")
+
+
+@dataclass(frozen=True, slots=True)
 class SandboxOptions:
     """The demo data set and pace of the bundled sandbox (used only when api_url = "sandbox")."""
 
@@ -322,6 +334,7 @@ class Settings:
     workforce: WorkforceSettings = WorkforceSettings()
     publish: PublishSettings = PublishSettings()
     privacy: PrivacySettings = PrivacySettings()
+    forget: ForgetSettings = ForgetSettings()
     config_path: Path | None = None
     privacy_key: str = field(default="", repr=False, compare=False)  # GENESYS_EXPORT_PRIVACY_KEY
 
@@ -376,6 +389,7 @@ OPTIONS: Mapping[str, str] = {
     "catalog": "publish.catalog",
     "namespace": "publish.namespace",
     "privacy": "privacy.profile",
+    "forget": "forget.enabled",
 }
 OPTION_FLAGS: Mapping[str, str] = {
     key: "--" + name.replace("_", "-") for name, key in OPTIONS.items()
@@ -403,6 +417,7 @@ SECTIONS: Mapping[str, type] = {
     "workforce": WorkforceSettings,
     "publish": PublishSettings,
     "privacy": PrivacySettings,
+    "forget": ForgetSettings,
     "sandbox": SandboxOptions,
 }
 LOCAL_SECTIONS = ("output", "jobs", "export", "tables", "retention", "publish")

@@ -184,6 +184,9 @@ RULES: Mapping[str, Mapping[str, Rule]] = {
         "key_file": Rule("file"),
         "rules": Rule("rules"),
     },
+    "forget": {
+        "enabled": Rule("bool"),
+    },
     "sandbox": {
         "conversations": Rule("int", low=0),
         "start": Rule("instant"),

@@ -1,7 +1,9 @@
 """``genesys-export run``: one unattended pass from Genesys Cloud to tables, under one lock.
 
 The steps, in order, each reported in the one summary: **export** (``--since-last`` from
-``[export] start`` on a folder with no window yet, with the lookback), **prune** (when
+``[export] start`` on a folder with no window yet, with the lookback), **forget** (when
+``[forget] enabled``: the org's GDPR deletions not yet applied are erased from every file),
+**prune** (when
 ``[retention] keep`` is set: the windows older than that go, and the build that follows drops
 their rows), **tables** (an incremental build), then **publish** (when ``[publish]`` says
 where: the days changed since the last publish there; only after a build that succeeded, so
@@ -11,7 +13,8 @@ the tables are built from whatever the export committed, unless the export ended
 (bad input, a stop). The run's exit code is the worst step's, in the order ``WORST_FIRST``.
 
 A stop (SIGTERM, SIGINT) reaches the step running: the export keeps its work as an export's
-stop does, the build leaves the tables as they were, the publish ends after the day it is
+stop does, the build leaves the tables as they were, a forget ends before it swaps
+any file (or, once swapping, after the last), the publish ends after the day it is
 committing (every day whole, old or new; the next publish finishes), a prune finishes (it
 is short, and its order is kill-safe); the steps not begun are marked interrupted, and the
 run exits 130.
@@ -29,6 +32,7 @@ from typing import Any
 from exporter.config import Settings
 from exporter.engine.scheduler import new_run_id
 from exporter.errors import ExportError, Interrupted
+from exporter.forget import forget
 from exporter.plan import ExportRequest
 from exporter.progress import Progress
 from exporter.prune import PruneRequest, prune
@@ -42,7 +46,7 @@ from exporter.tables import BuildSummary, Stop, TablesRequest, build_tables
 # Exit codes from worst to mildest: a stopped run first (the user asked), then what needs a
 # person (bad input, credentials), a failed window, a service out of reach, "run again later".
 WORST_FIRST = (130, 2, 3, 1, 5, 4, 75, 0)
-STEPS = ("export", "prune", "tables", "publish")
+STEPS = ("export", "forget", "prune", "tables", "publish")
 # Export exits that end the run: nothing to build from (bad input), or the user stopped it.
 ENDS_RUN = (2, 130)
 
@@ -56,6 +60,7 @@ class RunRequest:
     tables: TablesRequest
     prune: PruneRequest | None = None
     publish: PublishRequest | None = None
+    forget: bool = False  # [forget] enabled: apply the org's new GDPR deletions
 
 
 @dataclass(slots=True)
@@ -63,6 +68,7 @@ class RunStop:
     """A stop a signal handler asks for, passed to the step that is running."""
 
     export: Stopper = field(default_factory=Stopper)
+    forget: Stop = field(default_factory=Stop)
     tables: Stop = field(default_factory=Stop)
     publish: Stop = field(default_factory=Stop)
     step: str = ""
@@ -77,6 +83,8 @@ class RunStop:
         self.signal_name = self.signal_name or signal_name
         if self.step == "export":
             self.export.stop(signal_name)
+        elif self.step == "forget":
+            self.forget.request()  # checked between files: none is swapped after it
         elif self.step == "tables":
             self.tables.request()  # safe from any thread: a flag and DuckDB's interrupt
         elif self.step == "publish":
@@ -148,6 +156,8 @@ async def _steps(
     )  # fmt: skip
     steps: dict[str, dict[str, Any]] = {"export": exported.as_json()}
     blocked = _blocked_by_export(exported, settings)
+    if request.forget:
+        steps["forget"] = await _step("forget", stop, _forget(settings, stop), blocked)
     if request.prune is not None:
         steps["prune"] = await _step("prune", stop, _prune(request.prune), blocked)
     built: BuildSummary | None = None
@@ -209,6 +219,14 @@ async def _publish(
     except ExportError as exc:
         return None, _failed(exc)
     return published, published.as_json()
+
+
+async def _forget(settings: Settings, stop: RunStop) -> dict[str, Any]:
+    try:
+        forgotten = await forget(settings, stop=stop.forget)
+    except ExportError as exc:
+        return _failed(exc)
+    return forgotten.as_json()
 
 
 async def _prune(request: PruneRequest) -> dict[str, Any]:

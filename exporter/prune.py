@@ -43,6 +43,7 @@ from exporter.datasets import DATASETS
 from exporter.engine.kinds import kind_of
 from exporter.errors import ConfigError, InputError, OutputError
 from exporter.progress import show_size
+from exporter.store.forgotten import finish_interrupted
 from exporter.store.manifest import MANIFEST_NAME, Manifest, WindowRecord
 from exporter.store.prune import DayFile, day_files, remove_files
 from exporter.windows import DAY, EPOCH, as_utc, format_instant, show_instant
@@ -206,6 +207,8 @@ def prune(
     observer = observer or _Silent()
     out = request.out_dir
     manifest = load_manifest(out)
+    if not request.dry_run:
+        finish_interrupted(manifest)  # a killed forget's files, swapped and recorded
     cutoff = request.cutoff(now)
     plan = plan_prune(manifest, _files(out, manifest), cutoff=cutoff,
                       keep_snapshots=request.keep_snapshots)  # fmt: skip

@@ -28,6 +28,8 @@ from exporter.engine.ledger import Ledger
 from exporter.engine.scheduler import new_run_id
 from exporter.engine.writer import FilesThread
 from exporter.errors import ConfigError, ExportError, OutputError
+from exporter.forget import export_eraser
+from exporter.gdpr import Eraser
 from exporter.org import claim_folder
 from exporter.plan import ExportRequest
 from exporter.privacy import PERSONAL_DIMENSIONS, Policy, check_folder
@@ -127,7 +129,8 @@ async def _export(
     if manifest.privacy != policy.record():  # a new folder takes the run's profile
         manifest.privacy = policy.record()
         await asyncio.to_thread(manifest.save)
-    ledgers = _ledgers(manifest, settings, outcome.run_id, request.datasets, policy)
+    eraser = await export_eraser(api, settings, manifest)
+    ledgers = _ledgers(manifest, settings, outcome.run_id, request.datasets, policy, eraser)
     files = FilesThread()
     try:
         context = RunContext(settings, request, api, manifest, files, ledgers, progress,
@@ -154,6 +157,7 @@ def _ledgers(
     run_id: str,
     datasets: tuple[Dataset, ...],
     policy: Policy,
+    eraser: Eraser | None,
 ) -> dict[str, Ledger]:
     compression = settings.output.compression
     return {
@@ -162,10 +166,23 @@ def _ledgers(
             d.name,
             run_id=run_id,
             compression=compression,
-            protect=policy.for_dataset(d.name),
+            protect=_protection(eraser, policy.for_dataset(d.name)),
         )
         for d in datasets
     }
+
+
+def _protection(
+    eraser: Eraser | None, protect: Callable[[bytes], bytes] | None
+) -> Callable[[bytes], bytes] | None:
+    """What each record goes through before it is written: the GDPR deletions' erasure first
+    (on the values as the API sent them), then the privacy profile."""
+    if eraser is None:
+        return protect
+    if protect is None:
+        return eraser.protect
+    erase = eraser.protect
+    return lambda record: protect(erase(record))
 
 
 def _privacy(settings: Settings, request: ExportRequest, manifest: Manifest) -> Policy:

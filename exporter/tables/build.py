@@ -34,6 +34,7 @@ from typing import Any, Protocol
 import duckdb
 
 from exporter.errors import ConfigError, ExportError, InputError, Interrupted, OutputError
+from exporter.store.forgotten import finish_interrupted
 from exporter.store.jsonl import output_error
 from exporter.store.lock import RunLock
 from exporter.store.manifest import MANIFEST_NAME, Manifest
@@ -200,6 +201,7 @@ class _Build:
 
     def run(self) -> BuildSummary:
         manifest = _load_manifest(self.out)
+        finish_interrupted(manifest)  # a killed forget's files, swapped and recorded
         offered, in_flight = sources.collect(manifest)
         refuse_writer(self.out / DB_NAME)  # before reading it: a writer's lock blocks that too
         previous = None if self.request.full else read_previous(self.out)  # --full: unread

@@ -30,7 +30,7 @@ def request(
     status: str = "COMPLETED",
 ) -> GdprRequest:
     return parse_request({"id": id, "requestType": kind, "status": status,
-                          "createdDate": "2026-11-20T10:00:00.000Z", "subject": subject})  # fmt: skip
+                          "createdDate": "2026-11-20T10:00:00Z", "subject": subject})  # fmt: skip
 
 
 def record(**session: Any) -> dict[str, Any]:
@@ -56,9 +56,9 @@ def test_every_spelling_of_the_subject_is_erased_and_nothing_else() -> None:
     eraser = Eraser([request()])
     token = token_of("req-1")
     data, found = erase(eraser, record(
-        ani="tel:+13175550123", dnis="sip:13175550123@trunk.example", addressFrom="jane.doe@example.com",
-        addressTo="@JaneQDoe", externalContactId="ext-contact-0001",
-        callbackNumbers=["+13175550123", "+19995550000"],
+        ani="tel:+13175550123", dnis="sip:13175550123@trunk.example",
+        addressFrom="jane.doe@example.com", addressTo="@JaneQDoe",
+        externalContactId="ext-contact-0001", callbackNumbers=["+13175550123", "+19995550000"],
     ))  # fmt: skip
     assert found == {token}
     customer, agent = data["participants"]
@@ -105,7 +105,7 @@ def test_non_ascii_names_are_found_raw_and_json_escaped() -> None:
     raw = '{"participantName":"Zoë Ångström"}'.encode()
     escaped = b'{"participantName":"Zo\\u00eb \\u00c5ngstr\\u00f6m"}'
     for line in (raw, escaped):
-        out, found = eraser.erase(line)
+        out, _ = eraser.erase(line)
         assert orjson.loads(out) == {"participantName": token_of("req-1")}, line
 
 

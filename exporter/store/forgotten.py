@@ -85,6 +85,12 @@ class ForgetLedger:
     def path(self) -> Path:
         return self.out_dir / LEDGER_NAME
 
+    def fingerprint(self) -> str:
+        """Names the set of requests applied ("" for none): what a build compares."""
+        if not self.requests:
+            return ""
+        return hashlib.sha256("\n".join(sorted(self.requests)).encode()).hexdigest()[:16]
+
     @classmethod
     def load(cls, out_dir: Path) -> ForgetLedger:
         """The folder's ledger; an empty one when it has none."""

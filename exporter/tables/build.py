@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import duckdb
 
 from exporter.errors import ConfigError, ExportError, InputError, Interrupted, OutputError
-from exporter.store.forgotten import finish_interrupted
+from exporter.store.forgotten import ForgetLedger, finish_interrupted
 from exporter.store.jsonl import output_error
 from exporter.store.lock import RunLock
 from exporter.store.manifest import MANIFEST_NAME, Manifest
@@ -198,6 +198,7 @@ class _Build:
         self.lenient: list[str] = []
         self.records = 0
         self.conversations = 0
+        self.forgotten = ""  # the fingerprint of the GDPR deletions applied to the folder
 
     def run(self) -> BuildSummary:
         manifest = _load_manifest(self.out)
@@ -205,7 +206,8 @@ class _Build:
         offered, in_flight = sources.collect(manifest)
         refuse_writer(self.out / DB_NAME)  # before reading it: a writer's lock blocks that too
         previous = None if self.request.full else read_previous(self.out)  # --full: unread
-        full = self.request.full or not _compatible(previous, self.request.layout)
+        self.forgotten = ForgetLedger.load(self.out).fingerprint()
+        full = self.request.full or not _compatible(previous, self.request.layout, self.forgotten)
         if full:
             self._refuse_left_out(offered)
         built = list(previous.built) if previous else []
@@ -287,7 +289,8 @@ class _Build:
             db.forget(gone.dataset, gone.window)
         for source in plan.build:
             self._build_window(db, source)
-        db.set_info({"fingerprint": sql.fingerprint(), "layout": self.request.layout})
+        db.set_info({"fingerprint": sql.fingerprint(), "layout": self.request.layout,
+                     "forgotten": self.forgotten})  # fmt: skip
 
     def _step(self, name: str, detail: str) -> None:
         self.observer.step(name, detail)
@@ -420,12 +423,15 @@ def _load_manifest(out: Path) -> Manifest:
         raise InputError(str(exc)) from exc
 
 
-def _compatible(previous: Previous | None, layout: str) -> bool:
-    """Whether the database on disk was built by these declarations into this layout."""
+def _compatible(previous: Previous | None, layout: str, forgotten: str) -> bool:
+    """Whether the database on disk was built by these declarations into this layout, after
+    the GDPR deletions applied to the folder so far: a build after a forget starts a new file,
+    so no erased value lingers in the old one's free pages."""
     if previous is None:
         return False
     info = previous.info
-    return info.get("fingerprint") == sql.fingerprint() and info.get("layout") == layout
+    return (info.get("fingerprint") == sql.fingerprint() and info.get("layout") == layout
+            and info.get("forgotten", "") == forgotten)  # fmt: skip
 
 
 def _count_rows(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

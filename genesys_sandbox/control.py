@@ -29,7 +29,7 @@ SCALAR_SETTINGS = frozenset({
     "queue_members_max_page_size", "listing_refuse_oversize", "listing_drift", "retention_days",
     "fault_seed", "open_conversations", "form_max_page_size", "evaluation_edits_per_hour",
     "evaluation_edits_in_details", "schedule_search_mode", "schedule_inline_max_agents",
-    "schedule_async_asks", "download_ttl_s",
+    "schedule_async_asks", "download_ttl_s", "gdpr_requests",
 })  # fmt: skip
 # Settings held as tuples, sent as JSON lists.
 TUPLE_SETTINGS = ("denied_permissions", "listing_refuse_oversize")
@@ -50,6 +50,9 @@ def add_control_routes(app: web.Application, state: SandboxState) -> None:
     app.router.add_post("/sandbox/faults", control.add_faults)
     app.router.add_delete("/sandbox/faults", control.clear_faults)
     app.router.add_patch("/sandbox/settings", control.patch_settings)
+    app.router.add_post("/sandbox/gdpr/requests", control.add_gdpr_request)
+    app.router.add_patch("/sandbox/gdpr/requests/{request_id}", control.set_gdpr_status)
+    app.router.add_get("/sandbox/gdpr/ground-truth", control.gdpr_truth)
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
@@ -195,6 +198,43 @@ class _Control:
                 current[name] = moment.isoformat()
         current.pop("client_secret")
         return _json(current)
+
+    async def add_gdpr_request(self, request: web.Request) -> web.Response:
+        """List a GDPR request about a conversation's customer from {"conversationId",
+        "status" (default COMPLETED), "requestType" (default GDPR_DELETE)}; answers it."""
+        try:
+            body = orjson.loads(await request.read())
+            conversation_id = str(body["conversationId"])
+            status = str(body.get("status", "COMPLETED"))
+            request_type = str(body.get("requestType", "GDPR_DELETE"))
+        except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError):
+            return _bad('Send a JSON object {"conversationId", "status", "requestType"}, the '
+                        "last two optional.")  # fmt: skip
+        try:
+            return _json(self.state.add_gdpr_request(conversation_id, status, request_type))
+        except ValueError as exc:
+            return _bad(str(exc))
+
+    async def set_gdpr_status(self, request: web.Request) -> web.Response:
+        """Change a GDPR request's status from {"status"}; answers the request, 404 for an id
+        the listing does not hold."""
+        try:
+            status = str(orjson.loads(await request.read())["status"])
+        except (orjson.JSONDecodeError, TypeError, KeyError):
+            return _bad('Send a JSON object {"status"}.')
+        try:
+            return _json(self.state.set_gdpr_status(request.match_info["request_id"], status))
+        except KeyError as exc:
+            return _json({"error": exc.args[0]}, 404)
+        except ValueError as exc:
+            return _bad(str(exc))
+
+    async def gdpr_truth(self, request: web.Request) -> web.Response:
+        """{"count", "requests"}: each listed GDPR request's id, requestType, status and
+        subject, with the ids of the served conversations holding its subject's values
+        (``gdpr.truth``)."""
+        found = self.state.gdpr_truth()
+        return _json({"count": len(found), "requests": found})
 
 
 def _instant(text: Any) -> datetime:

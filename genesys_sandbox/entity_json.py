@@ -60,6 +60,12 @@ class Renderer:
         """When every entity was last modified (a fixed instant before the data range)."""
         return self._modified
 
+    @property
+    def admin_ref(self) -> dict[str, str]:
+        """The org's first administrator, as a user reference ({id, selfUri}): who created
+        what the org set up by hand."""
+        return {"id": self._admin, "selfUri": f"/api/v2/users/{self._admin}"}
+
     def division_ref(self, division_id: str) -> dict[str, Any]:
         return _division_ref(self._divisions[division_id])
 
@@ -157,7 +163,7 @@ class Renderer:
             "deactivated": False, "primary": p.primary, "createdDate": self._created,
         }  # fmt: skip
         if not p.primary:
-            body["createdBy"] = {"id": self._admin, "selfUri": f"/api/v2/users/{self._admin}"}
+            body["createdBy"] = self.admin_ref
         body["selfUri"] = f"/api/v2/presencedefinitions/{p.id}"
         return Entity(p.id, p.label, body)
 
@@ -182,7 +188,7 @@ class Renderer:
         address = {"city": loc.city, "country": loc.country, "countryName": loc.country_name,
                    "state": loc.region, "street1": loc.street, "zipcode": loc.zipcode}  # fmt: skip
         body = {"id": loc.id, "name": loc.name,
-                "contactUser": {"id": self._admin, "selfUri": f"/api/v2/users/{self._admin}"},
+                "contactUser": self.admin_ref,
                 "emergencyNumber": number, "address": address, "state": "active", "version": 1,
                 "path": [], "addressVerified": True, "addressStored": True,
                 "selfUri": f"/api/v2/locations/{loc.id}"}  # fmt: skip

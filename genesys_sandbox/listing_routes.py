@@ -1,5 +1,6 @@
-"""The entity listing endpoints (quality forms, locations and flow outcomes and milestones
-included), their GET-by-id routes, the org's analytics limits and its data retention setting.
+"""The entity listing endpoints (quality forms, locations, flow outcomes and milestones, and the
+org's GDPR requests included), their GET-by-id routes, the org's analytics limits and its data
+retention setting.
 
 Each listing pages the state's collection for its route (``listings``), in the real endpoint's
 paging style; a pageSize above the maximum is served at the maximum, and the response says so
@@ -28,6 +29,7 @@ import orjson
 from aiohttp import web
 
 from genesys_sandbox.call import CALL
+from genesys_sandbox.gdpr import PATH as GDPR_REQUESTS
 from genesys_sandbox.listings import Entity, PageRequest, cursor_page, numbered_page
 from genesys_sandbox.quality_json import (
     EVALUATION_FORMS,
@@ -59,6 +61,7 @@ NUMBERED = (
     ("locations", "/api/v2/locations"),
     ("evaluation-forms", EVALUATION_FORMS),
     ("survey-forms", SURVEY_FORMS),
+    ("gdpr-requests", GDPR_REQUESTS),
 )
 # (route, path, the parameter asking for the newest version of each form only) [SRC].
 PUBLISHED_FORMS = (

@@ -93,12 +93,21 @@ class Collection:
         alive = [e for e in self._entities if e.id in self._born]
         if alive:
             self.delete(alive[int(rng.random() * len(alive))].id, now)
-        entity = self._factory(rng)
+        self.put(self._factory(rng), now)
+
+    def put(self, entity: Entity, now: float) -> None:
+        """Add ``entity``, created at ``now``, or replace the one with its id (which keeps its
+        creation instant), in the listing's order."""
+        old = self._by_id.get(entity.id)
+        if old is None:
+            self._born[entity.id] = now
+        else:
+            at = self._keys.index(old.key)
+            del self._entities[at], self._keys[at]
         at = bisect_right(self._keys, entity.key)
         self._entities.insert(at, entity)
         self._keys.insert(at, entity.key)
         self._by_id[entity.id] = entity
-        self._born[entity.id] = now
 
     def delete(self, entity_id: str, now: float) -> bool:
         """Delete the entity (base ones too); False when there is none by that id."""

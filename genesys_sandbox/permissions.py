@@ -23,6 +23,7 @@ EVALUATION_FORM = ("quality:evaluationForm:view",)
 SURVEY_FORM = ("quality:surveyForm:view",)
 FLOW_OUTCOME = ("architect:flowOutcome:view",)
 FLOW_MILESTONE = ("architect:flowMilestone:view",)
+GDPR_REQUEST = ("gdpr:request:view",)  # [SRC SDK docs] the listing and the request by id
 # [UNVERIFIED] WFM unit permissions: the spec's names are not in our notes; these follow the
 # pattern of the ones that are (wfm:schedule:view, wfm:historicalAdherence:view).
 BUSINESS_UNIT = ("wfm:businessUnit:view",)
@@ -68,7 +69,8 @@ PERMISSIONS: Mapping[str, tuple[str, ...]] = {
        for route, needed in (("evaluation-forms", EVALUATION_FORM),
                              ("published-evaluation-forms", EVALUATION_FORM),
                              ("survey-forms", SURVEY_FORM), ("published-survey-forms", SURVEY_FORM),
-                             ("flow-outcomes", FLOW_OUTCOME), ("flow-milestones", FLOW_MILESTONE))
+                             ("flow-outcomes", FLOW_OUTCOME), ("flow-milestones", FLOW_MILESTONE),
+                             ("gdpr-requests", GDPR_REQUEST))
        for by_id in ("", ".by-id")},
 }  # fmt: skip
 

@@ -37,6 +37,7 @@ LISTING_ROUTES = (
     "flow-milestones",
     "locations",
     *FORM_LISTINGS,
+    "gdpr-requests",
 )
 # GET <listing>/{id}: the real API has one for every listing but queue members [SRC].
 LOOKUP_ROUTES = tuple(f"{route}.by-id" for route in LISTING_ROUTES if route != "queue-members")
@@ -305,6 +306,10 @@ class SandboxSettings:
     # A management unit's own timeZone and startDayOfWeek are "moving to the business unit"
     # [SRC SDK]: False serves management units without them (fixed when the sandbox starts).
     management_unit_time_zones: bool = True
+    # The org's GDPR requests (gdpr.py), about real customers of the data's first day: all but
+    # two are completed deletes, then one delete still INITIATED and one completed export, as
+    # far as the count goes. Changing it makes the list anew (added requests are dropped).
+    gdpr_requests: int = 4
     faults: tuple[FaultRule, ...] = ()
     fault_seed: int = 0
 
@@ -314,8 +319,8 @@ class SandboxSettings:
                      "user_availability_lag_s", "evaluation_edits_per_hour"):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ValueError(f"Sandbox setting {name} must not be negative.")
-        if self.open_conversations < 0:
-            raise ValueError("Sandbox open_conversations must not be negative.")
+        if min(self.open_conversations, self.gdpr_requests) < 0:
+            raise ValueError("Sandbox open_conversations and gdpr_requests must not be negative.")
         if self.token_error_status not in (400, 401):
             raise ValueError("Sandbox token_error_status must be 400 or 401.")
         if self.rate_per_minute is not None and self.rate_per_minute < 1:

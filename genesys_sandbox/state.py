@@ -1,5 +1,5 @@
-"""Everything a running sandbox knows: live settings, data, listings, re-reviews, tokens,
-limiter, faults, jobs, counters.
+"""Everything a running sandbox knows: live settings, data, listings (GDPR requests included),
+re-reviews, tokens, limiter, faults, jobs, counters.
 
 Only the sandbox's event loop touches this object (the threaded runner marshals calls into it).
 """
@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from genesys_sandbox import gdpr
 from genesys_sandbox.auth import TokenStore
 from genesys_sandbox.clock import SandboxClock
 from genesys_sandbox.data import Dataset
@@ -32,6 +33,7 @@ from genesys_sandbox.workforce import WorkforceJson, build_workforce
 
 # Settings fixed for the life of a sandbox: the data and the listening socket.
 FIXED_SETTINGS = frozenset({"dataset", "host", "port"})
+GDPR_REQUESTS = "gdpr-requests"  # the listing of the org's GDPR requests
 
 
 class SandboxState:
@@ -58,6 +60,8 @@ class SandboxState:
             q.id: sorted(renderer.members(q), key=lambda e: e.key) for q in dataset.entities.queues
         }
         self._configure_workforce(renderer, home)
+        self.gdpr = gdpr.GdprRequests(dataset, renderer.admin_ref)
+        self._configure_gdpr()
         self.open = OpenConversations(dataset, settings.open_conversations)
         self._configure_reviews()
         self.closing = asyncio.Event()  # set on shutdown: hung requests give up at once
@@ -84,6 +88,11 @@ class SandboxState:
         self.search_asks: dict[str, int] = {}  # asynchronous searches: asks so far, by search
         # Adherence jobs: id -> (time zone, items, created on the sandbox clock, failed).
         self.adherence_jobs: dict[str, tuple[str, list[dict[str, Any]], float, bool]] = {}
+
+    def _configure_gdpr(self) -> None:
+        """The org's GDPR requests, made anew (they do not drift)."""
+        made = self.gdpr.generated(self.settings.gdpr_requests)
+        self.listings[GDPR_REQUESTS] = Collection(made, None)
 
     def _configure_randomness(self) -> None:
         seed = self.settings.fault_seed
@@ -118,6 +127,8 @@ class SandboxState:
             self.open = OpenConversations(self.dataset, self.settings.open_conversations)
         if changes.keys() & {"evaluation_edits_per_hour", "evaluation_edits_in_details"}:
             self._configure_reviews()
+        if "gdpr_requests" in changes:
+            self._configure_gdpr()
         return self.settings
 
     def job_records(self) -> Callable[[int], bytes]:
@@ -177,6 +188,32 @@ class SandboxState:
         """The ``entity-deleted`` fault: the entity is gone (a queue with its members)."""
         if self.listings[route].delete(entity_id, self.clock.now()) and route == "queues":
             self.members.pop(entity_id, None)
+
+    def add_gdpr_request(
+        self, conversation_id: str, status: str = "COMPLETED", request_type: str = "GDPR_DELETE"
+    ) -> Mapping[str, Any]:
+        """List a request about the customer of a conversation the sandbox serves, created
+        now; its GDPRRequest JSON. ValueError for another id or an unknown status or type."""
+        made = self.gdpr.about(conversation_id, request_type, status, self.clock.wall())
+        self.listings[GDPR_REQUESTS].put(made, self.clock.now())
+        return made.body
+
+    def set_gdpr_status(self, request_id: str, status: str) -> Mapping[str, Any]:
+        """Change a listed request's status; its GDPRRequest JSON. KeyError for an id the
+        listing does not hold, ValueError for an unknown status."""
+        requests = self.listings[GDPR_REQUESTS]
+        current = requests.find(request_id)
+        if current is None:
+            raise KeyError(f"The sandbox lists no GDPR request {request_id!r}.")
+        changed = gdpr.with_status(current, status)
+        requests.put(changed, self.clock.now())
+        return changed.body
+
+    def gdpr_truth(self) -> list[dict[str, Any]]:
+        """Each listed GDPR request with the served conversations holding its subject's
+        values (``gdpr.truth``)."""
+        return gdpr.truth(self.listings[GDPR_REQUESTS].entities, self.job_records(),
+                          self.dataset.ids)  # fmt: skip
 
     def latency_s(self) -> float:
         """This request's added latency: latency_ms plus up to latency_jitter_ms (seeded)."""

@@ -217,6 +217,8 @@ REQUESTS = [
     ("survey-forms.by-id", "GET", "/api/v2/quality/forms/surveys/{id}"),
     ("published-survey-forms", "GET", "/api/v2/quality/publishedforms/surveys"),
     ("published-survey-forms.by-id", "GET", "/api/v2/quality/publishedforms/surveys/{id}"),
+    ("gdpr-requests", "GET", "/api/v2/gdpr/requests"),
+    ("gdpr-requests.by-id", "GET", "/api/v2/gdpr/requests/{id}"),
     ("quality.evaluation", "GET", "/api/v2/quality/conversations/{conversation}/evaluations/{id}"),
     ("quality.survey", "GET", "/api/v2/quality/surveys/{id}"),
     ("business-units", "GET", f"{WFM}/businessunits"),

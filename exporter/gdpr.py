@@ -133,9 +133,48 @@ def _unique(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(values))
 
 
+class _Values:
+    """Values compiled for the walk: each whole value (casefolded) and each pattern found
+    inside a string, with the token that replaces it."""
+
+    def __init__(self, whole: Mapping[str, str], inside: Mapping[str, str]) -> None:
+        self.whole = dict(whole)
+        self.inside = dict(inside)
+        self._tokens = list(inside.values())
+        # One group per value, so a match names its token by ``lastindex``.
+        self._pattern = re.compile("|".join(f"({p})" for p in inside) or r"(?!x)x", re.IGNORECASE)
+
+    def __bool__(self) -> bool:
+        return bool(self.whole or self.inside)
+
+    def string(self, text: str, found: set[str]) -> str:
+        token = self.whole.get(text.strip().casefold())
+        if token is not None:
+            found.add(token)
+            return token
+        match = self._pattern.search(text)
+        if match is None:
+            return text
+        if not any(char.isspace() for char in text):  # one token: an address, a URI
+            token = self._tokens[(match.lastindex or 1) - 1]
+            found.add(token)
+            return token
+
+        def replace(inner: re.Match[str]) -> str:
+            token = self._tokens[(inner.lastindex or 1) - 1]
+            found.add(token)
+            return token
+
+        return self._pattern.sub(replace, text)
+
+
 class Eraser:
     """Every counted request's subject, compiled: ``erase`` takes one record's bytes and
-    gives them back with the subjects' values replaced, and says how many it replaced.
+    gives them back with the subjects' values replaced, and the requests it found.
+
+    A name is erased only from a record that also holds one of the subject's other values (a
+    number, an address, an id): another customer, or an agent, of the same name is not the
+    subject. A subject named by nothing but a name is looked for by its name everywhere.
 
     ``pseudonym``: the folder's privacy pseudonym function, when its profile has one: the
     values are then also looked for as the pseudonyms a protected file holds."""
@@ -146,28 +185,32 @@ class Eraser:
         pseudonym: Callable[[str], str] | None = None,
     ) -> None:
         self.requests = tuple(r for r in requests if r.counted and not r.subject.empty)
-        self._whole: dict[str, str] = {}  # casefolded value -> token
-        inside: dict[str, str] = {}  # regex -> token
+        whole: dict[str, str] = {}  # casefolded strong value (a pseudonym) -> token
+        inside: dict[str, str] = {}  # pattern of a strong value -> token
+        self._names: dict[str, _Values] = {}  # token -> the subject's names
+        self._name_only: frozenset[str] = frozenset()  # tokens of subjects named by name only
         spellings: set[str] = set()  # what the bytes check looks for
         for request in self.requests:
             token, subject = request.token, request.subject
-            for name in subject.names:
-                self._whole[name.casefold()] = token
-                if len(name.split()) > 1:
-                    inside[_BOUNDED.format(_spaced(name))] = token
+            strong = (*subject.phones, *subject.texts, *subject.ids)
             for digits in subject.phones:
                 inside[_BOUNDED.format(r"\+?" + digits)] = token
             for value in (*subject.texts, *subject.ids):
                 inside[_BOUNDED.format(re.escape(value))] = token
-            for value in _pseudonymised(subject, pseudonym):
-                self._whole[value.casefold()] = token
-                spellings.add(value)
-            spellings.update((*subject.names, *subject.phones, *subject.texts, *subject.ids))
-        self._tokens = list(inside.values())
-        # One group per value, so a match names its token by ``lastindex``.
-        self._inside = re.compile(
-            "|".join(f"({pattern})" for pattern in inside) or r"(?!x)x", re.IGNORECASE
-        )
+            strong_pseudonyms = _pseudonymised(subject, pseudonym)
+            whole.update((value.casefold(), token) for value in strong_pseudonyms)
+            spellings.update((*strong, *strong_pseudonyms))
+            names = {name.casefold(): token for name in subject.names}
+            names.update((p.casefold(), token) for p in _pseudonyms(subject.names, pseudonym))
+            self._names[token] = _Values(names, {
+                _BOUNDED.format(_spaced(name)): token
+                for name in subject.names if len(name.split()) > 1
+            })  # fmt: skip
+            if not strong:
+                self._name_only |= {token}
+                spellings.update((*subject.names, *_pseudonyms(subject.names, pseudonym)))
+        self._strong = _Values(whole, inside)
+        self._named: dict[frozenset[str], _Values] = {}
         self._check = re.compile(_bytes_pattern(spellings), re.IGNORECASE)
 
     @property
@@ -185,46 +228,40 @@ class Eraser:
             return record, set()
         data = orjson.loads(record)
         found: set[str] = set()
-        data = self._value(data, found)
+        data = _walk(data, self._strong, found)
+        named = frozenset(found) | self._name_only
+        if named:
+            data = _walk(data, self._names_of(named), found)
         return (orjson.dumps(data), found) if found else (record, found)
 
     def protect(self, record: bytes) -> bytes:
         """``erase`` as a sink's protection: the record only."""
         return self.erase(record)[0]
 
-    def _value(self, value: Any, found: set[str]) -> Any:
-        """``value`` with its strings erased, in place; the tokens used are added to ``found``."""
-        if isinstance(value, str):
-            return self._string(value, found)
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if isinstance(item, str | dict | list):
-                    value[key] = self._value(item, found)
-        elif isinstance(value, list):
-            for index, item in enumerate(value):
-                if isinstance(item, str | dict | list):
-                    value[index] = self._value(item, found)
-        return value
+    def _names_of(self, tokens: frozenset[str]) -> _Values:
+        """The names of these requests' subjects, compiled once per set."""
+        values = self._named.get(tokens)
+        if values is None:
+            chosen = [self._names[token] for token in sorted(tokens)]
+            whole = {name: t for v in chosen for name, t in v.whole.items()}
+            inside = {pattern: t for v in chosen for pattern, t in v.inside.items()}
+            values = self._named[tokens] = _Values(whole, inside)
+        return values
 
-    def _string(self, text: str, found: set[str]) -> str:
-        token = self._whole.get(text.strip().casefold())
-        if token is not None:
-            found.add(token)
-            return token
-        match = self._inside.search(text)
-        if match is None:
-            return text
-        if not any(char.isspace() for char in text):  # one token: an address, a URI
-            token = self._tokens[(match.lastindex or 1) - 1]
-            found.add(token)
-            return token
 
-        def replace(inner: re.Match[str]) -> str:
-            token = self._tokens[(inner.lastindex or 1) - 1]
-            found.add(token)
-            return token
-
-        return self._inside.sub(replace, text)
+def _walk(value: Any, values: _Values, found: set[str]) -> Any:
+    """``value`` with its strings erased, in place; the tokens used are added to ``found``."""
+    if isinstance(value, str):
+        return values.string(value, found)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, str | dict | list):
+                value[key] = _walk(item, values, found)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if isinstance(item, str | dict | list):
+                value[index] = _walk(item, values, found)
+    return value
 
 
 def _spaced(name: str) -> str:
@@ -232,12 +269,17 @@ def _spaced(name: str) -> str:
     return r"\s+".join(re.escape(word) for word in name.split())
 
 
+def _pseudonyms(values: Iterable[str], pseudonym: Callable[[str], str] | None) -> list[str]:
+    return [] if pseudonym is None else [pseudonym(value) for value in values]
+
+
 def _pseudonymised(subject: Subject, pseudonym: Callable[[str], str] | None) -> list[str]:
-    """The pseudonyms a protected file holds in place of the subject's values: each of the
-    spellings a record gives them (a profile pseudonymises the value as the API sent it)."""
+    """The pseudonyms a protected file holds in place of the subject's numbers, addresses and
+    ids: each of the spellings a record gives them (a profile pseudonymises the value as the
+    API sent it)."""
     if pseudonym is None:
         return []
-    spellings = list(subject.names) + list(subject.ids)
+    spellings = list(subject.ids)
     for digits in subject.phones:
         spellings += [f"+{digits}", f"tel:+{digits}", digits, f"tel:{digits}"]
     for text in subject.texts:

@@ -95,9 +95,24 @@ def test_only_completed_deletions_count(kind: str, status: str) -> None:
 def test_two_subjects_get_two_tokens() -> None:
     other = {"name": "Bob Roe", "phoneNumbers": ["+442071234567"]}
     eraser = Eraser([request(), request(other, id="req-2")])
-    data, found = erase(eraser, {"a": "tel:+442071234567", "b": "Jane Q. Doe", "c": "bob roe"})
+    data, found = erase(eraser, {"a": "tel:+442071234567", "b": "jane.doe@example.com",
+                                 "c": "bob roe", "d": "Jane Q. Doe"})  # fmt: skip
     assert found == {token_of("req-1"), token_of("req-2")}
-    assert data == {"a": token_of("req-2"), "b": token_of("req-1"), "c": token_of("req-2")}
+    assert data == {"a": token_of("req-2"), "b": token_of("req-1"), "c": token_of("req-2"),
+                    "d": token_of("req-1")}  # fmt: skip
+
+
+def test_a_name_goes_only_with_the_subjects_other_values() -> None:
+    """Another customer, or an agent, of the same name is not the subject; a subject known by
+    nothing but a name is looked for by name everywhere."""
+    eraser = Eraser([request()])
+    namesake = {"participants": [{"participantName": "Jane Q. Doe", "sessions": [
+        {"ani": "tel:+14045550199"}]}]}  # fmt: skip
+    assert erase(eraser, namesake) == (namesake, set())
+    only_named = Eraser([request({"name": "Jane Q. Doe"})])
+    data, found = erase(only_named, namesake)
+    assert found == {token_of("req-1")}
+    assert data["participants"][0]["participantName"] == token_of("req-1")
 
 
 def test_non_ascii_names_are_found_raw_and_json_escaped() -> None:

@@ -16,7 +16,9 @@ How a value is found, per identifier:
 - e-mail addresses, social handles, postal addresses and ids the same way, case-insensitively
   for the first three;
 - names as a whole value (``participantName``, ``remote``), case-insensitively; a name of two
-  words or more also inside free text;
+  words or more also inside free text; but only in a record that also holds one of the
+  subject's other values (a namesake is not the subject: a name is no identifier on its own),
+  unless the request names the subject by nothing else;
 - under a privacy profile, also the pseudonym of each spelling a record holds
   (``tel:+1317...`` and ``+1317...``, an address as given and in lower case).
 A string holding a value becomes the token when it is one token (an address, a URI), and has

@@ -118,7 +118,8 @@ def markdown(results: dict[str, Any]) -> str:
         changed = (f"{summary['records']:,} records in {summary['files']} files"
                    if "files" in summary else "")  # fmt: skip
         per_s = f"{run['per_s']:,}" if run["per_s"] else ""
-        rows.append(f"| {run['label']} | {run['seconds']:.1f} | {per_s} | {run['mb_per_s']} | "
+        mb_per_s = run["mb_per_s"] if summary.get("files", 1) else ""  # nothing read
+        rows.append(f"| {run['label']} | {run['seconds']:.1f} | {per_s} | {mb_per_s} | "
                     f"{run['cpu_s']:.1f} | {run['peak_rss_mb']:.0f} | {changed} |")  # fmt: skip
     off, on = results["runs"][0], results["runs"][1]
     rows.append("")

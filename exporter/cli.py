@@ -185,11 +185,12 @@ def _add_export_flags(parser: argparse.ArgumentParser) -> None:
 def _add_run_parser(commands: Any) -> None:
     run = commands.add_parser(
         "run",
-        help="export, prune, build the tables, publish: the one command a schedule calls",
+        help="export, forget, prune, build the tables, publish: the one command a schedule calls",
         description=(
             "Export the configured datasets as a schedule does (--since-last: a new folder "
             "starts at --start, every run after continues from the earliest window not "
-            "complete), prune what is older than --older-than (when set), build the tables "
+            "complete), apply the org's new GDPR deletions (--forget, when set), prune what is "
+            "older than --older-than (when set), build the tables "
             "(incrementally), then publish them (when --format or [publish] says where), "
             "under one lock. Every flag is also a config.toml key, so a schedule's command can "
             "be just `genesys-export run`. "

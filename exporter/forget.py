@@ -41,6 +41,7 @@ from exporter.gdpr import Eraser, GdprRequest, parse_request
 from exporter.org import claim_folder
 from exporter.privacy import Policy, check_folder, parse_rule
 from exporter.store.forgotten import (
+    LEDGER_NAME,
     Applied,
     ForgetLedger,
     Rewrite,
@@ -105,6 +106,12 @@ def folder_policy(settings: Settings, manifest: Manifest) -> Policy:
     return policy
 
 
+def forgets(settings: Settings) -> bool:
+    """Whether runs with these settings read the org's GDPR requests: ``[forget] enabled``, or
+    a folder that has a forget ledger."""
+    return settings.forget.enabled or (settings.output.out_dir / LEDGER_NAME).exists()
+
+
 def require_folder(out: Path) -> None:
     """InputError unless ``out`` holds a manifest (a mistyped --out is never swept)."""
     if not (out / MANIFEST_NAME).is_file():
@@ -118,9 +125,9 @@ async def export_eraser(api: ApiClient, settings: Settings, manifest: Manifest) 
     """What an export erases from each record before it is written: nothing, unless the folder
     has a forget ledger (or ``[forget] enabled``); an interrupted forget is finished first."""
     await asyncio.to_thread(finish_interrupted, manifest)
-    ledger = await asyncio.to_thread(ForgetLedger.load, manifest.out_dir)
-    if not ledger.path.exists() and not settings.forget.enabled:
+    if not forgets(settings):
         return None
+    ledger = await asyncio.to_thread(ForgetLedger.load, manifest.out_dir)
     eraser = exporting_eraser(await fetch_requests(api), ledger)
     return eraser if eraser.active else None
 

@@ -2,8 +2,9 @@
 limits and data retention, and say it all as a table (or JSON).
 
 One cheap request per dataset: a windowed dataset's watermark, a listing's one-entity first page
-(a per-queue listing: the first queue's). A denied dataset is reported with the permission to
-add; the exit code is 3 when any is denied.
+(a per-queue listing: the first queue's); and, where GDPR deletions are applied (``[forget]
+enabled``, or a folder ``forget`` has run on), one page of the org's GDPR requests. A denied
+dataset is reported with the permission to add; the exit code is 3 when any is denied.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from exporter.config import Settings
 from exporter.datasets import Dataset
 from exporter.engine.kinds import kind_of
 from exporter.errors import ApiError, PermissionDenied
+from exporter.forget import PERMISSION, REQUESTS_PATH, forgets
 from exporter.org import current_org, retention_days
 
 LIMITS = "/api/v2/organizations/limits/namespaces/analytics"
@@ -89,6 +91,8 @@ async def check_access(
         token = await api.tokens.get()  # AuthError (exit 3) explains a rejected login
         org = await current_org(api, conn)
         probes = tuple([await _probe(api, dataset) for dataset in datasets])
+        if forgets(settings):
+            probes += (await _probe_forget(api),)
         limits = await _limits(api)
         retention = await retention_days(api)
     warnings = []
@@ -122,6 +126,19 @@ async def _probe(api: ApiClient, dataset: Dataset) -> Probe:
     except ApiError as exc:
         return Probe(dataset.name, kind.word, dataset.permission, "error", str(exc))
     return Probe(dataset.name, kind.word, dataset.permission, "ok", detail)
+
+
+async def _probe_forget(api: ApiClient) -> Probe:
+    """Whether the org's GDPR requests can be read: ``forget`` needs them, and so does every
+    export into a folder it has run on (one request of one entry)."""
+    params = {"pageSize": "1", "pageNumber": "1"}
+    try:
+        await api.request("GET", REQUESTS_PATH, params=params, parse=orjson.loads)
+    except PermissionDenied:
+        return Probe("gdpr-requests", "forget", PERMISSION, "denied", f"add {PERMISSION}")
+    except ApiError as exc:
+        return Probe("gdpr-requests", "forget", PERMISSION, "error", str(exc))
+    return Probe("gdpr-requests", "forget", PERMISSION, "ok", "readable")
 
 
 async def _limits(api: ApiClient) -> dict[str, Any]:

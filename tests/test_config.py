@@ -323,7 +323,7 @@ def test_bad_urls_name_their_source(tmp_path, env, expected) -> None:
             "[zzz]\n",
             "config.toml: unknown section [zzz]; the sections are [genesys], [http], [jobs], "
             "[output], [export], [tables], [retention], [lookups], [aggregates], [workforce], "
-            "[publish], [privacy], [sandbox].",
+            "[publish], [privacy], [forget], [sandbox].",
         ),
         (
             "[http]\nwindow = '1d'\n",

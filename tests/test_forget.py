@@ -347,3 +347,26 @@ def test_bad_folders_and_missing_permission_are_one_line_each(
         folders.control("PATCH", "/sandbox/settings", {"denied_permissions": []})
     assert_one_clear_line(denied, 3, "gdpr:request:view")
     assert not (out / LEDGER_NAME).exists()
+
+
+def test_auth_check_probes_the_gdpr_requests_where_deletions_are_applied(
+    folders: Folders, tmp_path: Path
+) -> None:
+    config = tmp_path / "forget.toml"
+    config.write_text("[forget]\nenabled = true\n")
+    command = [sys.executable, "-m", "exporter", "auth", "check", "--json", "--config"]
+    readable = folders.run(*command, str(config))
+    assert readable.returncode == 0, readable.stderr
+    probes = {p["dataset"]: p for p in last_json(readable)["probes"]}
+    assert probes["gdpr-requests"]["verdict"] == "ok"
+    folders.control("PATCH", "/sandbox/settings", {"denied_permissions": ["gdpr:request:view"]})
+    try:
+        denied = folders.run(*command, str(config))
+    finally:
+        folders.control("PATCH", "/sandbox/settings", {"denied_permissions": []})
+    assert denied.returncode == 3, denied.stderr
+    probes = {p["dataset"]: p for p in last_json(denied)["probes"]}
+    assert probes["gdpr-requests"]["detail"] == "add gdpr:request:view"
+    (tmp_path / "empty.toml").write_text("")
+    plain = folders.run(*command, str(tmp_path / "empty.toml"))
+    assert "gdpr-requests" not in {p["dataset"] for p in last_json(plain)["probes"]}

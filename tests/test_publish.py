@@ -195,6 +195,9 @@ def _library_error(module: str, name: str, message: str) -> Exception:
          "request", Unreachable, "of s3://lake/p at http://10.0.0.9:9000 (error sending request)"),
         ("Server returned non-2xx status code: 500 Internal Server Error", OutputError,
          "Could not write x at s3://lake/p: 500 Internal Server Error."),
+        # A status code inside a random name is none: this endpoint is unreachable, not denied.
+        ("Error performing GET http://127.0.0.1:1/lake/t4013ab/_genesys_publish/format in 1s "
+         "- HTTP error: error sending request", Unreachable, "(error sending request)"),
     ],
 )  # fmt: skip
 def test_storage_failures_become_ours_by_what_the_user_can_do(

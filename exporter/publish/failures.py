@@ -129,7 +129,14 @@ def _text(exc: BaseException) -> str:
 
 
 def _has(text: str, fragments: tuple[str, ...]) -> bool:
-    return any(fragment in text for fragment in fragments)
+    """Whether the text holds a fragment; a status code only as a number of its own, never
+    inside a longer one or a random name (a prefix such as ``t4013ab`` is no 401)."""
+    return any(
+        re.search(rf"(?<![0-9a-z]){fragment}(?![0-9a-z])", text)
+        if fragment.isdigit()
+        else fragment in text
+        for fragment in fragments
+    )
 
 
 def _reason(exc: BaseException) -> str:

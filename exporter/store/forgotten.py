@@ -22,11 +22,9 @@ Any command that writes the folder calls it first, under the folder's lock.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import os
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,7 +35,7 @@ import orjson
 
 from exporter import __version__
 from exporter.errors import OutputError
-from exporter.store.jsonl import fsync_dir, output_error
+from exporter.store.jsonl import fsync_dir, output_error, write_atomically
 from exporter.store.manifest import Manifest
 
 LEDGER_NAME = "forgotten.json"
@@ -118,7 +116,7 @@ class ForgetLedger:
 
     def save(self) -> None:
         """Replace the file atomically (temporary file, fsync, rename, fsync of the folder)."""
-        data = {
+        state = {
             "version": VERSION,
             "tool": f"genesys-exporter {__version__}",
             "requests": {key: applied.to_dict() for key, applied in sorted(self.requests.items())},
@@ -127,18 +125,8 @@ class ForgetLedger:
                 "files": [rewrite.to_dict() for rewrite in self.rewrites],
             },
         }  # fmt: skip
-        temp = self.out_dir / f".{LEDGER_NAME}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-        try:
-            with open(temp, "wb") as file:
-                file.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temp, self.path)
-            fsync_dir(self.out_dir)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                temp.unlink(missing_ok=True)
-            raise output_error(exc, self.path, "write the forget ledger") from exc
+        data = orjson.dumps(state, option=orjson.OPT_INDENT_2) + b"\n"
+        write_atomically(self.path, data, "write the forget ledger")
 
 
 def part_path(path: Path) -> Path:

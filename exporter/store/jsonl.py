@@ -22,6 +22,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -106,6 +107,24 @@ def fsync_dir(folder: Path) -> None:
             raise
     finally:
         os.close(fd)
+
+
+def write_atomically(path: Path, data: bytes, doing: str) -> None:
+    """Replace ``path`` with ``data`` whole or not at all: a temporary file of a unique name
+    (a stray one from a killed run is never reused half-written), fsync, rename, fsync of the
+    folder. ``doing`` names the write in the OutputError a failure raises."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(temp, "wb") as file:  # open(), not mkstemp: the user's umask applies
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+        fsync_dir(path.parent)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temp.unlink(missing_ok=True)
+        raise output_error(exc, path, doing) from exc
 
 
 class JsonlFile:

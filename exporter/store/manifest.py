@@ -9,10 +9,7 @@ no field carries a secret or a token (a job cursor is a page position, not a cre
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,7 +20,7 @@ import orjson
 
 from exporter import __version__
 from exporter.errors import OutputError
-from exporter.store.jsonl import fsync_dir, output_error
+from exporter.store.jsonl import output_error, write_atomically
 
 MANIFEST_NAME = "manifest.json"
 VERSION = 3
@@ -372,19 +369,7 @@ class Manifest:
     def save(self) -> None:
         """Replace the manifest atomically. Blocking: call it through ``asyncio.to_thread``."""
         data = orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2) + b"\n"
-        # A unique name, so a stray temporary from a killed run is never reused half-written.
-        temp = self.out_dir / f".{MANIFEST_NAME}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-        try:
-            with open(temp, "wb") as file:  # open(), not mkstemp: the user's umask applies
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temp, self.path)
-            fsync_dir(self.out_dir)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                temp.unlink(missing_ok=True)
-            raise output_error(exc, self.path, "write the manifest") from exc
+        write_atomically(self.path, data, "write the manifest")
 
 
 def _opened_from(

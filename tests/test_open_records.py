@@ -3,6 +3,7 @@ conversations with no end yet, and statuses with no end (a leaver's last OFFLINE
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import signal
 import subprocess
@@ -15,7 +16,9 @@ import orjson
 import pytest
 
 from exporter.datasets import select
+from exporter.gdpr import Eraser, parse_request
 from exporter.plan import ExportRequest
+from exporter.privacy import Policy
 from exporter.progress import NoProgress
 from exporter.runner import export
 from exporter.store.jsonl import read_records
@@ -271,3 +274,35 @@ def test_a_kill_during_a_refresh_then_a_rerun_is_exact(tmp_path: Path, pages: in
         assert done.returncode == 0, done.stderr.decode()[-2000:]
         assert exported_records(out) == served(sb)
         assert tracked(out) == still_going_on(sb)
+
+
+async def test_refreshed_records_are_erased_and_protected_as_first_written(
+    tmp_path: Path,
+) -> None:
+    """A refreshed record goes through what a record written the first time does: the GDPR
+    deletions' erasure, then the privacy profile; every line is the served one, erased, then
+    protected, whether it was written once or refreshed."""
+    key = "refresh-privacy-key-0123456789abcdef"
+    async with Sandbox(sandbox_settings(open_conversations=OPEN)) as sb:
+        going_on = sorted(still_going_on(sb))
+        for conversation_id in going_on:  # a deletion only a refresh can apply
+            with contextlib.suppress(ValueError):  # a customer with nothing to name them by
+                sb.state.add_gdpr_request(conversation_id)
+                break
+        settings = exporter_settings(sb, tmp_path, jobs=FOLLOW, privacy={"profile": "strict"},
+                                     forget={"enabled": True})  # fmt: skip
+        settings = dataclasses.replace(settings, privacy_key=key)
+        request = dataclasses.replace(SCHEDULED, datasets=select("conversations"))
+        assert (await export(settings, request, progress=NoProgress())).status == "ok"
+        sb.update(open_conversations=0)  # they close
+        second = await export(settings, request, progress=NoProgress())
+        assert second.status == "ok", second.error
+        assert second.open_records["conversations"]["closed"] == OPEN
+        requests = [parse_request(r) for r in sb.state.gdpr_truth()]
+        eraser = Eraser(requests)
+        protect = Policy("strict", [], key).for_dataset("conversations")
+        assert protect is not None and len(eraser.requests) >= 3
+        expected = {cid: protect(eraser.protect(line)) for cid, line in served(sb).items()}
+        assert exported_records(tmp_path) == expected
+        now = served(sb)
+        assert any(eraser.erase(now[cid])[1] for cid in going_on)  # a refreshed one was erased

@@ -69,12 +69,8 @@ async def fetch_requests(api: ApiClient) -> list[GdprRequest]:
     size = PageSize(PAGE_SIZE)
     async for page, _ in pages(api, REQUESTS_PATH, {}, size=size, numbered=True,
                                priority=PRIORITY):  # fmt: skip
-        found += [parse_request(_json(raw)) for raw in page.entities]
+        found += [parse_request(orjson.loads(bytes(raw))) for raw in page.entities]
     return found
-
-
-def _json(raw: Any) -> Any:
-    return orjson.loads(bytes(raw))
 
 
 async def forget(settings: Settings, *, stop: Stop | None = None) -> ForgetSummary:

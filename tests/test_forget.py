@@ -370,3 +370,13 @@ def test_auth_check_probes_the_gdpr_requests_where_deletions_are_applied(
     (tmp_path / "empty.toml").write_text("")
     plain = folders.run(*command, str(tmp_path / "empty.toml"))
     assert "gdpr-requests" not in {p["dataset"] for p in last_json(plain)["probes"]}
+
+
+def test_a_ledger_edited_by_hand_into_nonsense_is_one_line(
+    folders: Folders, tmp_path: Path
+) -> None:
+    out = folders.copy(tmp_path)
+    (out / LEDGER_NAME).write_text('{"version": 1, "requests": {"r1": {"applied": 3}}}')
+    result = folders.run(*folders.command("forget", out))
+    assert_one_clear_line(result, 1, str(out / LEDGER_NAME), "cannot be read")
+    assert (out / LEDGER_NAME).read_text().startswith('{"version": 1, "requests"')

@@ -217,7 +217,14 @@ def _applied(data: Any) -> dict[str, Applied]:
         return {}
     if not isinstance(data, Mapping):
         raise TypeError("its requests are not an object")
-    return {str(key): Applied(**fields) for key, fields in data.items()}
+    found = {str(key): Applied(**fields) for key, fields in data.items()}
+    for applied in found.values():
+        counts = (applied.records, applied.files)
+        if not isinstance(applied.applied, str) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts
+        ):
+            raise ValueError(f"a request's entry {applied.to_dict()} is not when, records, files")
+    return found
 
 
 def _corrupt(path: Path, why: str) -> OutputError:

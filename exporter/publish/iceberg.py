@@ -27,10 +27,11 @@ removed by orphan-file maintenance.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog, load_catalog
@@ -134,10 +135,7 @@ class IcebergPublish:
         identifier = (self.namespace, spec.name)
         schema = arrow.schema(spec)
         with self._translating(f"open table {self.namespace}.{spec.name}"):
-            try:
-                table = catalog.load_table(identifier)
-            except NoSuchTableError:
-                table = _create(catalog, identifier, spec, schema)
+            table = _load_or_create(catalog, identifier, spec, schema)
             if set(schema.names) - {f.name for f in table.schema().fields}:
                 with table.update_schema() as update:
                     update.union_by_name(schema)
@@ -189,6 +187,27 @@ class IcebergPublish:
 
 def published(table: IcebergTable, day: TableDay) -> bool:
     return table.properties.get(MARKER + day.day) == day.digest
+
+
+def _load_or_create(
+    catalog: Catalog, identifier: tuple[str, str], spec: Table, schema: Any
+) -> IcebergTable:
+    """The table, created when there is none. Two publishes creating it at once: the one
+    whose creation loses while the other's is not yet visible (SeaweedFS's catalog answers it
+    NoSuchTable) tries again, by then finding the table made (at most ATTEMPTS times)."""
+    for _ in range(ATTEMPTS - 1):
+        with contextlib.suppress(NoSuchTableError):
+            return _loaded_or_created(catalog, identifier, spec, schema)
+    return _loaded_or_created(catalog, identifier, spec, schema)
+
+
+def _loaded_or_created(
+    catalog: Catalog, identifier: tuple[str, str], spec: Table, schema: Any
+) -> IcebergTable:
+    try:
+        return catalog.load_table(identifier)
+    except NoSuchTableError:
+        return cast(IcebergTable, _create(catalog, identifier, spec, schema))
 
 
 def _create(catalog: Catalog, identifier: tuple[str, str], spec: Table, schema: Any) -> Any:

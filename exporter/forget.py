@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -45,12 +44,18 @@ from exporter.store.forgotten import (
     Applied,
     ForgetLedger,
     Rewrite,
-    finish_interrupted,
     now_text,
     part_path,
     recover,
 )
-from exporter.store.jsonl import SUFFIXES, Compression, JsonlFile, read_records
+from exporter.store.jsonl import (
+    SUFFIXES,
+    Compression,
+    JsonlFile,
+    file_sha256,
+    in_pages,
+    read_records,
+)
 from exporter.store.manifest import MANIFEST_NAME, Manifest, WindowRecord
 from exporter.tables.stop import Stop
 
@@ -60,7 +65,6 @@ PERMISSION = "gdpr:request:view"
 PRIORITY = 2.0  # as snapshot pages: after the job pages of an export running beside it
 PAGE_SIZE = 100  # [UNVERIFIED] the listing's largest page; a refusal naming less lowers it
 _WITH_FILE = ("complete", "provisional")
-_PAGE = 1000  # records per write when a file is written again
 
 
 async def fetch_requests(api: ApiClient) -> list[GdprRequest]:
@@ -120,10 +124,11 @@ def require_folder(out: Path) -> None:
 async def export_eraser(api: ApiClient, settings: Settings, manifest: Manifest) -> Eraser | None:
     """What an export erases from each record before it is written: nothing, unless the folder
     has a forget ledger (or ``[forget] enabled``); an interrupted forget is finished first."""
-    await asyncio.to_thread(finish_interrupted, manifest)
+    ledger = await asyncio.to_thread(ForgetLedger.load, manifest.out_dir)
+    if ledger.pending:
+        await asyncio.to_thread(recover, manifest, ledger)
     if not forgets(settings):
         return None
-    ledger = await asyncio.to_thread(ForgetLedger.load, manifest.out_dir)
     eraser = exporting_eraser(await fetch_requests(api), ledger)
     return eraser if eraser.active else None
 
@@ -263,7 +268,7 @@ def _erase_file(
     path = out / window.file
     if not any(eraser.may_hold(line) for line in _lines(path)):
         return None
-    if _sha256(path) != window.sha256:
+    if file_sha256(path) != window.sha256:
         raise InputError(
             f"{path} is not the file the manifest describes (its sha256 differs), so forget "
             "will not write it again; export its window again (or restore it), then forget."
@@ -272,7 +277,7 @@ def _erase_file(
     copy = JsonlFile(part_path(path), cast(Compression, window.compression), part="writing")
     copy.create()
     try:
-        for page in _pages(_erased(path, eraser, tokens)):
+        for page in in_pages(_erased(path, eraser, tokens)):
             copy.append(page)
         digest = copy.commit()
     except BaseException:
@@ -292,17 +297,6 @@ def _erased(path: Path, eraser: Eraser, tokens: dict[str, int]) -> Iterator[byte
         for token in found:  # each request whose subject the record held
             tokens[token] = tokens.get(token, 0) + 1
         yield erased
-
-
-def _pages(lines: Iterator[bytes]) -> Iterator[list[bytes]]:
-    page: list[bytes] = []
-    for line in lines:
-        page.append(line)
-        if len(page) == _PAGE:
-            yield page
-            page = []
-    if page:
-        yield page
 
 
 def _restart(out: Path, dataset: str, window: WindowRecord, eraser: Eraser) -> bool:
@@ -339,11 +333,6 @@ def _lines(path: Path) -> Iterator[bytes]:
             f"{path}, which the manifest lists, is missing; export its window again (or "
             "restore the file), then forget."
         ) from exc
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def describe(summary: ForgetSummary) -> str:

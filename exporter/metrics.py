@@ -24,7 +24,6 @@ not fsync.
 from __future__ import annotations
 
 import base64
-import contextlib
 import http.client
 import os
 import time
@@ -40,7 +39,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from exporter.errors import PushFailed
-from exporter.store.jsonl import fsync_dir, output_error
+from exporter.store.jsonl import write_atomically
 from exporter.summary import Summary
 from exporter.windows import parse_api_instant
 
@@ -126,18 +125,7 @@ def write_metrics(path: Path, summary: Summary, *, now: float | None = None) -> 
         previous = Successes()
     successes = previous.after(summary, moment)
     data = render(summary, now=moment, successes=successes)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # the collector skips dot files
-    try:
-        with open(temp, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-        fsync_dir(path.parent)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            temp.unlink(missing_ok=True)
-        raise output_error(exc, path, "write the metrics file") from exc
+    write_atomically(path, data, "write the metrics file")  # the collector skips dot files
 
 
 @dataclass(frozen=True, slots=True)

@@ -170,6 +170,12 @@ def assert_manifest_true(out: Path) -> None:
                 data = (out / r.file).read_bytes()
                 assert (len(data), hashlib.sha256(data).hexdigest()) == (r.bytes, r.sha256), r.file
     assert not list(out.rglob(f"*.{PART}*")), "a staged copy was left behind"
+    # What was read by ids from a rewritten file still names that file: not read again.
+    for dataset in ("evaluations", "surveys"):
+        for r in manifest.records(dataset):
+            source = manifest.get("conversations", r.name)
+            if r.derived_from is not None and source is not None:
+                assert r.derived_from == source.sha256, (dataset, r.name)
 
 
 def test_forget_erases_every_completed_deletion_from_files_and_tables(

@@ -32,13 +32,12 @@ from exporter.engine import jobs
 from exporter.engine.ledger import Ledger
 from exporter.engine.writer import FilesThread
 from exporter.errors import ApiError, PermissionDenied
-from exporter.store.jsonl import Compression, JsonlFile, read_records
+from exporter.store.jsonl import Compression, JsonlFile, in_pages, read_records
 from exporter.store.manifest import Opened, instant_ms
 from exporter.windows import EPOCH, Window
 
 log = logging.getLogger(__name__)
 _MS = timedelta(milliseconds=1)
-LINES_PER_WRITE = 1000  # a rewritten window goes to disk this many lines at a time
 
 Tracked = dict[str, dict[str, Opened]]  # window -> key -> record still going on
 
@@ -184,7 +183,7 @@ class Refresher:
         bodies = {key: protect(f.body) for key, f in fresh.items()}
         merged = (dataset.router.merge(line, bodies) for line in read_records(path))
         file = JsonlFile(path, cast(Compression, record.compression))  # checked on load
-        digest = file.commit_instead(_pages(merged))
+        digest = file.commit_instead(in_pages(merged))
         counts.windows += 1
         counts.closed += len(tracked) - len(still_open)
         ledger.refreshed(record, digest, still_open)
@@ -224,17 +223,6 @@ def _chunks(records: list[Opened], subjects: int) -> Iterator[list[Opened]]:
         seen.add(record.subject)
     if chunk:
         yield chunk
-
-
-def _pages(lines: Iterator[bytes]) -> Iterator[list[bytes]]:
-    page: list[bytes] = []
-    for line in lines:
-        page.append(line)
-        if len(page) == LINES_PER_WRITE:
-            yield page
-            page = []
-    if page:
-        yield page
 
 
 def _days(span: timedelta) -> str:

@@ -35,7 +35,7 @@ import orjson
 
 from exporter import __version__
 from exporter.errors import OutputError
-from exporter.store.jsonl import fsync_dir, output_error, write_atomically
+from exporter.store.jsonl import file_sha256, fsync_dir, output_error, write_atomically
 from exporter.store.manifest import Manifest
 
 LEDGER_NAME = "forgotten.json"
@@ -204,8 +204,7 @@ def _replace(part: Path, path: Path) -> None:
 
 def _sha256(path: Path) -> str | None:
     try:
-        with open(path, "rb") as file:
-            return hashlib.file_digest(file, "sha256").hexdigest()
+        return file_sha256(path)
     except FileNotFoundError:
         return None
     except OSError as exc:

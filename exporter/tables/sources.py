@@ -17,13 +17,12 @@ from nothing (``--full``) reads the manifest alone, so it refuses while such fil
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from exporter.errors import InputError
-from exporter.store.jsonl import SUFFIXES
+from exporter.store.jsonl import SUFFIXES, file_sha256
 from exporter.store.manifest import Manifest, WindowRecord
 from exporter.tables.specs import TABLES, datasets
 
@@ -187,7 +186,7 @@ def verify(out_dir: Path, source: Source) -> Path:
     path = out_dir / source.file
     try:
         size = path.stat().st_size
-        digest = _sha256(path) if size == source.bytes else ""
+        digest = file_sha256(path) if size == source.bytes else ""
     except FileNotFoundError:
         raise InputError(
             f"{path} is in the manifest but not on disk; export {source.label} again "
@@ -202,8 +201,3 @@ def verify(out_dir: Path, source: Source) -> Path:
             "so the tables are built from what the API sent."
         )
     return path
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()

@@ -54,7 +54,9 @@ def test_a_verbose_run_shows_its_jobs_their_states_and_the_windows_committed(tmp
     """-v names each job submitted (dataset, window, interval, id: the manifest's), its states
     as they change, and each window committed with its records."""
     out = tmp_path / "out"
-    with run_sandbox_in_thread(sandbox_settings(job_delay_s=1.0)) as sb:
+    # Jobs stay unfinished for 3 s: time for polls to see them change state even when a loaded
+    # machine holds the child process up for a second (at 1 s, a poll once saw FULFILLED first).
+    with run_sandbox_in_thread(sandbox_settings(job_delay_s=3.0)) as sb:
         result = subprocess.run(cli(sb, tmp_path, out, "-v"), env=cli_env(sb),
                                 capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 0, result.stderr

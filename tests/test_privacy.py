@@ -24,6 +24,9 @@ from tests.support import assert_one_clear_line, cli, cli_env, tables_sandbox_se
 KEY = "privacy-test-key-0123456789abcdef"
 OTHER_KEY = "another-privacy-key-fedcba9876543210"
 QUALITY = "conversations,evaluations,surveys"
+# The module's fixture makes six exports and two builds, each a process of its own: on a
+# loaded 2-core machine that alone has taken longer than the suite's 120 s a test.
+pytestmark = pytest.mark.timeout(600)
 
 
 class Exports:

@@ -213,7 +213,7 @@ def publish_request(settings: Settings | LocalSettings) -> PublishRequest:
         )
     return PublishRequest(
         out_dir=settings.output.out_dir, format=chosen.format, to=chosen.to,
-        catalog=chosen.catalog, namespace=chosen.namespace,
+        catalog=chosen.catalog, namespace=chosen.namespace, keep_history=chosen.keep_history,
     )  # fmt: skip
 
 

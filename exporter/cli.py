@@ -348,6 +348,13 @@ def _add_publish_flags(parser: argparse.ArgumentParser) -> None:
         help="iceberg: the pyiceberg catalog's name (.pyiceberg.yaml, PYICEBERG_CATALOG__*)",
     )
     parser.add_argument("--namespace", help="iceberg: the tables' namespace (default genesys)")
+    parser.add_argument(
+        "--keep-history",
+        action="store_true",
+        default=None,
+        help="delta and iceberg: keep the versions from before a forget (by default a "
+        "publish after a forget drops them, so no copy keeps what was forgotten)",
+    )
 
 
 def _add_table_flags(parser: argparse.ArgumentParser) -> None:

@@ -247,12 +247,14 @@ class RetentionSettings:
 class PublishSettings:
     """Where ``publish`` (and ``run``, when ``format`` is set) puts the tables: ``format`` None
     means publishing is not configured; ``to`` is the object storage URL (Parquet, Delta),
-    ``catalog`` the pyiceberg catalog's name and ``namespace`` its namespace (Iceberg)."""
+    ``catalog`` the pyiceberg catalog's name and ``namespace`` its namespace (Iceberg);
+    ``keep_history`` leaves the lake's versions from before a forget (README, Forgetting)."""
 
     format: Literal["parquet", "delta", "iceberg"] | None = None
     to: str = ""
     catalog: str = ""
     namespace: str = "genesys"
+    keep_history: bool = False
 
     def __post_init__(self) -> None:
         validate_fields(self, "publish")
@@ -388,6 +390,7 @@ OPTIONS: Mapping[str, str] = {
     "to": "publish.to",
     "catalog": "publish.catalog",
     "namespace": "publish.namespace",
+    "keep_history": "publish.keep_history",
     "privacy": "privacy.profile",
     "forget": "forget.enabled",
 }

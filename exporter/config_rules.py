@@ -178,6 +178,7 @@ RULES: Mapping[str, Mapping[str, Rule]] = {
         "to": Rule("store_url"),  # "" with format set: refused by the publish (Iceberg needs none)
         "catalog": TEXT,  # a pyiceberg catalog's name (.pyiceberg.yaml, PYICEBERG_CATALOG__*)
         "namespace": TEXT,
+        "keep_history": Rule("bool"),
     },
     "privacy": {
         "profile": Rule("choice", choices=("none", "standard", "strict")),

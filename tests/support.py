@@ -499,3 +499,24 @@ _SANDBOX_LISTING = {"evaluation-forms": "published-evaluation-forms",
 def sandbox_listing(dataset: str) -> str:
     """The sandbox listing (its route name) a snapshot dataset reads."""
     return _SANDBOX_LISTING.get(dataset, dataset)
+
+
+# -- GDPR deletions: the sandbox's requests and what of their subjects must be forgotten
+
+
+def strong(subject: dict[str, Any]) -> list[str]:
+    """A subject's values that name nobody else: its numbers' digits, its addresses."""
+    found = ["".join(c for c in phone if c.isdigit()) for phone in subject["phoneNumbers"]]
+    return [value.lower() for value in found + list(subject["emailAddresses"])]
+
+
+def counted(truth: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The requests a forget applies: completed deletions."""
+    return [r for r in truth if r["requestType"] == "GDPR_DELETE" and r["status"] == "COMPLETED"]
+
+
+def gdpr_truth(sb: Any) -> list[dict[str, Any]]:
+    """The sandbox's GDPR requests, with their subjects' values (its control endpoint)."""
+    with urllib.request.urlopen(sb.url + "/sandbox/gdpr/ground-truth", timeout=10) as answer:
+        found: list[dict[str, Any]] = orjson.loads(answer.read())["requests"]
+    return found

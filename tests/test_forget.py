@@ -31,8 +31,10 @@ from tests.support import (
     assert_one_clear_line,
     cli,
     cli_env,
+    counted,
     exporter_settings,
     last_json,
+    strong,
     tables_sandbox_settings,
     write_config,
 )
@@ -84,20 +86,10 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Folders]:
         yield done
 
 
-def strong(subject: dict[str, Any]) -> list[str]:
-    """A subject's values that name nobody else: its numbers' digits, its addresses."""
-    found = ["".join(c for c in phone if c.isdigit()) for phone in subject["phoneNumbers"]]
-    return [value.lower() for value in found + list(subject["emailAddresses"])]
-
-
 def values(subject: dict[str, Any]) -> list[str]:
     """Every value of a subject: its name too (which other customers may share)."""
     name = [subject["name"].lower()] if subject.get("name") else []
     return name + strong(subject)
-
-
-def counted(truth: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [r for r in truth if r["requestType"] == "GDPR_DELETE" and r["status"] == "COMPLETED"]
 
 
 Records = dict[tuple[str, str, int], bytes]

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import duckdb
 import obstore
@@ -36,19 +38,27 @@ from pyiceberg.utils.config import Config
 from exporter.datasets import select
 from exporter.progress import NoProgress
 from exporter.publish import FORMATS, PublishRequest, PublishSummary, publish_tables
+from exporter.publish.iceberg import IcebergPublish
+from exporter.publish.local import read_local
+from exporter.publish.report import Silent
 from exporter.runner import ExportRequest, export
 from exporter.tables import TABLES, TablesRequest, build_tables
 from exporter.tables.parquet import day_of
 from exporter.tables.specs import Table
-from genesys_sandbox import Sandbox
+from exporter.tables.stop import Stop
+from genesys_sandbox import Sandbox, run_sandbox_in_thread
 from tests import seaweedfs as weed
 from tests.support import (
     START,
     assert_one_clear_line,
+    cli_env,
+    counted,
     days,
     exporter_settings,
+    gdpr_truth,
     last_json,
     put_window_file,
+    strong,
     tables_sandbox_settings,
 )
 
@@ -107,8 +117,9 @@ class Lake:
             return ["--format", "iceberg", "--catalog", weed.CATALOG, "--namespace", self.tag]
         return ["--format", self.format, "--to", self.to]
 
-    def store(self) -> S3Store:
-        return S3Store(weed.BUCKET, prefix=self.tag, endpoint=self.server.s3_url,
+    def store(self, bucket: str = weed.BUCKET, prefix: str = "") -> S3Store:
+        """The test's prefix (or another bucket and prefix), as a reader reaches it."""
+        return S3Store(bucket, prefix=prefix or self.tag, endpoint=self.server.s3_url,
                        access_key_id=weed.ACCESS_KEY, secret_access_key=weed.SECRET_KEY,
                        region=weed.REGION, client_options={"allow_http": True})  # fmt: skip
 
@@ -428,6 +439,144 @@ def test_readers_see_a_replaced_day_old_or_new_never_a_mix(
         seen = [by_day(rows, table).get("2026-11-03") for rows in _day_versions(lake, table)]
         assert all(day in (None, old, new) for day in seen), name
         assert seen[-1] == new and old in seen, name
+
+
+# -- a forget reaches the lake's history
+
+
+def forget_and_build(out: Path) -> list[str]:
+    """``genesys-export forget`` on the folder (the sandbox's completed deletions, about
+    customers of its conversations), then the tables built; the values forgotten."""
+    with run_sandbox_in_thread(tables_sandbox_settings()) as sb:
+        forgotten = [v for r in counted(gdpr_truth(sb)) for v in strong(r["subject"])]
+        command = [sys.executable, "-m", "exporter", "forget", "--out", str(out)]
+        done = subprocess.run(command, env=cli_env(sb), capture_output=True, text=True,
+                              timeout=300)  # fmt: skip
+    assert done.returncode == 0 and last_json(done)["applied"] >= 2, done.stderr
+    build_tables(TablesRequest(out, threads=2))
+    return forgotten
+
+
+def lake_files(lake: Lake) -> dict[str, tuple[S3Store, str]]:
+    """Every file a publish wrote, by its bucket and key (``lake/t1a2b/users/...``), with the
+    store and the key to read it by: under the prefix (Parquet, Delta), under each table's
+    location (Iceberg)."""
+    if lake.format != "iceberg":
+        store = lake.store()
+        return {f"{weed.BUCKET}/{lake.tag}/{key}": (store, key) for key in lake.objects()}
+    found: dict[str, tuple[S3Store, str]] = {}
+    catalog = lake.catalog()
+    for name in catalog.list_tables(lake.tag):
+        location = urlsplit(catalog.load_table(name).location())
+        folder = f"{location.netloc}{location.path}".rstrip("/")
+        store = lake.store(location.netloc, location.path.strip("/"))
+        keys = [m["path"] for m in obstore.list(store).collect()]
+        # SeaweedFS lists its table bucket's folders (metadata, data) as objects too
+        found |= {f"{folder}/{key}": (store, key) for key in keys if "." in key.rsplit("/")[-1]}
+    return found
+
+
+def _bucket_key(uri: str) -> str:
+    parts = urlsplit(uri)
+    return f"{parts.netloc}{parts.path}"
+
+
+def unreferenced(lake: Lake) -> set[str]:
+    """The data files and manifests in the lake that no table's current version references:
+    what a reader with time travel, or of the raw files, could still find."""
+    live: set[str] = set()
+    for table in TABLES.values():
+        if lake.format == "delta":
+            live |= {_bucket_key(f) for f in DeltaTable(f"{lake.to}/{table.name}").file_uris()}
+        elif lake.format == "iceberg":
+            iceberg = lake.catalog().load_table((lake.tag, table.name))
+            if snapshot := iceberg.current_snapshot():
+                paths = iceberg.inspect.files()["file_path"].to_pylist()
+                paths += iceberg.inspect.manifests()["path"].to_pylist()
+                live |= {_bucket_key(p) for p in [*paths, snapshot.manifest_list]}
+    files = [path for path in lake_files(lake) if path.endswith((".parquet", ".avro"))]
+    return set() if lake.format == "parquet" else {p for p in files if p not in live}
+
+
+def lake_text(lake: Lake) -> str:
+    """Every value of every Parquet file in the lake, and every other file's bytes, lower
+    case."""
+    parts = []
+    for path, (store, key) in lake_files(lake).items():
+        data = bytes(obstore.get(store, key).bytes())
+        parquet = path.endswith(".parquet")
+        parts.append(str(pq.read_table(io.BytesIO(data)).to_pylist()) if parquet
+                     else data.decode("latin-1"))  # fmt: skip
+    return "\n".join(parts).lower()
+
+
+def forget_then_publish(lake: Lake, out: Path, *, killed: bool = False) -> None:
+    """Publish, forget (the tables built again), publish again (``killed``: once a publish has
+    deleted the older files, before the tables record it; then again); check the lake holds
+    no forgotten value, no file its current versions do not reference, and the exact tables;
+    a publish after writes nothing."""
+    lake.publish(out)
+    forgotten = forget_and_build(out)
+    text = lake_text(lake)
+    assert [v for v in forgotten if v in text] == forgotten  # published before the forget
+    if killed:
+        args = [str(out), lake.format, lake.to, weed.CATALOG, lake.tag, "vacuumed", "1"]
+        done = subprocess.run([sys.executable, "-c", KILL_SCRIPT, *args], cwd=ROOT,
+                              capture_output=True, timeout=300)  # fmt: skip
+        assert done.returncode == -9, done.stderr.decode()[-2000:]
+    summary = lake.publish(out)
+    purging = lake.format != "parquet"
+    assert summary.status == "published"
+    assert set(summary.purged) == ({t.name for t in TABLES.values()} if purging else set())
+    assert [v for v in forgotten if v in lake_text(lake)] == []
+    assert unreferenced(lake) == set()
+    assert_exact(lake, out)
+    before = lake.state()
+    assert lake.publish(out).status == "up-to-date" and lake.state() == before
+
+
+def test_after_a_forget_no_version_of_the_lake_holds_what_was_forgotten(
+    lake: Lake, out: Path
+) -> None:
+    """A forget applied and the tables built, the next publish writes the days it changed
+    and drops the versions before it (Delta vacuumed, Iceberg's older snapshots expired and
+    their files deleted; Parquet objects were replaced in place): no file left in the lake
+    holds a forgotten value, every file left is one the current version references, the
+    tables are exact, and the publish after writes nothing."""
+    forget_then_publish(lake, out)
+
+
+@pytest.mark.parametrize("fmt", ["delta", "iceberg"])
+def test_a_purge_killed_before_the_tables_record_it_is_finished_by_the_next_publish(
+    lake_env: weed.SeaweedFS, out: Path, fmt: str
+) -> None:
+    """SIGKILLed once the older files are deleted and before the table records the forget,
+    the next publish purges again (what is gone already is no error) and records it."""
+    forget_then_publish(Lake(lake_env, fmt, f"t{uuid.uuid4().hex[:10]}"), out, killed=True)
+
+
+@pytest.mark.parametrize("hours_later", [0, 2])
+def test_the_files_a_killed_publish_left_go_with_the_history_once_an_hour_old(
+    lake_env: weed.SeaweedFS, out: Path, hours_later: int
+) -> None:
+    """Iceberg: a publish killed with a day's files written and not committed leaves files no
+    snapshot reaches. The purge after a forget deletes them once they are an hour old (the
+    clock moved), and spares them before, since they could be a running publish's."""
+    lake = Lake(lake_env, "iceberg", f"t{uuid.uuid4().hex[:10]}")
+    args = [str(out), lake.format, lake.to, weed.CATALOG, lake.tag, "uploaded", "1"]
+    killed = subprocess.run([sys.executable, "-c", KILL_SCRIPT, *args], cwd=ROOT,
+                            capture_output=True, timeout=300)  # fmt: skip
+    assert killed.returncode == -9, killed.stderr.decode()[-2000:]
+    left = unreferenced(lake)
+    assert left, "the killed publish wrote no file"
+    forget_and_build(out)
+    now = time.time() + hours_later * 3600
+    publish = IcebergPublish(weed.CATALOG, lake.tag, Silent(), Stop(), keep_history=False,
+                             clock=lambda: now)  # fmt: skip
+    report = publish.publish(read_local(out))
+    assert set(report.purged) == set(TABLES)
+    assert unreferenced(lake) == (set() if hours_later else left)
+    assert_exact(lake, out)
 
 
 # -- errors: one line, the right exit code

@@ -16,6 +16,7 @@ conflict check fails ours (``CommitFailedError``); the table is read again and t
 skipped when it now carries this digest (``raced``), committed again otherwise. A commit to
 another day does not conflict (Delta rebases it). A publish killed between the upload and the
 commit leaves files that no version references: invisible to readers, removed by ``VACUUM``.
+After a forget, the versions before it are vacuumed (``history``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from deltalake.transaction import AddAction, RemoveAction
 from exporter.errors import LockHeld
 from exporter.publish import arrow
 from exporter.publish.failures import translating
+from exporter.publish.history import FORGOTTEN, UNCOMMITTED_AGE
 from exporter.publish.local import LocalFile, LocalTables, TableDay
 from exporter.publish.report import Observer, Report, Written
 from exporter.publish.store import Store, run_all
@@ -71,10 +73,11 @@ class _Table:
 class DeltaPublish:
     """Publish the tables as Delta tables under ``url``."""
 
-    def __init__(self, url: str, observer: Observer, stop: Stop) -> None:
+    def __init__(self, url: str, observer: Observer, stop: Stop, *, keep_history: bool) -> None:
         self.url = url
         self.observer = observer
         self.stop = stop
+        self.keep_history = keep_history
 
     def publish(self, local: LocalTables) -> Report:
         return asyncio.run(self._publish(local))
@@ -90,6 +93,11 @@ class DeltaPublish:
         slots = asyncio.Semaphore(UPLOADS)
         for done in await run_all([self._write_table(store, t, slots) for t in tables]):
             report.add(done)
+        if local.forgotten and not self.keep_history:
+            self.stop.check()
+            purges = [asyncio.to_thread(_purge, t, local.forgotten, self.observer) for t in tables]
+            for done in await run_all(purges):
+                report.add(done)
         return report
 
     def _open(self, spec: Table) -> _Table:
@@ -170,6 +178,36 @@ class DeltaPublish:
             f"Other publishes kept committing {day.label} to {table.uri} while this one tried "
             f"({ATTEMPTS} times); run publish again once they are done."
         )
+
+
+def _purge(table: _Table, forgotten: str, observer: Observer) -> Report:
+    """Vacuum the table's older versions and the files no version references (``history``),
+    unless done for ``forgotten`` already; then record it."""
+    report = Report()
+    with translating(table.uri, "vacuum the versions before the forget"):
+        delta = DeltaTable(table.uri)
+        if delta.metadata().configuration.get(FORGOTTEN) == forgotten:
+            return report
+        deleted = delta.vacuum(0, dry_run=False, enforce_retention_duration=False)
+        hours = int(UNCOMMITTED_AGE.total_seconds() // 3600)
+        deleted += delta.vacuum(hours, dry_run=False, enforce_retention_duration=False, full=True)
+        observer.step("vacuumed", table.spec.name)
+        for _ in range(ATTEMPTS):
+            try:
+                delta.alter.set_table_properties({FORGOTTEN: forgotten}, raise_if_not_exists=False)
+                break
+            except CommitFailedError:  # another publish committed meanwhile: read it again
+                delta = DeltaTable(table.uri)
+                if delta.metadata().configuration.get(FORGOTTEN) == forgotten:
+                    break
+        else:
+            raise LockHeld(
+                f"Other publishes kept committing to {table.uri} while this one recorded its "
+                f"vacuum ({ATTEMPTS} times); run publish again once they are done."
+            )
+    report.purged.append(table.spec.name)
+    report.purged_files = len(deleted)
+    return report
 
 
 def _add_new_columns(delta: DeltaTable, schema: Any) -> None:

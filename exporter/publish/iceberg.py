@@ -22,18 +22,22 @@ would leave its rows twice). A commit that fails (``CommitFailedException``, or 
 ``ValidationException`` for a conflicting delete) reads the table again: the day is skipped
 if another publish committed this digest (``raced``), written again otherwise. A publish
 killed before its commit leaves data files no snapshot references: invisible to readers,
-removed by orphan-file maintenance.
+removed by orphan-file maintenance. After a forget, the snapshots before it are expired and
+the files only they reached deleted (``history``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any, cast
 
 import pyarrow as pa
+import pyarrow.fs as pa_fs
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.exceptions import (
     CommitFailedException,
@@ -43,12 +47,17 @@ from pyiceberg.exceptions import (
 )
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression, EqualTo, Reference
 from pyiceberg.expressions.literals import literal
+from pyiceberg.io import FileIO
+from pyiceberg.io.pyarrow import PyArrowFileIO
 from pyiceberg.table import Table as IcebergTable
+from pyiceberg.table.snapshots import Snapshot
+from pyiceberg.table.update.snapshot import ExpireSnapshots
 from pyiceberg.utils.config import Config
 
 from exporter.errors import ConfigError, LockHeld
 from exporter.publish import arrow
 from exporter.publish.failures import translating
+from exporter.publish.history import FORGOTTEN, UNCOMMITTED_AGE
 from exporter.publish.local import LocalTables, TableDay
 from exporter.publish.report import Observer, Report, Written
 from exporter.tables.specs import Table
@@ -79,11 +88,14 @@ def storage_defaults(config: Mapping[str, Any], env: Mapping[str, str]) -> dict[
 class IcebergPublish:
     """Publish the tables as Iceberg tables in ``namespace`` of the catalog ``name``."""
 
-    def __init__(self, name: str, namespace: str, observer: Observer, stop: Stop) -> None:
+    def __init__(self, name: str, namespace: str, observer: Observer, stop: Stop, *,
+                 keep_history: bool, clock: Callable[[], float] = time.time) -> None:  # fmt: skip
         self.name = name
         self.namespace = namespace
         self.observer = observer
         self.stop = stop
+        self.keep_history = keep_history
+        self.clock = clock  # wall time, to tell a file's age
 
     def publish(self, local: LocalTables) -> Report:
         catalog = self._catalog()
@@ -106,6 +118,10 @@ class IcebergPublish:
                 self.observer.step("committed", day.label)
             else:
                 report.raced.append(day.label)
+        if local.forgotten and not self.keep_history:
+            for name in tables:
+                self.stop.check()
+                report.add(self._purge(catalog, name, local.forgotten))
         return report
 
     def _catalog(self) -> Catalog:
@@ -181,6 +197,46 @@ class IcebergPublish:
         transaction.set_properties({MARKER + day.day: day.digest})
         return transaction
 
+    def _purge(self, catalog: Catalog, name: str, forgotten: str) -> Report:
+        """Delete the files only the older snapshots reach and those no snapshot reaches
+        (old enough not to be a running publish's), expire every snapshot but the current
+        (and any a tag or branch holds) and record ``forgotten`` (``history``), unless that
+        is recorded already."""
+        report = Report()
+        with self._translating(f"expire the snapshots of {self.namespace}.{name} before the "
+                               "forget"):  # fmt: skip
+            for _ in range(ATTEMPTS):
+                table = catalog.load_table((self.namespace, name))
+                if table.properties.get(FORGOTTEN) == forgotten:
+                    return report
+                heads = {ref.snapshot_id for ref in table.metadata.refs.values()}  # main, tags
+                kept = [s for s in table.snapshots() if s.snapshot_id in heads]
+                older = [s for s in table.snapshots() if s.snapshot_id not in heads]
+                live = _reached(table.io, kept, live_only=True)
+                doomed = _reached(table.io, older, live_only=False)
+                doomed = {path: rank for path, rank in doomed.items() if path not in live}
+                before = self.clock() - UNCOMMITTED_AGE.total_seconds()
+                doomed |= _uncommitted(table, live.keys() | doomed.keys(), before)
+                for path in sorted(doomed, key=doomed.__getitem__):
+                    with contextlib.suppress(FileNotFoundError):  # a purge killed redone
+                        table.io.delete(path)
+                self.observer.step("vacuumed", name)
+                transaction = table.transaction()
+                if older:
+                    ExpireSnapshots(transaction).by_ids([s.snapshot_id for s in older]).commit()
+                transaction.set_properties({FORGOTTEN: forgotten})
+                try:
+                    transaction.commit_transaction()
+                except CommitFailedException:  # another publish committed meanwhile
+                    continue
+                report.purged.append(name)
+                report.purged_files = len(doomed)
+                return report
+        raise LockHeld(
+            f"Other publishes kept committing to {self.namespace}.{name} while this one expired "
+            f"its snapshots ({ATTEMPTS} times); run publish again once they are done."
+        )
+
     def _translating(self, doing: str) -> Any:
         return translating(self.name, doing, catalog=self.name)
 
@@ -227,6 +283,64 @@ def _create(catalog: Catalog, identifier: tuple[str, str], spec: Table, schema: 
         if not catalog.table_exists(identifier):
             raise
     return catalog.load_table(identifier)
+
+
+def _reached(io: FileIO, snapshots: Iterable[Snapshot], *, live_only: bool) -> dict[str, int]:
+    """Every file the snapshots reach, with its rank: 0 a data file, 1 a manifest, 2 a
+    manifest list (``live_only``: not the data files a snapshot's own delete removed, still
+    listed in its manifests). Deleted in rank order, a file is gone only once every file it
+    lists is, so a purge killed midway finds the rest again; a file already gone is passed
+    over."""
+    found: dict[str, int] = {}
+    for snapshot in snapshots:
+        found[_place(io, snapshot.manifest_list)] = 2
+        with _unless_gone():
+            manifests = snapshot.manifests(io)
+            for manifest in manifests:
+                path = _place(io, manifest.manifest_path)
+                if path in found:  # shared with a snapshot read before
+                    continue
+                found[path] = 1
+                with _unless_gone():
+                    entries = manifest.fetch_manifest_entry(io, discard_deleted=live_only)
+                    found |= {_place(io, entry.data_file.file_path): 0 for entry in entries}
+    return found
+
+
+@contextlib.contextmanager
+def _unless_gone() -> Iterator[None]:
+    """A file deleted by a purge killed midway is passed over (pyiceberg's own test for a
+    missing file); any other failure is raised."""
+    try:
+        yield
+    except OSError as exc:
+        if not isinstance(exc, FileNotFoundError) and "Path does not exist" not in str(exc):
+            raise
+
+
+def _uncommitted(table: IcebergTable, known: AbstractSet[str], before: float) -> dict[str, int]:
+    """The table's data and manifest files no snapshot reaches, last changed before
+    ``before`` (epoch seconds): left by a publish killed before its commit. Only where the
+    table's storage can be listed (pyiceberg's pyarrow FileIO, its default)."""
+    io = table.io
+    if not isinstance(io, PyArrowFileIO):
+        return {}
+    scheme, netloc, path = io.parse_location(table.location(), io.properties)
+    filesystem = io.fs_by_scheme(scheme, netloc)
+    selector = pa_fs.FileSelector(path, recursive=True, allow_not_found=True)
+    files = [info for info in filesystem.get_file_info(selector) if info.is_file
+             and info.path.endswith((".parquet", ".avro"))
+             and info.mtime_ns is not None and info.mtime_ns / 1e9 < before]  # fmt: skip
+    found = {_place(io, f"{scheme}://{info.path}") for info in files} - known
+    return {path: 0 if path.endswith(".parquet") else 1 for path in found}
+
+
+def _place(io: FileIO, location: str) -> str:
+    """A file's location as one spelling (scheme and bucket kept: s3a and s3 alike)."""
+    if isinstance(io, PyArrowFileIO):
+        scheme, _, path = io.parse_location(location, io.properties)
+        return f"{'s3' if scheme in ('s3a', 's3n') else scheme}://{path}"
+    return location
 
 
 def _day_filter(day: TableDay) -> BooleanExpression:

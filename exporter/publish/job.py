@@ -44,6 +44,8 @@ class PublishSummary:
     raced: tuple[str, ...]  # committed by another publish first: skipped, not written twice
     rows: int  # in the days written
     bytes: int  # of the days written (the build's Parquet files)
+    purged: tuple[str, ...] = ()  # tables whose versions before a forget were dropped
+    purged_files: int = 0  # the files that deleted
     seconds: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
@@ -51,13 +53,17 @@ class PublishSummary:
             "status": self.status, "exit_code": 0, "format": self.format,
             "destination": self.destination, "written": list(self.written),
             "unchanged": self.unchanged, "raced": list(self.raced), "rows": self.rows,
-            "bytes": self.bytes, "seconds": round(self.seconds, 3),
+            "bytes": self.bytes, "purged": list(self.purged), "purged_files": self.purged_files,
+            "seconds": round(self.seconds, 3),
         }  # fmt: skip
 
     def line(self) -> str:
         """What was published (or that nothing changed), in words (stderr)."""
         raced = len(self.raced)
         also = f"; {raced} days another publish had just committed, skipped" if raced else ""
+        if self.purged:
+            also += (f"; the versions before the forget dropped from {len(self.purged)} tables "
+                     f"({self.purged_files} files deleted)")  # fmt: skip
         if self.status == "up-to-date":
             return (
                 f"up to date: no day changed since the last publish to {self.destination} "
@@ -118,10 +124,11 @@ def _format(request: PublishRequest, observer: Observer, stop: Stop) -> _Format:
         if request.format == "delta":
             from exporter.publish.delta import DeltaPublish
 
-            return DeltaPublish(request.to, observer, stop)
+            return DeltaPublish(request.to, observer, stop, keep_history=request.keep_history)
         from exporter.publish.iceberg import IcebergPublish
 
-        return IcebergPublish(request.catalog, request.namespace, observer, stop)
+        return IcebergPublish(request.catalog, request.namespace, observer, stop,
+                              keep_history=request.keep_history)  # fmt: skip
     except ModuleNotFoundError as exc:
         raise ConfigError(
             f"Publishing needs the {EXTRA} extra ({exc.name} is not installed): pip install "
@@ -132,7 +139,7 @@ def _format(request: PublishRequest, observer: Observer, stop: Stop) -> _Format:
 def _summary(request: PublishRequest, report: Report) -> PublishSummary:
     written = report.written
     return PublishSummary(
-        status="published" if written or report.raced else "up-to-date",
+        status="published" if written or report.raced or report.purged else "up-to-date",
         format=request.format,
         destination=request.destination,
         written=tuple(w.label for w in written),
@@ -140,6 +147,8 @@ def _summary(request: PublishRequest, report: Report) -> PublishSummary:
         raced=tuple(report.raced),
         rows=sum(w.rows for w in written),
         bytes=sum(w.bytes for w in written),
+        purged=tuple(report.purged),
+        purged_files=report.purged_files,
     )
 
 

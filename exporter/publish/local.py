@@ -73,10 +73,13 @@ class TableDay:
 
 @dataclass(frozen=True, slots=True)
 class LocalTables:
-    """Every table's days, as the last build left them; ``root`` is the Parquet version."""
+    """Every table's days, as the last build left them; ``root`` is the Parquet version;
+    ``forgotten`` the fingerprint of the GDPR deletions the build's files had applied ("":
+    none)."""
 
     root: Path
     days: tuple[TableDay, ...]
+    forgotten: str = ""
 
     def tables(self) -> list[Table]:
         """The tables that hold any day, in declaration order."""
@@ -110,7 +113,8 @@ def read_local(out_dir: Path) -> LocalTables:
     layout = check_layout(previous.info.get("layout", "flat"))
     root = Path(os.path.realpath(out_dir / LINK))
     days = table_days(previous.built, fingerprint)
-    return LocalTables(root, tuple(_placed(day, root, layout) for day in days))
+    placed = tuple(_placed(day, root, layout) for day in days)
+    return LocalTables(root, placed, str(previous.info.get("forgotten", "")))
 
 
 def _placed(day: TableDay, root: Path, layout: Layout) -> TableDay:

@@ -17,13 +17,16 @@ FORMATS: tuple[str, ...] = get_args(Format)
 class PublishRequest:
     """The tables of ``out_dir`` to publish: as Parquet or Delta under ``to`` (an object
     storage URL), or as Iceberg tables in ``namespace`` of the pyiceberg catalog ``catalog``.
-    A key the format does not use is ignored (a config file may name both kinds)."""
+    A key the format does not use is ignored (a config file may name both kinds).
+    ``keep_history``: leave the Delta and Iceberg versions from before a forget (``history``).
+    """
 
     out_dir: Path
     format: Format
     to: str = ""
     catalog: str = ""
     namespace: str = "genesys"
+    keep_history: bool = False
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:

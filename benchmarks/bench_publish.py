@@ -9,8 +9,10 @@ One sandbox export of conversations and every snapshot and one table build (as
 (``benchmarks.measure``): ``pyarrow.fs.copy_files`` of the Parquet set to the bucket (the
 baseline), a first publish in each format, a publish with nothing changed, and the hourly
 case: the last day exported again (zstd, so its sha256 changes), the tables brought up to date,
-and a publish of that one day. Prints a Markdown table and writes
-``benchmarks/results/publish.json``.
+and a publish of that one day; then a forget of 50 completed deletions about customers spread
+over the week, the tables built again, and the publish that writes the days it changed and
+drops the versions before it (Delta vacuumed, Iceberg's older snapshots expired). Prints a
+Markdown table and writes ``benchmarks/results/publish.json``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from benchmarks.bench_forget import DELETIONS, add_deletions
 from benchmarks.bench_tables import export_command, tables_command
 from benchmarks.harness import SandboxProcess, last_json_line, run_child
 from benchmarks.scenarios import DATA_START, TABLES_FULL, TABLES_QUICK, TablesScenario
@@ -72,6 +75,7 @@ def measure(label: str, command: list[str], env: dict[str, str]) -> dict[str, An
         "days": len(summary.get("written", [])), "rows": summary.get("rows", 0),
         "mb": round(summary.get("bytes", 0) / 1e6, 1), "cpu_s": child.cpu_s,
         "wall_s": child.wall_s, "peak_rss_mb": child.peak_rss_mb,
+        "purged_files": summary.get("purged_files", 0),
     }  # fmt: skip
     _say(f"{label}: {result['days']} table days, {result['mb']} MB in {result['seconds']} s, "
          f"{child.cpu_s:.1f} CPU s, {child.peak_rss_mb:.0f} MB peak")  # fmt: skip
@@ -102,6 +106,14 @@ def run(scenario: TablesScenario, work: Path) -> dict[str, Any]:
             for fmt in FORMATS:
                 runs.append(measure(f"publish {fmt}, one day re-exported",
                                     publish_command(out, fmt), lake_env))  # fmt: skip
+            results["deletions"] = add_deletions(sandbox.url, out, DELETIONS - 2)
+            forget = [sys.executable, "-m", "exporter", "forget", "--out", str(out)]
+            _checked(run_child(forget, env=env, sandbox=sandbox), "the forget")
+            _checked(run_child(tables_command(out, scenario), env=dict(os.environ), sandbox=None),
+                     "the build after the forget")  # fmt: skip
+            for fmt in FORMATS:
+                runs.append(measure(f"publish {fmt}, after a forget", publish_command(out, fmt),
+                                    lake_env))  # fmt: skip
     results["parquet_mb"] = round(sum(p.stat().st_size for p in (out / "tables").rglob("*")
                                       if p.is_file()) / 1e6)  # fmt: skip
     return results
@@ -126,12 +138,14 @@ def _checked(child: Any, what: str) -> None:
 
 
 def markdown(results: dict[str, Any]) -> str:
-    rows = ["| step | table days | MB | seconds | MB/s | CPU s | peak RSS MB |",
-            "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    rows = ["| step | table days | MB | seconds | MB/s | CPU s | peak RSS MB | history files "
+            "deleted |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for run in results["runs"]:
         rate = run["mb"] / run["seconds"] if run["seconds"] else 0
+        purged = run.get("purged_files") or ""
         rows.append(f"| {run['label']} | {run['days']} | {run['mb']:,} | {run['seconds']:.1f} | "
-                    f"{rate:,.0f} | {run['cpu_s']:.1f} | {run['peak_rss_mb']:.0f} |")  # fmt: skip
+                    f"{rate:,.0f} | {run['cpu_s']:.1f} | {run['peak_rss_mb']:.0f} | "
+                    f"{purged} |")  # fmt: skip
     base = next(r for r in results["runs"] if r["label"].startswith("pyarrow"))
     first = {f: next(r for r in results["runs"] if r["label"] == f"publish {f}, first")
              for f in FORMATS}  # fmt: skip

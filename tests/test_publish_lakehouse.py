@@ -7,6 +7,7 @@ Iceberg readers only ever see a day whole; bad credentials and endpoints are one
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import os
 import re
@@ -553,6 +554,23 @@ def test_a_purge_killed_before_the_tables_record_it_is_finished_by_the_next_publ
     """SIGKILLed once the older files are deleted and before the table records the forget,
     the next publish purges again (what is gone already is no error) and records it."""
     forget_then_publish(Lake(lake_env, fmt, f"t{uuid.uuid4().hex[:10]}"), out, killed=True)
+
+
+def test_keep_history_leaves_the_versions_before_a_forget_until_a_publish_without_it(
+    lake_env: weed.SeaweedFS, out: Path
+) -> None:
+    """``keep_history``: the days a forget changed are written and the older versions stay,
+    so their files still hold what was forgotten (the lake's own retention decides); nothing
+    is recorded, so the next publish without it drops them, writing no day."""
+    lake = Lake(lake_env, "delta", f"t{uuid.uuid4().hex[:10]}")
+    lake.publish(out)
+    forgotten = forget_and_build(out)
+    kept = publish_tables(dataclasses.replace(lake.request(out), keep_history=True))
+    assert kept.written and kept.purged == ()
+    assert unreferenced(lake) and all(v in lake_text(lake) for v in forgotten)
+    purged = lake.publish(out)
+    assert purged.written == () and set(purged.purged) == set(TABLES)
+    assert unreferenced(lake) == set()
 
 
 @pytest.mark.parametrize("hours_later", [0, 2])

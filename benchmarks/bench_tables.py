@@ -25,7 +25,7 @@ from typing import Any
 
 from benchmarks.harness import SandboxProcess, last_json_line, run_child
 from benchmarks.scenarios import DATA_START, TABLES_FULL, TABLES_QUICK, TablesScenario
-from exporter.tables.database import Limits, parse_size
+from exporter.tables.request import Limits, parse_size
 
 RESULTS = Path(__file__).parent / "results"
 TARGET_CONVERSATIONS_PER_S = 20_000

@@ -60,8 +60,7 @@ from exporter.runner import export as run_export
 from exporter.signals import stopping_build_on_signals, stopping_on_signals
 from exporter.store.lock import RunLock
 from exporter.summary import Summary
-from exporter.tables import BuildSummary, Stop, TablesRequest, build_tables
-from exporter.tables.database import DB_NAME
+from exporter.tables import BuildSummary, Stop, TablesRequest
 from exporter.windows import show_instant, validate_range
 
 log = logging.getLogger("exporter")
@@ -99,6 +98,8 @@ def tables(
 ) -> BuildSummary:
     """``genesys-export tables``: build or bring up to date the folder's DuckDB database and
     Parquet files; returns the build's summary, or raises its error."""
+    from exporter.tables.build import build_tables  # DuckDB, only for a build
+
     settings = load_local(config, env, options)
     return build_tables(tables_request(settings, full=full), stop=stop)
 
@@ -190,6 +191,9 @@ def prune_now(
 ) -> None:
     """Prune under the folder's lock (a dry run takes none), then build the tables if the
     folder has a database; ``done`` holds what got done when an error ends it."""
+    from exporter.tables.build import build_tables  # DuckDB, only for a build
+    from exporter.tables.database import DB_NAME
+
     request = PruneRequest.from_settings(settings, dry_run=dry_run)
     stop = Stop()
     check_folder(request.out_dir)  # before the lock, which would create a file in it

@@ -27,6 +27,7 @@ from exporter.bundled import serving_sandbox
 from exporter.config import (
     OPTION_FLAGS,
     OPTIONS,
+    PUSH_PASSWORD,
     LocalSettings,
     OutputSettings,
     Settings,
@@ -39,7 +40,6 @@ from exporter.datasets import DATASETS, select
 from exporter.engine.kinds import kind_of
 from exporter.errors import ConfigError, ExportError, Interrupted
 from exporter.forget import describe as describe_forget
-from exporter.metrics import PUSH_PASSWORD
 from exporter.preview import PlanReport, plan_only
 from exporter.progress import Progress, choose_progress
 from exporter.publish.request import FORMATS

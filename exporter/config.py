@@ -56,6 +56,8 @@ ENV_KEYS: Mapping[str, str] = {
     "GENESYSCLOUD_API_URL": "genesys.api_url",
     "GENESYSCLOUD_LOGIN_URL": "genesys.login_url",
 }
+# The Pushgateway's basic auth (--metrics-push), from the environment only, never a setting.
+PUSH_USERNAME, PUSH_PASSWORD = "GENESYS_EXPORT_PUSH_USERNAME", "GENESYS_EXPORT_PUSH_PASSWORD"
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from prometheus_client.exposition import default_handler, generate_latest, push_
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
+from exporter.config import PUSH_PASSWORD, PUSH_USERNAME
 from exporter.errors import PushFailed
 from exporter.store.jsonl import write_atomically
 from exporter.summary import Summary
@@ -45,7 +46,6 @@ from exporter.windows import parse_api_instant
 
 PREFIX = "genesys_export"
 JOB = PREFIX  # the job label of every push
-PUSH_USERNAME, PUSH_PASSWORD = "GENESYS_EXPORT_PUSH_USERNAME", "GENESYS_EXPORT_PUSH_PASSWORD"
 PUSH_TIMEOUT_S = 10.0  # each of the two requests; a gateway slower than this is down
 _LAST_SUCCESS = f"{PREFIX}_last_success_timestamp_seconds"
 _DATASET_SUCCESS = f"{PREFIX}_dataset_last_success_timestamp_seconds"

@@ -41,7 +41,7 @@ from exporter.runner import Stopper, export, make_output_dir
 from exporter.store.lock import RunLock
 from exporter.store.manifest import MANIFEST_NAME
 from exporter.summary import Summary
-from exporter.tables import BuildSummary, Stop, TablesRequest, build_tables
+from exporter.tables import BuildSummary, Stop, TablesRequest
 
 # Exit codes from worst to mildest: a stopped run first (the user asked), then what needs a
 # person (bad input, credentials), a failed window, a service out of reach, "run again later".
@@ -240,6 +240,8 @@ async def _prune(request: PruneRequest) -> dict[str, Any]:
 async def _build(
     request: TablesRequest, stop: RunStop
 ) -> tuple[BuildSummary | None, dict[str, Any]]:
+    from exporter.tables.build import build_tables  # DuckDB, only once the build runs
+
     try:
         built = await asyncio.to_thread(build_tables, request, stop=stop.tables,
                                         locked=True)  # fmt: skip

@@ -17,7 +17,6 @@ import orjson
 
 from exporter.config import OutputSettings
 from exporter.errors import ExportError, LockHeld, OutputError, PushFailed
-from exporter.metrics import Gateway, push_metrics, write_metrics
 from exporter.summary import Summary
 
 log = logging.getLogger(__name__)
@@ -42,8 +41,12 @@ def with_metrics(summary: Summary, output: OutputSettings, env: Mapping[str, str
     failed already), and the summary says so: it is on the export's own disk, and a collector
     would go on reading the old one. A push that fails is one warning and changes nothing: the
     export is done, and a gateway that is down shows in its own metrics."""
-    if summary.exit_code == LockHeld.exit_code:
+    writes = output.metrics_push is not None or output.metrics_file is not None
+    if summary.exit_code == LockHeld.exit_code or not writes:
         return summary
+    # prometheus_client (about 12 MB) loads only for a run that writes metrics, once it ended.
+    from exporter.metrics import Gateway, push_metrics, write_metrics
+
     if output.metrics_push is not None:
         try:
             push_metrics(Gateway.of_export(output.metrics_push, output.out_dir, env), summary)

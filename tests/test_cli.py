@@ -6,6 +6,7 @@ import argparse
 import re
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from exporter.store.lock import LOCK_NAME
 from genesys_sandbox import run_sandbox_in_thread
 from tests.support import (
     assert_one_clear_line,
+    cli,
+    cli_env,
     last_json,
     metric_samples,
     run_cli,
@@ -369,3 +372,26 @@ def test_every_dataset_is_documented_in_the_readme() -> None:
         assert path in rows[name], name
         assert (dataset.permission or "none declared") in rows[name], name
         assert f"`{name}/YYYY-MM-DD.jsonl`" in rows[name], name
+
+
+LOADED = """
+import sys
+from exporter import cli
+
+code = cli.main(sys.argv[1:])
+heavy = {"duckdb", "prometheus_client", "pyarrow"}
+print("loaded:", sorted({name.split(".")[0] for name in sys.modules} & heavy))
+sys.exit(code)
+"""
+
+
+def test_an_export_never_loads_duckdb_prometheus_or_arrow(tmp_path: Path) -> None:
+    """DuckDB (about 25 MB of memory), prometheus_client (12 MB) and pyarrow load only for a
+    build, for metrics and for a publish: an export's peak memory holds none of them (the
+    memory-1m benchmark once measured 30 MB more when it did)."""
+    with run_sandbox_in_thread(sandbox_settings()) as sb:
+        command = [sys.executable, "-c", LOADED, *cli(sb, tmp_path, tmp_path / "out")[3:]]
+        done = subprocess.run(command, env=cli_env(sb), capture_output=True, text=True,
+                              timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "loaded: []" in done.stdout

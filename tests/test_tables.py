@@ -28,8 +28,8 @@ from exporter.runner import export
 from exporter.store.lock import RunLock
 from exporter.store.manifest import Manifest
 from exporter.tables import TABLES, BuildSummary, TablesRequest, build_tables, sources, specs
-from exporter.tables.database import Limits, parse_size
 from exporter.tables.parquet import relative_path
+from exporter.tables.request import Limits, parse_size
 from exporter.tables.sources import Built, Source
 from exporter.tables.specs import Table
 from genesys_sandbox import Sandbox
@@ -381,13 +381,13 @@ def parquet_matches(tables: Path, databases: dict[str, Path]) -> set[str]:
 TERM_SCRIPT = """
 import os, signal, sys
 from exporter import cli
-from exporter.tables import build
+from exporter.tables import report
 
 def term_at(self, name, detail):
     if name == sys.argv[2]:
         os.kill(os.getpid(), signal.SIGTERM)
 
-build._Silent.step = term_at
+report.Silent.step = term_at
 sys.exit(cli.main(["tables", "--out", sys.argv[1]]))
 """
 

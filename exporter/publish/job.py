@@ -15,15 +15,17 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from exporter.errors import ConfigError, Interrupted
 from exporter.progress import show_size
-from exporter.publish.local import LocalTables, read_local, require_tables
 from exporter.publish.report import Observer, Report, Silent
 from exporter.publish.request import PublishRequest
 from exporter.store.lock import RunLock
 from exporter.tables.stop import Stop
+
+if TYPE_CHECKING:
+    from exporter.publish.local import LocalTables
 
 EXTRA = "lakehouse"  # pip install 'genesys-exporter[lakehouse]'
 
@@ -88,6 +90,8 @@ def publish_tables(
 ) -> PublishSummary:
     """Publish the tables of ``request.out_dir``: the days changed since the last publish
     to that destination. ``locked``: the caller holds the folder's lock already (run)."""
+    from exporter.publish.local import read_local, require_tables  # DuckDB: a publish reads
+
     began = clock()
     stop = stop or Stop()
     publishing = _format(request, observer or Silent(), stop)  # the extra checked first

@@ -27,9 +27,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
 
 import duckdb
 
@@ -42,122 +40,17 @@ from exporter.tables import parquet, sources, sql, versions
 from exporter.tables.database import (
     DB_NAME,
     BuildDatabase,
-    Limits,
     Previous,
-    parse_size,
     read_previous,
     refuse_writer,
     remove_leftovers,
 )
-from exporter.tables.parquet import Layout, check_layout
+from exporter.tables.report import BuildSummary, Observer, Silent
+from exporter.tables.request import TablesRequest
 from exporter.tables.sources import BuildPlan, Source
 from exporter.tables.specs import TABLES, Table
 from exporter.tables.stop import Stop
 from exporter.tables.views import VIEWS
-
-
-@dataclass(frozen=True, slots=True)
-class TablesRequest:
-    """What ``genesys-export tables`` was asked to do."""
-
-    out_dir: Path
-    layout: Layout = "flat"
-    memory_limit: str = "512MB"  # the process's bound; DuckDB spills to disk beyond its share
-    threads: int | None = None  # None: the cores available, as many as the memory allows
-    full: bool = False  # ignore what was built: build every window again
-
-    def __post_init__(self) -> None:
-        check_layout(self.layout)
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"--threads {self.threads} must be at least 1.")
-        limits = self.limits  # checked here, before the build takes the folder's lock
-        if limits.memory_bytes < limits.minimum_bytes:
-            fewer = ", or fewer --threads" if limits.threads > 1 else ""
-            raise ConfigError(
-                f"--memory-limit {self.memory_limit} is below what a build needs at "
-                f"{limits.threads} thread{'s' if limits.threads > 1 else ''} "
-                f"({limits.minimum_bytes // 10**6}MB); give more{fewer}."
-            )
-
-    @property
-    def limits(self) -> Limits:
-        size = parse_size(self.memory_limit)
-        if size is None:
-            raise ConfigError(
-                f"--memory-limit {self.memory_limit!r} is not a size; give one such as 512MB "
-                "or 2GB."
-            )
-        return Limits.fitting(size) if self.threads is None else Limits(size, self.threads)
-
-
-class Observer(Protocol):
-    """Told of each step of a build as it completes (progress, and tests that stop there)."""
-
-    def step(self, name: str, detail: str) -> None: ...
-
-
-class _Silent:
-    def step(self, name: str, detail: str) -> None:
-        pass
-
-
-@dataclass(frozen=True, slots=True)
-class BuildSummary:
-    """What one build did; ``as_json`` is the CLI's last line."""
-
-    status: str  # built | up-to-date
-    built: tuple[str, ...]  # dataset/window, rebuilt this time
-    removed: tuple[str, ...]  # dataset/window: its file is gone (or a newer snapshot came)
-    in_flight: tuple[str, ...]  # being exported again: the earlier build kept
-    kept_unlisted: tuple[str, ...]  # no longer in the manifest, file still on disk: kept
-    lenient: tuple[str, ...]  # read leniently: a field's type differs from its declaration
-    records: int  # source lines read
-    conversations: int  # of which conversations
-    rows: dict[str, int] = field(default_factory=dict)  # each table's rows after the build
-    parquet_files: int = 0  # written this build
-    seconds: float = 0.0
-    database: str = ""
-    threads: int = 0  # DuckDB's, as given or as fitted to the memory limit
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "status": self.status, "exit_code": 0, "built": list(self.built),
-            "removed": list(self.removed), "in_flight": list(self.in_flight),
-            "kept_unlisted": list(self.kept_unlisted), "lenient": list(self.lenient),
-            "records": self.records, "conversations": self.conversations, "rows": self.rows,
-            "parquet_files": self.parquet_files, "seconds": round(self.seconds, 3),
-            "database": self.database, "threads": self.threads,
-        }  # fmt: skip
-
-    def lines(self, memory_limit: str) -> list[str]:
-        """What the build did, in words (stderr): notes and warnings, then its figures."""
-        said = [
-            f"note: {label} has a field whose type differs from its declaration; read "
-            "leniently (values that do not fit are NULL)."
-            for label in self.lenient
-        ]
-        if self.in_flight:
-            said.append(f"kept as last built, being exported again: {', '.join(self.in_flight)}")
-        if self.kept_unlisted:
-            kept = self.kept_unlisted
-            more = f" and {len(kept) - 1} more" if len(kept) > 1 else ""
-            said.append(
-                f"warning: kept {len(kept)} window(s) the manifest no longer lists ({kept[0]}"
-                f"{more}): their day files are still on disk. Export those days again so the "
-                "manifest records them, or delete their files to drop them from the tables."
-            )
-        if self.status == "up-to-date":
-            return [*said, f"up to date: no window changed since the last build ({self.database})."]
-        rate = self.conversations / self.seconds if self.seconds else 0.0
-        removed = f"; removed {', '.join(self.removed)}" if self.removed else ""
-        return [
-            *said,
-            f"built {len(self.built)} windows ({', '.join(self.built)}){removed}: "
-            f"{self.records:,} records ({self.conversations:,} conversations, "
-            f"{rate:,.0f}/s) in {self.seconds:.1f} s at {self.threads} "
-            f"thread{'s' if self.threads != 1 else ''} within {memory_limit}; "
-            f"{self.database} and {self.parquet_files} Parquet files",
-        ]
 
 
 def build_tables(
@@ -177,7 +70,7 @@ def build_tables(
     lock = contextlib.nullcontext() if locked else RunLock(request.out_dir, _lock_id())
     try:
         with lock:
-            summary = _Build(request, observer or _Silent(), stop).run()
+            summary = _Build(request, observer or Silent(), stop).run()
     except BaseException as exc:
         if not stop.requested:
             raise

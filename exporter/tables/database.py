@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import re
 import shutil
 import struct
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ import duckdb
 from exporter import __version__
 from exporter.errors import LockHeld, OutputError
 from exporter.store.jsonl import fsync_dir
+from exporter.tables.request import Limits
 from exporter.tables.sources import Built, Source
 
 DB_NAME = "genesys.duckdb"
@@ -47,56 +47,6 @@ _STATE_DDL = (
 )
 _BUILT_COLUMNS = ("dataset", "window_name", "file", "sha256", "bytes", "records")
 _FLOCK = "hhqqi"  # Linux's struct flock: type, whence, start, length, pid
-
-
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]?I?B)$", re.IGNORECASE)
-_UNIT = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-         "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}  # fmt: skip
-# What the build process holds outside DuckDB's buffer pool, measured at peak RSS
-# (benchmarks/README.md#tables): ~85 MB before DuckDB allocates anything (the interpreter and
-# the library), ~15 MB more per thread, and up to ~160 MB in all at 2 threads on 650 MB day
-# files. The pool gets the rest of --memory-limit.
-_PROCESS_BYTES = 160 * 10**6
-_THREAD_BYTES = 16 * 10**6
-# The pool a day's stage needs grows with the threads reading it: 128 MB a thread built
-# 200,000 conversations at 1, 2 and 4 threads, while 213 MiB at 2 threads and 427 MiB at 4
-# ran out of memory.
-_POOL_PER_THREAD = 128 * 10**6
-
-
-def parse_size(text: str) -> int | None:
-    """``512MB`` (DuckDB's units: KB = 1000, KiB = 1024) in bytes; None if it is no size."""
-    match = _SIZE.match(text.strip())
-    if match is None or match.group(2).upper() not in _UNIT:
-        return None
-    return int(float(match.group(1)) * _UNIT[match.group(2).upper()])
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """One build's bounds: the whole process's memory (its peak RSS), and DuckDB's threads."""
-
-    memory_bytes: int = 512 * 10**6
-    threads: int = 2
-
-    @classmethod
-    def fitting(cls, memory_bytes: int) -> Limits:
-        """As many threads as there are cores for this process, and the memory allows."""
-        if hasattr(os, "sched_getaffinity"):  # the cores this process may run on
-            cores = len(os.sched_getaffinity(0))
-        else:
-            cores = os.cpu_count() or 1
-        fit = (memory_bytes - _PROCESS_BYTES) // (_THREAD_BYTES + _POOL_PER_THREAD)
-        return cls(memory_bytes, max(1, min(cores, fit)))
-
-    @property
-    def pool_bytes(self) -> int:
-        """DuckDB's memory limit: what the process may hold, less what it holds outside."""
-        return self.memory_bytes - _PROCESS_BYTES - _THREAD_BYTES * self.threads
-
-    @property
-    def minimum_bytes(self) -> int:
-        return _PROCESS_BYTES + (_THREAD_BYTES + _POOL_PER_THREAD) * self.threads
 
 
 @dataclass(frozen=True, slots=True)

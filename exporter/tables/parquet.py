@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal, get_args
-
-import duckdb
+from typing import TYPE_CHECKING, Literal, get_args
 
 from exporter.errors import ConfigError
 from exporter.tables.specs import Table
 from exporter.tables.sql import WINDOW_COLUMN, ident, literal
+
+if TYPE_CHECKING:  # the module is imported without DuckDB (see exporter.tables.request)
+    import duckdb
 
 Layout = Literal["flat", "hive"]
 LAYOUTS: tuple[str, ...] = get_args(Layout)

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from exporter.errors import Interrupted
+
+if TYPE_CHECKING:  # a Stop is made where DuckDB is never loaded (an export, a forget)
+    import duckdb
 
 
 class Stop:
@@ -28,7 +30,12 @@ class Stop:
     def request(self) -> None:
         """Ask the build to stop: the flag first, so a query registered from now on sees it."""
         self.requested = True
-        for con in list(self._running):  # list(): one step under the GIL, safe from threads
+        running = list(self._running)  # list(): one step under the GIL, safe from threads
+        if not running:
+            return
+        import duckdb  # loaded already: its connections are running
+
+        for con in running:
             with contextlib.suppress(duckdb.Error):  # its query ended and it was closed
                 con.interrupt()
 

@@ -16,8 +16,8 @@ modules, each with one job:
     stop      a signal's request to stop: a flag, and the running queries interrupted
     build     one build from start to end; where DuckDB's exceptions become ours
 
-DuckDB is imported with ``build`` (and ``database``), on first use of the build's names here:
-an export, a forget or a publish's planning never loads it (about 25 MB of memory).
+DuckDB is imported with ``build`` and ``database``, here when ``build_tables`` is first asked
+for: an export or a forget never loads it (about 25 MB of memory).
 """
 
 from __future__ import annotations

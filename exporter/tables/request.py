@@ -1,7 +1,7 @@
 """What a build is asked to do, and the bounds it may use: memory and threads.
 
-Kept apart from the build (and from DuckDB, which it imports): ``run`` makes its request
-before it exports, and an export's process never loads DuckDB (about 25 MB of memory).
+Kept apart from the build, which imports DuckDB: ``run`` makes its request before it exports,
+and an export's process never loads DuckDB (about 25 MB of memory).
 """
 
 from __future__ import annotations

@@ -268,6 +268,47 @@ async def test_run_prunes_what_retention_no_longer_keeps(tmp_path: Path) -> None
     assert [r.name for r in Manifest.load(out).records("conversations")] == names
 
 
+TERM_IN_PRUNE = """
+import os, signal, sys
+from exporter import cli, prune
+
+def term_at(self, name, detail):
+    if name == "manifest-saved":  # records removed, files not yet
+        os.kill(os.getpid(), signal.SIGTERM)
+
+prune._Silent.step = term_at
+sys.exit(cli.main(["run", "--config", sys.argv[1]]))
+"""
+
+
+def test_sigterm_during_the_prune_lets_it_finish_then_stops_with_130(tmp_path: Path) -> None:
+    """SIGTERM once the prune has saved the manifest and before it removed the files: the
+    prune finishes (short, and its order kill-safe), the build not begun is marked
+    interrupted, exit 130 with no traceback; the next run builds the tables without the
+    pruned day and prunes nothing more."""
+    out = tmp_path / "out"
+    age = (datetime.now(UTC) - (START + days(1))).days  # the cutoff falls on the second day
+    with run_sandbox_in_thread(tables_sandbox_settings()) as sb:
+        config = schedule(tmp_path, out)
+        config.write_text(config.read_text() + f'[retention]\nkeep = "{age}d"\n')
+        done = subprocess.run([sys.executable, "-c", TERM_IN_PRUNE, str(config)],
+                              env=cli_env(sb), capture_output=True, timeout=120)  # fmt: skip
+        assert done.returncode == 130, done.stderr.decode()[-2000:]
+        assert b"Traceback" not in done.stderr
+        steps = orjson.loads(done.stdout.splitlines()[-1])["steps"]
+        assert steps["prune"]["status"] == "pruned" and steps["tables"]["exit_code"] == 130
+        assert not (out / "conversations/2026-11-01.jsonl").exists()
+        again = subprocess.run(run_command(config), env=cli_env(sb), capture_output=True,
+                               timeout=120)  # fmt: skip
+    assert again.returncode == 0, again.stderr.decode()[-2000:]
+    assert orjson.loads(again.stdout.splitlines()[-1])["steps"]["prune"]["status"] == "nothing"
+    names = [r.name for r in Manifest.load(out).records("conversations")]
+    assert names == ["2026-11-02", "2026-11-03"]
+    with duckdb.connect(str(out / "genesys.duckdb"), read_only=True) as con:
+        built = con.execute("SELECT DISTINCT source_window FROM conversations ORDER BY 1")
+        assert [d for (d,) in built.fetchall()] == names
+
+
 # -- run, then publish
 
 
